@@ -1,0 +1,73 @@
+"""The process's shared resources, opened and closed in one place.
+
+`open_resources` starts (or reuses) the embedded servers when no external URL is given,
+migrates, opens the runtime pool and the Valkey client, and undoes all of it on exit in
+reverse order. The HTTP app's lifespan, the worker and the tests all go through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from tenantgraph.db.database import Database
+from tenantgraph.db.migrate import app_conninfo, migrate
+from tenantgraph.embedded import EmbeddedPostgres, EmbeddedValkey
+from tenantgraph.settings import Settings
+
+__all__ = ["Resources", "admin_conninfo", "open_resources", "runtime_conninfo"]
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    db: Database
+    redis: aioredis.Redis
+    admin_conninfo: str
+
+
+async def admin_conninfo(settings: Settings, stack: AsyncExitStack) -> str:
+    """The admin (migration) conninfo, starting embedded Postgres if none is configured."""
+    if settings.database_url:
+        return settings.database_url
+    server = EmbeddedPostgres(settings.data_dir, shared_buffers_mb=settings.pg_shared_buffers_mb)
+    conninfo = await asyncio.to_thread(server.start)
+    stack.push_async_callback(asyncio.to_thread, server.stop)
+    return conninfo
+
+
+async def _redis_url(settings: Settings, stack: AsyncExitStack) -> str:
+    if settings.redis_url:
+        return settings.redis_url
+    server = EmbeddedValkey(settings.data_dir)
+    url = await asyncio.to_thread(server.start)
+    stack.push_async_callback(asyncio.to_thread, server.stop)
+    return url
+
+
+def runtime_conninfo(settings: Settings, admin_conninfo: str) -> str:
+    """The runtime role's conninfo: given explicitly, or the admin one with the role swapped."""
+    if settings.app_database_url:
+        return settings.app_database_url
+    return app_conninfo(admin_conninfo, settings.app_password)
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    async with AsyncExitStack() as stack:
+        admin = await admin_conninfo(settings, stack)
+        await migrate(admin, app_password=settings.app_password)
+        db = Database(
+            runtime_conninfo(settings, admin),
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+        )
+        await db.open()
+        stack.push_async_callback(db.close)
+        client = aioredis.Redis.from_url(await _redis_url(settings, stack))
+        stack.push_async_callback(client.aclose)
+        yield Resources(settings=settings, db=db, redis=client, admin_conninfo=admin)

@@ -1,0 +1,177 @@
+"""Who is asking, and the names of what they may touch.
+
+This module is the only place where a tenant identity, a long-term-memory namespace or a
+Valkey key is built. Every builder takes the tenant first, so a key or namespace without
+its organisation cannot be written (DESIGN.md §2, §5 rule 4).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "CATEGORIES",
+    "CONTEXT",
+    "GLOBAL_ASSISTANT",
+    "MEMORIES",
+    "PREFERENCES",
+    "SHARED",
+    "TOKENS",
+    "InvalidIdentifier",
+    "KeyKind",
+    "Principal",
+    "PrincipalKind",
+    "Role",
+    "memory_namespace",
+    "org_key_pattern",
+    "redis_key",
+    "validate_identifier",
+]
+
+MAX_IDENTIFIER_LENGTH = 128
+_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f{}.]")
+
+
+class InvalidIdentifier(ValueError):
+    """An org, user or key part that would be ambiguous or unsafe in a key or namespace."""
+
+
+def validate_identifier(value: object, what: str = "identifier") -> str:
+    """Return `value` if it is a usable org/user id, else raise `InvalidIdentifier`.
+
+    Ids are opaque strings of 1 to 128 characters without whitespace, control characters,
+    `{`, `}` (Redis Cluster hash tags) or `.` (namespace path separator in filters).
+    """
+    if not isinstance(value, str):
+        raise InvalidIdentifier(f"{what} must be a string, got {type(value).__name__}")
+    if not 1 <= len(value) <= MAX_IDENTIFIER_LENGTH:
+        raise InvalidIdentifier(f"{what} must be 1 to {MAX_IDENTIFIER_LENGTH} characters long")
+    bad = _FORBIDDEN.search(value)
+    if bad:
+        raise InvalidIdentifier(
+            f"{what} {value!r} contains {bad.group()!r}: whitespace, control characters, "
+            "'{', '}' and '.' are not allowed"
+        )
+    return value
+
+
+class Role(enum.StrEnum):
+    """A member's rights inside one organisation, weakest last."""
+
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+
+    @property
+    def rank(self) -> int:
+        return {Role.OWNER: 3, Role.ADMIN: 2, Role.MEMBER: 1}[self]
+
+    def at_least(self, other: Role) -> bool:
+        return self.rank >= other.rank
+
+
+class PrincipalKind(enum.StrEnum):
+    USER = "user"
+    API_KEY = "api_key"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The verified caller: built by authentication only, never from a request body."""
+
+    org_id: str
+    user_id: str
+    role: Role = Role.MEMBER
+    kind: PrincipalKind = PrincipalKind.USER
+
+    def __post_init__(self) -> None:
+        validate_identifier(self.org_id, "org_id")
+        validate_identifier(self.user_id, "user_id")
+        object.__setattr__(self, "role", Role(self.role))
+        object.__setattr__(self, "kind", PrincipalKind(self.kind))
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role.at_least(Role.ADMIN)
+
+
+# --- Long-term memory convention -------------------------------------------------------
+# Items are keyed by org column + owner column + namespace. The seed convention
+# (org, user, assistant, category) maps to: org → org column, user → owner column (or
+# SHARED for the org-wide space), and the namespace (assistant_id | GLOBAL_ASSISTANT,
+# category).
+
+SHARED = "shared"
+GLOBAL_ASSISTANT = "global"
+MEMORIES = "memories"
+PREFERENCES = "preferences"
+CONTEXT = "context"
+TOKENS = "tokens"
+CATEGORIES = frozenset({MEMORIES, PREFERENCES, CONTEXT, TOKENS})
+
+
+def memory_namespace(
+    config: Mapping[str, Any],
+    category: str = MEMORIES,
+    *,
+    shared: bool = False,
+    global_assistant: bool = False,
+) -> tuple[str, ...]:
+    """The namespace a graph uses for `category` memories, from its run config.
+
+    The org and the owning user are not part of the namespace: the store adds them from
+    the run's principal. `shared=True` addresses the org-wide space; `global_assistant`
+    picks memories common to every assistant of the caller instead of this assistant's.
+    """
+    if category not in CATEGORIES:
+        raise ValueError(f"unknown memory category {category!r}; use one of {sorted(CATEGORIES)}")
+    configurable = config.get("configurable") or {}
+    if global_assistant:
+        assistant = GLOBAL_ASSISTANT
+    else:
+        assistant = configurable.get("assistant_id")
+        if not assistant:
+            raise ValueError("config has no configurable.assistant_id; is this a server run?")
+        assistant = str(assistant)
+    namespace = (assistant, category)
+    return (SHARED, *namespace) if shared else namespace
+
+
+# --- Valkey keys ---------------------------------------------------------------------
+
+
+class KeyKind(enum.StrEnum):
+    """Every kind of key tenantgraph keeps in Valkey; the second segment of each key."""
+
+    RATE_LIMIT = "rl"
+    IDEMPOTENCY = "idem"
+    SESSION_WINDOW = "sw"
+    EPISODES = "ep"
+    FLAG = "flag"
+    RUN_EVENTS = "run"
+    CACHE = "cache"
+
+
+def _escape_part(part: object) -> str:
+    """Make `part` safe as one `:`-separated key segment (percent-escapes `%` and `:`)."""
+    text = str(part)
+    if not text:
+        raise InvalidIdentifier("key parts must not be empty")
+    return text.replace("%", "%25").replace(":", "%3A")
+
+
+def redis_key(org_id: str, kind: KeyKind, *parts: object) -> str:
+    """`{org_id}:<kind>:<part>:…` — the org hash tag keeps one org's keys in one slot."""
+    validate_identifier(org_id, "org_id")
+    return ":".join([f"{{{org_id}}}", KeyKind(kind).value, *map(_escape_part, parts)])
+
+
+def org_key_pattern(org_id: str) -> str:
+    """A SCAN MATCH pattern for every key of one org."""
+    validate_identifier(org_id, "org_id")
+    escaped = re.sub(r"([*?\[\]\\])", r"\\\1", org_id)
+    return f"{{{escaped}}}:*"

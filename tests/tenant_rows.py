@@ -1,0 +1,80 @@
+"""One row in every tenant table for an org: the fixture the isolation tests attack."""
+
+from __future__ import annotations
+
+import uuid
+
+from psycopg import AsyncConnection
+
+# Stable ids so the same natural key exists in every org that is seeded.
+ASSISTANT_ID = uuid.UUID("00000000-0000-4000-8000-00000000a001")
+THREAD_ID = uuid.UUID("00000000-0000-4000-8000-00000000f001")
+RUN_ID = uuid.UUID("00000000-0000-4000-8000-00000000b001")
+CRON_ID = uuid.UUID("00000000-0000-4000-8000-00000000c001")
+KEY_ID = uuid.UUID("00000000-0000-4000-8000-00000000d001")
+
+# (table, statement) in dependency order; %(org)s is the org being seeded.
+SEED: list[tuple[str, str]] = [
+    ("orgs", "INSERT INTO orgs (org_id, name, slug) VALUES (%(org)s, %(org)s, %(org)s)"),
+    (
+        "memberships",
+        "INSERT INTO memberships (org_id, user_id, role) VALUES (%(org)s, 'alice', 'admin')",
+    ),
+    (
+        "api_keys",
+        "INSERT INTO api_keys (org_id, key_id, user_id, role, key_hash)"
+        " VALUES (%(org)s, %(key)s, 'alice', 'admin', sha256(convert_to(%(org)s::text, 'UTF8')))",
+    ),
+    (
+        "assistants",
+        "INSERT INTO assistants (org_id, assistant_id, graph_id, name)"
+        " VALUES (%(org)s, %(assistant)s, 'agent', 'a')",
+    ),
+    (
+        "assistant_versions",
+        "INSERT INTO assistant_versions (org_id, assistant_id, version, graph_id, name)"
+        " VALUES (%(org)s, %(assistant)s, 1, 'agent', 'a')",
+    ),
+    (
+        "threads",
+        "INSERT INTO threads (org_id, thread_id, owner_id) VALUES (%(org)s, %(thread)s, 'alice')",
+    ),
+    (
+        "runs",
+        "INSERT INTO runs (org_id, run_id, thread_id, assistant_id, owner_id)"
+        " VALUES (%(org)s, %(run)s, %(thread)s, %(assistant)s, 'alice')",
+    ),
+    ("run_queue", "INSERT INTO run_queue (org_id, run_id) VALUES (%(org)s, %(run)s)"),
+    (
+        "crons",
+        "INSERT INTO crons (org_id, cron_id, assistant_id, owner_id, schedule)"
+        " VALUES (%(org)s, %(cron)s, %(assistant)s, 'alice', '* * * * *')",
+    ),
+    (
+        "store_items",
+        "INSERT INTO store_items (org_id, owner_id, namespace, key, value)"
+        " VALUES (%(org)s, 'alice', '{memories}', 'k', '{\"v\": 1}')",
+    ),
+    (
+        "store_namespaces",
+        "INSERT INTO store_namespaces (org_id, owner_id, namespace, item_count)"
+        " VALUES (%(org)s, 'alice', '{memories}', 1)",
+    ),
+]
+
+
+def params(org: str) -> dict[str, object]:
+    return {
+        "org": org,
+        "assistant": ASSISTANT_ID,
+        "thread": THREAD_ID,
+        "run": RUN_ID,
+        "cron": CRON_ID,
+        "key": KEY_ID,
+    }
+
+
+async def seed(conn: AsyncConnection, org: str) -> None:
+    """Insert SEED for `org` on a connection whose tenant is already `org`."""
+    for _, statement in SEED:
+        await conn.execute(statement, params(org))

@@ -1,0 +1,200 @@
+"""The tenant transaction: RLS fails closed, the pool leaks nothing, no cross-tenant write."""
+
+import asyncio
+import random
+
+import psycopg
+import pytest
+from psycopg import errors
+from psycopg.rows import dict_row
+
+from tenantgraph.db.database import Database
+from tenantgraph.resources import runtime_conninfo
+from tenantgraph.scope import Principal
+
+from .tenant_rows import ASSISTANT_ID, SEED, THREAD_ID, params, seed
+
+TABLES = [table for table, _ in SEED]
+
+
+@pytest.fixture
+async def two_orgs(resources, org_ids):
+    """Orgs A and B, each with one row in every tenant table."""
+    for org in org_ids:
+        async with resources.db.tenant(Principal(org, "alice")) as conn:
+            await seed(conn, org)
+    return org_ids
+
+
+@pytest.fixture
+async def app_conn(resources):
+    """A raw connection as the runtime role, outside any tenant transaction."""
+    conninfo = runtime_conninfo(resources.settings, resources.admin_conninfo)
+    async with await psycopg.AsyncConnection.connect(
+        conninfo, autocommit=True, row_factory=dict_row
+    ) as conn:
+        yield conn
+
+
+async def _visible_rows(conn) -> dict[str, int]:
+    counts = {}
+    for table in TABLES:
+        cur = await conn.execute(f"SELECT count(*) AS n FROM {table}")
+        counts[table] = (await cur.fetchone())["n"]
+    return counts
+
+
+async def test_tenant_sees_only_its_own_rows(resources, two_orgs):
+    a, _ = two_orgs
+    async with resources.db.tenant(Principal(a, "alice")) as conn:
+        for table in TABLES:
+            cur = await conn.execute(f"SELECT DISTINCT org_id FROM {table}")
+            assert [r["org_id"] for r in await cur.fetchall()] == [a], table
+
+
+async def test_no_tenant_sees_nothing_and_writes_nothing(app_conn, two_orgs):
+    assert await _visible_rows(app_conn) == dict.fromkeys(TABLES, 0)
+    for table, statement in SEED:
+        with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
+            await app_conn.execute(statement, params("org-new"))
+        assert table
+
+
+async def test_stale_empty_tenant_fails_closed(app_conn, two_orgs):
+    a, _ = two_orgs
+    async with app_conn.transaction():
+        await app_conn.execute("SELECT set_config('tenantgraph.org_id', %s, true)", (a,))
+        assert (await _visible_rows(app_conn))["assistants"] == 1
+    cur = await app_conn.execute("SELECT current_setting('tenantgraph.org_id', true)")
+    assert (await cur.fetchone())[
+        "current_setting"
+    ] == ""  # the setting survives as '' after the transaction
+    assert await _visible_rows(app_conn) == dict.fromkeys(TABLES, 0)
+    with pytest.raises(errors.InsufficientPrivilege):
+        await app_conn.execute(SEED[0][1], params("org-new"))
+
+
+async def test_no_leak_through_a_pool_of_one(resources, two_orgs):
+    """200 interleaved tenant transactions on one pooled connection, some failing."""
+    pool = Database(
+        runtime_conninfo(resources.settings, resources.admin_conninfo), min_size=1, max_size=1
+    )
+    await pool.open()
+    try:
+
+        async def task(i: int) -> None:
+            org = two_orgs[i % 2]
+            try:
+                async with pool.tenant(Principal(org, "alice")) as conn:
+                    cur = await conn.execute("SELECT org_id, assistant_id FROM assistants")
+                    rows = await cur.fetchall()
+                    assert rows == [{"org_id": org, "assistant_id": ASSISTANT_ID}], (i, rows)
+                    await asyncio.sleep(random.random() / 1000)
+                    if i % 7 == 0:
+                        await conn.execute("SELECT 1 / 0")
+            except errors.DivisionByZero:
+                assert i % 7 == 0
+
+        await asyncio.gather(*(task(i) for i in range(200)))
+        async with pool.system() as conn:
+            assert (await _visible_rows(conn))["assistants"] == 0
+    finally:
+        await pool.close()
+
+
+async def test_cannot_insert_a_row_for_another_org(resources, two_orgs):
+    a, b = two_orgs
+    with pytest.raises(errors.InsufficientPrivilege):
+        async with resources.db.tenant(Principal(a, "alice")) as conn:
+            await conn.execute(
+                "INSERT INTO threads (org_id, thread_id, owner_id)"
+                " VALUES (%s, gen_random_uuid(), 'x')",
+                (b,),
+            )
+
+
+async def test_cannot_move_a_row_to_another_org(resources, two_orgs):
+    a, b = two_orgs
+    with pytest.raises(errors.InsufficientPrivilege):
+        async with resources.db.tenant(Principal(a, "alice")) as conn:
+            await conn.execute("UPDATE store_items SET org_id = %s WHERE org_id = %s", (b, a))
+
+
+async def test_upsert_cannot_reach_another_orgs_row(resources, two_orgs):
+    a, b = two_orgs
+    with pytest.raises(errors.InsufficientPrivilege):
+        async with resources.db.tenant(Principal(a, "alice")) as conn:
+            await conn.execute(
+                """INSERT INTO threads (org_id, thread_id, owner_id) VALUES (%s, %s, 'mallory')
+                   ON CONFLICT (org_id, thread_id) DO UPDATE SET owner_id = 'mallory'""",
+                (b, THREAD_ID),
+            )
+    async with resources.db.tenant(Principal(b, "alice")) as conn:
+        cur = await conn.execute("SELECT owner_id FROM threads")
+        assert await cur.fetchall() == [{"owner_id": "alice"}]
+
+
+async def test_updates_and_deletes_of_foreign_rows_touch_nothing(resources, two_orgs):
+    a, b = two_orgs
+    async with resources.db.tenant(Principal(a, "alice")) as conn:
+        cur = await conn.execute(
+            "UPDATE threads SET owner_id = 'mallory' WHERE org_id = %s RETURNING 1", (b,)
+        )
+        assert await cur.fetchall() == []
+        cur = await conn.execute("DELETE FROM store_items WHERE org_id = %s RETURNING 1", (b,))
+        assert await cur.fetchall() == []
+    async with resources.db.tenant(Principal(b, "alice")) as conn:
+        assert (await _visible_rows(conn))["store_items"] == 1
+
+
+async def test_child_cannot_point_at_another_orgs_parent(resources, two_orgs, org_ids):
+    a, b = two_orgs
+    async with resources.db.tenant(Principal(b, "alice")) as conn:
+        await conn.execute(
+            "INSERT INTO assistants (org_id, assistant_id, graph_id, name)"
+            " VALUES (%s, gen_random_uuid(), 'agent', 'only-b') RETURNING assistant_id",
+            (b,),
+        )
+        cur = await conn.execute("SELECT assistant_id FROM assistants WHERE name = 'only-b'")
+        b_only = (await cur.fetchone())["assistant_id"]
+    with pytest.raises(errors.ForeignKeyViolation):
+        async with resources.db.tenant(Principal(a, "alice")) as conn:
+            await conn.execute(
+                "INSERT INTO assistant_versions (org_id, assistant_id, version, graph_id, name)"
+                " VALUES (%s, %s, 1, 'agent', 'x')",
+                (a, b_only),
+            )
+    with pytest.raises(errors.InsufficientPrivilege):
+        async with resources.db.tenant(Principal(a, "alice")) as conn:
+            await conn.execute(
+                "INSERT INTO assistant_versions (org_id, assistant_id, version, graph_id, name)"
+                " VALUES (%s, %s, 2, 'agent', 'x')",
+                (b, b_only),
+            )
+
+
+async def test_same_natural_key_in_two_orgs(resources, two_orgs):
+    """Seeding gave both orgs the same assistant, thread, run, cron and item keys."""
+    for org in two_orgs:
+        async with resources.db.tenant(Principal(org, "alice")) as conn:
+            assert await _visible_rows(conn) == dict.fromkeys(TABLES, 1)
+
+
+async def test_failed_transaction_writes_nothing(resources, org_ids):
+    a, _ = org_ids
+    with pytest.raises(errors.UniqueViolation):
+        async with resources.db.tenant(Principal(a, "alice")) as conn:
+            await conn.execute(SEED[0][1], params(a))
+            await conn.execute(SEED[0][1], params(a))
+    async with resources.db.tenant(Principal(a, "alice")) as conn:
+        assert (await _visible_rows(conn))["orgs"] == 0
+
+
+async def test_invalid_org_ids_are_rejected_by_the_database_too(resources):
+    for bad in ("with space", "a.b", "{x}", "x" * 129, "tab\t"):
+        with pytest.raises(errors.CheckViolation):
+            async with resources.db.tenant(Principal("placeholder", "alice")) as conn:
+                await conn.execute("SELECT set_config('tenantgraph.org_id', %s, true)", (bad,))
+                await conn.execute(
+                    "INSERT INTO orgs (org_id, name, slug) VALUES (%s, 'n', 's')", (bad,)
+                )

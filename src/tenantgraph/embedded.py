@@ -60,7 +60,10 @@ class ServerStartError(RuntimeError):
 
 @contextlib.contextmanager
 def _holders(directory: Path) -> Iterator[list[int]]:
-    """Lock `directory` and yield its live holder pids; the list is written back on exit."""
+    """Lock `directory` and yield its live holder pids; the list is written back on exit.
+
+    A pid appears once per holder, so two holders in one process count twice.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "holders.json"
     with open(directory / "holders.lock", "a+") as lock:
@@ -72,7 +75,7 @@ def _holders(directory: Path) -> Iterator[list[int]]:
                 pids = []
             pids = [p for p in pids if psutil.pid_exists(p)]
             yield pids
-            path.write_text(json.dumps(sorted(set(pids))))
+            path.write_text(json.dumps(sorted(pids)))
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -128,7 +131,8 @@ class EmbeddedPostgres:
         if not self._attached:
             return
         with _holders(self.directory) as pids:
-            pids[:] = [p for p in pids if p != os.getpid()]
+            if os.getpid() in pids:
+                pids.remove(os.getpid())
             self._attached = False
             if not pids and self.is_running():
                 self._pg_ctl("-w", "-t", "60", "-m", "fast", "stop")
@@ -262,7 +266,8 @@ class EmbeddedValkey:
         if not self._attached:
             return
         with _holders(self.directory) as pids:
-            pids[:] = [p for p in pids if p != os.getpid()]
+            if os.getpid() in pids:
+                pids.remove(os.getpid())
             self._attached = False
             if pids:
                 return

@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CONFIG_FILE_NAMES = ("tenantgraph.json", "langgraph.json")
@@ -21,6 +21,7 @@ class ConfigFile(BaseModel):
     graphs: dict[str, Any] = Field(default_factory=dict)
     store: dict[str, Any] = Field(default_factory=dict)
     auth: dict[str, Any] = Field(default_factory=dict)
+    _path: Path | None = PrivateAttr(default=None)
 
     @classmethod
     def load(cls, path: Path | None) -> ConfigFile:
@@ -34,14 +35,13 @@ class ConfigFile(BaseModel):
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"cannot read config file {path}: {exc}") from exc
         config = cls.model_validate(raw)
-        config.__pydantic_extra__ = {**(config.__pydantic_extra__ or {}), "_path": str(path)}
+        config._path = path.resolve()
         return config
 
     @property
     def base_dir(self) -> Path:
         """Directory that relative paths in the file (e.g. graph modules) are resolved from."""
-        extra = self.__pydantic_extra__ or {}
-        return Path(extra["_path"]).resolve().parent if "_path" in extra else Path.cwd()
+        return self._path.parent if self._path else Path.cwd()
 
 
 class Settings(BaseSettings):

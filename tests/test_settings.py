@@ -1,0 +1,59 @@
+import json
+
+import pytest
+
+from tenantgraph.settings import ConfigFile, Settings
+
+
+def test_environment_names(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db/x")
+    monkeypatch.setenv("REDIS_URL", "redis://cache:6379/0")
+    monkeypatch.setenv("TENANTGRAPH_DATA_DIR", str(tmp_path))
+    settings = Settings()
+    assert settings.database_url == "postgresql://db/x"
+    assert settings.redis_url == "redis://cache:6379/0"
+    assert settings.data_dir == tmp_path
+
+
+def test_defaults_start_embedded_servers(monkeypatch):
+    for name in ("DATABASE_URL", "REDIS_URL", "TENANTGRAPH_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert settings.database_url is None and settings.redis_url is None
+    assert str(settings.data_dir) == ".tenantgraph"
+
+
+def test_langgraph_json_sections_are_read_and_other_keys_kept(tmp_path):
+    path = tmp_path / "langgraph.json"
+    path.write_text(
+        json.dumps(
+            {
+                "dependencies": ["."],
+                "graphs": {"agent": "./agent.py:graph"},
+                "store": {"index": {"dims": 384, "embed": "fake", "fields": ["text"]}},
+                "auth": {"path": "./auth.py:auth"},
+                "env": ".env",
+            }
+        )
+    )
+    config = ConfigFile.load(path)
+    assert config.graphs == {"agent": "./agent.py:graph"}
+    assert config.store["index"]["dims"] == 384
+    assert config.auth == {"path": "./auth.py:auth"}
+    assert config.model_extra["env"] == ".env"
+    assert config.base_dir == tmp_path
+    assert Settings(config=path).config_file.graphs == config.graphs
+
+
+def test_config_file_found_in_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert ConfigFile.load(None).graphs == {}
+    (tmp_path / "tenantgraph.json").write_text('{"graphs": {"g": "m:g"}}')
+    assert ConfigFile.load(None).graphs == {"g": "m:g"}
+
+
+def test_unreadable_config_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "tenantgraph.json"
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="cannot read config file"):
+        ConfigFile.load(path)

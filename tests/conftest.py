@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tenantgraph.resources import Resources, open_resources
 from tenantgraph.settings import Settings
+
+from .api_fixtures import Tenants, start_api_server
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +36,16 @@ def org_ids() -> tuple[str, str]:
     """Two fresh org ids per test, so tests never see each other's rows."""
     suffix = uuid.uuid4().hex[:8]
     return f"org-a-{suffix}", f"org-b-{suffix}"
+
+
+@pytest.fixture(scope="session")
+def api_url(resources: Resources, data_dir: Path) -> Iterator[str]:
+    """One `tenantgraph serve` process sharing the session's embedded servers."""
+    server = start_api_server(data_dir)
+    yield server.url
+    server.terminate()
+
+
+@pytest.fixture
+def tenants(api_url: str) -> Tenants:
+    return Tenants.create(api_url)

@@ -5,12 +5,32 @@ from __future__ import annotations
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CONFIG_FILE_NAMES = ("tenantgraph.json", "langgraph.json")
+AUTH_FIELDS = frozenset(
+    {
+        "jwt_secret",
+        "jwks_url",
+        "jwt_issuer",
+        "jwt_audience",
+        "org_mode",
+        "org_claim",
+        "role_claim",
+        "user_claim",
+    }
+)
 
 
 class ConfigFile(BaseModel):
@@ -47,7 +67,9 @@ class ConfigFile(BaseModel):
 class Settings(BaseSettings):
     """Process settings. With no `DATABASE_URL` / `REDIS_URL` embedded servers are started."""
 
-    model_config = SettingsConfigDict(env_prefix="TENANTGRAPH_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="TENANTGRAPH_", extra="ignore", validate_assignment=True
+    )
 
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "TENANTGRAPH_DATABASE_URL")
@@ -70,6 +92,25 @@ class Settings(BaseSettings):
     pg_shared_buffers_mb: int | None = Field(
         default=None, description="Embedded Postgres shared_buffers; sized from memory if unset."
     )
+
+    # Authentication (api/auth.py). The config file's "auth" section may set the same
+    # names without the TENANTGRAPH_ prefix; the environment wins.
+    jwt_secret: SecretStr | None = None
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    org_mode: Literal["claims", "membership"] = "claims"
+    org_claim: str = "org_id"
+    role_claim: str = "org_role"
+    user_claim: str = "sub"
+    admin_token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _auth_from_config_file(self) -> Settings:
+        for name, value in self.config_file.auth.items():
+            if name in AUTH_FIELDS and name not in self.model_fields_set:
+                setattr(self, name, value)
+        return self
 
     @property
     def app_password(self) -> str | None:

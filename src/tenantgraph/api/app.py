@@ -2,16 +2,53 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from rich.console import Console
 
 from tenantgraph import __version__
-from tenantgraph.resources import open_resources
+from tenantgraph.api import assistants, orgs, threads
+from tenantgraph.api.auth import Authenticator, AuthMiddleware
+from tenantgraph.api.errors import install_error_handlers
+from tenantgraph.api.observability import ObservabilityMiddleware, metrics
+from tenantgraph.errors import Conflict
+from tenantgraph.resources import Resources, open_resources
+from tenantgraph.scope import Principal, Role
 from tenantgraph.settings import Settings
+from tenantgraph.stores import orgs as org_store
 
 __all__ = ["create_app"]
+
+log = logging.getLogger("tenantgraph")
+DEFAULT_ORG = "default"
+DEFAULT_ADMIN = "admin"
+
+
+async def _first_start(resources: Resources) -> None:
+    """On an embedded database with no `default` org yet, create it with one owner key.
+
+    The key is printed once; the API never runs without a credential.
+    """
+    if resources.settings.database_url:
+        return
+    try:
+        await org_store.create_org(resources.db, DEFAULT_ORG, "Default", owner=DEFAULT_ADMIN)
+    except Conflict:
+        return
+    principal = Principal(DEFAULT_ORG, DEFAULT_ADMIN, Role.OWNER)
+    secret, _ = await org_store.create_api_key(
+        resources.db, principal, user_id=DEFAULT_ADMIN, role=Role.OWNER, name="first start"
+    )
+    Console(stderr=True).print(
+        f"\n[bold]Created organisation '{DEFAULT_ORG}' with an owner API key "
+        "(shown only now):[/]\n"
+        f"  [green]{secret}[/]\n"
+        "Use it as  Authorization: Bearer <key>  or  X-Api-Key: <key>, e.g.\n"
+        "  get_client(url=..., api_key=<key>)  from langgraph-sdk.\n"
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -22,13 +59,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_resources(settings) as resources:
             app.state.resources = resources
+            app.state.authenticator = Authenticator(settings, resources.db)
+            app.state.graph_ids = frozenset(settings.config_file.graphs)
+            await _first_start(resources)
             yield
 
-    app = FastAPI(
-        title="tenantgraph",
-        version=__version__,
-        lifespan=lifespan,
-    )
+    app = FastAPI(title="tenantgraph", version=__version__, lifespan=lifespan)
+    install_error_handlers(app)
+    # Added last runs first: observability wraps authentication.
+    app.add_middleware(AuthMiddleware)
+    app.add_middleware(ObservabilityMiddleware)
 
     @app.get("/ok", tags=["system"])
     async def ok() -> dict[str, bool]:
@@ -40,7 +80,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Version and the features this server enables."""
         return {
             "version": __version__,
-            "flags": {"assistants": False, "crons": False, "langsmith": False},
+            "flags": {"assistants": True, "crons": False, "langsmith": False},
         }
 
+    app.add_api_route("/metrics", metrics, methods=["GET"], tags=["system"])
+    for module in (assistants, threads, orgs):
+        app.include_router(module.router)
     return app

@@ -212,7 +212,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = tenantgraph, pg_temp AS $
     WHERE k.key_hash = hash AND k.revoked_at IS NULL
 $$;
 
--- Platform administration: list and create organisations.
+-- Platform administration: list every organisation.
 CREATE FUNCTION list_orgs(lim integer, off integer)
 RETURNS TABLE (org_id text, name text, slug text, metadata jsonb, created_at timestamptz)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = tenantgraph, pg_temp AS $$
@@ -220,12 +220,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = tenantgraph, pg_temp AS $
     FROM orgs o ORDER BY o.created_at, o.org_id LIMIT lim OFFSET off
 $$;
 
-CREATE FUNCTION org_exists(target text) RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = tenantgraph, pg_temp AS $$
-    SELECT EXISTS (SELECT 1 FROM orgs WHERE org_id = target)
-$$;
-
 REVOKE ALL ON FUNCTION resolve_api_key(bytea), list_orgs(integer, integer),
-    org_exists(text), enable_tenant_rls(regclass) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION resolve_api_key(bytea), list_orgs(integer, integer),
-    org_exists(text) TO tenantgraph_app;
+    enable_tenant_rls(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION resolve_api_key(bytea), list_orgs(integer, integer)
+    TO tenantgraph_app;

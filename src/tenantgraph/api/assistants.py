@@ -1,0 +1,132 @@
+"""Assistant routes (`/assistants…`), as the LangGraph API serves them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from tenantgraph.api.deps import DB, Caller, graph_ids, resolve_assistant_id
+from tenantgraph.errors import NotFound
+from tenantgraph.stores import assistants
+
+router = APIRouter(prefix="/assistants", tags=["assistants"])
+
+Json = dict[str, Any]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class AssistantCreate(_Body):
+    graph_id: str = Field(min_length=1)
+    assistant_id: uuid.UUID | None = None
+    config: Json | None = None
+    context: Json | None = None
+    metadata: Json | None = None
+    name: str | None = None
+    description: str | None = None
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+
+
+class AssistantPatch(_Body):
+    graph_id: str | None = None
+    config: Json | None = None
+    context: Json | None = None
+    metadata: Json | None = None
+    name: str | None = None
+    description: str | None = None
+
+
+class AssistantSearch(_Body):
+    metadata: Json | None = None
+    graph_id: str | None = None
+    name: str | None = None
+    limit: int = Field(10, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+    sort_by: str | None = None
+    sort_order: Literal["asc", "desc"] | None = None
+    select: list[str] | None = None
+
+
+class AssistantCount(_Body):
+    metadata: Json | None = None
+    graph_id: str | None = None
+    name: str | None = None
+
+
+class VersionsQuery(_Body):
+    metadata: Json | None = None
+    limit: int = Field(10, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+
+
+class SetLatest(_Body):
+    version: int = Field(ge=1)
+
+
+def _check_graph(request: Request, graph_id: str | None) -> None:
+    if graph_id is not None and graph_id not in graph_ids(request):
+        raise NotFound(f"graph {graph_id!r} not found")
+
+
+@router.post("")
+async def create_assistant(body: AssistantCreate, request: Request, db: DB, caller: Caller) -> Json:
+    _check_graph(request, body.graph_id)
+    return await assistants.create(db, caller, **body.model_dump())
+
+
+@router.post("/search")
+async def search_assistants(
+    body: AssistantSearch, request: Request, response: Response, db: DB, caller: Caller
+) -> list[Json]:
+    _check_graph(request, body.graph_id)
+    rows, more = await assistants.search(db, caller, **body.model_dump())
+    if more:
+        response.headers["X-Pagination-Next"] = str(body.offset + body.limit)
+    return rows
+
+
+@router.post("/count")
+async def count_assistants(body: AssistantCount, db: DB, caller: Caller) -> int:
+    return await assistants.count(db, caller, **body.model_dump())
+
+
+@router.get("/{assistant_id}")
+async def get_assistant(assistant_id: str, request: Request, db: DB, caller: Caller) -> Json:
+    resolved = await resolve_assistant_id(request, db, caller, assistant_id)
+    return await assistants.get(db, caller, resolved)
+
+
+@router.patch("/{assistant_id}")
+async def patch_assistant(
+    assistant_id: str, body: AssistantPatch, request: Request, db: DB, caller: Caller
+) -> Json:
+    _check_graph(request, body.graph_id)
+    resolved = await resolve_assistant_id(request, db, caller, assistant_id)
+    return await assistants.update(db, caller, resolved, **body.model_dump())
+
+
+@router.delete("/{assistant_id}", status_code=204)
+async def delete_assistant(assistant_id: str, request: Request, db: DB, caller: Caller) -> None:
+    resolved = await resolve_assistant_id(request, db, caller, assistant_id)
+    await assistants.delete(db, caller, resolved)
+
+
+@router.post("/{assistant_id}/versions")
+async def list_versions(
+    assistant_id: str, body: VersionsQuery, request: Request, db: DB, caller: Caller
+) -> list[Json]:
+    resolved = await resolve_assistant_id(request, db, caller, assistant_id)
+    return await assistants.list_versions(db, caller, resolved, **body.model_dump())
+
+
+@router.post("/{assistant_id}/latest")
+async def set_latest_version(
+    assistant_id: str, body: SetLatest, request: Request, db: DB, caller: Caller
+) -> Json:
+    resolved = await resolve_assistant_id(request, db, caller, assistant_id)
+    return await assistants.set_latest(db, caller, resolved, body.version)

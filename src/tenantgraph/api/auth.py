@@ -1,0 +1,209 @@
+"""Authentication: credentials in, a verified Principal out — or 401/403, never a default.
+
+Accepted credentials, in `Authorization: Bearer …` or `X-Api-Key`:
+- API keys `tg_…`, per org with a role, stored hashed, revocable.
+- JWTs: HS256 with `TENANTGRAPH_JWT_SECRET`, or RS256/ES256 from `TENANTGRAPH_JWKS_URL`.
+  In `claims` mode the org and role are signed claims; in `membership` mode the org is the
+  `X-Org-Id` header and the role comes from the memberships table.
+- The platform admin token `TENANTGRAPH_ADMIN_TOKEN`, which only manages organisations.
+With nothing configured, only API keys work: the server never opens up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tenantgraph.db.database import Database
+from tenantgraph.scope import InvalidIdentifier, Principal, Role
+from tenantgraph.settings import Settings
+from tenantgraph.stores import orgs
+
+__all__ = [
+    "PUBLIC_PATHS",
+    "AuthError",
+    "AuthMiddleware",
+    "Authenticator",
+    "Identity",
+    "current_principal",
+    "require_admin",
+    "require_platform_admin",
+]
+
+PUBLIC_PATHS = frozenset({"/ok", "/info", "/metrics", "/docs", "/redoc", "/openapi.json"})
+
+
+class AuthError(Exception):
+    """Authentication failed: 401 for a bad or missing credential, 403 for a wrong org."""
+
+    def __init__(self, message: str, status: int = 401) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a request is from: a tenant principal, or the platform administrator."""
+
+    principal: Principal | None = None
+    platform_admin: bool = False
+
+
+def _claim(claims: Mapping[str, Any], name: str) -> Any:
+    """A claim by exact name (Auth0's `https://…/org`), else by dotted path (Supabase's
+    `app_metadata.org_id`)."""
+    if name in claims:
+        return claims[name]
+    value: Any = claims
+    for part in name.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+class Authenticator:
+    """Turns request headers into an Identity using the configured credential types."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
+        self._known_orgs: set[str] = set()
+
+    async def authenticate(self, headers: Headers) -> Identity:
+        credential = self._credential(headers)
+        if credential is None:
+            raise AuthError("missing credentials: send Authorization: Bearer <token> or X-Api-Key")
+        admin = self.settings.admin_token
+        if admin and hmac.compare_digest(credential.encode(), admin.get_secret_value().encode()):
+            return Identity(platform_admin=True)
+        if credential.startswith(orgs.API_KEY_PREFIX):
+            principal = await orgs.resolve_api_key(self.db, credential)
+            if principal is None:
+                raise AuthError("invalid or revoked API key")
+        else:
+            principal = await self._from_jwt(credential, headers)
+        requested = headers.get("x-org-id")
+        if requested is not None and requested != principal.org_id:
+            raise AuthError("the credential was not issued for this organisation", 403)
+        return Identity(principal=principal)
+
+    @staticmethod
+    def _credential(headers: Headers) -> str | None:
+        authorization = headers.get("authorization", "")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+        return headers.get("x-api-key") or None
+
+    async def _from_jwt(self, token: str, headers: Headers) -> Principal:
+        claims = await self._verify(token)
+        user_id = _claim(claims, self.settings.user_claim)
+        if self.settings.org_mode == "membership":
+            org_id = headers.get("x-org-id")
+            if not org_id:
+                raise AuthError("membership mode: send the organisation in X-Org-Id", 403)
+            try:
+                candidate = Principal(org_id, user_id)
+            except InvalidIdentifier as exc:
+                raise AuthError(f"invalid identity: {exc}") from exc
+            role = await orgs.get_member_role(self.db, candidate)
+            if role is None:
+                raise AuthError("not a member of this organisation", 403)
+            return Principal(org_id, user_id, role)
+        org_id = _claim(claims, self.settings.org_claim)
+        if org_id is None:
+            raise AuthError(f"token has no {self.settings.org_claim!r} claim")
+        role = _claim(claims, self.settings.role_claim) or Role.MEMBER.value
+        try:
+            principal = Principal(str(org_id), user_id, Role(role))
+        except (InvalidIdentifier, ValueError) as exc:
+            raise AuthError(f"invalid identity in token: {exc}") from exc
+        if principal.org_id not in self._known_orgs:
+            await orgs.ensure_org(self.db, principal)
+            self._known_orgs.add(principal.org_id)
+        return principal
+
+    async def _verify(self, token: str) -> dict[str, Any]:
+        options = {"require": ["sub", "exp"]}
+        common = {
+            "audience": self.settings.jwt_audience,
+            "issuer": self.settings.jwt_issuer,
+            "options": options,
+        }
+        try:
+            if self._jwks is not None:
+                key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+                return jwt.decode(token, key.key, algorithms=["RS256", "ES256"], **common)
+            if self.settings.jwt_secret is not None:
+                secret = self.settings.jwt_secret.get_secret_value()
+                return jwt.decode(token, secret, algorithms=["HS256"], **common)
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"invalid token: {exc}") from exc
+        raise AuthError("invalid credentials: no token issuer is configured")
+
+    def forget_org(self, org_id: str) -> None:
+        self._known_orgs.discard(org_id)
+
+
+class AuthMiddleware:
+    """Authenticates every request but the public ones and stores the Identity in
+    `scope["state"]`, so later middlewares (rate limits, idempotency) can key on it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        authenticator: Authenticator = scope["app"].state.authenticator
+        try:
+            identity = await authenticator.authenticate(Headers(scope=scope))
+        except AuthError as exc:
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            response = JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+            await response(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        state["identity"] = identity
+        if identity.principal is not None:
+            state["principal"] = identity.principal
+        await self.app(scope, receive, send)
+
+
+# --- route dependencies ----------------------------------------------------------------
+
+
+def _identity(request: Request) -> Identity:
+    return request.state.identity
+
+
+def current_principal(request: Request) -> Principal:
+    """The caller as a tenant principal; the platform admin token is not one."""
+    principal = _identity(request).principal
+    if principal is None:
+        raise AuthError("this route needs an organisation credential", 403)
+    return principal
+
+
+def require_admin(request: Request) -> Principal:
+    principal = current_principal(request)
+    if not principal.is_admin:
+        raise AuthError("this action needs the admin or owner role", 403)
+    return principal
+
+
+def require_platform_admin(request: Request) -> None:
+    if not _identity(request).platform_admin:
+        raise AuthError("this route needs the platform admin token", 403)

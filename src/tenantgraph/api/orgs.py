@@ -1,0 +1,125 @@
+"""Organisation administration: orgs (platform admin), members and API keys (org admin)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from tenantgraph.api.auth import current_principal, require_platform_admin
+from tenantgraph.api.deps import DB, Admin
+from tenantgraph.errors import Forbidden, NotFound
+from tenantgraph.scope import Principal, Role
+from tenantgraph.stores import orgs
+
+router = APIRouter(prefix="/orgs", tags=["organisations"])
+PlatformAdmin = Depends(require_platform_admin)
+
+Json = dict[str, Any]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class OrgCreate(_Body):
+    org_id: str = Field(min_length=1, max_length=128)
+    name: str | None = None
+    owner: str | None = Field(None, description="user id made the org's first owner")
+    metadata: Json | None = None
+
+
+class MemberSet(_Body):
+    role: Role = Role.MEMBER
+
+
+class KeyCreate(_Body):
+    user_id: str | None = Field(None, description="the user the key acts as; default: caller")
+    role: Role = Role.MEMBER
+    name: str = ""
+
+
+def _in_org(principal: Principal, org_id: str) -> Principal:
+    """Org-scoped routes answer 404 for any org but the caller's own (no existence oracle)."""
+    if org_id != principal.org_id:
+        raise NotFound("organisation not found")
+    return principal
+
+
+@router.post("", dependencies=[PlatformAdmin])
+async def create_org(body: OrgCreate, db: DB) -> Json:
+    return await orgs.create_org(
+        db, body.org_id, body.name or body.org_id, owner=body.owner, metadata=body.metadata
+    )
+
+
+@router.get("", dependencies=[PlatformAdmin])
+async def list_orgs(
+    db: DB,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[Json]:
+    return await orgs.list_orgs(db, limit=limit, offset=offset)
+
+
+@router.get("/{org_id}")
+async def get_org(org_id: str, request: Request, db: DB) -> Json:
+    identity = request.state.identity
+    if identity.platform_admin:
+        principal = Principal(org_id, "platform-admin", Role.OWNER)
+    else:
+        principal = _in_org(current_principal(request), org_id)
+    return await orgs.get_org(db, principal)
+
+
+@router.delete("/{org_id}", status_code=204, dependencies=[PlatformAdmin])
+async def delete_org(org_id: str, request: Request, db: DB) -> None:
+    await orgs.delete_org(db, org_id)
+    request.app.state.authenticator.forget_org(org_id)
+
+
+@router.get("/{org_id}/members")
+async def list_members(org_id: str, db: DB, admin: Admin) -> list[Json]:
+    return await orgs.list_members(db, _in_org(admin, org_id))
+
+
+@router.put("/{org_id}/members/{user_id}")
+async def set_member(org_id: str, user_id: str, body: MemberSet, db: DB, admin: Admin) -> Json:
+    _grantable(admin, body.role)
+    return await orgs.set_member(db, _in_org(admin, org_id), user_id, body.role)
+
+
+@router.delete("/{org_id}/members/{user_id}", status_code=204)
+async def delete_member(org_id: str, user_id: str, db: DB, admin: Admin) -> None:
+    await orgs.delete_member(db, _in_org(admin, org_id), user_id)
+
+
+@router.post("/{org_id}/keys")
+async def create_key(org_id: str, body: KeyCreate, db: DB, admin: Admin) -> Json:
+    _grantable(admin, body.role)
+    secret, record = await orgs.create_api_key(
+        db,
+        _in_org(admin, org_id),
+        user_id=body.user_id or admin.user_id,
+        role=body.role,
+        name=body.name,
+    )
+    return {**record, "key": secret}
+
+
+@router.get("/{org_id}/keys")
+async def list_keys(org_id: str, db: DB, admin: Admin) -> list[Json]:
+    return await orgs.list_api_keys(db, _in_org(admin, org_id))
+
+
+@router.delete("/{org_id}/keys/{key_id}", status_code=204)
+async def revoke_key(org_id: str, key_id: uuid.UUID, db: DB, admin: Admin) -> None:
+    await orgs.revoke_api_key(db, _in_org(admin, org_id), key_id)
+
+
+def _grantable(admin: Principal, role: Role) -> None:
+    """Nobody hands out more rights than they hold."""
+    if not admin.role.at_least(role):
+        raise Forbidden(f"a {admin.role.value} cannot grant the {role.value} role")

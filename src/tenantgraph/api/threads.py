@@ -1,0 +1,93 @@
+"""Thread routes (`/threads…`). Thread state and runs live in the runtime routes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from fastapi import APIRouter, Header, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from tenantgraph.api.deps import DB, Caller
+from tenantgraph.stores import threads
+
+router = APIRouter(prefix="/threads", tags=["threads"])
+
+Json = dict[str, Any]
+Status = Literal["idle", "busy", "interrupted", "error"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ThreadCreate(_Body):
+    thread_id: uuid.UUID | None = None
+    metadata: Json | None = None
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+
+
+class ThreadPatch(_Body):
+    metadata: Json = Field(default_factory=dict)
+
+
+class ThreadSearch(_Body):
+    metadata: Json | None = None
+    values: Json | None = None
+    status: Status | None = None
+    ids: list[uuid.UUID] | None = None
+    limit: int = Field(10, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+    sort_by: str | None = None
+    sort_order: Literal["asc", "desc"] | None = None
+    select: list[str] | None = None
+
+
+class ThreadCount(_Body):
+    metadata: Json | None = None
+    values: Json | None = None
+    status: Status | None = None
+
+
+@router.post("")
+async def create_thread(body: ThreadCreate, db: DB, caller: Caller) -> Json:
+    return await threads.create(db, caller, **body.model_dump())
+
+
+@router.post("/search")
+async def search_threads(body: ThreadSearch, db: DB, caller: Caller) -> list[Json]:
+    return await threads.search(db, caller, **body.model_dump())
+
+
+@router.post("/count")
+async def count_threads(body: ThreadCount, db: DB, caller: Caller) -> int:
+    return await threads.count(db, caller, **body.model_dump())
+
+
+@router.get("/{thread_id}")
+async def get_thread(thread_id: uuid.UUID, db: DB, caller: Caller) -> Json:
+    return await threads.get(db, caller, thread_id)
+
+
+@router.patch("/{thread_id}", response_model=None)
+async def patch_thread(
+    thread_id: uuid.UUID,
+    body: ThreadPatch,
+    db: DB,
+    caller: Caller,
+    prefer: str | None = Header(default=None),
+) -> Json | Response:
+    row = await threads.update(db, caller, thread_id, metadata=body.metadata)
+    if prefer and "return=minimal" in prefer:
+        return Response(status_code=204)
+    return row
+
+
+@router.delete("/{thread_id}", status_code=204)
+async def delete_thread(thread_id: uuid.UUID, db: DB, caller: Caller) -> None:
+    await threads.delete(db, caller, thread_id)
+
+
+@router.post("/{thread_id}/copy")
+async def copy_thread(thread_id: uuid.UUID, db: DB, caller: Caller) -> Json:
+    return await threads.copy(db, caller, thread_id)

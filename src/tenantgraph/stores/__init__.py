@@ -1,0 +1,1 @@
+"""SQL for each tenant resource. Every function takes the caller's Principal first."""

@@ -1,0 +1,211 @@
+"""Threads: each owned by one user of one org; the org's admins may see every thread.
+
+The owner is stamped from the principal, also into `metadata.owner` (the LangGraph auth
+convention), and a client can neither set nor change it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from tenantgraph.db.database import Database
+from tenantgraph.errors import Conflict, NotFound
+from tenantgraph.scope import Principal
+from tenantgraph.stores._query import order_by, selected
+
+__all__ = ["FIELDS", "copy", "count", "create", "delete", "get", "search", "update"]
+
+FIELDS = (
+    "thread_id",
+    "created_at",
+    "updated_at",
+    "state_updated_at",
+    "metadata",
+    "status",
+    "config",
+    "values",
+    "interrupts",
+    "error",
+)
+_COLUMNS = sql.SQL(
+    """thread_id, created_at, updated_at, updated_at AS state_updated_at, metadata, status,
+       config, "values", interrupts, error"""
+)
+_SORTABLE = ("thread_id", "status", "created_at", "updated_at", "state_updated_at")
+_VISIBLE = sql.SQL("org_id = %s AND (owner_id = %s OR %s)")
+
+
+def _visible(principal: Principal) -> tuple[Any, ...]:
+    return (principal.org_id, principal.user_id, principal.is_admin)
+
+
+def _stamped(metadata: dict | None, owner: str) -> Jsonb:
+    return Jsonb({**(metadata or {}), "owner": owner})
+
+
+async def create(
+    db: Database,
+    principal: Principal,
+    *,
+    thread_id: uuid.UUID | None = None,
+    metadata: dict | None = None,
+    if_exists: Literal["raise", "do_nothing"] = "raise",
+) -> dict[str, Any]:
+    thread_id = thread_id or uuid.uuid4()
+    async with db.tenant(principal) as conn:
+        cur = await conn.execute(
+            sql.SQL(
+                """INSERT INTO threads (org_id, thread_id, owner_id, metadata)
+                   VALUES (%s, %s, %s, %s) ON CONFLICT (org_id, thread_id) DO NOTHING
+                   RETURNING {}"""
+            ).format(_COLUMNS),
+            (principal.org_id, thread_id, principal.user_id, _stamped(metadata, principal.user_id)),
+        )
+        row = await cur.fetchone()
+    if row is not None:
+        return row
+    if if_exists == "do_nothing":
+        try:
+            return await get(db, principal, thread_id)
+        except NotFound:
+            pass  # another user's thread: the id is taken, but not theirs to see
+    raise Conflict(f"thread {thread_id} already exists")
+
+
+async def get(db: Database, principal: Principal, thread_id: uuid.UUID) -> dict[str, Any]:
+    async with db.tenant(principal) as conn:
+        cur = await conn.execute(
+            sql.SQL("SELECT {} FROM threads WHERE {} AND thread_id = %s").format(
+                _COLUMNS, _VISIBLE
+            ),
+            (*_visible(principal), thread_id),
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"thread {thread_id} not found")
+    return row
+
+
+async def update(
+    db: Database, principal: Principal, thread_id: uuid.UUID, *, metadata: dict | None
+) -> dict[str, Any]:
+    """Merge `metadata` into the thread's; `owner` stays the thread owner's."""
+    async with db.tenant(principal) as conn:
+        cur = await conn.execute(
+            sql.SQL(
+                """UPDATE threads SET metadata = metadata || %s || jsonb_build_object(
+                          'owner', owner_id), updated_at = now()
+                   WHERE {} AND thread_id = %s RETURNING {}"""
+            ).format(_VISIBLE, _COLUMNS),
+            (Jsonb(metadata or {}), *_visible(principal), thread_id),
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"thread {thread_id} not found")
+    return row
+
+
+async def delete(db: Database, principal: Principal, thread_id: uuid.UUID) -> None:
+    """Delete a thread; its runs, crons and checkpoints go with it by cascade."""
+    async with db.tenant(principal) as conn:
+        cur = await conn.execute(
+            sql.SQL("DELETE FROM threads WHERE {} AND thread_id = %s RETURNING 1").format(_VISIBLE),
+            (*_visible(principal), thread_id),
+        )
+        if not await cur.fetchall():
+            raise NotFound(f"thread {thread_id} not found")
+
+
+def _filters(
+    principal: Principal,
+    metadata: dict | None,
+    values: dict | None,
+    status: str | None,
+    ids: list[uuid.UUID] | None,
+) -> tuple[sql.Composed, list[Any]]:
+    clauses = [_VISIBLE]
+    params: list[Any] = list(_visible(principal))
+    if metadata:
+        clauses.append(sql.SQL("metadata @> %s"))
+        params.append(Jsonb(metadata))
+    if values:
+        clauses.append(sql.SQL('"values" @> %s'))
+        params.append(Jsonb(values))
+    if status:
+        clauses.append(sql.SQL("status = %s"))
+        params.append(status)
+    if ids:
+        clauses.append(sql.SQL("thread_id = ANY(%s)"))
+        params.append(ids)
+    return sql.SQL(" AND ").join(clauses), params
+
+
+async def search(
+    db: Database,
+    principal: Principal,
+    *,
+    metadata: dict | None = None,
+    values: dict | None = None,
+    status: str | None = None,
+    ids: list[uuid.UUID] | None = None,
+    limit: int = 10,
+    offset: int = 0,
+    sort_by: str | None = None,
+    sort_order: str | None = None,
+    select: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    where, params = _filters(principal, metadata, values, status, ids)
+    sort = "updated_at" if sort_by == "state_updated_at" else sort_by
+    query = sql.SQL("SELECT {} FROM threads WHERE {} {} LIMIT %s OFFSET %s").format(
+        _COLUMNS, where, order_by(sort, sort_order, _SORTABLE, "updated_at")
+    )
+    async with db.tenant(principal) as conn:
+        cur = await conn.execute(query, (*params, limit, offset))
+        rows = await cur.fetchall()
+    return selected(rows, select, FIELDS)
+
+
+async def count(
+    db: Database,
+    principal: Principal,
+    *,
+    metadata: dict | None = None,
+    values: dict | None = None,
+    status: str | None = None,
+) -> int:
+    where, params = _filters(principal, metadata, values, status, None)
+    async with db.tenant(principal) as conn:
+        cur = await conn.execute(
+            sql.SQL("SELECT count(*) AS n FROM threads WHERE {}").format(where), params
+        )
+        return (await cur.fetchone())["n"]
+
+
+async def copy(db: Database, principal: Principal, thread_id: uuid.UUID) -> dict[str, Any]:
+    """A new thread owned by the caller with the source's metadata, values and status."""
+    async with db.tenant(principal) as conn:
+        cur = await conn.execute(
+            sql.SQL(
+                """INSERT INTO threads (org_id, thread_id, owner_id, status, metadata, config,
+                                        "values", interrupts, error)
+                   SELECT org_id, %s, %s, status,
+                          metadata || jsonb_build_object('owner', %s::text),
+                          config, "values", interrupts, error
+                   FROM threads WHERE {} AND thread_id = %s RETURNING {}"""
+            ).format(_VISIBLE, _COLUMNS),
+            (
+                uuid.uuid4(),
+                principal.user_id,
+                principal.user_id,
+                *_visible(principal),
+                thread_id,
+            ),
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"thread {thread_id} not found")
+    return row

@@ -1,0 +1,222 @@
+"""Authentication fails closed: every bad credential is 401/403 and reads or writes nothing."""
+
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.datastructures import Headers
+
+from tenantgraph.api.auth import Authenticator, AuthError
+from tenantgraph.scope import Principal, Role
+from tenantgraph.settings import Settings
+from tenantgraph.stores import orgs
+
+from .api_fixtures import ADMIN_TOKEN, JWT_SECRET, mint
+
+PROTECTED = [
+    ("POST", "/threads", {}),
+    ("POST", "/threads/search", {}),
+    ("POST", "/assistants/search", {}),
+    ("GET", "/assistants/agent", None),
+    ("GET", f"/threads/{uuid.uuid4()}", None),
+]
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _thread_count(tenants) -> int:
+    return await tenants.a_admin.sdk.threads.count()
+
+
+@pytest.mark.parametrize(
+    ("name", "headers", "status"),
+    [
+        ("no credential", {}, 401),
+        ("basic auth", {"Authorization": "Basic dXNlcjpwYXNz"}, 401),
+        ("garbage", _bearer("not-a-jwt"), 401),
+        ("expired", _bearer(mint("acme-x", "u", exp=int(time.time()) - 10)), 401),
+        (
+            "wrong signature",
+            _bearer(
+                jwt.encode(
+                    {"sub": "u", "org_id": "acme-x", "exp": int(time.time()) + 60},
+                    "another-secret-of-sufficient-length!",
+                    algorithm="HS256",
+                )
+            ),
+            401,
+        ),
+        ("alg none", _bearer(jwt.encode({"sub": "u", "org_id": "o"}, None, algorithm="none")), 401),
+        ("no org claim", _bearer(mint(None, "u")), 401),
+        ("unknown api key", {"X-Api-Key": "tg_" + "x" * 43}, 401),
+    ],
+)
+async def test_bad_credentials_are_rejected_everywhere(api_url, tenants, name, headers, status):
+    before = await _thread_count(tenants)
+    async with httpx.AsyncClient(base_url=api_url, headers=headers) as client:
+        for method, path, body in PROTECTED:
+            response = await client.request(method, path, json=body)
+            assert response.status_code == status, (name, method, path, response.text)
+            assert "detail" in response.json()
+    assert await _thread_count(tenants) == before
+
+
+async def test_public_routes_need_no_credential(api_url):
+    async with httpx.AsyncClient(base_url=api_url) as client:
+        for path in ("/ok", "/info", "/metrics", "/openapi.json"):
+            assert (await client.get(path)).status_code == 200, path
+
+
+async def test_credential_for_another_org_is_403(tenants):
+    a = tenants.a_member
+    response = await a.http.post("/threads", json={}, headers={"X-Org-Id": tenants.b_member.org})
+    assert response.status_code == 403
+    assert await tenants.b_admin.sdk.threads.count() == 0
+
+
+async def test_platform_admin_token_is_not_a_tenant_credential(api_url):
+    async with httpx.AsyncClient(base_url=api_url, headers=_bearer(ADMIN_TOKEN)) as client:
+        assert (await client.post("/threads", json={})).status_code == 403
+        assert (await client.get("/orgs")).status_code == 200
+
+
+async def test_org_admin_flow_with_api_keys(api_url, tenants):
+    org = f"keyed-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(base_url=api_url, headers=_bearer(ADMIN_TOKEN)) as admin:
+        created = await admin.post("/orgs", json={"org_id": org, "name": "Keyed", "owner": "olga"})
+        assert created.status_code == 200 and created.json()["org_id"] == org
+        assert (await admin.post("/orgs", json={"org_id": org})).status_code == 409
+        assert org in {o["org_id"] for o in (await admin.get("/orgs?limit=1000")).json()}
+        bad = await admin.post("/orgs", json={"org_id": "has space"})
+        assert bad.status_code == 422 and "org_id" in bad.json()["detail"]
+    owner = httpx.AsyncClient(base_url=api_url, headers=_bearer(mint(org, "olga", "owner")))
+    async with owner:
+        made = await owner.post(f"/orgs/{org}/keys", json={"user_id": "kim", "role": "admin"})
+        assert made.status_code == 200, made.text
+        key, key_id = made.json()["key"], made.json()["key_id"]
+        assert key.startswith("tg_")
+        listed = (await owner.get(f"/orgs/{org}/keys")).json()
+        assert [k["key_id"] for k in listed] == [key_id] and "key" not in listed[0]
+        members = await owner.put(f"/orgs/{org}/members/max", json={"role": "member"})
+        assert members.json()["role"] == "member"
+        assert {m["user_id"] for m in (await owner.get(f"/orgs/{org}/members")).json()} == {
+            "olga",
+            "max",
+        }
+        async with httpx.AsyncClient(base_url=api_url, headers={"X-Api-Key": key}) as kim:
+            thread = await kim.post("/threads", json={})
+            assert thread.status_code == 200 and thread.json()["metadata"]["owner"] == "kim"
+            grant = await kim.post(f"/orgs/{org}/keys", json={"role": "owner"})
+            assert grant.status_code == 403  # an admin cannot mint an owner key
+            foreign = await kim.get(f"/orgs/{tenants.a_admin.org}/keys")
+            assert foreign.status_code == 404
+            assert (await owner.delete(f"/orgs/{org}/keys/{key_id}")).status_code == 204
+            assert (await kim.post("/threads", json={})).status_code == 401
+        member = httpx.AsyncClient(base_url=api_url, headers=_bearer(mint(org, "max")))
+        async with member:
+            assert (await member.post(f"/orgs/{org}/keys", json={})).status_code == 403
+            assert (await member.get(f"/orgs/{org}/members")).status_code == 403
+    async with httpx.AsyncClient(base_url=api_url, headers=_bearer(ADMIN_TOKEN)) as admin:
+        assert (await admin.delete(f"/orgs/{org}")).status_code == 204
+        assert (await admin.get(f"/orgs/{org}")).status_code == 404
+
+
+# --- configuration variants, checked in-process against the real database ---------------
+
+
+def _headers(token: str, **extra: str) -> Headers:
+    return Headers({"authorization": f"Bearer {token}", **extra})
+
+
+async def test_audience_and_issuer_are_checked(resources):
+    settings = Settings(jwt_secret=JWT_SECRET, jwt_audience="tenantgraph", jwt_issuer="https://id")
+    auth = Authenticator(settings, resources.db)
+    good = mint("aud-org", "u", aud="tenantgraph", iss="https://id")
+    assert (await auth.authenticate(_headers(good))).principal == Principal("aud-org", "u")
+    for token in (
+        mint("aud-org", "u", aud="someone-else", iss="https://id"),
+        mint("aud-org", "u", iss="https://id"),
+        mint("aud-org", "u", aud="tenantgraph", iss="https://evil"),
+    ):
+        with pytest.raises(AuthError) as info:
+            await auth.authenticate(_headers(token))
+        assert info.value.status == 401
+
+
+async def test_no_configured_issuer_rejects_every_token(resources):
+    auth = Authenticator(Settings(), resources.db)
+    with pytest.raises(AuthError, match="no token issuer"):
+        await auth.authenticate(_headers(mint("o", "u")))
+
+
+async def test_membership_mode_takes_the_role_from_the_database(resources, org_ids):
+    org, other = org_ids
+    await orgs.create_org(resources.db, org, "M", owner="owner-1")
+    await orgs.set_member(resources.db, Principal(org, "owner-1", Role.OWNER), "ed", Role.ADMIN)
+    settings = Settings(jwt_secret=JWT_SECRET, org_mode="membership")
+    auth = Authenticator(settings, resources.db)
+    # The token's own org/role claims are ignored in this mode.
+    token = mint("ignored", "ed", role="owner")
+    identity = await auth.authenticate(_headers(token, **{"x-org-id": org}))
+    assert identity.principal == Principal(org, "ed", Role.ADMIN)
+    for headers, status in (
+        (_headers(token), 403),
+        (_headers(token, **{"x-org-id": other}), 403),
+        (_headers(mint("x", "stranger"), **{"x-org-id": org}), 403),
+    ):
+        with pytest.raises(AuthError) as info:
+            await auth.authenticate(headers)
+        assert info.value.status == status
+
+
+async def test_custom_claim_names_for_supabase_and_auth0(resources):
+    settings = Settings(
+        jwt_secret=JWT_SECRET, org_claim="app_metadata.org_id", role_claim="https://x.io/role"
+    )
+    auth = Authenticator(settings, resources.db)
+    token = mint(
+        None, "sb-user", app_metadata={"org_id": "supa-org"}, **{"https://x.io/role": "admin"}
+    )
+    principal = (await auth.authenticate(_headers(token))).principal
+    assert principal == Principal("supa-org", "sb-user", Role.ADMIN)
+
+
+class _JWKSHandler(BaseHTTPRequestHandler):
+    body = b""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        pass
+
+
+async def test_rs256_tokens_from_a_jwks_url(resources):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    _JWKSHandler.body = json.dumps({"keys": [{**public, "kid": "k1", "use": "sig"}]}).encode()
+    server = HTTPServer(("127.0.0.1", 0), _JWKSHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json"
+        auth = Authenticator(Settings(jwks_url=url), resources.db)
+        claims = {"sub": "rs", "org_id": "rs-org", "exp": int(time.time()) + 60}
+        token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
+        assert (await auth.authenticate(_headers(token))).principal == Principal("rs-org", "rs")
+        forged = jwt.encode(claims, JWT_SECRET, algorithm="HS256", headers={"kid": "k1"})
+        with pytest.raises(AuthError):
+            await auth.authenticate(_headers(forged))
+    finally:
+        server.shutdown()

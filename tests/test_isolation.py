@@ -1,0 +1,138 @@
+"""The isolation matrix: every route, attacked from the other org and by another user.
+
+Each row names a route with placeholders for a victim's object. For every attacker the
+answer must equal the answer for an id that does not exist (no existence oracle), and the
+victim's objects must be unchanged afterwards. New routes join the ROUTES table.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from .api_fixtures import caller
+
+# (label, method, path, body). {thread}, {assistant}, {org}, {key} are the victim's.
+ROUTES = [
+    ("thread get", "GET", "/threads/{thread}", None),
+    ("thread patch", "PATCH", "/threads/{thread}", {"metadata": {"pwned": True}}),
+    ("thread copy", "POST", "/threads/{thread}/copy", None),
+    ("thread delete", "DELETE", "/threads/{thread}", None),
+    ("assistant get", "GET", "/assistants/{assistant}", None),
+    ("assistant patch", "PATCH", "/assistants/{assistant}", {"name": "pwned"}),
+    ("assistant versions", "POST", "/assistants/{assistant}/versions", {}),
+    ("assistant latest", "POST", "/assistants/{assistant}/latest", {"version": 1}),
+    ("assistant delete", "DELETE", "/assistants/{assistant}", None),
+    ("org get", "GET", "/orgs/{org}", None),
+    ("org members", "GET", "/orgs/{org}/members", None),
+    ("org member set", "PUT", "/orgs/{org}/members/mallory", {"role": "admin"}),
+    ("org keys", "GET", "/orgs/{org}/keys", None),
+    ("org key create", "POST", "/orgs/{org}/keys", {"role": "member"}),
+    ("org key revoke", "DELETE", "/orgs/{org}/keys/{key}", None),
+]
+SEARCHES = [
+    ("POST", "/threads/search", "thread"),
+    ("POST", "/threads/count", "thread"),
+    ("POST", "/assistants/search", "assistant"),
+    ("POST", "/assistants/count", "assistant"),
+]
+
+
+@pytest.fixture
+async def victim(tenants):
+    """Objects of org A: alice's thread, an assistant, and an owner's API key."""
+    tag = uuid.uuid4().hex
+    thread = await tenants.a_member.sdk.threads.create(metadata={"tag": tag})
+    assistant = await tenants.a_admin.sdk.assistants.create(
+        "agent", metadata={"tag": tag}, name="victim"
+    )
+    key = await tenants.a_admin.http.post(f"/orgs/{tenants.a_admin.org}/keys", json={})
+    return {
+        "tag": tag,
+        "thread": thread["thread_id"],
+        "assistant": assistant["assistant_id"],
+        "org": tenants.a_admin.org,
+        "key": key.json()["key_id"],
+    }
+
+
+def _missing(ids: dict) -> dict:
+    return {
+        **ids,
+        "thread": str(uuid.uuid4()),
+        "assistant": str(uuid.uuid4()),
+        "org": f"nowhere-{uuid.uuid4().hex[:6]}",
+        "key": str(uuid.uuid4()),
+    }
+
+
+def _normalise(text: str, ids: dict) -> str:
+    for name in ("thread", "assistant", "org", "key"):
+        text = text.replace(str(ids[name]), f"<{name}>")
+    return text
+
+
+async def _attack(attacker, victim_ids) -> None:
+    missing = _missing(victim_ids)
+    for label, method, path, body in ROUTES:
+        kwargs = {"json": body} if body is not None else {}
+        foreign = await attacker.http.request(method, path.format(**victim_ids), **kwargs)
+        absent = await attacker.http.request(method, path.format(**missing), **kwargs)
+        assert foreign.status_code == absent.status_code, (label, foreign.text, absent.text)
+        assert foreign.status_code in (403, 404), (label, foreign.status_code, foreign.text)
+        assert _normalise(foreign.text, victim_ids) == _normalise(absent.text, missing), label
+    for method, path, kind in SEARCHES:
+        found = await attacker.http.request(
+            method, path, json={"metadata": {"tag": victim_ids["tag"]}}
+        )
+        assert found.status_code == 200
+        assert found.json() in ([], 0), (path, kind, found.json())
+
+
+async def _assert_untouched(tenants, victim_ids) -> None:
+    thread = await tenants.a_member.sdk.threads.get(victim_ids["thread"])
+    assert thread["metadata"] == {"tag": victim_ids["tag"], "owner": "alice"}
+    assistant = await tenants.a_admin.sdk.assistants.get(victim_ids["assistant"])
+    assert assistant["name"] == "victim" and assistant["version"] == 1
+    keys = (await tenants.a_admin.http.get(f"/orgs/{victim_ids['org']}/keys")).json()
+    assert [k["revoked_at"] for k in keys if k["key_id"] == victim_ids["key"]] == [None]
+    members = (await tenants.a_admin.http.get(f"/orgs/{victim_ids['org']}/members")).json()
+    assert "mallory" not in {m["user_id"] for m in members}
+
+
+@pytest.mark.parametrize("attacker", ["b_member", "b_admin"])
+async def test_other_org_cannot_reach_anything(tenants, victim, attacker):
+    await _attack(getattr(tenants, attacker), victim)
+    await _assert_untouched(tenants, victim)
+
+
+async def test_another_member_of_the_same_org_cannot_reach_a_thread(api_url, tenants, victim):
+    carl = caller(api_url, tenants.a_member.org, "carl", "member")
+    for method, path in (("GET", "/threads/{thread}"), ("DELETE", "/threads/{thread}")):
+        foreign = await carl.http.request(method, path.format(**victim))
+        absent = await carl.http.request(method, path.format(**_missing(victim)))
+        assert foreign.status_code == absent.status_code == 404
+    patched = await carl.http.patch(f"/threads/{victim['thread']}", json={"metadata": {"x": 1}})
+    assert patched.status_code == 404
+    assert (await carl.http.post(f"/threads/{victim['thread']}/copy")).status_code == 404
+    assert await carl.sdk.threads.search(metadata={"tag": victim["tag"]}) == []
+    assert await carl.sdk.threads.count(metadata={"tag": victim["tag"]}) == 0
+    # Carl reads the org's assistants: they are shared by every member.
+    assert (await carl.sdk.assistants.get(victim["assistant"]))["name"] == "victim"
+    await _assert_untouched(tenants, victim)
+
+
+async def test_same_ids_in_two_orgs_are_two_objects(tenants):
+    chosen = str(uuid.uuid4())
+    a = await tenants.a_admin.sdk.assistants.create("agent", assistant_id=chosen, name="A")
+    b = await tenants.b_admin.sdk.assistants.create("agent", assistant_id=chosen, name="B")
+    assert a["assistant_id"] == b["assistant_id"] == chosen
+    assert (await tenants.a_member.sdk.assistants.get(chosen))["name"] == "A"
+    assert (await tenants.b_member.sdk.assistants.get(chosen))["name"] == "B"
+    thread_id = str(uuid.uuid4())
+    await tenants.a_member.sdk.threads.create(thread_id=thread_id, metadata={"side": "a"})
+    await tenants.b_member.sdk.threads.create(thread_id=thread_id, metadata={"side": "b"})
+    assert (await tenants.b_member.sdk.threads.get(thread_id))["metadata"]["side"] == "b"
+    await tenants.b_member.sdk.threads.delete(thread_id)
+    assert (await tenants.a_member.sdk.threads.get(thread_id))["metadata"]["side"] == "a"

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 import uvicorn
 from rich.console import Console
+from rich.table import Table
 
+from tenantgraph.scope import Principal, Role
 from tenantgraph.settings import Settings
+
+if TYPE_CHECKING:
+    from tenantgraph.resources import Resources
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="A multi-tenant agent server for LangGraph applications.", no_args_is_help=True
@@ -63,6 +73,128 @@ def migrate(config: ConfigOption = None) -> None:
             console.print(f"applied [green]{name}[/]")
     else:
         console.print("schema is up to date")
+
+
+def _run(work: Callable[[Resources], Awaitable[T]]) -> T:
+    """Open the resources (embedded servers included), run `work`, close them."""
+    from tenantgraph.resources import open_resources
+
+    async def main() -> T:
+        async with open_resources(Settings()) as resources:
+            return await work(resources)
+
+    return asyncio.run(main())
+
+
+orgs_app = typer.Typer(help="Manage organisations.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage an organisation's API keys.", no_args_is_help=True)
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(keys_app, name="keys")
+
+
+@orgs_app.command("create")
+def orgs_create(
+    org_id: str,
+    name: Annotated[str | None, typer.Option(help="display name")] = None,
+    owner: Annotated[str | None, typer.Option(help="user id of the first owner")] = None,
+) -> None:
+    """Create an organisation."""
+    from tenantgraph.stores import orgs
+
+    row = _run(lambda r: orgs.create_org(r.db, org_id, name or org_id, owner=owner))
+    console.print(f"created organisation [bold]{row['org_id']}[/]")
+
+
+@orgs_app.command("list")
+def orgs_list(limit: int = 100, offset: int = 0) -> None:
+    """List organisations."""
+    from tenantgraph.stores import orgs
+
+    rows = _run(lambda r: orgs.list_orgs(r.db, limit=limit, offset=offset))
+    table = Table("org_id", "name", "created_at")
+    for row in rows:
+        table.add_row(row["org_id"], row["name"], row["created_at"].isoformat())
+    Console().print(table)
+
+
+@orgs_app.command("delete")
+def orgs_delete(org_id: str, yes: Annotated[bool, typer.Option("--yes")] = False) -> None:
+    """Delete an organisation and everything it owns."""
+    from tenantgraph.stores import orgs
+
+    if not yes:
+        typer.confirm(f"Delete organisation {org_id} and all of its data?", abort=True)
+    _run(lambda r: orgs.delete_org(r.db, org_id))
+    console.print(f"deleted organisation [bold]{org_id}[/]")
+
+
+@keys_app.command("create")
+def keys_create(
+    org: Annotated[str, typer.Option(help="organisation id")],
+    user: Annotated[str, typer.Option(help="user id the key acts as")],
+    role: Annotated[Role, typer.Option(help="role the key carries")] = Role.MEMBER,
+    name: Annotated[str, typer.Option(help="a label for the key")] = "",
+) -> None:
+    """Create an API key; the secret is printed once, on standard output."""
+    from tenantgraph.stores import orgs
+
+    principal = Principal(org, user, Role.OWNER)
+    secret, record = _run(
+        lambda r: orgs.create_api_key(r.db, principal, user_id=user, role=role, name=name)
+    )
+    console.print(f"key [bold]{record['key_id']}[/] for {user} ({role.value}) in {org}:")
+    print(secret)
+
+
+@keys_app.command("list")
+def keys_list(org: Annotated[str, typer.Option(help="organisation id")]) -> None:
+    """List an organisation's API keys (never their secrets)."""
+    from tenantgraph.stores import orgs
+
+    rows = _run(lambda r: orgs.list_api_keys(r.db, Principal(org, "cli", Role.OWNER)))
+    table = Table("key_id", "user_id", "role", "name", "revoked_at")
+    for row in rows:
+        revoked = row["revoked_at"].isoformat() if row["revoked_at"] else ""
+        table.add_row(str(row["key_id"]), row["user_id"], row["role"], row["name"], revoked)
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(org: Annotated[str, typer.Option(help="organisation id")], key_id: str) -> None:
+    """Revoke an API key; requests using it fail from now on."""
+    from tenantgraph.stores import orgs
+
+    principal = Principal(org, "cli", Role.OWNER)
+    _run(lambda r: orgs.revoke_api_key(r.db, principal, uuid.UUID(key_id)))
+    console.print(f"revoked key [bold]{key_id}[/]")
+
+
+@app.command()
+def token(
+    org: Annotated[str, typer.Option(help="organisation id (the org claim)")],
+    user: Annotated[str, typer.Option(help="user id (the sub claim)")],
+    role: Annotated[Role, typer.Option(help="role claim")] = Role.MEMBER,
+    hours: Annotated[float, typer.Option(help="lifetime")] = 24,
+) -> None:
+    """Mint a development JWT signed with TENANTGRAPH_JWT_SECRET."""
+    import jwt
+
+    settings = Settings()
+    if settings.jwt_secret is None:
+        console.print("[red]TENANTGRAPH_JWT_SECRET is not set: there is nothing to sign with[/]")
+        raise typer.Exit(1)
+    Principal(org, user, role)  # validates the ids before anything is signed
+    claims = {
+        "sub": user,
+        settings.org_claim: org,
+        settings.role_claim: role.value,
+        "exp": int(time.time() + hours * 3600),
+    }
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    print(jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256"))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,7 @@ __all__ = [
     "require_platform_admin",
 ]
 
+KNOWN_ORG_SECONDS = 30.0
 PUBLIC_PATHS = frozenset({"/ok", "/info", "/metrics", "/docs", "/redoc", "/openapi.json"})
 
 
@@ -78,7 +80,9 @@ class Authenticator:
         self.settings = settings
         self.db = db
         self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
-        self._known_orgs: set[str] = set()
+        # Orgs seen to exist recently, so claims mode does not write on every request; the
+        # expiry bounds how long an org deleted by another process is assumed present.
+        self._known_orgs: dict[str, float] = {}
 
     async def authenticate(self, headers: Headers) -> Identity:
         credential = self._credential(headers)
@@ -129,9 +133,10 @@ class Authenticator:
             principal = Principal(str(org_id), user_id, Role(role))
         except (InvalidIdentifier, ValueError) as exc:
             raise AuthError(f"invalid identity in token: {exc}") from exc
-        if principal.org_id not in self._known_orgs:
+        now = time.monotonic()
+        if self._known_orgs.get(principal.org_id, 0.0) < now:
             await orgs.ensure_org(self.db, principal)
-            self._known_orgs.add(principal.org_id)
+            self._known_orgs[principal.org_id] = now + KNOWN_ORG_SECONDS
         return principal
 
     async def _verify(self, token: str) -> dict[str, Any]:
@@ -153,7 +158,7 @@ class Authenticator:
         raise AuthError("invalid credentials: no token issuer is configured")
 
     def forget_org(self, org_id: str) -> None:
-        self._known_orgs.discard(org_id)
+        self._known_orgs.pop(org_id, None)
 
 
 class AuthMiddleware:

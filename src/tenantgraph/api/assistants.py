@@ -6,9 +6,10 @@ import uuid
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from tenantgraph.api.deps import DB, Caller, graph_ids, resolve_assistant_id
+from tenantgraph.api.payloads import Body, JsonObject, Text
 from tenantgraph.errors import NotFound
 from tenantgraph.stores import assistants
 
@@ -17,54 +18,50 @@ router = APIRouter(prefix="/assistants", tags=["assistants"])
 Json = dict[str, Any]
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class AssistantCreate(_Body):
+class AssistantCreate(Body):
     graph_id: str = Field(min_length=1)
     assistant_id: uuid.UUID | None = None
-    config: Json | None = None
-    context: Json | None = None
-    metadata: Json | None = None
-    name: str | None = None
-    description: str | None = None
+    config: JsonObject | None = None
+    context: JsonObject | None = None
+    metadata: JsonObject | None = None
+    name: Text | None = None
+    description: Text | None = None
     if_exists: Literal["raise", "do_nothing"] = "raise"
 
 
-class AssistantPatch(_Body):
-    graph_id: str | None = None
-    config: Json | None = None
-    context: Json | None = None
-    metadata: Json | None = None
-    name: str | None = None
-    description: str | None = None
+class AssistantPatch(Body):
+    graph_id: Text | None = None
+    config: JsonObject | None = None
+    context: JsonObject | None = None
+    metadata: JsonObject | None = None
+    name: Text | None = None
+    description: Text | None = None
 
 
-class AssistantSearch(_Body):
-    metadata: Json | None = None
-    graph_id: str | None = None
-    name: str | None = None
+class AssistantSearch(Body):
+    metadata: JsonObject | None = None
+    graph_id: Text | None = None
+    name: Text | None = None
     limit: int = Field(10, ge=1, le=1000)
     offset: int = Field(0, ge=0)
-    sort_by: str | None = None
+    sort_by: Text | None = None
     sort_order: Literal["asc", "desc"] | None = None
     select: list[str] | None = None
 
 
-class AssistantCount(_Body):
-    metadata: Json | None = None
-    graph_id: str | None = None
-    name: str | None = None
+class AssistantCount(Body):
+    metadata: JsonObject | None = None
+    graph_id: Text | None = None
+    name: Text | None = None
 
 
-class VersionsQuery(_Body):
-    metadata: Json | None = None
+class VersionsQuery(Body):
+    metadata: JsonObject | None = None
     limit: int = Field(10, ge=1, le=1000)
     offset: int = Field(0, ge=0)
 
 
-class SetLatest(_Body):
+class SetLatest(Body):
     version: int = Field(ge=1)
 
 

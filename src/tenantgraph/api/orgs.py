@@ -6,10 +6,11 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from tenantgraph.api.auth import current_principal, require_platform_admin
 from tenantgraph.api.deps import DB, Admin
+from tenantgraph.api.payloads import Body, JsonObject, Text
 from tenantgraph.errors import Forbidden, NotFound
 from tenantgraph.scope import Principal, Role
 from tenantgraph.stores import orgs
@@ -20,25 +21,21 @@ PlatformAdmin = Depends(require_platform_admin)
 Json = dict[str, Any]
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class OrgCreate(_Body):
+class OrgCreate(Body):
     org_id: str = Field(min_length=1, max_length=128)
-    name: str | None = None
+    name: Text | None = None
     owner: str | None = Field(None, description="user id made the org's first owner")
-    metadata: Json | None = None
+    metadata: JsonObject | None = None
 
 
-class MemberSet(_Body):
+class MemberSet(Body):
     role: Role = Role.MEMBER
 
 
-class KeyCreate(_Body):
+class KeyCreate(Body):
     user_id: str | None = Field(None, description="the user the key acts as; default: caller")
     role: Role = Role.MEMBER
-    name: str = ""
+    name: Text = ""
 
 
 def _in_org(principal: Principal, org_id: str) -> Principal:

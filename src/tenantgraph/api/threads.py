@@ -6,9 +6,10 @@ import uuid
 from typing import Any, Literal
 
 from fastapi import APIRouter, Header, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from tenantgraph.api.deps import DB, Caller
+from tenantgraph.api.payloads import Body, JsonObject, Text
 from tenantgraph.stores import threads
 
 router = APIRouter(prefix="/threads", tags=["threads"])
@@ -17,35 +18,31 @@ Json = dict[str, Any]
 Status = Literal["idle", "busy", "interrupted", "error"]
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class ThreadCreate(_Body):
+class ThreadCreate(Body):
     thread_id: uuid.UUID | None = None
-    metadata: Json | None = None
+    metadata: JsonObject | None = None
     if_exists: Literal["raise", "do_nothing"] = "raise"
 
 
-class ThreadPatch(_Body):
-    metadata: Json = Field(default_factory=dict)
+class ThreadPatch(Body):
+    metadata: JsonObject = Field(default_factory=dict)
 
 
-class ThreadSearch(_Body):
-    metadata: Json | None = None
-    values: Json | None = None
+class ThreadSearch(Body):
+    metadata: JsonObject | None = None
+    values: JsonObject | None = None
     status: Status | None = None
     ids: list[uuid.UUID] | None = None
     limit: int = Field(10, ge=1, le=1000)
     offset: int = Field(0, ge=0)
-    sort_by: str | None = None
+    sort_by: Text | None = None
     sort_order: Literal["asc", "desc"] | None = None
     select: list[str] | None = None
 
 
-class ThreadCount(_Body):
-    metadata: Json | None = None
-    values: Json | None = None
+class ThreadCount(Body):
+    metadata: JsonObject | None = None
+    values: JsonObject | None = None
     status: Status | None = None
 
 

@@ -45,12 +45,13 @@ def serve(
 ) -> None:
     """Run the API server (starts embedded Postgres and Valkey when no URL is set)."""
     from tenantgraph.api.app import create_app
+    from tenantgraph.api.observability import LOGGING
 
     settings = _settings(config)
     console.print(
         f"[bold]tenantgraph[/] serving on http://{host}:{port} (data: {settings.data_dir})"
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=LOGGING)
 
 
 @app.command()

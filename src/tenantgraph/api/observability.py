@@ -13,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["ObservabilityMiddleware", "RequestIdFilter", "metrics", "request_id"]
+__all__ = ["LOGGING", "ObservabilityMiddleware", "RequestIdFilter", "metrics", "request_id"]
 
+log = logging.getLogger("tenantgraph.access")
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 REQUESTS = Counter(
@@ -33,9 +34,36 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+# uvicorn's log_config: one line per record, request id included, for every logger.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": RequestIdFilter}},
+    "formatters": {
+        "line": {
+            "format": "%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s %(message)s"
+        }
+    },
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["stderr"], "level": "INFO"},
+    "loggers": {
+        "uvicorn": {"level": "INFO"},
+        # Our own access line carries the request id; uvicorn's would not.
+        "uvicorn.access": {"level": "WARNING"},
+    },
+}
+
+
 class ObservabilityMiddleware:
     """Tags each request with an id (the caller's `X-Request-Id` or a new one), echoes it
-    in the response, and records count and latency by route template."""
+    in the response, logs one access line with it, and records count and latency by
+    route template."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -60,8 +88,10 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
+            elapsed = time.perf_counter() - started
             REQUESTS.labels(scope["method"], route, str(status)).inc()
-            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+            LATENCY.labels(scope["method"], route).observe(elapsed)
+            log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed * 1000)
             request_id.reset(token)
 
 

@@ -1,0 +1,28 @@
+"""System routes: liveness, info, metrics and request ids."""
+
+import httpx
+
+
+async def test_ok_info_and_request_ids(api_url):
+    async with httpx.AsyncClient(base_url=api_url) as client:
+        ok = await client.get("/ok", headers={"X-Request-Id": "trace-42"})
+        assert ok.json() == {"ok": True} and ok.headers["x-request-id"] == "trace-42"
+        generated = (await client.get("/ok")).headers["x-request-id"]
+        assert len(generated) == 32
+        info = (await client.get("/info")).json()
+        assert info["version"] and info["flags"]["assistants"] is True
+
+
+async def test_metrics_count_requests_by_route_template(api_url, tenants):
+    await tenants.a_member.sdk.threads.create()
+    async with httpx.AsyncClient(base_url=api_url) as client:
+        text = (await client.get("/metrics")).text
+    assert 'tenantgraph_http_requests_total{method="POST",route="/threads",status="200"}' in text
+    assert "tenantgraph_http_request_duration_seconds_bucket" in text
+
+
+async def test_openapi_lists_the_routes(api_url):
+    async with httpx.AsyncClient(base_url=api_url) as client:
+        paths = (await client.get("/openapi.json")).json()["paths"]
+    for path in ("/assistants", "/assistants/search", "/threads", "/threads/{thread_id}", "/orgs"):
+        assert path in paths

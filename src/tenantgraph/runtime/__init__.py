@@ -1,0 +1,1 @@
+"""Running graphs: the graph registry, the tenant checkpointer, runs, workers, crons."""

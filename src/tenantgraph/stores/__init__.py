@@ -1,0 +1,1 @@
+"""SQL, one module per resource; every function runs on a tenant connection."""

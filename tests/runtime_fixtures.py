@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -9,8 +10,11 @@ from psycopg.types.json import Jsonb
 
 from tenantgraph.db.database import Database
 from tenantgraph.runtime.graphs import GraphRegistry
+from tenantgraph.runtime.runs import Runs
+from tenantgraph.runtime.worker import Worker
 from tenantgraph.scope import Principal, Role
 
+TERMINAL = {"success", "error", "interrupted", "timeout"}
 ROOT = Path(__file__).resolve().parent.parent
 GRAPHS = {
     "agent": "./examples/echo.py:graph",
@@ -50,3 +54,28 @@ async def make_thread(db: Database, principal: Principal) -> uuid.UUID:
             (principal.org_id, thread_id, principal.user_id),
         )
     return thread_id
+
+
+def make_worker(resources, stores=None, **options) -> Worker:
+    defaults = {
+        "poll_seconds": 0.05,
+        "heartbeat_seconds": 0.1,
+        "lease_seconds": 5.0,
+        "cron_seconds": 0.1,
+    }
+    return Worker(
+        resources.db,
+        resources.redis,
+        registry(),
+        stores or (lambda principal: None),
+        **{**defaults, **options},
+    )
+
+
+async def wait_for(runs: Runs, principal: Principal, run_id, statuses=TERMINAL) -> dict:
+    for _ in range(400):
+        run = await runs.get(principal, run_id)
+        if run["status"] in statuses:
+            return run
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run {run_id} stayed {run['status']}")

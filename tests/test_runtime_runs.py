@@ -15,9 +15,7 @@ from tenantgraph.runtime.state import ThreadStates
 from tenantgraph.runtime.worker import Worker, claim_runs
 from tenantgraph.scope import Principal
 
-from .runtime_fixtures import make_org, make_thread, registry
-
-TERMINAL = {"success", "error", "interrupted", "timeout"}
+from .runtime_fixtures import make_org, make_thread, make_worker, registry, wait_for
 
 
 class Stores:
@@ -50,37 +48,12 @@ def stores() -> Stores:
     return Stores()
 
 
-def make_worker(resources, stores=None, **options) -> Worker:
-    defaults = {
-        "poll_seconds": 0.05,
-        "heartbeat_seconds": 0.1,
-        "lease_seconds": 5.0,
-        "cron_seconds": 0.1,
-    }
-    return Worker(
-        resources.db,
-        resources.redis,
-        registry(),
-        stores or (lambda principal: None),
-        **{**defaults, **options},
-    )
-
-
 @pytest.fixture
 async def worker(resources, stores) -> AsyncIterator[Worker]:
     started = make_worker(resources, stores)
     await started.start()
     yield started
     await started.stop()
-
-
-async def wait_for(runs: Runs, principal: Principal, run_id, statuses=TERMINAL) -> dict:
-    for _ in range(400):
-        run = await runs.get(principal, run_id)
-        if run["status"] in statuses:
-            return run
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"run {run_id} stayed {run['status']}")
 
 
 async def all_events(resources, principal, run_id, last=None) -> list[RunEvent]:

@@ -130,8 +130,8 @@ async def test_foreign_caller_gets_not_found(resources, world, attacker, path):
 
 async def test_events_and_checkpoints_are_per_org(resources, world):
     foreign = world["foreign"]
-    events = [e async for e in read_run_events(resources.redis, foreign, world["run_id"])]
-    assert events == []
+    for other in (foreign, world["bob"]):
+        assert [e async for e in read_run_events(resources.redis, other, world["run_id"])] == []
     mine = [e async for e in read_run_events(resources.redis, world["alice"], world["run_id"])]
     assert mine[0].event == "metadata"
     saver = TenantCheckpointer(resources.db, foreign)

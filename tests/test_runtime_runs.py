@@ -383,3 +383,46 @@ async def test_stopping_a_worker_hands_its_runs_back(resources, orgs, runs):
         if e.event == "metadata"
     ]
     assert attempts == [1, 1]
+
+
+async def test_events_mode_and_subgraphs_through_the_worker(resources, orgs, runs, worker):
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    run = await runs.create(
+        alice,
+        thread_id,
+        assistants["agent"],
+        body(
+            input={"messages": [{"role": "user", "content": "e"}]},
+            stream_mode=["events", "values"],
+            stream_subgraphs=True,
+        ),
+    )
+    await runs.join(alice, run["run_id"])
+    received = await all_events(resources, alice, run["run_id"])
+    kinds = {e.json()["event"] for e in received if e.event == "events"}
+    assert {"on_chain_start", "on_chain_end"} <= kinds
+    values = [e.json() for e in received if e.event == "values"]
+    assert values[-1]["messages"][-1]["content"] == "echo: e"
+
+
+async def test_join_a_stateless_run_after_it_deleted_itself(resources, orgs, runs, worker):
+    (alice, bob, assistants), _ = orgs
+    run = await runs.create(
+        alice,
+        None,
+        assistants["agent"],
+        body(input={"messages": [{"role": "user", "content": "s"}]}),
+    )
+    for _ in range(400):  # until the run finished and its temporary thread took it along
+        try:
+            await runs.get(alice, run["run_id"])
+        except RunNotFound:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the stateless run was not deleted")
+    result = await runs.join(alice, run["run_id"])
+    assert result["messages"][-1]["content"] == "echo: s"
+    with pytest.raises(RunNotFound):
+        await runs.join(bob, run["run_id"])

@@ -35,6 +35,7 @@ __all__ = [
     "STREAM_MODES",
     "RunEvent",
     "StreamEncoder",
+    "can_read_run_events",
     "dumps",
     "error_payload",
     "format_sse",
@@ -238,10 +239,29 @@ async def mark_created(
     principal: Principal,
     run_id: uuid.UUID | str,
     *,
+    readers: Iterable[str] = (),
     ttl: int = DEFAULT_TTL_SECONDS,
 ) -> None:
-    """Open the run's stream when it is queued, so a reader waits for it to start."""
-    await _append(redis, run_events_key(principal, run_id), _CREATED, b"null", ttl)
+    """Open the run's stream when it is queued, so a reader waits for it to start. The
+    entry names who may read it besides the org's admins: the run's creator (`principal`)
+    and `readers` (the thread's owner)."""
+    allowed = sorted({principal.user_id, *readers})
+    data = dumps({"readers": allowed})
+    await _append(redis, run_events_key(principal, run_id), _CREATED, data, ttl)
+
+
+async def can_read_run_events(
+    redis: aioredis.Redis, principal: Principal, run_id: uuid.UUID | str
+) -> bool:
+    """Whether the run's stream exists and `principal` may read it."""
+    return await _may_read(redis, run_events_key(principal, run_id), principal)
+
+
+async def _may_read(redis: aioredis.Redis, key: str, principal: Principal) -> bool:
+    first = await redis.xrange(key, count=1)
+    if not first or first[0][1][b"event"] != _CREATED:
+        return False
+    return principal.is_admin or principal.user_id in orjson.loads(first[0][1][b"data"])["readers"]
 
 
 async def publish_end(
@@ -268,12 +288,13 @@ async def read_run_events(
     """The run's events after `last_event_id` (all of them if None), live until it ends.
 
     Stops at the end marker, or at once when the stream does not exist (unknown or
-    expired run). With `heartbeat_seconds`, yields None after each quiet period of that
-    length so the caller can send an SSE comment.
+    expired run) or the principal may not read it (another user's run: org admins, the
+    run's creator and its thread's owner may). With `heartbeat_seconds`, yields None
+    after each quiet period of that length so the caller can send an SSE comment.
     """
     key = run_events_key(principal, run_id)
     cursor = last_event_id or "0-0"
-    if not await redis.exists(key):
+    if not await _may_read(redis, key, principal):
         return
     loop = asyncio.get_running_loop()
     quiet_since = loop.time()

@@ -197,7 +197,9 @@ class Runs:
                 multitask_strategy=body.multitask_strategy,
                 after_seconds=max(body.after_seconds or 0.0, 0.0),
             )
-        await events.mark_created(self.redis, principal, run_id, ttl=self.events_ttl)
+        await events.mark_created(
+            self.redis, principal, run_id, readers=[thread["owner_id"]], ttl=self.events_ttl
+        )
         for gone in ended:
             await events.publish_end(
                 self.redis, principal, gone, "interrupted", ttl=self.events_ttl
@@ -314,15 +316,17 @@ class Runs:
         *,
         heartbeat_seconds: float | None = None,
     ) -> AsyncIterator[RunEvent | None]:
-        """The run's SSE events (see events.read_run_events); check visibility first."""
+        """The run's SSE events (see events.read_run_events; it checks who may read)."""
         return events.read_run_events(
             self.redis, principal, run_id, last_event_id, heartbeat_seconds=heartbeat_seconds
         )
 
     async def join(self, principal: Principal, run_id: uuid.UUID) -> Any:
         """Wait for the run to end; the body of `/runs/wait` and `/join` (API §3.3): the last
-        `values` event, with `__interrupt__` merged in, or `{"__error__": …}`."""
-        await self.get(principal, run_id)
+        `values` event, with `__interrupt__` merged in, or `{"__error__": …}`.
+        Works after a stateless run deleted itself; RunNotFound if nothing is readable."""
+        if not await events.can_read_run_events(self.redis, principal, run_id):
+            await self.get(principal, run_id)  # RunNotFound unless an expired stream
         result: Any = None
         interrupts: list[Any] = []
         error: Any = None

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import uuid
 from dataclasses import dataclass
@@ -28,15 +29,17 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from tenantgraph.db.database import Database
+from tenantgraph.resources import open_resources
 from tenantgraph.runtime import events
 from tenantgraph.runtime.crons import Crons
 from tenantgraph.runtime.executor import Executor, Outcome, StoreFactory
 from tenantgraph.runtime.graphs import GraphRegistry
 from tenantgraph.runtime.runs import Runs
 from tenantgraph.scope import Principal
+from tenantgraph.settings import Settings
 from tenantgraph.stores import runs as store
 
-__all__ = ["MAX_ATTEMPTS", "Claim", "Worker", "claim_runs"]
+__all__ = ["MAX_ATTEMPTS", "Claim", "Worker", "claim_runs", "serve_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -199,3 +202,30 @@ class Worker:
                 await execution
             kind: Any = "lost" if not held else action
             return Outcome(kind)
+
+
+async def serve_worker(
+    settings: Settings,
+    *,
+    concurrency: int = 4,
+    store_factory: StoreFactory = lambda principal: None,
+) -> None:
+    """`tenantgraph worker`: a worker process until SIGINT/SIGTERM, then a clean stop
+    (runs in flight go back to the queue for another worker)."""
+    async with open_resources(settings) as resources:
+        worker = Worker(
+            resources.db,
+            resources.redis,
+            GraphRegistry.from_settings(settings),
+            store_factory,
+            concurrency=concurrency,
+        )
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        await worker.start()
+        try:
+            await stopping.wait()
+        finally:
+            await worker.stop()

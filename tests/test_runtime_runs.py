@@ -426,3 +426,19 @@ async def test_join_a_stateless_run_after_it_deleted_itself(resources, orgs, run
     assert result["messages"][-1]["content"] == "echo: s"
     with pytest.raises(RunNotFound):
         await runs.join(bob, run["run_id"])
+
+
+async def test_interrupt_before_a_node_then_continue(resources, orgs, runs, states, worker):
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    first = await runs.create(
+        alice,
+        thread_id,
+        assistants["agent"],
+        body(input={"messages": [{"role": "user", "content": "wait"}]}, interrupt_before=["echo"]),
+    )
+    await runs.join(alice, first["run_id"])
+    assert (await states.get(alice, thread_id))["next"] == ["echo"]
+    second = await runs.create(alice, thread_id, assistants["agent"], body(input=None))
+    result = await runs.join(alice, second["run_id"])
+    assert [m["content"] for m in result["messages"]] == ["wait", "echo: wait"]

@@ -199,9 +199,12 @@ class Executor:
         if outcome.kind == "rollback":
             await saver.adelete_for_runs([str(run_id)])
         thread_status, values, interrupts = "idle", None, None
-        graph_id = run["assistant"]["graph_id"]
-        if graph_id in self.registry:
-            graph = (await self.registry.get(graph_id, {})).copy(update={"checkpointer": saver})
+        try:
+            graph, _ = await self.graph_for(principal, run, attempt=0)
+        except Exception:
+            log.exception("run %s: cannot load its graph to read the thread state", run_id)
+        else:
+            # The latest checkpoint, whatever checkpoint the run started from.
             state = await graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
             values = jsonable(state.values) if state.config else {}
             interrupts = interrupts_by_task(state)

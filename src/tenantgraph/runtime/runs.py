@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tenantgraph.db.database import Database
 from tenantgraph.runtime import events
@@ -73,12 +73,17 @@ class RunCreate(BaseModel):
     on_completion: Literal["delete", "keep"] | None = None
     after_seconds: float | None = None
 
+    @field_validator("stream_mode")
+    @classmethod
+    def _known_modes(cls, value: str | list[str]) -> str | list[str]:
+        unknown = set([value] if isinstance(value, str) else value) - events.STREAM_MODES
+        if unknown:
+            raise ValueError(f"unknown stream_mode {sorted(unknown)}")
+        return value
+
     @property
     def stream_modes(self) -> list[str]:
         modes = [self.stream_mode] if isinstance(self.stream_mode, str) else self.stream_mode
-        unknown = set(modes) - events.STREAM_MODES
-        if unknown:
-            raise InvalidRun(f"unknown stream_mode {sorted(unknown)}")
         return list(dict.fromkeys(modes)) or ["values"]
 
 
@@ -151,8 +156,6 @@ class Runs:
             raise InvalidRun("You must provide a thread_id when resuming.")
         if (body.config or {}).get("configurable") and body.context:
             raise InvalidRun("Cannot specify both configurable and context. Use context only.")
-        modes = body.stream_modes  # validates
-        del modes
         run_id = run_id or uuid.uuid4()
         temporary = thread_id is None
         thread_id = thread_id or uuid.uuid4()
@@ -197,9 +200,10 @@ class Runs:
                 multitask_strategy=body.multitask_strategy,
                 after_seconds=max(body.after_seconds or 0.0, 0.0),
             )
-        await events.mark_created(
-            self.redis, principal, run_id, readers=[thread["owner_id"]], ttl=self.events_ttl
-        )
+            # Before the commit makes the run claimable: the marker must be the first entry.
+            await events.mark_created(
+                self.redis, principal, run_id, readers=[thread["owner_id"]], ttl=self.events_ttl
+            )
         for gone in ended:
             await events.publish_end(
                 self.redis, principal, gone, "interrupted", ttl=self.events_ttl

@@ -152,24 +152,36 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
     async def _run(self, claim: Claim) -> None:
-        principal = claim.principal
-        run = await self.executor.load(principal, claim.run_id)
-        if run is None:
-            return
-        if claim.attempt > MAX_ATTEMPTS:
-            lost = RuntimeError(f"run abandoned: its worker stopped {MAX_ATTEMPTS} times")
-            await self.executor.publish(
-                principal, claim.run_id, "error", events.error_payload(lost)
-            )
-            await self.executor.finish(principal, run, Outcome("error", lost), self.worker_id)
-            return
-        execution = asyncio.create_task(self.executor.execute(principal, run, claim.attempt))
         try:
-            outcome = await self._supervise(claim, execution)
+            await self._execute(claim)
         except asyncio.CancelledError:
-            execution.cancel()
-            with contextlib.suppress(BaseException):
-                await execution
+            raise
+        except Exception:
+            log.exception("run %s: worker failed; its lease will expire", claim.run_id)
+
+    async def _execute(self, claim: Claim) -> None:
+        principal = claim.principal
+        execution: asyncio.Task[Outcome] | None = None
+        try:
+            run = await self.executor.load(principal, claim.run_id)
+            if run is None:
+                return
+            if claim.attempt > MAX_ATTEMPTS:
+                lost = RuntimeError(f"run abandoned: its worker stopped {MAX_ATTEMPTS} times")
+                await self.executor.publish(
+                    principal, claim.run_id, "error", events.error_payload(lost)
+                )
+                outcome = Outcome("error", lost)
+            else:
+                execution = asyncio.create_task(
+                    self.executor.execute(principal, run, claim.attempt)
+                )
+                outcome = await self._supervise(claim, execution)
+        except asyncio.CancelledError:
+            if execution is not None:
+                execution.cancel()
+                with contextlib.suppress(BaseException):
+                    await execution
             async with self.db.tenant(principal) as conn:
                 await store.release_lease(conn, claim.org_id, claim.run_id, self.worker_id)
             raise
@@ -180,21 +192,29 @@ class Worker:
         try:
             await asyncio.shield(finishing)
         except asyncio.CancelledError:
-            await finishing
+            with contextlib.suppress(Exception):
+                await finishing
             raise
-        except Exception:
-            log.exception("run %s: recording its outcome failed", claim.run_id)
 
     async def _supervise(self, claim: Claim, execution: asyncio.Task[Outcome]) -> Outcome:
-        """Renew the lease while the graph runs; stop it on cancel or when the lease is lost."""
+        """Renew the lease while the graph runs; stop it on cancel or when the lease is lost
+        (taken over, the run deleted, or not renewable for a whole lease)."""
+        loop = asyncio.get_running_loop()
+        renewed = loop.time()
         while True:
             done, _ = await asyncio.wait({execution}, timeout=self.heartbeat_seconds)
             if done:
                 return execution.result()
-            async with self.db.tenant(claim.principal) as conn:
-                held, action = await store.renew_lease(
-                    conn, claim.org_id, claim.run_id, self.worker_id, self.lease_seconds
-                )
+            try:
+                async with self.db.tenant(claim.principal) as conn:
+                    held, action = await store.renew_lease(
+                        conn, claim.org_id, claim.run_id, self.worker_id, self.lease_seconds
+                    )
+                renewed = loop.time()
+            except Exception:
+                log.exception("run %s: lease renewal failed", claim.run_id)
+                held = loop.time() - renewed < self.lease_seconds - self.heartbeat_seconds
+                action = None
             if held and action is None:
                 continue
             execution.cancel()

@@ -367,8 +367,10 @@ async def test_stopping_a_worker_hands_its_runs_back(resources, orgs, runs):
     thread_id = await make_thread(resources.db, alice)
     first = make_worker(resources)
     await first.start()
-    run = await _slow(runs, alice, thread_id, assistants)
-    await wait_for(runs, alice, run["run_id"], {"running"})
+    run = await _slow(runs, alice, thread_id, assistants, stream_mode=["custom"])
+    async for event in read_run_events(resources.redis, alice, run["run_id"]):
+        if event.event == "custom":  # the graph is under way
+            break
     await first.stop()
     assert (await runs.get(alice, run["run_id"]))["status"] == "pending"
     second = make_worker(resources)

@@ -104,6 +104,7 @@ class Worker:
         self._loop_task: asyncio.Task[None] | None = None
         self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
+        self._stopping = False
 
     async def start(self) -> None:
         if self._loop_task is None:
@@ -112,10 +113,14 @@ class Worker:
     async def stop(self) -> None:
         """Stop claiming; cancel the runs in flight and hand them back to the queue."""
         if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+            # Let the loop finish a claim in flight (cancelling it mid-query could leave
+            # runs claimed by nobody until their lease expires), then stop at its wait.
+            self._stopping = True
+            self._wake.set()
+            await self._loop_task
             self._loop_task = None
+            self._stopping = False
+        await asyncio.sleep(0)  # runs claimed last get to start, so they release on cancel
         tasks = list(self._running.values())
         for task in tasks:
             task.cancel()
@@ -128,7 +133,7 @@ class Worker:
     async def _loop(self) -> None:
         next_cron = 0.0
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             try:
                 if loop.time() >= next_cron:
                     next_cron = loop.time() + self.cron_seconds
@@ -143,10 +148,10 @@ class Worker:
                         task.add_done_callback(
                             lambda _, run_id=claim.run_id: self._running.pop(run_id, None)
                         )
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("worker %s: claim loop failed; retrying", self.worker_id)
+            if self._stopping:
+                return
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)

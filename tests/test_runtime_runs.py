@@ -302,10 +302,15 @@ async def test_cancel_a_running_run(resources, orgs, runs, worker):
         assert (await cur.fetchone())["status"] == "interrupted"
 
 
-async def test_cancel_a_pending_run(resources, orgs, runs):
+async def test_cancel_a_pending_run(resources, orgs, runs, worker):
     (alice, _, assistants), _ = orgs
     thread_id = await make_thread(resources.db, alice)
     run = await runs.create(alice, thread_id, assistants["agent"], body(input={}, after_seconds=60))
+    # after_seconds: the worker leaves it alone however often it polls meanwhile.
+    for _ in range(5):
+        worker.wake()
+        await asyncio.sleep(0.05)
+    assert (await runs.get(alice, run["run_id"]))["status"] == "pending"
     await runs.cancel(alice, thread_id=thread_id)
     assert (await runs.get(alice, run["run_id"]))["status"] == "interrupted"
     assert await all_events(resources, alice, run["run_id"]) == []

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import pytest
 from langchain_core.messages import HumanMessage
-from langgraph.types import Command
+from langgraph.graph import START, StateGraph
+from langgraph.types import Command, interrupt
 
 from tenantgraph.runtime.checkpointer import TenantCheckpointer
 
@@ -111,3 +114,28 @@ async def test_foreign_thread_cannot_be_written(resources, orgs):
         )
         is None
     )
+
+
+async def test_subgraph_checkpoints_live_in_their_namespace(resources, orgs):
+    (alice, _, _), _ = orgs
+
+    class State(TypedDict):
+        answer: str
+
+    child = StateGraph(State)
+    child.add_node("ask", lambda s: {"answer": interrupt("why?")})
+    child.add_edge(START, "ask")
+    parent = StateGraph(State)
+    parent.add_node("child", child.compile())
+    parent.add_edge(START, "child")
+    graph = parent.compile(checkpointer=TenantCheckpointer(resources.db, alice))
+
+    thread_id = await make_thread(resources.db, alice)
+    config = {"configurable": {"thread_id": str(thread_id)}}
+    await graph.ainvoke({"answer": ""}, config)
+    state = await graph.aget_state(config, subgraphs=True)
+    assert state.next == ("child",)
+    sub = state.tasks[0].state
+    assert sub.next == ("ask",)
+    assert sub.config["configurable"]["checkpoint_ns"].startswith("child:")
+    assert (await graph.ainvoke(Command(resume="because"), config)) == {"answer": "because"}

@@ -160,7 +160,7 @@ async def test_config_injection_overrides_the_client(resources, orgs, runs, stor
         assistants["memory"],
         body(
             input={"messages": [{"role": "user", "content": "I like tea"}]},
-            config={"configurable": {**forged, "keep": "me"}},
+            config={"configurable": {**forged, "langgraph_auth_user_id": "mallory", "keep": "me"}},
         ),
     )
     assert run["kwargs"]["config"]["configurable"] == {"keep": "me"}

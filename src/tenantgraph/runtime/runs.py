@@ -34,6 +34,12 @@ SERVER_CONFIGURABLE = frozenset(
 _RESERVED_METADATA = frozenset({"thread_id", "assistant_id", "run_id", "cron_id"})
 
 
+def _reserved(key: str) -> bool:
+    """Configurable keys a client may not set: the scope, `langgraph_auth_user…`-style
+    server keys and LangGraph's internal `__…` keys."""
+    return key in SERVER_CONFIGURABLE or key.startswith(("langgraph_", "__"))
+
+
 class RunNotFound(LookupError):
     """Unknown run, thread or assistant — or one the principal may not see (HTTP 404)."""
 
@@ -90,9 +96,7 @@ class RunCreate(BaseModel):
 def _run_kwargs(body: RunCreate, *, temporary: bool) -> dict[str, Any]:
     """What the worker needs, stored on the run (the LangGraph API's `kwargs` shape)."""
     config = dict(body.config or {})
-    configurable = {
-        k: v for k, v in (config.get("configurable") or {}).items() if k not in SERVER_CONFIGURABLE
-    }
+    configurable = {k: v for k, v in (config.get("configurable") or {}).items() if not _reserved(k)}
     if body.checkpoint:
         configurable.update(
             {k: v for k, v in body.checkpoint.items() if k != "thread_id" and v is not None}

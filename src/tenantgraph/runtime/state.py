@@ -23,7 +23,13 @@ from tenantgraph.runtime.runs import InvalidRun, RunConflict, RunNotFound
 from tenantgraph.scope import Principal
 from tenantgraph.stores import runs as store
 
-__all__ = ["ThreadStates", "interrupts_by_task", "jsonable", "snapshot_to_thread_state"]
+__all__ = [
+    "EMPTY_STATE",
+    "ThreadStates",
+    "interrupts_by_task",
+    "jsonable",
+    "snapshot_to_thread_state",
+]
 
 EMPTY_STATE: dict[str, Any] = {
     "values": {},

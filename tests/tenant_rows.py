@@ -46,6 +46,22 @@ SEED: list[tuple[str, str]] = [
     ),
     ("run_queue", "INSERT INTO run_queue (org_id, run_id) VALUES (%(org)s, %(run)s)"),
     (
+        "checkpoints",
+        "INSERT INTO checkpoints (org_id, thread_id, checkpoint_id, checkpoint_type, checkpoint)"
+        " VALUES (%(org)s, %(thread)s, 'c1', 'msgpack', '\\x00')",
+    ),
+    (
+        "checkpoint_blobs",
+        "INSERT INTO checkpoint_blobs (org_id, thread_id, channel, version, blob_type, blob)"
+        " VALUES (%(org)s, %(thread)s, 'messages', '1', 'msgpack', '\\x00')",
+    ),
+    (
+        "checkpoint_writes",
+        "INSERT INTO checkpoint_writes"
+        " (org_id, thread_id, checkpoint_id, task_id, idx, channel, blob_type, blob)"
+        " VALUES (%(org)s, %(thread)s, 'c1', 't1', 0, 'messages', 'msgpack', '\\x00')",
+    ),
+    (
         "crons",
         "INSERT INTO crons (org_id, cron_id, assistant_id, owner_id, schedule)"
         " VALUES (%(org)s, %(cron)s, %(assistant)s, 'alice', '* * * * *')",

@@ -1,0 +1,268 @@
+"""Crons: stored in the `crons` table (so they survive restarts), fired by the workers.
+
+Each cron keeps `next_run_date`. Workers list due crons across orgs (`due_crons`, an
+audited SECURITY DEFINER function), then each fires a cron only if its conditional
+UPDATE moved `next_run_date` from the value it saw to the next one: with any number of
+workers a due date fires once. Missed dates (all workers down) fire once, not once per
+missed date. A firing is claimed before its run is created, so a worker crash between the
+two loses that one firing rather than doubling it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+from tenantgraph.db.database import Database
+from tenantgraph.runtime.runs import InvalidRun, RunCreate, RunNotFound, Runs
+from tenantgraph.scope import Principal
+from tenantgraph.stores import crons as store
+from tenantgraph.stores import runs as run_store
+
+__all__ = ["Crons", "next_run_date"]
+
+log = logging.getLogger(__name__)
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidRun(f"unknown timezone {name!r}") from None
+
+
+def next_run_date(
+    schedule: str,
+    timezone: str | None = None,
+    *,
+    after: datetime | None = None,
+    end_time: datetime | None = None,
+) -> datetime | None:
+    """The first firing strictly after `after` (now), in the cron's zone; None past end_time.
+    Five fields as in crontab; a sixth field is seconds."""
+    if not croniter.is_valid(schedule):
+        raise InvalidRun(f"invalid cron schedule {schedule!r}")
+    base = (after or datetime.now(UTC)).astimezone(_zone(timezone))
+    when = croniter(schedule, base).get_next(datetime).astimezone(UTC)
+    return None if end_time is not None and when > end_time else when
+
+
+def _as_cron(row: dict[str, Any]) -> dict[str, Any]:
+    """A crons row in the API's Cron shape."""
+    payload = row["payload"]
+    return {
+        "cron_id": row["cron_id"],
+        "assistant_id": row["assistant_id"],
+        "thread_id": row["thread_id"],
+        "user_id": row["owner_id"],
+        "schedule": row["schedule"],
+        "timezone": payload.get("timezone"),
+        "on_run_completed": payload.get("on_run_completed"),
+        "end_time": row["end_time"],
+        "enabled": row["enabled"],
+        "next_run_date": row["next_run_date"],
+        "payload": payload,
+        "metadata": row["metadata"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+class Crons:
+    def __init__(self, db: Database, runs: Runs) -> None:
+        self.db = db
+        self.runs = runs
+
+    async def create(
+        self,
+        principal: Principal,
+        assistant_id: uuid.UUID,
+        payload: dict[str, Any],
+        *,
+        thread_id: uuid.UUID | None = None,
+    ) -> dict[str, Any]:
+        """`POST /runs/crons` and `POST /threads/{id}/runs/crons`; `payload` is the body
+        (schedule, input, config, metadata, end_time, enabled, timezone, …)."""
+        schedule = payload.get("schedule")
+        if not isinstance(schedule, str):
+            raise InvalidRun("schedule is required")
+        RunCreate.model_validate(payload)
+        end_time = _parse_time(payload.get("end_time"))
+        enabled = payload.get("enabled", True) is not False
+        next_date = next_run_date(schedule, payload.get("timezone"), end_time=end_time)
+        async with self.db.tenant(principal) as conn:
+            if await run_store.get_assistant(conn, assistant_id) is None:
+                raise RunNotFound("Assistant not found")
+            if thread_id is not None and (
+                await run_store.lock_thread(conn, principal, thread_id) is None
+            ):
+                raise RunNotFound("Thread not found")
+            row = await store.insert_cron(
+                conn,
+                principal,
+                {
+                    "cron_id": uuid.uuid4(),
+                    "assistant_id": assistant_id,
+                    "thread_id": thread_id,
+                    "schedule": schedule,
+                    "payload": _stored_payload(payload, thread_id),
+                    "metadata": payload.get("metadata") or {},
+                    "enabled": enabled and next_date is not None,
+                    "end_time": end_time,
+                    "next_run_date": next_date,
+                },
+            )
+        return _as_cron(row)
+
+    async def get(self, principal: Principal, cron_id: uuid.UUID) -> dict[str, Any]:
+        async with self.db.tenant(principal) as conn:
+            row = await store.get_cron(conn, principal, cron_id)
+        if row is None:
+            raise RunNotFound("Cron not found")
+        return _as_cron(row)
+
+    async def update(
+        self, principal: Principal, cron_id: uuid.UUID, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        """`PATCH /runs/crons/{id}`: keys present are changed (`end_time: null` clears it)."""
+        if not patch:
+            raise InvalidRun("nothing to update")
+        async with self.db.tenant(principal) as conn:
+            row = await store.get_cron(conn, principal, cron_id, lock=True)
+            if row is None:
+                raise RunNotFound("Cron not found")
+            payload = {**row["payload"], **patch}
+            RunCreate.model_validate(payload)
+            schedule = patch.get("schedule", row["schedule"])
+            end_time = _parse_time(patch["end_time"]) if "end_time" in patch else row["end_time"]
+            enabled = patch.get("enabled", row["enabled"]) is not False
+            next_date = next_run_date(schedule, payload.get("timezone"), end_time=end_time)
+            changes: dict[str, Any] = {
+                "schedule": schedule,
+                "payload": _stored_payload(payload, row["thread_id"]),
+                "end_time": end_time,
+                "enabled": enabled and next_date is not None,
+                "next_run_date": next_date,
+            }
+            if "metadata" in patch:
+                changes["metadata"] = patch["metadata"] or {}
+            updated = await store.update_cron(conn, principal, cron_id, changes)
+        assert updated is not None
+        return _as_cron(updated)
+
+    async def delete(self, principal: Principal, cron_id: uuid.UUID) -> None:
+        async with self.db.tenant(principal) as conn:
+            if not await store.delete_cron(conn, principal, cron_id):
+                raise RunNotFound("Cron not found")
+
+    async def search(
+        self,
+        principal: Principal,
+        *,
+        assistant_id: uuid.UUID | None = None,
+        thread_id: uuid.UUID | None = None,
+        enabled: bool | None = None,
+        metadata: dict[str, Any] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        sort_by: str = "created_at",
+        sort_order: str = "desc",
+    ) -> list[dict[str, Any]]:
+        filters = {
+            "assistant_id": assistant_id,
+            "thread_id": thread_id,
+            "enabled": enabled,
+            "metadata": metadata,
+        }
+        async with self.db.tenant(principal) as conn:
+            rows = await store.search_crons(
+                conn,
+                principal,
+                filters,
+                limit=limit,
+                offset=offset,
+                sort_by=sort_by,
+                sort_order=sort_order,
+            )
+        return [_as_cron(r) for r in rows]
+
+    async def count(
+        self,
+        principal: Principal,
+        *,
+        assistant_id: uuid.UUID | None = None,
+        thread_id: uuid.UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> int:
+        filters = {"assistant_id": assistant_id, "thread_id": thread_id, "metadata": metadata}
+        async with self.db.tenant(principal) as conn:
+            return await store.count_crons(conn, principal, filters)
+
+    async def fire_due(self, limit: int = 100) -> list[uuid.UUID]:
+        """Fire every due cron this worker wins; returns the runs created."""
+        async with self.db.system() as conn:
+            cur = await conn.execute("SELECT * FROM due_crons(%s)", (limit,))
+            due = await cur.fetchall()
+        created = []
+        for cron in due:
+            try:
+                run_id = await self._fire(cron)
+            except Exception:
+                log.exception("cron %s of org %s failed to fire", cron["cron_id"], cron["org_id"])
+                continue
+            if run_id is not None:
+                created.append(run_id)
+        return created
+
+    async def _fire(self, due: dict[str, Any]) -> uuid.UUID | None:
+        principal = Principal(due["org_id"], due["owner_id"])
+        async with self.db.tenant(principal) as conn:
+            row = await store.get_cron(conn, principal, due["cron_id"])
+            if row is None or row["next_run_date"] != due["next_run_date"]:
+                return None
+            payload = row["payload"]
+            following = next_run_date(
+                row["schedule"], payload.get("timezone"), end_time=row["end_time"]
+            )
+            claimed = await store.claim_firing(
+                conn, principal.org_id, row["cron_id"], due["next_run_date"], following
+            )
+        if claimed is None:
+            return None
+        body = RunCreate.model_validate(
+            {
+                **payload,
+                "multitask_strategy": payload.get("multitask_strategy") or "enqueue",
+                "on_completion": payload.get("on_run_completed") or "delete",
+            }
+        )
+        run = await self.runs.create(
+            principal,
+            row["thread_id"],
+            row["assistant_id"],
+            body,
+            server_metadata={"cron_id": str(row["cron_id"])},
+        )
+        return run["run_id"]
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _stored_payload(payload: dict[str, Any], thread_id: uuid.UUID | None) -> dict[str, Any]:
+    """The create body as stored (JSON): the schedule and ids live in their own columns."""
+    stored = {k: v for k, v in payload.items() if k not in ("thread_id", "cron_id")}
+    if isinstance(stored.get("end_time"), datetime):
+        stored["end_time"] = stored["end_time"].isoformat()
+    if thread_id is None:
+        stored.setdefault("on_run_completed", "delete")
+    return stored

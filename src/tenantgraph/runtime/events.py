@@ -1,0 +1,319 @@
+"""Run events: LangGraph stream chunks encoded as the LangGraph API sends them, kept in a
+Valkey Stream per run so any process can serve, join or resume them (Last-Event-ID).
+
+The stream `{org_id}:run:<run_id>` holds one entry per event (`event`, `data` = JSON
+bytes); entry ids (`<ms>-<seq>`) are the SSE event ids. Entries named `__…__` are ours
+(`__created__` when the run is queued, `__end__` when it finished) and never reach a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+import orjson
+import redis.asyncio as aioredis
+from langchain_core.messages import (
+    AIMessageChunk,
+    BaseMessage,
+    BaseMessageChunk,
+    ToolMessageChunk,
+    convert_to_messages,
+    message_chunk_to_message,
+)
+from langgraph.errors import GraphBubbleUp, GraphRecursionError, InvalidUpdateError
+from langgraph.types import Send
+
+from tenantgraph.scope import KeyKind, Principal, redis_key
+
+__all__ = [
+    "DEFAULT_TTL_SECONDS",
+    "STREAM_MODES",
+    "RunEvent",
+    "StreamEncoder",
+    "can_read_run_events",
+    "dumps",
+    "error_payload",
+    "format_sse",
+    "mark_created",
+    "mode_matches",
+    "publish",
+    "publish_end",
+    "read_run_events",
+    "run_events_key",
+]
+
+DEFAULT_TTL_SECONDS = 3600
+STREAM_MODES = frozenset(
+    {
+        "values",
+        "updates",
+        "messages",
+        "messages-tuple",
+        "custom",
+        "events",
+        "debug",
+        "checkpoints",
+        "tasks",
+    }
+)
+_CREATED, _END = b"__created__", b"__end__"
+_BLOCK_MS = 1000
+# Exceptions whose message reaches the client; others say "An internal error occurred"
+# (the LangGraph API's rule: graph code must not leak internals through the stream).
+_PUBLIC_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    RuntimeError,
+    RecursionError,
+    TimeoutError,
+    InvalidUpdateError,
+    GraphBubbleUp,
+    GraphRecursionError,
+)
+
+
+class RunEvent(NamedTuple):
+    """One event of a run: its stream id, SSE event name and JSON data (bytes, as sent)."""
+
+    id: str
+    event: str
+    data: bytes
+
+    def json(self) -> Any:
+        return orjson.loads(self.data)
+
+
+def run_events_key(principal: Principal, run_id: uuid.UUID | str) -> str:
+    return redis_key(principal.org_id, KeyKind.RUN_EVENTS, str(run_id))
+
+
+# --- encoding ------------------------------------------------------------------------
+
+
+def error_payload(exc: BaseException) -> dict[str, str]:
+    message = str(exc) if isinstance(exc, _PUBLIC_ERRORS) else "An internal error occurred"
+    return {"error": type(exc).__name__, "message": message}
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, Send):
+        return {"node": obj.node, "args": obj.arg}
+    if hasattr(obj, "model_dump") and not isinstance(obj, type):
+        return obj.model_dump()
+    if hasattr(obj, "_asdict") and not isinstance(obj, type):
+        return obj._asdict()
+    if isinstance(obj, BaseException):
+        return error_payload(obj)
+    if isinstance(obj, set | frozenset):
+        return list(obj)
+    if isinstance(obj, Decimal):
+        return float(obj)
+    return str(obj)
+
+
+def dumps(value: Any) -> bytes:
+    """JSON as the LangGraph API writes it (messages as their dicts, Send, errors …)."""
+    return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
+
+
+@dataclass
+class StreamEncoder:
+    """Turns `astream` chunks into `(event, data)` pairs named as the LangGraph API names them.
+
+    `messages-tuple` is sent as event `messages` with `[message, metadata]`; `messages`
+    becomes `messages/metadata` once per message id, then `messages/partial` (chunks,
+    accumulated) or `messages/complete`; subgraph events are `<mode>|<ns>|…`.
+    """
+
+    stream_mode: Sequence[str]
+    subgraphs: bool = False
+    _messages: dict[str, BaseMessage] = field(default_factory=dict)
+
+    @property
+    def graph_modes(self) -> list[str]:
+        """The modes to ask LangGraph for (events come from astream_events instead)."""
+        modes = {"messages" if m == "messages-tuple" else m for m in self.stream_mode}
+        modes.discard("events")
+        return sorted(modes) or ["values"]
+
+    @property
+    def wants_events(self) -> bool:
+        return "events" in self.stream_mode
+
+    def encode(self, chunk: Any) -> Iterable[tuple[str, Any]]:
+        """One raw chunk of `astream(stream_mode=[…], subgraphs=…)` to zero or more events."""
+        if self.subgraphs:
+            ns, mode, data = chunk
+        else:
+            (mode, data), ns = chunk, ()
+        suffix = "".join(f"|{part}" for part in ns)
+        if mode == "messages":
+            if "messages-tuple" in self.stream_mode:
+                yield f"messages{suffix}", list(data)
+            elif "messages" in self.stream_mode:
+                yield from self._accumulate(data)
+        elif mode in self.stream_mode:
+            yield f"{mode}{suffix}", data
+
+    def _accumulate(self, data: tuple[Any, dict[str, Any]]) -> Iterable[tuple[str, Any]]:
+        raw, meta = data
+        is_chunk = False
+        if isinstance(raw, dict):
+            kind = f"{raw.get('type', '')}{raw.get('role', '')}".lower()
+            if "chunk" in kind:
+                cls = (
+                    AIMessageChunk
+                    if "ai" in kind
+                    else ToolMessageChunk
+                    if "tool" in kind
+                    else BaseMessageChunk
+                )
+                msg, is_chunk = cls(**raw), True
+            else:
+                msg = convert_to_messages([raw])[0]
+        else:
+            msg = raw
+        if msg.id in self._messages:
+            self._messages[msg.id] += msg
+        else:
+            self._messages[msg.id] = msg
+            yield "messages/metadata", {msg.id: {"metadata": meta}}
+        current = self._messages[msg.id]
+        name = "messages/partial" if isinstance(msg, BaseMessageChunk) else "messages/complete"
+        yield name, [current if is_chunk else message_chunk_to_message(current)]
+
+
+def mode_matches(event: str, modes: Iterable[str]) -> bool:
+    """Whether a join that asked for `modes` gets `event` (no modes: every event)."""
+    wanted = set(modes)
+    if not wanted:
+        return True
+    base = event.split("|", 1)[0]
+    if base in wanted or base == "metadata" or base == "error":
+        return True
+    return base.startswith("messages") and bool(wanted & {"messages", "messages-tuple"})
+
+
+def format_sse(event: RunEvent, *, with_id: bool = True) -> bytes:
+    """One SSE frame as the LangGraph API writes it (`id:` only for resumable streams)."""
+    frame = b"event: " + event.event.encode() + b"\r\ndata: " + event.data + b"\r\n"
+    if with_id:
+        frame += b"id: " + event.id.encode() + b"\r\n"
+    return frame + b"\r\n"
+
+
+# --- the Valkey stream -----------------------------------------------------------------
+
+
+async def _append(redis: aioredis.Redis, key: str, event: bytes, data: bytes, ttl: int) -> str:
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.xadd(key, {b"event": event, b"data": data})
+        pipe.expire(key, ttl)
+        entry_id, _ = await pipe.execute()
+    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
+async def publish(
+    redis: aioredis.Redis,
+    principal: Principal,
+    run_id: uuid.UUID | str,
+    event: str,
+    data: Any,
+    *,
+    ttl: int = DEFAULT_TTL_SECONDS,
+) -> str:
+    """Append one event; returns its id."""
+    key = run_events_key(principal, run_id)
+    return await _append(redis, key, event.encode(), dumps(data), ttl)
+
+
+async def mark_created(
+    redis: aioredis.Redis,
+    principal: Principal,
+    run_id: uuid.UUID | str,
+    *,
+    readers: Iterable[str] = (),
+    ttl: int = DEFAULT_TTL_SECONDS,
+) -> None:
+    """Open the run's stream when it is queued, so a reader waits for it to start. The
+    entry names who may read it besides the org's admins: the run's creator (`principal`)
+    and `readers` (the thread's owner)."""
+    allowed = sorted({principal.user_id, *readers})
+    data = dumps({"readers": allowed})
+    await _append(redis, run_events_key(principal, run_id), _CREATED, data, ttl)
+
+
+async def can_read_run_events(
+    redis: aioredis.Redis, principal: Principal, run_id: uuid.UUID | str
+) -> bool:
+    """Whether the run's stream exists and `principal` may read it."""
+    return await _may_read(redis, run_events_key(principal, run_id), principal)
+
+
+async def _may_read(redis: aioredis.Redis, key: str, principal: Principal) -> bool:
+    first = await redis.xrange(key, count=1)
+    if not first or first[0][1][b"event"] != _CREATED:
+        return False
+    return principal.is_admin or principal.user_id in orjson.loads(first[0][1][b"data"])["readers"]
+
+
+async def publish_end(
+    redis: aioredis.Redis,
+    principal: Principal,
+    run_id: uuid.UUID | str,
+    status: str,
+    *,
+    ttl: int = DEFAULT_TTL_SECONDS,
+) -> None:
+    """Close the run's stream: readers stop here."""
+    data = dumps({"run_id": str(run_id), "status": status})
+    await _append(redis, run_events_key(principal, run_id), _END, data, ttl)
+
+
+async def read_run_events(
+    redis: aioredis.Redis,
+    principal: Principal,
+    run_id: uuid.UUID | str,
+    last_event_id: str | None = None,
+    *,
+    heartbeat_seconds: float | None = None,
+) -> AsyncIterator[RunEvent | None]:
+    """The run's events after `last_event_id` (all of them if None), live until it ends.
+
+    Stops at the end marker, or at once when the stream does not exist (unknown or
+    expired run) or the principal may not read it (another user's run: org admins, the
+    run's creator and its thread's owner may). With `heartbeat_seconds`, yields None
+    after each quiet period of that length so the caller can send an SSE comment.
+    """
+    key = run_events_key(principal, run_id)
+    cursor = last_event_id or "0-0"
+    if not await _may_read(redis, key, principal):
+        return
+    loop = asyncio.get_running_loop()
+    quiet_since = loop.time()
+    while True:
+        # Block for less than the client's socket timeout (redis-py's default is 5 s).
+        reply = await redis.xread({key: cursor}, count=256, block=_BLOCK_MS)
+        if not reply:
+            if not await redis.exists(key):
+                return
+            if heartbeat_seconds is not None and loop.time() - quiet_since >= heartbeat_seconds:
+                quiet_since = loop.time()
+                yield None
+            continue
+        quiet_since = loop.time()
+        for entry_id, fields in reply[0][1]:
+            cursor = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+            name = fields[b"event"]
+            if name == _END:
+                return
+            if name == _CREATED:
+                continue
+            yield RunEvent(cursor, name.decode(), fields[b"data"])

@@ -1,0 +1,228 @@
+"""Executing one run in its tenant: config layering, streaming to Valkey, final status.
+
+The worker decides *when* a run executes and whether it was cancelled; this module does
+the run itself, always as the run's principal (org from the queue, user = run owner):
+the checkpointer and the store it hands the graph are bound to that principal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any, Literal
+
+import redis.asyncio as aioredis
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
+from langgraph.pregel import Pregel
+from langgraph.store.base import BaseStore
+from langgraph.types import Command, Send
+
+from tenantgraph.db.database import Database
+from tenantgraph.runtime import events
+from tenantgraph.runtime.checkpointer import TenantCheckpointer
+from tenantgraph.runtime.graphs import GraphRegistry
+from tenantgraph.runtime.state import interrupts_by_task, jsonable
+from tenantgraph.scope import Principal
+from tenantgraph.stores import runs as store
+
+__all__ = ["Executor", "Outcome", "StoreFactory", "build_config"]
+
+log = logging.getLogger(__name__)
+
+StoreFactory = Callable[[Principal], BaseStore | None]
+OutcomeKind = Literal["success", "error", "interrupt", "rollback", "lost"]
+
+
+@dataclasses.dataclass
+class Outcome:
+    """How an execution ended. `lost`: another worker owns the run now (write nothing)."""
+
+    kind: OutcomeKind
+    error: BaseException | None = None
+
+
+def build_config(
+    assistant_config: dict[str, Any],
+    run_config: dict[str, Any],
+    scope: dict[str, Any],
+    metadata: dict[str, Any],
+) -> RunnableConfig:
+    """graph defaults (applied by LangGraph) < assistant config < run config < server scope."""
+    config = merge_configs(assistant_config or {}, run_config or {})  # type: ignore[arg-type]
+    config["configurable"] = {**(config.get("configurable") or {}), **scope}
+    config["metadata"] = {**(config.get("metadata") or {}), **metadata}
+    return config
+
+
+def _command(raw: dict[str, Any]) -> Command:
+    """The API's `command` object as a LangGraph Command (langgraph-api command.py)."""
+    goto = raw.get("goto")
+    if goto is not None and not isinstance(goto, list):
+        goto = [goto]
+    update = raw.get("update")
+    if isinstance(update, list) and all(
+        isinstance(t, list | tuple) and len(t) == 2 and isinstance(t[0], str) for t in update
+    ):
+        update = [tuple(t) for t in update]
+    return Command(
+        update=update,
+        goto=[g if isinstance(g, str) else Send(g["node"], g["input"]) for g in goto]
+        if goto
+        else (),
+        resume=raw.get("resume"),
+    )
+
+
+class Executor:
+    def __init__(
+        self,
+        db: Database,
+        redis: aioredis.Redis,
+        registry: GraphRegistry,
+        store_factory: StoreFactory,
+        *,
+        events_ttl: int = events.DEFAULT_TTL_SECONDS,
+    ) -> None:
+        self.db = db
+        self.redis = redis
+        self.registry = registry
+        self.store_factory = store_factory
+        self.events_ttl = events_ttl
+
+    async def publish(self, principal: Principal, run_id: uuid.UUID, name: str, data: Any) -> None:
+        await events.publish(self.redis, principal, run_id, name, data, ttl=self.events_ttl)
+
+    async def load(self, principal: Principal, run_id: uuid.UUID) -> dict[str, Any] | None:
+        """The run with its assistant, or None when it was deleted meanwhile."""
+        async with self.db.tenant(principal) as conn:
+            run = await store.get_run(conn, principal, run_id)
+            if run is None:
+                return None
+            assistant = await store.get_assistant(conn, run["assistant_id"])
+        if assistant is None:
+            return None
+        return {**run, "assistant": assistant}
+
+    async def graph_for(
+        self, principal: Principal, run: dict[str, Any], attempt: int
+    ) -> tuple[Pregel, RunnableConfig]:
+        assistant = run["assistant"]
+        kwargs = run["kwargs"]
+        scope = {
+            "org_id": principal.org_id,
+            "user_id": principal.user_id,
+            "langgraph_auth_user_id": principal.user_id,
+            "assistant_id": str(run["assistant_id"]),
+            "graph_id": assistant["graph_id"],
+            "thread_id": str(run["thread_id"]),
+            "run_id": str(run["run_id"]),
+        }
+        config = build_config(
+            assistant["config"],
+            kwargs.get("config") or {},
+            scope,
+            {**(run["metadata"] or {}), "run_attempt": attempt},
+        )
+        config["run_id"] = run["run_id"]
+        graph = await self.registry.get(assistant["graph_id"], config)
+        graph = graph.copy(
+            update={
+                "checkpointer": TenantCheckpointer(self.db, principal),
+                "store": self.store_factory(principal),
+            }
+        )
+        return graph, config
+
+    async def execute(self, principal: Principal, run: dict[str, Any], attempt: int) -> Outcome:
+        """Stream the graph, publishing every event; errors become an `error` event."""
+        run_id = run["run_id"]
+        kwargs = run["kwargs"]
+        await self.publish(
+            principal, run_id, "metadata", {"run_id": str(run_id), "attempt": attempt}
+        )
+        try:
+            graph, config = await self.graph_for(principal, run, attempt)
+            encoder = events.StreamEncoder(
+                kwargs.get("stream_mode") or ["values"], bool(kwargs.get("subgraphs"))
+            )
+            graph_input = (
+                _command(kwargs["command"]) if kwargs.get("command") else kwargs.get("input")
+            )
+            context = {**(run["assistant"].get("context") or {}), **(kwargs.get("context") or {})}
+            options: dict[str, Any] = {
+                "stream_mode": encoder.graph_modes,
+                "subgraphs": encoder.subgraphs,
+                "interrupt_before": kwargs.get("interrupt_before"),
+                "interrupt_after": kwargs.get("interrupt_after"),
+                "durability": kwargs.get("durability"),
+                "context": context or None,
+            }
+            if encoder.wants_events:
+                stream = graph.astream_events(graph_input, config, version="v2", **options)
+                async for event in stream:
+                    if event["event"] == "on_chain_stream" and event["run_id"] == str(run_id):
+                        for name, data in encoder.encode(event["data"]["chunk"]):
+                            await self.publish(principal, run_id, name, data)
+                    else:
+                        await self.publish(principal, run_id, "events", event)
+            else:
+                async for chunk in graph.astream(graph_input, config, **options):
+                    for name, data in encoder.encode(chunk):
+                        await self.publish(principal, run_id, name, data)
+        except Exception as exc:
+            log.exception("run %s failed", run_id)
+            await self.publish(principal, run_id, "error", events.error_payload(exc))
+            return Outcome("error", exc)
+        return Outcome("success")
+
+    async def finish(
+        self, principal: Principal, run: dict[str, Any], outcome: Outcome, worker_id: str | None
+    ) -> None:
+        """Record the outcome (only while holding the lease), settle the thread, end the stream."""
+        run_id, thread_id = run["run_id"], run["thread_id"]
+        if outcome.kind == "lost":
+            return
+        status = {"success": "success", "error": "error", "interrupt": "interrupted"}.get(
+            outcome.kind, "interrupted"
+        )
+        async with self.db.tenant(principal) as conn:
+            if not await store.finish_run(
+                conn, principal.org_id, run_id, status, worker_id=worker_id
+            ):
+                return
+            if outcome.kind == "rollback":
+                await store.delete_run(conn, principal.org_id, run_id)
+        saver = TenantCheckpointer(self.db, principal)
+        if outcome.kind == "rollback":
+            await saver.adelete_for_runs([str(run_id)])
+        thread_status, values, interrupts = "idle", None, None
+        try:
+            graph, _ = await self.graph_for(principal, run, attempt=0)
+        except Exception:
+            log.exception("run %s: cannot load its graph to read the thread state", run_id)
+        else:
+            # The latest checkpoint, whatever checkpoint the run started from.
+            state = await graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
+            values = jsonable(state.values) if state.config else {}
+            interrupts = interrupts_by_task(state)
+            thread_status = "interrupted" if state.next else "idle"
+        if outcome.kind == "error":
+            thread_status = "error"
+        kwargs = run["kwargs"]
+        async with self.db.tenant(principal) as conn:
+            if kwargs.get("temporary") and kwargs.get("on_completion") == "delete":
+                await store.delete_temporary_thread(conn, principal.org_id, thread_id)
+            else:
+                await store.settle_thread(
+                    conn,
+                    principal.org_id,
+                    thread_id,
+                    thread_status,
+                    values=values,
+                    interrupts=interrupts,
+                    error=events.error_payload(outcome.error) if outcome.error else None,
+                )
+        await events.publish_end(self.redis, principal, run_id, status, ttl=self.events_ttl)

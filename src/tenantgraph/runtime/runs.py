@@ -1,0 +1,356 @@
+"""Runs as the HTTP layer sees them: create (with multitask strategies), read, list,
+delete, cancel, wait for the result. Execution happens in a `Worker` (runtime/worker.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tenantgraph.db.database import Database
+from tenantgraph.runtime import events
+from tenantgraph.runtime.events import RunEvent
+from tenantgraph.scope import Principal
+from tenantgraph.stores import runs as store
+
+__all__ = [
+    "InvalidRun",
+    "RunConflict",
+    "RunCreate",
+    "RunNotFound",
+    "Runs",
+]
+
+MultitaskStrategy = Literal["reject", "enqueue", "interrupt", "rollback"]
+CancelAction = Literal["interrupt", "rollback"]
+# configurable keys the server owns: a client value is dropped, the worker writes its own.
+SERVER_CONFIGURABLE = frozenset(
+    {"org_id", "user_id", "assistant_id", "thread_id", "run_id", "graph_id"}
+)
+_RESERVED_METADATA = frozenset({"thread_id", "assistant_id", "run_id", "cron_id"})
+
+
+def _reserved(key: str) -> bool:
+    """Configurable keys a client may not set: the scope, `langgraph_auth_user…`-style
+    server keys and LangGraph's internal `__…` keys."""
+    return key in SERVER_CONFIGURABLE or key.startswith(("langgraph_", "__"))
+
+
+class RunNotFound(LookupError):
+    """Unknown run, thread or assistant — or one the principal may not see (HTTP 404)."""
+
+
+class RunConflict(Exception):
+    """The thread is busy and the strategy is `reject` (HTTP 409)."""
+
+
+class InvalidRun(ValueError):
+    """A run request the LangGraph API refuses with 400 (see the message)."""
+
+
+class RunCreate(BaseModel):
+    """The run-create body of the LangGraph API (`POST /threads/{id}/runs[/stream|/wait]`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    assistant_id: str | None = None
+    input: Any = None
+    command: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    stream_mode: str | list[str] = Field(default_factory=lambda: ["values"])
+    stream_subgraphs: bool = False
+    stream_resumable: bool = False
+    checkpoint: dict[str, Any] | None = None
+    checkpoint_id: str | None = None
+    checkpoint_during: bool | None = None
+    durability: Literal["sync", "async", "exit"] | None = None
+    interrupt_before: Literal["*"] | list[str] | None = None
+    interrupt_after: Literal["*"] | list[str] | None = None
+    webhook: str | None = None
+    feedback_keys: list[str] | None = None
+    multitask_strategy: MultitaskStrategy = "enqueue"
+    if_not_exists: Literal["create", "reject"] = "reject"
+    on_completion: Literal["delete", "keep"] | None = None
+    after_seconds: float | None = None
+
+    @field_validator("stream_mode")
+    @classmethod
+    def _known_modes(cls, value: str | list[str]) -> str | list[str]:
+        unknown = set([value] if isinstance(value, str) else value) - events.STREAM_MODES
+        if unknown:
+            raise ValueError(f"unknown stream_mode {sorted(unknown)}")
+        return value
+
+    @property
+    def stream_modes(self) -> list[str]:
+        modes = [self.stream_mode] if isinstance(self.stream_mode, str) else self.stream_mode
+        return list(dict.fromkeys(modes)) or ["values"]
+
+
+def _run_kwargs(body: RunCreate, *, temporary: bool) -> dict[str, Any]:
+    """What the worker needs, stored on the run (the LangGraph API's `kwargs` shape)."""
+    config = dict(body.config or {})
+    configurable = {k: v for k, v in (config.get("configurable") or {}).items() if not _reserved(k)}
+    if body.checkpoint:
+        configurable.update(
+            {k: v for k, v in body.checkpoint.items() if k != "thread_id" and v is not None}
+        )
+    if body.checkpoint_id:
+        configurable["checkpoint_id"] = body.checkpoint_id
+    config["configurable"] = configurable
+    durability = body.durability
+    if durability is None and body.checkpoint_during is not None:
+        durability = "async" if body.checkpoint_during else "exit"
+    return {
+        "input": body.input,
+        "command": body.command,
+        "config": config,
+        "context": body.context or {},
+        "stream_mode": body.stream_modes,
+        "subgraphs": body.stream_subgraphs,
+        "resumable": body.stream_resumable,
+        "interrupt_before": body.interrupt_before,
+        "interrupt_after": body.interrupt_after,
+        "durability": durability,
+        "webhook": body.webhook,
+        "feedback_keys": body.feedback_keys,
+        "temporary": temporary,
+        "on_completion": body.on_completion or ("delete" if temporary else "keep"),
+    }
+
+
+class Runs:
+    """The run API over one database and Valkey. Every method takes the caller first."""
+
+    def __init__(
+        self,
+        db: Database,
+        redis: aioredis.Redis,
+        *,
+        events_ttl: int = events.DEFAULT_TTL_SECONDS,
+    ) -> None:
+        self.db = db
+        self.redis = redis
+        self.events_ttl = events_ttl
+
+    async def create(
+        self,
+        principal: Principal,
+        thread_id: uuid.UUID | None,
+        assistant_id: uuid.UUID,
+        body: RunCreate,
+        *,
+        run_id: uuid.UUID | None = None,
+        server_metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Queue a run on a thread (None: a stateless run on a temporary thread).
+
+        Multitask strategy when the thread already has a pending or running run:
+        `reject` raises RunConflict; `enqueue` queues behind it; `interrupt` and
+        `rollback` cancel those runs with that action, then queue this one (it starts
+        when they have stopped).
+        """
+        if body.command and body.command.get("resume") is not None and thread_id is None:
+            raise InvalidRun("You must provide a thread_id when resuming.")
+        if (body.config or {}).get("configurable") and body.context:
+            raise InvalidRun("Cannot specify both configurable and context. Use context only.")
+        run_id = run_id or uuid.uuid4()
+        temporary = thread_id is None
+        thread_id = thread_id or uuid.uuid4()
+        metadata = {k: v for k, v in (body.metadata or {}).items() if k not in _RESERVED_METADATA}
+        async with self.db.tenant(principal) as conn:
+            assistant = await store.get_assistant(conn, assistant_id)
+            if assistant is None:
+                raise RunNotFound("Thread or assistant not found.")
+            thread = await store.lock_thread(
+                conn,
+                principal,
+                thread_id,
+                create=temporary or body.if_not_exists == "create",
+                metadata={"graph_id": assistant["graph_id"], "assistant_id": str(assistant_id)},
+            )
+            if thread is None:
+                raise RunNotFound("Thread or assistant not found.")
+            active = await store.active_runs(conn, thread_id)
+            if active and body.multitask_strategy == "reject":
+                raise RunConflict(
+                    "Thread is already running a task. Wait for it to finish or choose a "
+                    "different multitask strategy."
+                )
+            ended: list[uuid.UUID] = []
+            if active and body.multitask_strategy in ("interrupt", "rollback"):
+                ended = await self._cancel(
+                    conn, principal, active, body.multitask_strategy, settle=False
+                )
+            run = await store.insert_run(
+                conn,
+                principal,
+                run_id=run_id,
+                thread_id=thread_id,
+                assistant_id=assistant_id,
+                metadata={
+                    **metadata,
+                    **(server_metadata or {}),
+                    "assistant_id": str(assistant_id),
+                    "graph_id": assistant["graph_id"],
+                },
+                kwargs=_run_kwargs(body, temporary=temporary),
+                multitask_strategy=body.multitask_strategy,
+                after_seconds=max(body.after_seconds or 0.0, 0.0),
+            )
+            # Before the commit makes the run claimable: the marker must be the first entry.
+            await events.mark_created(
+                self.redis, principal, run_id, readers=[thread["owner_id"]], ttl=self.events_ttl
+            )
+        for gone in ended:
+            await events.publish_end(
+                self.redis, principal, gone, "interrupted", ttl=self.events_ttl
+            )
+        return run
+
+    async def get(
+        self, principal: Principal, run_id: uuid.UUID, thread_id: uuid.UUID | None = None
+    ) -> dict[str, Any]:
+        async with self.db.tenant(principal) as conn:
+            run = await store.get_run(conn, principal, run_id, thread_id)
+        if run is None:
+            raise RunNotFound("Run not found")
+        return run
+
+    async def list(
+        self,
+        principal: Principal,
+        thread_id: uuid.UUID,
+        *,
+        limit: int = 10,
+        offset: int = 0,
+        status: str | None = None,
+    ) -> list[dict[str, Any]]:
+        async with self.db.tenant(principal) as conn:
+            if await store.lock_thread(conn, principal, thread_id) is None:
+                raise RunNotFound("Thread not found")
+            return await store.list_runs(
+                conn, principal, thread_id, limit=limit, offset=offset, status=status
+            )
+
+    async def delete(
+        self, principal: Principal, run_id: uuid.UUID, thread_id: uuid.UUID | None = None
+    ) -> None:
+        """Delete a run; a running one stops at its worker's next lease renewal."""
+        async with self.db.tenant(principal) as conn:
+            run = await store.get_run(conn, principal, run_id, thread_id)
+            if run is None:
+                raise RunNotFound("Run not found")
+            await store.delete_run(conn, principal.org_id, run_id)
+            if run["status"] in store.ACTIVE and run["thread_id"]:
+                await store.settle_thread(conn, principal.org_id, run["thread_id"], "idle")
+        await events.publish_end(self.redis, principal, run_id, "deleted", ttl=self.events_ttl)
+
+    async def cancel(
+        self,
+        principal: Principal,
+        run_ids: list[uuid.UUID] | None = None,
+        *,
+        thread_id: uuid.UUID | None = None,
+        status: Literal["pending", "running", "all"] | None = None,
+        action: CancelAction = "interrupt",
+    ) -> list[uuid.UUID]:
+        """Cancel pending or running runs, chosen by ids (within `thread_id` if given), by
+        thread, or by status. A pending run ends at once; a running one is flagged and its
+        worker stops it within a heartbeat. `interrupt` keeps what the run checkpointed
+        (run status `interrupted`); `rollback` deletes the run and its checkpoints.
+        Raises RunNotFound when nothing matched (the LangGraph API's 404)."""
+        wanted = ("pending", "running") if status in (None, "all") else (status,)
+        async with self.db.tenant(principal) as conn:
+            if run_ids is not None:
+                runs = [await store.get_run(conn, principal, rid, thread_id) for rid in run_ids]
+            elif thread_id is not None:
+                if await store.lock_thread(conn, principal, thread_id) is None:
+                    raise RunNotFound("Thread not found")
+                runs = await store.active_runs(conn, thread_id)
+            else:
+                runs = await store.active_runs_of_org(conn, principal)
+            targets = [r for r in runs if r is not None and r["status"] in wanted]
+            if not targets:
+                raise RunNotFound("No matching runs to cancel")
+            ended = await self._cancel(conn, principal, targets, action, settle=True)
+        for run_id in ended:
+            await events.publish_end(
+                self.redis, principal, run_id, "interrupted", ttl=self.events_ttl
+            )
+        return [r["run_id"] for r in targets]
+
+    async def _cancel(
+        self,
+        conn: Any,
+        principal: Principal,
+        runs: list[dict[str, Any]],
+        action: CancelAction,
+        *,
+        settle: bool,
+    ) -> list[uuid.UUID]:
+        """Cancel `runs` in the open transaction; returns the pending ones ended here."""
+        running = [r["run_id"] for r in runs if r["status"] == "running"]
+        if running:
+            await store.request_cancel(conn, principal.org_id, running, action)
+        ended = []
+        for run in runs:
+            if run["status"] != "pending":
+                continue
+            if action == "rollback":
+                await store.delete_run(conn, principal.org_id, run["run_id"])
+            elif not await store.finish_run(
+                conn, principal.org_id, run["run_id"], "interrupted", worker_id=None
+            ):
+                # A worker claimed it meanwhile: it is running now, flag it instead.
+                await store.request_cancel(conn, principal.org_id, [run["run_id"]], action)
+                continue
+            ended.append(run["run_id"])
+            if settle and run["thread_id"]:
+                await store.settle_thread(conn, principal.org_id, run["thread_id"], "idle")
+        return ended
+
+    def events(
+        self,
+        principal: Principal,
+        run_id: uuid.UUID,
+        last_event_id: str | None = None,
+        *,
+        heartbeat_seconds: float | None = None,
+    ) -> AsyncIterator[RunEvent | None]:
+        """The run's SSE events (see events.read_run_events; it checks who may read)."""
+        return events.read_run_events(
+            self.redis, principal, run_id, last_event_id, heartbeat_seconds=heartbeat_seconds
+        )
+
+    async def join(self, principal: Principal, run_id: uuid.UUID) -> Any:
+        """Wait for the run to end; the body of `/runs/wait` and `/join` (API §3.3): the last
+        `values` event, with `__interrupt__` merged in, or `{"__error__": …}`.
+        Works after a stateless run deleted itself; RunNotFound if nothing is readable."""
+        if not await events.can_read_run_events(self.redis, principal, run_id):
+            await self.get(principal, run_id)  # RunNotFound unless an expired stream
+        result: Any = None
+        interrupts: list[Any] = []
+        error: Any = None
+        # Read to the end marker: it is written after the run's final status.
+        async for event in self.events(principal, run_id):
+            assert event is not None
+            if event.event == "values":
+                result = event.json()
+                if isinstance(result, dict) and "__interrupt__" in result:
+                    interrupts.extend(result.pop("__interrupt__"))
+            elif event.event == "error":
+                error = event.json()
+        if error is not None:
+            return {"__error__": error}
+        if result is None:
+            result = {}
+        if interrupts and isinstance(result, dict):
+            result["__interrupt__"] = interrupts
+        return result

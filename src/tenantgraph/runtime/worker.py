@@ -1,0 +1,256 @@
+"""Workers: claim queued runs of every org, execute each in its tenant, fire crons.
+
+Durability rules, in one place:
+- A run is claimed through `claim_runs` (SECURITY DEFINER, `FOR UPDATE SKIP LOCKED`), which
+  gives the claiming worker a lease (`locked_until`). The worker renews it every
+  `heartbeat_seconds`; a worker that cannot renew (the lease was taken over, the run was
+  deleted) stops the graph at once and writes nothing, so a run never executes in two
+  places past one heartbeat.
+- Crash rule: `attempts` counts claims. A run whose worker died is claimed again when its
+  lease expires and retried once (attempt 2, the `metadata` event says so). If that lease
+  expires too, the next claim (attempt 3) marks the run `error` without executing it.
+- A worker that is stopped cancels its graphs and gives their runs back to the queue
+  (status pending, the attempt not counted).
+- Cancel requests (`runs.cancel_action`) are read with each lease renewal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from tenantgraph.db.database import Database
+from tenantgraph.resources import open_resources
+from tenantgraph.runtime import events
+from tenantgraph.runtime.crons import Crons
+from tenantgraph.runtime.executor import Executor, Outcome, StoreFactory
+from tenantgraph.runtime.graphs import GraphRegistry
+from tenantgraph.runtime.runs import Runs
+from tenantgraph.scope import Principal
+from tenantgraph.settings import Settings
+from tenantgraph.stores import runs as store
+
+__all__ = ["MAX_ATTEMPTS", "Claim", "Worker", "claim_runs", "serve_worker"]
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    org_id: str
+    run_id: uuid.UUID
+    owner_id: str
+    attempt: int
+
+    @property
+    def principal(self) -> Principal:
+        """The run executes as its owner inside its org (role member: no admin paths)."""
+        return Principal(self.org_id, self.owner_id)
+
+
+async def claim_runs(
+    db: Database, worker_id: str, max_runs: int, lease_seconds: float
+) -> list[Claim]:
+    """The audited cross-tenant path: claim due runs (and runs with expired leases)."""
+    async with db.system() as conn:
+        cur = await conn.execute(
+            "SELECT * FROM claim_runs(%s, %s, %s)", (worker_id, max_runs, lease_seconds)
+        )
+        rows = await cur.fetchall()
+    return [Claim(r["org_id"], r["run_id"], r["owner_id"], r["attempt"]) for r in rows]
+
+
+class Worker:
+    """Executes up to `concurrency` runs at a time; started and stopped by its owner (the
+    app lifespan or `tenantgraph worker`)."""
+
+    def __init__(
+        self,
+        db: Database,
+        redis: aioredis.Redis,
+        registry: GraphRegistry,
+        store_factory: StoreFactory = lambda principal: None,
+        *,
+        concurrency: int = 4,
+        lease_seconds: float = 30.0,
+        heartbeat_seconds: float = 1.0,
+        poll_seconds: float = 0.5,
+        cron_seconds: float = 5.0,
+        events_ttl: int = events.DEFAULT_TTL_SECONDS,
+        worker_id: str | None = None,
+    ) -> None:
+        if heartbeat_seconds >= lease_seconds:
+            raise ValueError("heartbeat_seconds must be shorter than lease_seconds")
+        self.db = db
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.poll_seconds = poll_seconds
+        self.cron_seconds = cron_seconds
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.executor = Executor(db, redis, registry, store_factory, events_ttl=events_ttl)
+        self.crons = Crons(db, Runs(db, redis, events_ttl=events_ttl))
+        self._loop_task: asyncio.Task[None] | None = None
+        self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    async def start(self) -> None:
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._loop(), name=f"worker {self.worker_id}")
+
+    async def stop(self) -> None:
+        """Stop claiming; cancel the runs in flight and hand them back to the queue."""
+        if self._loop_task is not None:
+            # Let the loop finish a claim in flight (cancelling it mid-query could leave
+            # runs claimed by nobody until their lease expires), then stop at its wait.
+            self._stopping = True
+            self._wake.set()
+            await self._loop_task
+            self._loop_task = None
+            self._stopping = False
+        await asyncio.sleep(0)  # runs claimed last get to start, so they release on cancel
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def wake(self) -> None:
+        """Claim now rather than at the next poll (e.g. after a run was created here)."""
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        next_cron = 0.0
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            try:
+                if loop.time() >= next_cron:
+                    next_cron = loop.time() + self.cron_seconds
+                    await self.crons.fire_due()
+                free = self.concurrency - len(self._running)
+                if free > 0:
+                    for claim in await claim_runs(
+                        self.db, self.worker_id, free, self.lease_seconds
+                    ):
+                        task = asyncio.create_task(self._run(claim), name=f"run {claim.run_id}")
+                        self._running[claim.run_id] = task
+                        task.add_done_callback(
+                            lambda _, run_id=claim.run_id: self._running.pop(run_id, None)
+                        )
+            except Exception:
+                log.exception("worker %s: claim loop failed; retrying", self.worker_id)
+            if self._stopping:
+                return
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    async def _run(self, claim: Claim) -> None:
+        try:
+            await self._execute(claim)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("run %s: worker failed; its lease will expire", claim.run_id)
+
+    async def _execute(self, claim: Claim) -> None:
+        principal = claim.principal
+        execution: asyncio.Task[Outcome] | None = None
+        try:
+            run = await self.executor.load(principal, claim.run_id)
+            if run is None:
+                return
+            if claim.attempt > MAX_ATTEMPTS:
+                lost = RuntimeError(f"run abandoned: its worker stopped {MAX_ATTEMPTS} times")
+                await self.executor.publish(
+                    principal, claim.run_id, "error", events.error_payload(lost)
+                )
+                outcome = Outcome("error", lost)
+            else:
+                execution = asyncio.create_task(
+                    self.executor.execute(principal, run, claim.attempt)
+                )
+                outcome = await self._supervise(claim, execution)
+        except asyncio.CancelledError:
+            if execution is not None:
+                execution.cancel()
+                with contextlib.suppress(BaseException):
+                    await execution
+            async with self.db.tenant(principal) as conn:
+                await store.release_lease(conn, claim.org_id, claim.run_id, self.worker_id)
+            raise
+        # Recording the outcome is not interrupted by stop(): the run has ended already.
+        finishing = asyncio.ensure_future(
+            self.executor.finish(principal, run, outcome, self.worker_id)
+        )
+        try:
+            await asyncio.shield(finishing)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await finishing
+            raise
+
+    async def _supervise(self, claim: Claim, execution: asyncio.Task[Outcome]) -> Outcome:
+        """Renew the lease while the graph runs; stop it on cancel or when the lease is lost
+        (taken over, the run deleted, or not renewable for a whole lease)."""
+        loop = asyncio.get_running_loop()
+        renewed = loop.time()
+        while True:
+            done, _ = await asyncio.wait({execution}, timeout=self.heartbeat_seconds)
+            if done:
+                return execution.result()
+            try:
+                async with self.db.tenant(claim.principal) as conn:
+                    held, action = await store.renew_lease(
+                        conn, claim.org_id, claim.run_id, self.worker_id, self.lease_seconds
+                    )
+                renewed = loop.time()
+            except Exception:
+                log.exception("run %s: lease renewal failed", claim.run_id)
+                held = loop.time() - renewed < self.lease_seconds - self.heartbeat_seconds
+                action = None
+            if held and action is None:
+                continue
+            execution.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await execution
+            kind: Any = "lost" if not held else action
+            return Outcome(kind)
+
+
+async def serve_worker(
+    settings: Settings,
+    *,
+    concurrency: int = 4,
+    store_factory: StoreFactory = lambda principal: None,
+) -> None:
+    """`tenantgraph worker`: a worker process until SIGINT/SIGTERM, then a clean stop
+    (runs in flight go back to the queue for another worker)."""
+    async with open_resources(settings) as resources:
+        worker = Worker(
+            resources.db,
+            resources.redis,
+            GraphRegistry.from_settings(settings),
+            store_factory,
+            concurrency=concurrency,
+        )
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        await worker.start()
+        try:
+            await stopping.wait()
+        finally:
+            await worker.stop()

@@ -1,0 +1,295 @@
+"""SQL for runs, their queue rows and the thread status they drive.
+
+Every function takes a tenant connection (`db.tenant(principal)`); RLS confines it to the
+org, and the visibility rule below confines it to what the principal may see: a run is
+visible to its creator, to the owner of its thread and to the org's admins.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from tenantgraph.scope import Principal
+
+__all__ = [
+    "ACTIVE",
+    "active_runs",
+    "active_runs_of_org",
+    "delete_run",
+    "delete_temporary_thread",
+    "finish_run",
+    "get_assistant",
+    "get_run",
+    "insert_run",
+    "list_runs",
+    "lock_thread",
+    "release_lease",
+    "renew_lease",
+    "request_cancel",
+    "settle_thread",
+]
+
+ACTIVE = ("pending", "running")
+RUN_COLUMNS = """r.run_id, r.thread_id, r.assistant_id, r.owner_id, r.status, r.metadata,
+    r.kwargs, r.multitask_strategy, r.created_at, r.updated_at, r.cancel_action"""
+_VISIBLE = """(%(admin)s OR r.owner_id = %(user)s OR EXISTS (
+    SELECT 1 FROM threads t
+    WHERE t.org_id = r.org_id AND t.thread_id = r.thread_id AND t.owner_id = %(user)s))"""
+
+
+def _who(principal: Principal) -> dict[str, Any]:
+    return {"org": principal.org_id, "user": principal.user_id, "admin": principal.is_admin}
+
+
+async def get_assistant(conn: AsyncConnection, assistant_id: uuid.UUID) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        "SELECT assistant_id, graph_id, config, context, metadata FROM assistants"
+        " WHERE org_id = current_setting('tenantgraph.org_id') AND assistant_id = %s",
+        (assistant_id,),
+    )
+    return await cur.fetchone()
+
+
+async def lock_thread(
+    conn: AsyncConnection,
+    principal: Principal,
+    thread_id: uuid.UUID,
+    *,
+    create: bool = False,
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """The thread if the principal may use it, locked for this transaction (so run creation
+    on one thread is serialised); with `create`, a missing thread is created for them."""
+    params = {**_who(principal), "thread": thread_id, "metadata": Jsonb(metadata or {})}
+    if create:
+        await conn.execute(
+            "INSERT INTO threads (org_id, thread_id, owner_id, metadata)"
+            " VALUES (%(org)s, %(thread)s, %(user)s, %(metadata)s) ON CONFLICT DO NOTHING",
+            params,
+        )
+    cur = await conn.execute(
+        "SELECT thread_id, owner_id, status, metadata FROM threads"
+        " WHERE org_id = %(org)s AND thread_id = %(thread)s"
+        " AND (%(admin)s OR owner_id = %(user)s) FOR UPDATE",
+        params,
+    )
+    return await cur.fetchone()
+
+
+async def active_runs(conn: AsyncConnection, thread_id: uuid.UUID) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        f"SELECT {RUN_COLUMNS} FROM runs r"
+        " WHERE r.org_id = current_setting('tenantgraph.org_id') AND r.thread_id = %s"
+        " AND r.status IN ('pending', 'running') ORDER BY r.created_at",
+        (thread_id,),
+    )
+    return await cur.fetchall()
+
+
+async def active_runs_of_org(conn: AsyncConnection, principal: Principal) -> list[dict[str, Any]]:
+    """Every pending or running run the principal may see, oldest first."""
+    cur = await conn.execute(
+        f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.org_id = %(org)s"
+        " AND r.status IN ('pending', 'running') AND " + _VISIBLE + " ORDER BY r.created_at",
+        _who(principal),
+    )
+    return await cur.fetchall()
+
+
+async def insert_run(
+    conn: AsyncConnection,
+    principal: Principal,
+    *,
+    run_id: uuid.UUID,
+    thread_id: uuid.UUID,
+    assistant_id: uuid.UUID,
+    metadata: dict[str, Any],
+    kwargs: dict[str, Any],
+    multitask_strategy: str,
+    after_seconds: float,
+) -> dict[str, Any]:
+    """Insert a pending run and its queue row; the thread becomes busy."""
+    params = {
+        **_who(principal),
+        "run": run_id,
+        "thread": thread_id,
+        "assistant": assistant_id,
+        "metadata": Jsonb(metadata),
+        "kwargs": Jsonb(kwargs),
+        "strategy": multitask_strategy,
+        "after": after_seconds,
+    }
+    cur = await conn.execute(
+        "INSERT INTO runs AS r (org_id, run_id, thread_id, assistant_id, owner_id, metadata,"
+        " kwargs, multitask_strategy) VALUES (%(org)s, %(run)s, %(thread)s, %(assistant)s,"
+        f" %(user)s, %(metadata)s, %(kwargs)s, %(strategy)s) RETURNING {RUN_COLUMNS}",
+        params,
+    )
+    run = await cur.fetchone()
+    await conn.execute(
+        "INSERT INTO run_queue (org_id, run_id, available_at)"
+        " VALUES (%(org)s, %(run)s, now() + make_interval(secs => %(after)s))",
+        params,
+    )
+    await conn.execute(
+        "UPDATE threads SET status = 'busy', updated_at = now(), metadata = metadata"
+        " || jsonb_build_object('graph_id', %(graph)s::text, 'assistant_id', %(assistant)s::text)"
+        " WHERE org_id = %(org)s AND thread_id = %(thread)s",
+        {**params, "graph": metadata.get("graph_id")},
+    )
+    assert run is not None
+    return run
+
+
+async def get_run(
+    conn: AsyncConnection,
+    principal: Principal,
+    run_id: uuid.UUID,
+    thread_id: uuid.UUID | None = None,
+) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.org_id = %(org)s AND r.run_id = %(run)s"
+        " AND (%(thread)s::uuid IS NULL OR r.thread_id = %(thread)s) AND " + _VISIBLE,
+        {**_who(principal), "run": run_id, "thread": thread_id},
+    )
+    return await cur.fetchone()
+
+
+async def list_runs(
+    conn: AsyncConnection,
+    principal: Principal,
+    thread_id: uuid.UUID,
+    *,
+    limit: int = 10,
+    offset: int = 0,
+    status: str | None = None,
+) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.org_id = %(org)s AND r.thread_id = %(thread)s"
+        " AND (%(status)s::text IS NULL OR r.status = %(status)s) AND "
+        + _VISIBLE
+        + " ORDER BY r.created_at DESC, r.run_id LIMIT %(limit)s OFFSET %(offset)s",
+        {
+            **_who(principal),
+            "thread": thread_id,
+            "status": status,
+            "limit": limit,
+            "offset": offset,
+        },
+    )
+    return await cur.fetchall()
+
+
+async def delete_run(conn: AsyncConnection, org_id: str, run_id: uuid.UUID) -> bool:
+    cur = await conn.execute(
+        "DELETE FROM runs WHERE org_id = %s AND run_id = %s RETURNING run_id", (org_id, run_id)
+    )
+    return await cur.fetchone() is not None
+
+
+async def request_cancel(
+    conn: AsyncConnection, org_id: str, run_ids: list[uuid.UUID], action: str
+) -> None:
+    """Flag running runs for their worker (it polls with its lease)."""
+    await conn.execute(
+        "UPDATE runs SET cancel_action = %s, updated_at = now()"
+        " WHERE org_id = %s AND run_id = ANY(%s) AND status = 'running'",
+        (action, org_id, run_ids),
+    )
+
+
+async def finish_run(
+    conn: AsyncConnection, org_id: str, run_id: uuid.UUID, status: str, *, worker_id: str | None
+) -> bool:
+    """Leave the queue and set the final status — only while `worker_id` still holds the
+    lease (None: a run that never started). False if another worker owns the run now."""
+    cur = await conn.execute(
+        "DELETE FROM run_queue WHERE org_id = %s AND run_id = %s"
+        " AND locked_by IS NOT DISTINCT FROM %s RETURNING run_id",
+        (org_id, run_id, worker_id),
+    )
+    if await cur.fetchone() is None:
+        return False
+    await conn.execute(
+        "UPDATE runs SET status = %s, cancel_action = NULL, updated_at = now()"
+        " WHERE org_id = %s AND run_id = %s",
+        (status, org_id, run_id),
+    )
+    return True
+
+
+async def settle_thread(
+    conn: AsyncConnection,
+    org_id: str,
+    thread_id: uuid.UUID,
+    status: str,
+    *,
+    values: Any = None,
+    interrupts: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+) -> None:
+    """After a run: the thread is busy while other runs are queued, else `status`; its
+    values and interrupts mirror the latest checkpoint (kept when None)."""
+    await conn.execute(
+        """UPDATE threads t SET
+               status = CASE WHEN EXISTS (
+                   SELECT 1 FROM runs r WHERE r.org_id = t.org_id AND r.thread_id = t.thread_id
+                   AND r.status IN ('pending', 'running')) THEN 'busy' ELSE %(status)s END,
+               "values" = coalesce(%(values)s, t."values"),
+               interrupts = coalesce(%(interrupts)s, t.interrupts),
+               error = %(error)s,
+               updated_at = now()
+           WHERE t.org_id = %(org)s AND t.thread_id = %(thread)s""",
+        {
+            "org": org_id,
+            "thread": thread_id,
+            "status": status,
+            "values": Jsonb(values) if values is not None else None,
+            "interrupts": Jsonb(interrupts) if interrupts is not None else None,
+            "error": Jsonb(error) if error is not None else None,
+        },
+    )
+
+
+async def delete_temporary_thread(conn: AsyncConnection, org_id: str, thread_id: uuid.UUID) -> None:
+    """The thread of a stateless run, when it ends (`on_completion=delete`)."""
+    await conn.execute(
+        "DELETE FROM threads WHERE org_id = %s AND thread_id = %s", (org_id, thread_id)
+    )
+
+
+async def renew_lease(
+    conn: AsyncConnection, org_id: str, run_id: uuid.UUID, worker_id: str, lease_seconds: float
+) -> tuple[bool, str | None]:
+    """Extend the worker's lease; returns (still held, cancel action requested)."""
+    cur = await conn.execute(
+        """UPDATE run_queue q SET locked_until = now() + make_interval(secs => %s)
+           WHERE q.org_id = %s AND q.run_id = %s AND q.locked_by = %s
+           RETURNING (SELECT r.cancel_action FROM runs r
+                      WHERE r.org_id = q.org_id AND r.run_id = q.run_id) AS cancel_action""",
+        (lease_seconds, org_id, run_id, worker_id),
+    )
+    row = await cur.fetchone()
+    return (row is not None, row["cancel_action"] if row else None)
+
+
+async def release_lease(
+    conn: AsyncConnection, org_id: str, run_id: uuid.UUID, worker_id: str
+) -> None:
+    """Give a run back to the queue (worker shutdown): the attempt does not count."""
+    cur = await conn.execute(
+        """UPDATE run_queue SET locked_by = NULL, locked_until = NULL, available_at = now(),
+               attempts = greatest(attempts - 1, 0)
+           WHERE org_id = %s AND run_id = %s AND locked_by = %s RETURNING run_id""",
+        (org_id, run_id, worker_id),
+    )
+    if await cur.fetchone() is not None:
+        await conn.execute(
+            "UPDATE runs SET status = 'pending', updated_at = now()"
+            " WHERE org_id = %s AND run_id = %s",
+            (org_id, run_id),
+        )

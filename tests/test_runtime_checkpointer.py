@@ -1,0 +1,141 @@
+"""The tenant checkpointer honours LangGraph's contract and never crosses orgs."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+import pytest
+from langchain_core.messages import HumanMessage
+from langgraph.graph import START, StateGraph
+from langgraph.types import Command, interrupt
+
+from tenantgraph.runtime.checkpointer import TenantCheckpointer
+
+from .runtime_fixtures import make_org, make_thread, registry
+
+
+@pytest.fixture
+async def orgs(resources, org_ids):
+    return [await make_org(resources.db, org) for org in org_ids]
+
+
+async def _hitl(resources, principal):
+    graph = await registry().get("hitl")
+    return graph.copy(update={"checkpointer": TenantCheckpointer(resources.db, principal)})
+
+
+async def test_interrupt_resume_history_and_time_travel(resources, orgs):
+    (alice, _, _), _ = orgs
+    graph = await _hitl(resources, alice)
+    thread_id = await make_thread(resources.db, alice)
+    config = {"configurable": {"thread_id": str(thread_id)}}
+
+    await graph.ainvoke({"messages": [HumanMessage("hi")]}, config)
+    state = await graph.aget_state(config)
+    assert state.next == ("review",)
+    assert state.interrupts[0].value == {"question": "send the draft?"}
+
+    result = await graph.ainvoke(Command(resume="yes"), config)
+    assert result["approved"] is True
+    assert [m.content for m in result["messages"]] == ["hi", "draft: ready to send", "sent"]
+
+    history = [s async for s in graph.aget_state_history(config)]
+    assert len(history) >= 4
+    assert history[0].values["approved"] is True
+    assert [s.config["configurable"]["checkpoint_id"] for s in history] == sorted(
+        (s.config["configurable"]["checkpoint_id"] for s in history), reverse=True
+    )
+    # get_state at an older checkpoint, then fork from it with update_state.
+    waiting = next(s for s in history if s.next == ("review",))
+    past = await graph.aget_state(waiting.config)
+    assert past.values.get("approved") is None and past.next == ("review",)
+    forked = await graph.aupdate_state(waiting.config, {"approved": False}, as_node="draft")
+    assert (await graph.aget_state(forked)).values["approved"] is False
+    filtered = [s async for s in graph.aget_state_history(config, filter={"source": "update"})]
+    assert len(filtered) == 1
+
+
+async def test_copy_thread_and_delete(resources, orgs):
+    (alice, _, _), _ = orgs
+    graph = await _hitl(resources, alice)
+    saver = graph.checkpointer
+    source = await make_thread(resources.db, alice)
+    target = await make_thread(resources.db, alice)
+    await graph.ainvoke(
+        {"messages": [HumanMessage("hi")]}, {"configurable": {"thread_id": str(source)}}
+    )
+    await saver.acopy_thread(str(source), str(target))
+    copied = await graph.aget_state({"configurable": {"thread_id": str(target)}})
+    assert copied.next == ("review",) and len(copied.values["messages"]) == 2
+    await saver.adelete_thread(str(source))
+    assert await saver.aget_tuple({"configurable": {"thread_id": str(source)}}) is None
+    assert await saver.aget_tuple({"configurable": {"thread_id": str(target)}}) is not None
+
+
+async def test_two_orgs_same_thread_id_never_see_each_other(resources, orgs):
+    (alice_a, _, _), (alice_b, _, _) = orgs
+    graph_a = await _hitl(resources, alice_a)
+    graph_b = await _hitl(resources, alice_b)
+    thread_id = await make_thread(resources.db, alice_a)
+    # Org B has a thread with the very same id.
+    async with resources.db.tenant(alice_b) as conn:
+        await conn.execute(
+            "INSERT INTO threads (org_id, thread_id, owner_id) VALUES (%s, %s, 'alice')",
+            (alice_b.org_id, thread_id),
+        )
+    config = {"configurable": {"thread_id": str(thread_id)}}
+    await graph_a.ainvoke({"messages": [HumanMessage("secret of a")]}, config)
+
+    saver_b = graph_b.checkpointer
+    assert await saver_b.aget_tuple(config) is None
+    assert [t async for t in saver_b.alist(config)] == []
+    assert [t async for t in saver_b.alist(None)] == []
+    await graph_b.ainvoke({"messages": [HumanMessage("b")]}, config)
+    state_a = await graph_a.aget_state(config)
+    assert state_a.values["messages"][0].content == "secret of a"
+    state_b = await graph_b.aget_state(config)
+    assert state_b.values["messages"][0].content == "b"
+    # B deleting or copying "its" thread touches only its own rows.
+    await saver_b.adelete_thread(str(thread_id))
+    assert await graph_a.checkpointer.aget_tuple(config) is not None
+
+
+async def test_foreign_thread_cannot_be_written(resources, orgs):
+    (alice_a, _, _), (alice_b, _, _) = orgs
+    thread_a = await make_thread(resources.db, alice_a)
+    graph_b = await _hitl(resources, alice_b)
+    with pytest.raises(Exception, match="foreign key"):
+        await graph_b.ainvoke(
+            {"messages": [HumanMessage("x")]}, {"configurable": {"thread_id": str(thread_a)}}
+        )
+    assert (
+        await (await _hitl(resources, alice_a)).checkpointer.aget_tuple(
+            {"configurable": {"thread_id": str(thread_a)}}
+        )
+        is None
+    )
+
+
+async def test_subgraph_checkpoints_live_in_their_namespace(resources, orgs):
+    (alice, _, _), _ = orgs
+
+    class State(TypedDict):
+        answer: str
+
+    child = StateGraph(State)
+    child.add_node("ask", lambda s: {"answer": interrupt("why?")})
+    child.add_edge(START, "ask")
+    parent = StateGraph(State)
+    parent.add_node("child", child.compile())
+    parent.add_edge(START, "child")
+    graph = parent.compile(checkpointer=TenantCheckpointer(resources.db, alice))
+
+    thread_id = await make_thread(resources.db, alice)
+    config = {"configurable": {"thread_id": str(thread_id)}}
+    await graph.ainvoke({"answer": ""}, config)
+    state = await graph.aget_state(config, subgraphs=True)
+    assert state.next == ("child",)
+    sub = state.tasks[0].state
+    assert sub.next == ("ask",)
+    assert sub.config["configurable"]["checkpoint_ns"].startswith("child:")
+    assert (await graph.ainvoke(Command(resume="because"), config)) == {"answer": "because"}

@@ -1,0 +1,152 @@
+"""Adversarial: another org, and a member who is not the owner, try every runtime path on
+alice's thread and run. Every path answers as for an unknown id, and changes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from tenantgraph.runtime.checkpointer import TenantCheckpointer
+from tenantgraph.runtime.events import read_run_events
+from tenantgraph.runtime.runs import InvalidRun, RunCreate, RunNotFound, Runs
+from tenantgraph.runtime.state import EMPTY_STATE, ThreadStates
+
+from .runtime_fixtures import make_org, make_thread, make_worker, registry, wait_for
+
+
+@pytest.fixture
+async def world(resources, org_ids) -> dict[str, Any]:
+    """Org A: alice (admin) ran the echo graph on her thread. Org B: a thread with the
+    same id and its own assistant. bob is a member of org A."""
+    alice, bob, assistants = await make_org(resources.db, org_ids[0])
+    alice_b, _, assistants_b = await make_org(resources.db, org_ids[1])
+    runs = Runs(resources.db, resources.redis)
+    thread_id = await make_thread(resources.db, alice)
+    async with resources.db.tenant(alice_b) as conn:
+        await conn.execute(
+            "INSERT INTO threads (org_id, thread_id, owner_id) VALUES (%s, %s, 'alice')",
+            (alice_b.org_id, thread_id),
+        )
+    worker = make_worker(resources)
+    await worker.start()
+    try:
+        run = await runs.create(
+            alice,
+            thread_id,
+            assistants["agent"],
+            RunCreate(input={"messages": [{"role": "user", "content": "secret"}]}),
+        )
+        await wait_for(runs, alice, run["run_id"])
+    finally:
+        await worker.stop()
+    return {
+        "alice": alice,
+        "bob": bob,
+        "foreign": alice_b,
+        "assistants": assistants,
+        "assistants_b": assistants_b,
+        "thread_id": thread_id,
+        "run_id": run["run_id"],
+        "runs": runs,
+        "states": ThreadStates(resources.db, registry()),
+    }
+
+
+Attack = Callable[[dict[str, Any], Any], Awaitable[Any]]
+
+ATTACKS: dict[str, Attack] = {
+    "get run": lambda w, p: w["runs"].get(p, w["run_id"]),
+    "get run on thread": lambda w, p: w["runs"].get(p, w["run_id"], w["thread_id"]),
+    "list runs": lambda w, p: w["runs"].list(p, w["thread_id"]),
+    "delete run": lambda w, p: w["runs"].delete(p, w["run_id"]),
+    "cancel run": lambda w, p: w["runs"].cancel(p, [w["run_id"]]),
+    "cancel thread": lambda w, p: w["runs"].cancel(p, thread_id=w["thread_id"]),
+    "join run": lambda w, p: w["runs"].join(p, w["run_id"]),
+    "run on thread with own assistant": lambda w, p: w["runs"].create(
+        p,
+        w["thread_id"],
+        w["assistants_b" if p.org_id != w["alice"].org_id else "assistants"]["agent"],
+        RunCreate(input={}, multitask_strategy="enqueue"),
+    ),
+    "run with foreign assistant": lambda w, p: (
+        w["runs"].create(p, None, w["assistants"]["agent"], RunCreate(input={}))
+        if p.org_id != w["alice"].org_id
+        else _not_found()
+    ),
+    "get state": lambda w, p: w["states"].get(p, w["thread_id"]),
+    "history": lambda w, p: w["states"].history(p, w["thread_id"]),
+    "update state": lambda w, p: w["states"].update(p, w["thread_id"], {"messages": []}),
+    "copy state": lambda w, p: _copy_into_own_thread(w, p),
+}
+
+
+async def _not_found() -> None:
+    raise RunNotFound("same org: covered by the other paths")
+
+
+async def _copy_into_own_thread(w: dict[str, Any], principal: Any) -> None:
+    target = await make_thread(w["states"].db, principal)
+    await w["states"].copy(principal, w["thread_id"], target)
+    state = await w["states"].get(principal, target)
+    assert "secret" not in str(state)
+
+
+# Org B owns a thread with alice's thread id: on it these paths work on B's own (empty)
+# thread, which is no leak; what they must never show or touch is org A's data.
+FOREIGN_SAME_ID: dict[str, Any] = {
+    "list runs": [],
+    "get state": EMPTY_STATE,
+    "history": [],
+    "update state": InvalidRun,
+    "run on thread with own assistant": None,
+    "copy state": None,
+}
+
+
+@pytest.mark.parametrize("attacker", ["foreign", "bob"])
+@pytest.mark.parametrize("path", sorted(ATTACKS))
+async def test_foreign_caller_gets_not_found(resources, world, attacker, path):
+    principal = world[attacker]
+    expected = FOREIGN_SAME_ID.get(path, RunNotFound) if attacker == "foreign" else RunNotFound
+    if isinstance(expected, type) and issubclass(expected, Exception):
+        with pytest.raises(expected):
+            await ATTACKS[path](world, principal)
+    else:
+        result = await ATTACKS[path](world, principal)
+        if expected is not None:
+            assert result == expected
+    # Nothing of alice's changed.
+    run = await world["runs"].get(world["alice"], world["run_id"])
+    assert run["status"] == "success"
+    state = await world["states"].get(world["alice"], world["thread_id"])
+    assert [m["content"] for m in state["values"]["messages"]] == ["secret", "echo: secret"]
+    assert [r["run_id"] for r in await world["runs"].list(world["alice"], world["thread_id"])] == [
+        world["run_id"]
+    ]
+
+
+async def test_events_and_checkpoints_are_per_org(resources, world):
+    foreign = world["foreign"]
+    for other in (foreign, world["bob"]):
+        assert [e async for e in read_run_events(resources.redis, other, world["run_id"])] == []
+    mine = [e async for e in read_run_events(resources.redis, world["alice"], world["run_id"])]
+    assert mine[0].event == "metadata"
+    saver = TenantCheckpointer(resources.db, foreign)
+    config = {"configurable": {"thread_id": str(world["thread_id"])}}
+    assert await saver.aget_tuple(config) is None
+    assert [t async for t in saver.alist(None)] == []
+
+
+async def test_admin_sees_members_runs_and_state(resources, world):
+    bob, alice = world["bob"], world["alice"]
+    runs = world["runs"]
+    thread_id = await make_thread(resources.db, bob)
+    run = await runs.create(bob, thread_id, world["assistants"]["agent"], RunCreate(input={}))
+    assert (await runs.get(alice, run["run_id"]))["run_id"] == run["run_id"]
+    assert [r["run_id"] for r in await runs.list(alice, thread_id)] == [run["run_id"]]
+    assert await runs.cancel(alice, thread_id=thread_id) == [run["run_id"]]
+    with pytest.raises(RunNotFound):
+        await runs.get(bob, uuid.uuid4())

@@ -1,0 +1,451 @@
+"""Runs end to end: queue, worker, events in Valkey, interrupts, multitask, cancel, crash."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from langgraph.store.memory import InMemoryStore
+
+from tenantgraph.runtime.events import RunEvent, read_run_events
+from tenantgraph.runtime.runs import RunConflict, RunCreate, RunNotFound, Runs
+from tenantgraph.runtime.state import ThreadStates
+from tenantgraph.runtime.worker import Worker, claim_runs
+from tenantgraph.scope import Principal
+
+from .runtime_fixtures import make_org, make_thread, make_worker, registry, wait_for
+
+
+class Stores:
+    """One InMemoryStore per principal: what the tenant store's binding guarantees."""
+
+    def __init__(self) -> None:
+        self.by_principal: dict[tuple[str, str], InMemoryStore] = {}
+
+    def __call__(self, principal: Principal) -> InMemoryStore:
+        return self.by_principal.setdefault((principal.org_id, principal.user_id), InMemoryStore())
+
+
+@pytest.fixture
+async def orgs(resources, org_ids):
+    return [await make_org(resources.db, org) for org in org_ids]
+
+
+@pytest.fixture
+def runs(resources) -> Runs:
+    return Runs(resources.db, resources.redis)
+
+
+@pytest.fixture
+def states(resources) -> ThreadStates:
+    return ThreadStates(resources.db, registry())
+
+
+@pytest.fixture
+def stores() -> Stores:
+    return Stores()
+
+
+@pytest.fixture
+async def worker(resources, stores) -> AsyncIterator[Worker]:
+    started = make_worker(resources, stores)
+    await started.start()
+    yield started
+    await started.stop()
+
+
+async def all_events(resources, principal, run_id, last=None) -> list[RunEvent]:
+    return [e async for e in read_run_events(resources.redis, principal, run_id, last)]
+
+
+def body(**fields) -> RunCreate:
+    return RunCreate.model_validate(fields)
+
+
+async def test_run_streams_events_in_the_wire_format(resources, orgs, runs, states, worker):
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    run = await runs.create(
+        alice,
+        thread_id,
+        assistants["agent"],
+        body(
+            input={"messages": [{"role": "user", "content": "hi"}]},
+            stream_mode=["values", "updates", "messages-tuple"],
+        ),
+    )
+    assert run["status"] == "pending"
+    result = await runs.join(alice, run["run_id"])
+    assert [m["content"] for m in result["messages"]] == ["hi", "echo: hi"]
+    assert (await runs.get(alice, run["run_id"]))["status"] == "success"
+
+    received = await all_events(resources, alice, run["run_id"])
+    assert received[0].event == "metadata"
+    assert received[0].json() == {"run_id": str(run["run_id"]), "attempt": 1}
+    names = [e.event for e in received]
+    assert {"values", "updates", "messages"} <= set(names)
+    message, meta = next(e.json() for e in received if e.event == "messages")
+    assert message["type"] in ("ai", "AIMessageChunk") and message["content"] == "echo: hi"
+    assert meta["langgraph_node"] == "echo"
+    assert received[-1].event == "values"
+    assert received[-1].json()["messages"][-1]["content"] == "echo: hi"
+
+    # After the fact, from a last id: exactly the events after it.
+    rest = await all_events(resources, alice, run["run_id"], received[1].id)
+    assert rest == received[2:]
+
+    state = await states.get(alice, thread_id)
+    assert state["values"]["messages"][-1]["content"] == "echo: hi"
+    assert state["next"] == []
+    async with resources.db.tenant(alice) as conn:
+        cur = await conn.execute(
+            "SELECT status, values FROM threads WHERE thread_id = %s", (thread_id,)
+        )
+        thread = await cur.fetchone()
+    assert thread["status"] == "idle"
+    assert thread["values"]["messages"][-1]["content"] == "echo: hi"
+
+
+async def test_custom_and_subgraph_free_modes(resources, orgs, runs, worker):
+    (alice, _, assistants), _ = orgs
+    run = await runs.create(
+        alice,
+        None,
+        assistants["custom"],
+        body(input={}, stream_mode=["custom"], config={"configurable": {"steps": 2}}),
+    )
+    await runs.join(alice, run["run_id"])
+    received = await all_events(resources, alice, run["run_id"])
+    assert [(e.event, e.json()) for e in received[1:]] == [
+        ("custom", {"step": 1, "of": 2}),
+        ("custom", {"step": 2, "of": 2}),
+    ]
+    # A stateless run's temporary thread (and with it the run) is gone afterwards.
+    with pytest.raises(RunNotFound):
+        await runs.get(alice, run["run_id"])
+
+
+async def test_graph_error_becomes_an_error_event(resources, orgs, runs, worker):
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    run = await runs.create(
+        alice,
+        thread_id,
+        assistants["custom"],
+        body(input={}, config={"configurable": {"steps": "x"}}),
+    )
+    result = await runs.join(alice, run["run_id"])
+    assert result["__error__"]["error"] == "ValueError"
+    assert "invalid literal" in result["__error__"]["message"]
+    assert (await runs.get(alice, run["run_id"]))["status"] == "error"
+    events = await all_events(resources, alice, run["run_id"])
+    assert events[-1].event == "error"
+
+
+async def test_config_injection_overrides_the_client(resources, orgs, runs, stores, worker):
+    (alice, _, assistants), (alice_b, _, _) = orgs
+    thread_id = await make_thread(resources.db, alice)
+    forged = {
+        "org_id": alice_b.org_id,
+        "user_id": "mallory",
+        "assistant_id": str(uuid.uuid4()),
+        "thread_id": str(uuid.uuid4()),
+        "run_id": "forged",
+    }
+    run = await runs.create(
+        alice,
+        thread_id,
+        assistants["memory"],
+        body(
+            input={"messages": [{"role": "user", "content": "I like tea"}]},
+            config={"configurable": {**forged, "langgraph_auth_user_id": "mallory", "keep": "me"}},
+        ),
+    )
+    assert run["kwargs"]["config"]["configurable"] == {"keep": "me"}
+    result = await runs.join(alice, run["run_id"])
+    assert result["messages"][-1]["content"] == "alice told me 1: ['I like tea']"
+    # The store the graph got is alice's in org A, under this assistant's namespace.
+    assert set(stores.by_principal) == {(alice.org_id, "alice")}
+    items = await stores.by_principal[(alice.org_id, "alice")].asearch(
+        (str(assistants["memory"]), "memories")
+    )
+    assert [i.value for i in items] == [{"text": "I like tea", "user_id": "alice"}]
+    # The checkpoint carries the real scope.
+    async with resources.db.tenant(alice) as conn:
+        cur = await conn.execute(
+            "SELECT metadata FROM checkpoints WHERE thread_id = %s ORDER BY checkpoint_id DESC",
+            (thread_id,),
+        )
+        meta = (await cur.fetchone())["metadata"]
+    assert meta["org_id"] == alice.org_id and meta["user_id"] == "alice"
+    assert meta["run_id"] == str(run["run_id"]) and meta["assistant_id"] == str(
+        assistants["memory"]
+    )
+
+
+async def test_interrupt_then_resume(resources, orgs, runs, states, worker):
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    first = await runs.create(
+        alice,
+        thread_id,
+        assistants["hitl"],
+        body(input={"messages": [{"role": "user", "content": "go"}]}),
+    )
+    result = await runs.join(alice, first["run_id"])
+    assert result["__interrupt__"][0]["value"] == {"question": "send the draft?"}
+    assert (await runs.get(alice, first["run_id"]))["status"] == "success"
+    state = await states.get(alice, thread_id)
+    assert state["next"] == ["review"]
+    assert state["interrupts"][0]["value"] == {"question": "send the draft?"}
+    async with resources.db.tenant(alice) as conn:
+        cur = await conn.execute(
+            "SELECT status, interrupts FROM threads WHERE thread_id = %s", (thread_id,)
+        )
+        thread = await cur.fetchone()
+    assert thread["status"] == "interrupted"
+    assert next(iter(thread["interrupts"].values()))[0]["value"] == {"question": "send the draft?"}
+
+    second = await runs.create(
+        alice, thread_id, assistants["hitl"], body(command={"resume": "yes"})
+    )
+    result = await runs.join(alice, second["run_id"])
+    assert result["approved"] is True
+    assert result["messages"][-1]["content"] == "sent"
+    history = await states.history(alice, thread_id, limit=100)
+    assert history[0]["values"]["approved"] is True and history[0]["next"] == []
+    assert any(h["next"] == ["review"] for h in history)
+    # Time travel: the state at the interrupted checkpoint, then update_state from it.
+    waiting = next(h for h in history if h["next"] == ["review"])
+    past = await states.get(alice, thread_id, waiting["checkpoint"])
+    assert past["next"] == ["review"] and "approved" not in past["values"]
+    updated = await states.update(alice, thread_id, {"approved": False}, as_node="review")
+    assert updated["checkpoint"]["thread_id"] == str(thread_id)
+    assert (await states.get(alice, thread_id))["values"]["approved"] is False
+
+
+async def _slow(runs, principal, thread_id, assistants, **fields):
+    return await runs.create(
+        principal,
+        thread_id,
+        assistants["custom"],
+        body(input={}, config={"configurable": {"steps": 40, "delay": 0.05}}, **fields),
+    )
+
+
+async def test_multitask_reject_and_enqueue(resources, orgs, runs, worker):
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    first = await _slow(runs, alice, thread_id, assistants)
+    await wait_for(runs, alice, first["run_id"], {"running"})
+    with pytest.raises(RunConflict):
+        await _slow(runs, alice, thread_id, assistants, multitask_strategy="reject")
+    second = await runs.create(
+        alice,
+        thread_id,
+        assistants["custom"],
+        body(input={}, multitask_strategy="enqueue", config={"configurable": {"steps": 1}}),
+    )
+    assert (await runs.get(alice, second["run_id"]))["status"] == "pending"
+    assert (await wait_for(runs, alice, first["run_id"]))["status"] == "success"
+    assert (await wait_for(runs, alice, second["run_id"]))["status"] == "success"
+    first_run = await runs.get(alice, first["run_id"])
+    second_run = await runs.get(alice, second["run_id"])
+    assert second_run["updated_at"] >= first_run["updated_at"]
+    listed = await runs.list(alice, thread_id)
+    assert {r["run_id"] for r in listed} == {first["run_id"], second["run_id"]}
+
+
+@pytest.mark.parametrize("strategy", ["interrupt", "rollback"])
+async def test_multitask_interrupt_and_rollback(resources, orgs, runs, states, worker, strategy):
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    first = await _slow(runs, alice, thread_id, assistants)
+    await wait_for(runs, alice, first["run_id"], {"running"})
+    second = await runs.create(
+        alice,
+        thread_id,
+        assistants["agent"],
+        body(input={"messages": [{"role": "user", "content": "x"}]}, multitask_strategy=strategy),
+    )
+    result = await runs.join(alice, second["run_id"])
+    assert result["messages"][-1]["content"] == "echo: x"
+    if strategy == "interrupt":
+        assert (await runs.get(alice, first["run_id"]))["status"] == "interrupted"
+    else:
+        with pytest.raises(RunNotFound):
+            await runs.get(alice, first["run_id"])
+        async with resources.db.tenant(alice) as conn:
+            cur = await conn.execute(
+                "SELECT count(*) AS n FROM checkpoints WHERE run_id = %s", (str(first["run_id"]),)
+            )
+            assert (await cur.fetchone())["n"] == 0
+    assert (await runs.get(alice, second["run_id"]))["status"] == "success"
+
+
+async def test_cancel_a_running_run(resources, orgs, runs, worker):
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    run = await _slow(runs, alice, thread_id, assistants, stream_mode=["custom"])
+    await wait_for(runs, alice, run["run_id"], {"running"})
+    assert await runs.cancel(alice, [run["run_id"]], thread_id=thread_id) == [run["run_id"]]
+    assert (await wait_for(runs, alice, run["run_id"]))["status"] == "interrupted"
+    received = await all_events(resources, alice, run["run_id"])  # ends: the stream is closed
+    assert len([e for e in received if e.event == "custom"]) < 40
+    with pytest.raises(RunNotFound):
+        await runs.cancel(alice, [run["run_id"]])
+    async with resources.db.tenant(alice) as conn:
+        cur = await conn.execute("SELECT status FROM threads WHERE thread_id = %s", (thread_id,))
+        # As in the LangGraph API: the cancelled node is still to run, so the thread waits.
+        assert (await cur.fetchone())["status"] == "interrupted"
+
+
+async def test_cancel_a_pending_run(resources, orgs, runs, worker):
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    run = await runs.create(alice, thread_id, assistants["agent"], body(input={}, after_seconds=60))
+    # after_seconds: the worker leaves it alone however often it polls meanwhile.
+    for _ in range(5):
+        worker.wake()
+        await asyncio.sleep(0.05)
+    assert (await runs.get(alice, run["run_id"]))["status"] == "pending"
+    await runs.cancel(alice, thread_id=thread_id)
+    assert (await runs.get(alice, run["run_id"]))["status"] == "interrupted"
+    assert await all_events(resources, alice, run["run_id"]) == []
+
+
+async def test_a_run_whose_worker_died_is_retried_once(resources, orgs, runs):
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    run = await runs.create(
+        alice,
+        thread_id,
+        assistants["agent"],
+        body(input={"messages": [{"role": "user", "content": "x"}]}),
+    )
+    # A worker claims it and dies: nothing renews its lease.
+    claimed = await claim_runs(resources.db, "dead-1", 100, 0.2)
+    assert run["run_id"] in {c.run_id for c in claimed}
+    assert (await runs.get(alice, run["run_id"]))["status"] == "running"
+    await asyncio.sleep(0.3)
+    # Two live workers race for it after the lease expired: it runs once, as attempt 2.
+    workers = [make_worker(resources), make_worker(resources)]
+    for w in workers:
+        await w.start()
+    try:
+        assert (await wait_for(runs, alice, run["run_id"]))["status"] == "success"
+    finally:
+        for w in workers:
+            await w.stop()
+    metadata = [
+        e.json() for e in await all_events(resources, alice, run["run_id"]) if e.event == "metadata"
+    ]
+    assert metadata == [{"run_id": str(run["run_id"]), "attempt": 2}]
+
+
+async def test_a_run_lost_twice_is_marked_error(resources, orgs, runs):
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    run = await runs.create(alice, thread_id, assistants["agent"], body(input={}))
+    for dead in ("dead-1", "dead-2"):
+        claimed = await claim_runs(resources.db, dead, 100, 0.2)
+        assert run["run_id"] in {c.run_id for c in claimed}
+        await asyncio.sleep(0.3)
+    w = make_worker(resources)
+    await w.start()
+    try:
+        assert (await wait_for(runs, alice, run["run_id"]))["status"] == "error"
+    finally:
+        await w.stop()
+    received = await all_events(resources, alice, run["run_id"])
+    assert [e.event for e in received] == ["error"]
+    assert "abandoned" in received[0].json()["message"]
+    async with resources.db.tenant(alice) as conn:
+        cur = await conn.execute("SELECT status FROM threads WHERE thread_id = %s", (thread_id,))
+        assert (await cur.fetchone())["status"] == "error"
+
+
+async def test_stopping_a_worker_hands_its_runs_back(resources, orgs, runs):
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    first = make_worker(resources)
+    await first.start()
+    run = await _slow(runs, alice, thread_id, assistants, stream_mode=["custom"])
+    async for event in read_run_events(resources.redis, alice, run["run_id"]):
+        if event.event == "custom":  # the graph is under way
+            break
+    await first.stop()
+    assert (await runs.get(alice, run["run_id"]))["status"] == "pending"
+    second = make_worker(resources)
+    await second.start()
+    try:
+        assert (await wait_for(runs, alice, run["run_id"]))["status"] == "success"
+    finally:
+        await second.stop()
+    attempts = [
+        e.json()["attempt"]
+        for e in await all_events(resources, alice, run["run_id"])
+        if e.event == "metadata"
+    ]
+    assert attempts == [1, 1]
+
+
+async def test_events_mode_and_subgraphs_through_the_worker(resources, orgs, runs, worker):
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    run = await runs.create(
+        alice,
+        thread_id,
+        assistants["agent"],
+        body(
+            input={"messages": [{"role": "user", "content": "e"}]},
+            stream_mode=["events", "values"],
+            stream_subgraphs=True,
+        ),
+    )
+    await runs.join(alice, run["run_id"])
+    received = await all_events(resources, alice, run["run_id"])
+    kinds = {e.json()["event"] for e in received if e.event == "events"}
+    assert {"on_chain_start", "on_chain_end"} <= kinds
+    values = [e.json() for e in received if e.event == "values"]
+    assert values[-1]["messages"][-1]["content"] == "echo: e"
+
+
+async def test_join_a_stateless_run_after_it_deleted_itself(resources, orgs, runs, worker):
+    (alice, bob, assistants), _ = orgs
+    run = await runs.create(
+        alice,
+        None,
+        assistants["agent"],
+        body(input={"messages": [{"role": "user", "content": "s"}]}),
+    )
+    for _ in range(400):  # until the run finished and its temporary thread took it along
+        try:
+            await runs.get(alice, run["run_id"])
+        except RunNotFound:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the stateless run was not deleted")
+    result = await runs.join(alice, run["run_id"])
+    assert result["messages"][-1]["content"] == "echo: s"
+    with pytest.raises(RunNotFound):
+        await runs.join(bob, run["run_id"])
+
+
+async def test_interrupt_before_a_node_then_continue(resources, orgs, runs, states, worker):
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    first = await runs.create(
+        alice,
+        thread_id,
+        assistants["agent"],
+        body(input={"messages": [{"role": "user", "content": "wait"}]}, interrupt_before=["echo"]),
+    )
+    await runs.join(alice, first["run_id"])
+    assert (await states.get(alice, thread_id))["next"] == ["echo"]
+    second = await runs.create(alice, thread_id, assistants["agent"], body(input=None))
+    result = await runs.join(alice, second["run_id"])
+    assert [m["content"] for m in result["messages"]] == ["wait", "echo: wait"]

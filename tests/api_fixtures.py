@@ -17,7 +17,14 @@ from .servers import ServerProcess
 
 JWT_SECRET = "test-secret-" + "x" * 32
 ADMIN_TOKEN = "platform-admin-token-for-tests"
-GRAPHS = {"agent": "examples/echo.py:graph", "other": "examples/echo.py:graph"}
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+GRAPHS = {
+    "agent": f"{EXAMPLES}/echo.py:graph",
+    "other": f"{EXAMPLES}/echo.py:graph",
+    "memory": f"{EXAMPLES}/memory.py:graph",
+    "hitl": f"{EXAMPLES}/interrupt.py:graph",
+    "custom": f"{EXAMPLES}/custom_stream.py:graph",
+}
 
 
 def mint(org: str | None, user: str, role: str = "member", **claims: object) -> str:

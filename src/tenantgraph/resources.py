@@ -13,10 +13,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from langgraph.store.base import BaseStore
 
 from tenantgraph.db.database import Database
 from tenantgraph.db.migrate import app_conninfo, migrate
 from tenantgraph.embedded import EmbeddedPostgres, EmbeddedValkey
+from tenantgraph.scope import Principal
 from tenantgraph.settings import Settings
 
 __all__ = ["Resources", "admin_conninfo", "open_resources", "runtime_conninfo"]
@@ -28,6 +30,10 @@ class Resources:
     db: Database
     redis: aioredis.Redis
     admin_conninfo: str
+
+    def store(self, principal: Principal) -> BaseStore | None:
+        """The long-term memory store bound to `principal` (graphs and the store routes)."""
+        return None
 
 
 async def admin_conninfo(settings: Settings, stack: AsyncExitStack) -> str:

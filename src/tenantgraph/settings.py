@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     config: Path | None = None
     pool_min_size: int = 2
     pool_max_size: int = 20
+    worker_concurrency: int = Field(
+        default=4, ge=0, description="Runs executed at once by the server's own worker; 0: none."
+    )
     pg_shared_buffers_mb: int | None = Field(
         default=None, description="Embedded Postgres shared_buffers; sized from memory if unset."
     )

@@ -16,6 +16,11 @@ from tenantgraph.api.errors import install_error_handlers
 from tenantgraph.api.observability import ObservabilityMiddleware, metrics
 from tenantgraph.errors import Conflict
 from tenantgraph.resources import Resources, open_resources
+from tenantgraph.runtime.crons import Crons
+from tenantgraph.runtime.graphs import GraphRegistry
+from tenantgraph.runtime.runs import Runs
+from tenantgraph.runtime.state import ThreadStates
+from tenantgraph.runtime.worker import Worker
 from tenantgraph.scope import Principal, Role
 from tenantgraph.settings import Settings
 from tenantgraph.stores import orgs as org_store
@@ -57,12 +62,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        registry = GraphRegistry.from_settings(settings)
         async with open_resources(settings) as resources:
+            db, redis = resources.db, resources.redis
             app.state.resources = resources
-            app.state.authenticator = Authenticator(settings, resources.db)
-            app.state.graph_ids = frozenset(settings.config_file.graphs)
+            app.state.authenticator = Authenticator(settings, db)
+            app.state.registry = registry
+            app.state.graph_ids = frozenset(registry.ids())
+            app.state.runs = Runs(db, redis)
+            app.state.states = ThreadStates(db, registry)
+            app.state.crons = Crons(db, app.state.runs)
             await _first_start(resources)
-            yield
+            worker = None
+            if settings.worker_concurrency > 0:
+                worker = Worker(
+                    db, redis, registry, resources.store, concurrency=settings.worker_concurrency
+                )
+                await worker.start()
+            app.state.worker = worker
+            try:
+                yield
+            finally:
+                if worker is not None:
+                    await worker.stop()
 
     app = FastAPI(title="tenantgraph", version=__version__, lifespan=lifespan)
     install_error_handlers(app)

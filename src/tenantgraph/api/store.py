@@ -1,0 +1,150 @@
+"""Long-term memory routes (`/store…`): the LangGraph store API plus usage, export, erasure.
+
+Every call goes through a `TenantStore` bound to the caller, so the ownership rule (items
+belong to org + writer; `("shared", …)` is org-wide) is the store's, not the route's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import Field
+
+from tenantgraph.api.deps import DB, Caller
+from tenantgraph.api.payloads import Body, JsonObject, Text
+from tenantgraph.scope import Principal
+from tenantgraph.stores import item_lifecycle
+from tenantgraph.stores.items import TenantStore
+
+router = APIRouter(prefix="/store", tags=["store"])
+
+Json = dict[str, Any]
+Namespace = list[Text]
+
+
+class ItemPut(Body):
+    namespace: Namespace
+    key: Text
+    value: JsonObject
+    index: Annotated[bool, Field(strict=True)] | list[Text] | None = None
+    ttl: float | None = Field(None, gt=0, description="minutes")
+
+
+class ItemDelete(Body):
+    namespace: Namespace
+    key: Text
+
+
+class ItemSearch(Body):
+    namespace_prefix: Namespace = Field(default_factory=list)
+    filter: JsonObject | None = None
+    limit: int = Field(10, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+    query: Text | None = None
+    refresh_ttl: bool | None = None
+
+
+class NamespaceList(Body):
+    prefix: Namespace | None = None
+    suffix: Namespace | None = None
+    max_depth: int | None = Field(None, ge=1)
+    limit: int = Field(100, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+
+
+def _store(request: Request, principal: Principal) -> TenantStore:
+    return request.app.state.resources.store(principal)
+
+
+def _item(item: Any) -> Json:
+    return item.dict()
+
+
+@router.put("/items", status_code=204)
+async def put_item(body: ItemPut, request: Request, caller: Caller) -> None:
+    index = False if body.index is False else body.index
+    await _store(request, caller).aput(
+        tuple(body.namespace), body.key, body.value, index=index, ttl=body.ttl
+    )
+
+
+@router.get("/items")
+async def get_item(
+    request: Request,
+    caller: Caller,
+    key: Annotated[Text, Query(min_length=1)],
+    namespace: Annotated[str, Query(description="labels joined with '.'")] = "",
+    refresh_ttl: bool | None = None,
+) -> Json | None:
+    labels = tuple(namespace.split(".")) if namespace else ()
+    item = await _store(request, caller).aget(labels, key, refresh_ttl=refresh_ttl)
+    return _item(item) if item is not None else None
+
+
+@router.delete("/items", status_code=204)
+async def delete_item(body: ItemDelete, request: Request, caller: Caller) -> None:
+    await _store(request, caller).adelete(tuple(body.namespace), body.key)
+
+
+@router.post("/items/search")
+async def search_items(body: ItemSearch, request: Request, caller: Caller) -> Json:
+    items = await _store(request, caller).asearch(
+        tuple(body.namespace_prefix),
+        query=body.query,
+        filter=body.filter,
+        limit=body.limit,
+        offset=body.offset,
+        refresh_ttl=body.refresh_ttl,
+    )
+    return {"items": [_item(i) for i in items]}
+
+
+@router.post("/namespaces")
+async def list_namespaces(body: NamespaceList, request: Request, caller: Caller) -> Json:
+    namespaces = await _store(request, caller).alist_namespaces(
+        prefix=tuple(body.prefix) if body.prefix else None,
+        suffix=tuple(body.suffix) if body.suffix else None,
+        max_depth=body.max_depth,
+        limit=body.limit,
+        offset=body.offset,
+    )
+    return {"namespaces": [list(ns) for ns in namespaces]}
+
+
+@router.get("/usage")
+async def usage(db: DB, caller: Caller) -> Json:
+    """Items and bytes the caller's org stores, as the quota counts them."""
+    counted = await item_lifecycle.store_usage(db, caller)
+    return {"items": counted.items, "bytes": counted.bytes}
+
+
+@router.get("/users/{user_id}/export")
+async def export_user(user_id: str, db: DB, caller: Caller) -> StreamingResponse:
+    """Every item a user owns, as JSON lines (admins: anyone; members: themselves)."""
+    items = item_lifecycle.export_user_items(db, caller, user_id)
+    first = await anext(aiter(items), None)  # raise permission errors before streaming
+
+    async def lines() -> AsyncIterator[bytes]:
+        if first is None:
+            return
+        yield (json.dumps(first, default=str) + "\n").encode()
+        async for item in items:
+            yield (json.dumps(item, default=str) + "\n").encode()
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+@router.delete("/users/{user_id}")
+async def delete_user_items(user_id: str, db: DB, caller: Caller) -> Json:
+    """Erase every item a user owns in the org (admins: anyone; members: themselves)."""
+    return {"deleted": await item_lifecycle.delete_user_items(db, caller, user_id)}
+
+
+@router.delete("/org")
+async def delete_org_items(db: DB, caller: Caller) -> Json:
+    """Erase every item of the caller's org (admins only)."""
+    return {"deleted": await item_lifecycle.delete_org_items(db, caller)}

@@ -89,6 +89,8 @@ def build_app(limiter: RateLimiter, store: IdempotencyStore, effects: SideEffect
         if effects.gate is not None:
             await effects.gate.wait()
         item = {"id": uuid.uuid4().hex, "name": body.get("name"), "org": _org(request)}
+        if body.get("pad"):
+            item["pad"] = "x" * body["pad"]
         effects.created.append(item)
         return item
 
@@ -120,8 +122,9 @@ def build_app(limiter: RateLimiter, store: IdempotencyStore, effects: SideEffect
     return app
 
 
-def _org(request: Request) -> str:
-    return request.state.principal.org_id
+def _org(request: Request) -> str | None:
+    principal = getattr(request.state, PRINCIPAL, None)
+    return principal.org_id if principal else None
 
 
 @asynccontextmanager

@@ -1,7 +1,7 @@
 """Episodic memory: what happened in one session, fading after a TTL, ranked by recency.
 
 Per (org, user, session) two keys in one slot: a sorted set of episode ids scored by their
-server-clock creation time (ms) and a hash holding each episode (`<id>` → JSON) and its
+server-clock creation time (µs) and a hash holding each episode (`<id>` → JSON) and its
 summarized mark (`s:<id>`). Each episode expires `ttl` after it was written even though
 Valkey 8 has no per-field TTL: reads skip and writes drop episodes older than `ttl`, and
 both keys expire `ttl` after the last write. A session holds at most `max_episodes`.
@@ -26,10 +26,14 @@ from tenantgraph.scope import MEMORIES, KeyKind, Principal, memory_namespace, re
 
 __all__ = ["Episode", "EpisodicMemory", "episodes", "promote"]
 
-# KEYS: index, data. ARGV: id, JSON, ttl ms, max episodes. Returns the creation time (ms).
+# KEYS: index, data. ARGV: id, JSON, ttl µs, max episodes. Returns the creation time (µs):
+# server time, or one more than the newest episode's, so creation order is strict.
+# Numbers are formatted explicitly: Lua's own number-to-string keeps only 14 digits.
 _ADD = """
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] and tonumber(last[2]) >= now then now = tonumber(last[2]) + 1 end
 local ttl = tonumber(ARGV[3])
 local function drop(ids)
     for _, id in ipairs(ids) do
@@ -37,23 +41,23 @@ local function drop(ids)
         redis.call('HDEL', KEYS[2], id, 's:' .. id)
     end
 end
-drop(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - ttl))
+drop(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - ttl)))
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZADD', KEYS[1], string.format('%d', now), ARGV[1])
 local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
 if extra > 0 then drop(redis.call('ZRANGE', KEYS[1], 0, extra - 1)) end
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('PEXPIRE', KEYS[2], ttl)
+redis.call('PEXPIRE', KEYS[1], math.ceil(ttl / 1000))
+redis.call('PEXPIRE', KEYS[2], math.ceil(ttl / 1000))
 return now
 """
 
-# KEYS: index, data. ARGV: ttl ms. Returns now, then (id, created ms, JSON, summarized)
+# KEYS: index, data. ARGV: ttl µs. Returns now, then (id, created µs, JSON, summarized)
 # for every live episode, newest first.
 _READ = """
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local found = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', '(' .. (now - tonumber(ARGV[1])),
-                         'WITHSCORES')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local oldest = '(' .. string.format('%d', now - tonumber(ARGV[1]))
+local found = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', oldest, 'WITHSCORES')
 local reply = {now}
 for i = 1, #found, 2 do
     local id = found[i]
@@ -107,7 +111,7 @@ class EpisodicMemory:
     ) -> None:
         if ttl_seconds < 1 or max_episodes < 1:
             raise ValueError("episodic memory needs ttl_seconds >= 1 and max_episodes >= 1")
-        self.ttl_ms = ttl_seconds * 1000
+        self.ttl_us = ttl_seconds * 1_000_000
         self.max_episodes = max_episodes
         base = (principal.org_id, KeyKind.EPISODES, principal.user_id, session_id)
         self.keys = [redis_key(*base, "idx"), redis_key(*base, "data")]
@@ -121,9 +125,9 @@ class EpisodicMemory:
         episode_id = uuid.uuid4().hex
         value = json.dumps({"content": content, "importance": importance})
         created = await self._add(
-            keys=self.keys, args=[episode_id, value, self.ttl_ms, self.max_episodes]
+            keys=self.keys, args=[episode_id, value, self.ttl_us, self.max_episodes]
         )
-        return Episode(episode_id, content, int(created), importance)
+        return Episode(episode_id, content, int(created) // 1000, importance)
 
     async def recent(
         self, limit: int | None = None, *, include_summarized: bool = True
@@ -158,7 +162,7 @@ class EpisodicMemory:
         await self.redis.delete(*self.keys)
 
     async def _load(self) -> tuple[int, list[Episode]]:
-        reply = await self._read(keys=self.keys, args=[self.ttl_ms])
+        reply = await self._read(keys=self.keys, args=[self.ttl_us])
         found = []
         for i in range(1, len(reply), 4):
             raw_id, created, raw, summarized = reply[i : i + 4]
@@ -167,12 +171,12 @@ class EpisodicMemory:
                 Episode(
                     id=raw_id.decode() if isinstance(raw_id, bytes) else raw_id,
                     content=value["content"],
-                    created_at_ms=int(float(created)),
+                    created_at_ms=int(float(created)) // 1000,
                     importance=value["importance"],
                     summarized=bool(summarized),
                 )
             )
-        return int(reply[0]), found
+        return int(reply[0]) // 1000, found
 
 
 def episodes(config: Mapping[str, Any], *, session_id: str | None = None) -> EpisodicMemory:

@@ -164,6 +164,8 @@ class RateLimiter:
             self._cache[principal.org_id] = (now + self.cache_seconds, future)
         else:
             future = entry[1]
+            if future.done():
+                return future.result()
         return await asyncio.shield(future)
 
     def invalidate(self, org_id: str) -> None:

@@ -28,6 +28,7 @@ from tenantgraph.api.middleware import (
     RATE_LIMITER,
     IdempotencyMiddleware,
     RateLimitMiddleware,
+    too_many_requests,
 )
 from tenantgraph.embedded import EmbeddedValkey
 from tenantgraph.ephemeral.idempotency import IdempotencyStore
@@ -93,6 +94,17 @@ def build_app(limiter: RateLimiter, store: IdempotencyStore, effects: SideEffect
             item["pad"] = "x" * body["pad"]
         effects.created.append(item)
         return item
+
+    @app.post("/runs", status_code=201, response_model=None)
+    async def create_run(request: Request) -> dict | JSONResponse:
+        """How run routes spend the run budget (separate from the request budget)."""
+        state = request.state
+        decision = await getattr(state, RATE_LIMITER).check_run(getattr(state, PRINCIPAL))
+        if not decision.allowed:
+            return too_many_requests(decision)
+        run = {"run_id": uuid.uuid4().hex}
+        effects.created.append(run)
+        return run
 
     @app.post("/fail")
     async def fail(request: Request) -> JSONResponse:

@@ -84,6 +84,19 @@ async def test_one_orgs_burst_leaves_another_orgs_budget_untouched(client, orgs)
     assert bob.status_code == 200
 
 
+async def test_runs_spend_their_own_budget_and_get_the_same_429(client, resources, orgs):
+    admin = Principal(orgs[1], "admin", role="owner")
+    await set_org_limit(resources.db, admin, Bucket.USER_RUNS, Limit(limit=3, window_seconds=60))
+    alice = caller(orgs[1], "alice")
+    runs = [await client.post("/runs", headers=alice) for _ in range(4)]
+    assert [r.status_code for r in runs] == [201, 201, 201, 429]
+    assert runs[-1].json() == {"detail": "Rate limit exceeded (user_runs); retry later."}
+    assert runs[-1].headers["RateLimit-Limit"] == "3"
+    assert int(runs[-1].headers["Retry-After"]) >= 1
+    # The request budget is separate: alice's requests still pass.
+    assert (await client.get("/ping", headers=alice)).status_code == 200
+
+
 async def test_unauthenticated_requests_are_not_counted(client):
     response = await client.get("/ping")
     assert response.status_code == 200

@@ -13,7 +13,7 @@ Order, outermost first: auth → `RateLimitMiddleware` → `IdempotencyMiddlewar
 """
 
 from tenantgraph.api.middleware.idempotency import IdempotencyMiddleware
-from tenantgraph.api.middleware.ratelimit import RateLimitMiddleware
+from tenantgraph.api.middleware.ratelimit import RateLimitMiddleware, too_many_requests
 from tenantgraph.api.middleware.state import (
     API_KEY_ID,
     IDEMPOTENCY_STORE,
@@ -30,4 +30,5 @@ __all__ = [
     "IdempotencyMiddleware",
     "RateLimitMiddleware",
     "request_principal",
+    "too_many_requests",
 ]

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from langgraph.store.memory import InMemoryStore
+from redis.crc import key_slot
 
 from tenantgraph.ephemeral.client import connect
 from tenantgraph.ephemeral.context import bind
@@ -36,6 +37,7 @@ async def test_episodes_come_back_newest_first_and_keys_expire(redis, org_ids):
     assert [e.content for e in await mem.recent(2)] == [{"said": 3}, {"said": 2}]
     for key in mem.keys:
         assert 0 < await redis.pttl(key) <= 3_600_000
+    assert len({key_slot(key.encode()) for key in mem.keys}) == 1  # one Redis Cluster slot
     await mem.expire_session()
     assert await mem.recent() == []
     assert not await redis.exists(*mem.keys)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from redis.crc import key_slot
 
 from tenantgraph.ephemeral.client import connect
 from tenantgraph.ephemeral.ratelimit import Bucket, RateLimiter, get_org_limits, set_org_limit
@@ -150,6 +151,7 @@ async def test_bucket_keys_are_tenant_tagged_and_expire(resources, redis, orgs):
     )
     for key in keys:
         assert 0 < await redis.pttl(key) <= 60_000
+    assert len({key_slot(key.encode()) for key in keys}) == 1  # one Redis Cluster slot
 
 
 async def test_org_overrides_come_from_postgres_and_are_cached(resources, redis, orgs):

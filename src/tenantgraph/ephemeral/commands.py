@@ -7,12 +7,12 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Annotated
 
-import redis.asyncio as aioredis
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from tenantgraph.ephemeral.audit import AuditReport, audit_keys
+from tenantgraph.ephemeral.client import connect
 from tenantgraph.settings import Settings
 
 __all__ = ["redis_app"]
@@ -31,7 +31,7 @@ async def _audit(settings: Settings) -> AuditReport:
     from tenantgraph.resources import _redis_url
 
     async with AsyncExitStack() as stack:
-        client = aioredis.Redis.from_url(await _redis_url(settings, stack))
+        client = connect(await _redis_url(settings, stack))
         stack.push_async_callback(client.aclose)
         return await audit_keys(client)
 

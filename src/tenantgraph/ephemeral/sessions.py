@@ -42,7 +42,7 @@ class SessionWindow:
     async def append(self, *messages: Mapping[str, Any]) -> int:
         """Add messages at the end, drop the oldest beyond `size`; return the new length."""
         if not messages:
-            return len(await self.messages())
+            return int(await self.redis.llen(self.key))
         encoded = [json.dumps(dict(m), separators=(",", ":")) for m in messages]
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(self.key, *encoded)

@@ -17,10 +17,6 @@ class Limit(BaseModel):
     limit: int = Field(gt=0)
     window_seconds: int = Field(gt=0)
 
-    @property
-    def rate_per_ms(self) -> float:
-        return self.limit / (self.window_seconds * 1000)
-
 
 class RateLimits(BaseModel):
     """Global defaults of every bucket; an org may override each one (table `rate_limits`)."""

@@ -105,18 +105,17 @@ class IdempotencyMiddleware:
         recorder = _Recorder(send, store.max_body_bytes)
         try:
             await self.app(scope, _replay_body(body, receive), recorder.send)
-        except BaseException:
-            if not recorder.finished:
+        finally:
+            # Shielded: a cancelled request still stores or frees its claim.
+            if recorder.finished:
+                response = recorder.response()
+                await asyncio.shield(
+                    store.complete(
+                        principal, key, claim.token, response, replayable=recorder.replayable
+                    )
+                )
+            else:
                 await asyncio.shield(store.release(principal, key, claim.token))
-            raise
-        if not recorder.finished:
-            await asyncio.shield(store.release(principal, key, claim.token))
-            return
-        await asyncio.shield(
-            store.complete(
-                principal, key, claim.token, recorder.response(), replayable=recorder.replayable
-            )
-        )
 
 
 class _Recorder:

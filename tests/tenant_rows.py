@@ -76,6 +76,11 @@ SEED: list[tuple[str, str]] = [
         "INSERT INTO store_namespaces (org_id, owner_id, namespace, item_count)"
         " VALUES (%(org)s, 'alice', '{memories}', 1)",
     ),
+    (
+        "rate_limits",
+        "INSERT INTO rate_limits (org_id, bucket, limit_count, window_seconds)"
+        " VALUES (%(org)s, 'user_runs', 5, 60)",
+    ),
 ]
 
 

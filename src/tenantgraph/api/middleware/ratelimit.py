@@ -1,0 +1,55 @@
+"""Spend one request token per authenticated request; answer 429 when a bucket is empty."""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tenantgraph.api.middleware.state import API_KEY_ID, RATE_LIMITER, request_principal
+from tenantgraph.ephemeral.ratelimit import Decision, RateLimiter
+
+__all__ = ["RateLimitMiddleware", "too_many_requests"]
+
+
+def too_many_requests(decision: Decision) -> JSONResponse:
+    """The 429 for a denied check; run routes answer a denied `check_run` with it too."""
+    return JSONResponse(
+        {"detail": f"Rate limit exceeded ({decision.bucket}); retry later."},
+        status_code=429,
+        headers=dict(decision.headers()),
+    )
+
+
+class RateLimitMiddleware:
+    """Checks the org, user and API-key request buckets before the route runs.
+
+    Admitted responses carry the `RateLimit-*` headers of the tightest bucket; denials are
+    `429 {"detail": …}` with the same headers and `Retry-After`. Requests without a
+    principal (health checks, failed auth) are not counted.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        principal = request_principal(scope)
+        if principal is None:
+            await self.app(scope, receive, send)
+            return
+        limiter: RateLimiter = scope["state"][RATE_LIMITER]
+        decision = await limiter.check_request(principal, api_key_id=scope["state"].get(API_KEY_ID))
+        if not decision.allowed:
+            await too_many_requests(decision)(scope, receive, send)
+            return
+        extra = [(name.lower().encode(), value.encode()) for name, value in decision.headers()]
+
+        async def send_with_headers(message: Message) -> None:
+            # A route that reported another budget (a denied run) keeps its own headers.
+            headers = message.get("headers", ())
+            if message["type"] == "http.response.start" and not any(
+                name.lower() == b"ratelimit-limit" for name, _ in headers
+            ):
+                message = {**message, "headers": [*headers, *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

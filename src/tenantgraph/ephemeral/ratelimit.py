@@ -1,0 +1,265 @@
+"""Token-bucket rate limits per org, per user and per API key, in Valkey.
+
+A check takes one token from every bucket that applies to the caller, or from none: one
+Lua script reads and refills all of them with the server's clock (`TIME`), so API
+processes with skewed clocks agree and concurrent checks cannot both spend the last token.
+Every key of a check starts with the caller's `{org_id}` hash tag, so the script also runs
+unchanged on Redis Cluster. Requests and runs are separate budgets with separate keys.
+
+Limits are global settings (`RateLimits`) that an org may override per bucket in the
+tenant table `rate_limits`; the overrides are cached in-process for a few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import math
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from tenantgraph.db.database import Database
+from tenantgraph.ephemeral.settings import EphemeralSettings, Limit, RateLimits
+from tenantgraph.scope import KeyKind, Principal, PrincipalKind, redis_key, validate_identifier
+
+__all__ = [
+    "Bucket",
+    "Decision",
+    "RateLimiter",
+    "get_org_limits",
+    "set_org_limit",
+]
+
+
+class Bucket(enum.StrEnum):
+    """The buckets a check can draw from; the names are also `rate_limits.bucket` values."""
+
+    ORG_REQUESTS = "org_requests"
+    USER_REQUESTS = "user_requests"
+    API_KEY_REQUESTS = "api_key_requests"
+    ORG_RUNS = "org_runs"
+    USER_RUNS = "user_runs"
+
+
+# KEYS: the buckets; ARGV: cost, then (limit, refill per microsecond) per bucket.
+# A bucket is a hash {t: tokens, at: server time in µs} (formatted explicitly: Lua's own
+# number-to-string keeps 14 digits, too few for microseconds); a missing key is a full bucket,
+# and each key expires when it would be full again, so idle buckets cost no memory.
+# Reply: allowed, then (remaining, µs until full, µs until `cost` tokens) per bucket.
+_TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local cost = tonumber(ARGV[1])
+local levels = {}
+local allowed = 1
+for i = 1, #KEYS do
+    local limit = tonumber(ARGV[2 * i])
+    local rate = tonumber(ARGV[2 * i + 1])
+    local state = redis.call('HMGET', KEYS[i], 't', 'at')
+    local level = limit
+    if state[1] then
+        level = math.min(limit, tonumber(state[1]) + math.max(0, now - tonumber(state[2])) * rate)
+    end
+    levels[i] = level
+    if level < cost then allowed = 0 end
+end
+local reply = {allowed}
+for i = 1, #KEYS do
+    local limit = tonumber(ARGV[2 * i])
+    local rate = tonumber(ARGV[2 * i + 1])
+    local level = levels[i]
+    if allowed == 1 then
+        level = level - cost
+        local at = string.format('%d', now)
+        redis.call('HSET', KEYS[i], 't', string.format('%.17g', level), 'at', at)
+        redis.call('PEXPIRE', KEYS[i], math.ceil((limit - level) / rate / 1000) + 1)
+    end
+    reply[#reply + 1] = math.floor(level)
+    reply[#reply + 1] = math.ceil((limit - level) / rate)
+    reply[#reply + 1] = math.ceil(math.max(0, cost - level) / rate)
+end
+return reply
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one check, reported for its tightest bucket.
+
+    `reset_seconds` is the time until that bucket is full again; `retry_after_seconds`
+    (denials only) the time until every bucket of the check holds enough tokens.
+    """
+
+    allowed: bool
+    bucket: Bucket
+    limit: int
+    remaining: int
+    reset_seconds: int
+    retry_after_seconds: int
+    policy: str
+
+    def headers(self) -> list[tuple[str, str]]:
+        """`RateLimit-*` headers (draft-ietf-httpapi-ratelimit-headers-07) and, on denial,
+        `Retry-After`."""
+        headers = [
+            ("RateLimit-Limit", str(self.limit)),
+            ("RateLimit-Remaining", str(self.remaining)),
+            ("RateLimit-Reset", str(self.reset_seconds)),
+            ("RateLimit-Policy", self.policy),
+        ]
+        if not self.allowed:
+            headers.append(("Retry-After", str(self.retry_after_seconds)))
+        return headers
+
+
+class RateLimiter:
+    """Checks request and run budgets; one instance per process, shared by all requests."""
+
+    def __init__(self, redis: aioredis.Redis, db: Database, settings: EphemeralSettings) -> None:
+        self.redis = redis
+        self.db = db
+        self.defaults = settings.rate_limits
+        self.cache_seconds = settings.rate_limit_cache_seconds
+        self._take = redis.register_script(_TAKE)
+        self._cache: dict[str, tuple[float, asyncio.Future[RateLimits]]] = {}
+
+    async def check_request(
+        self, principal: Principal, *, api_key_id: str | None = None, cost: int = 1
+    ) -> Decision:
+        """Spend `cost` from the org's, the user's and (for API-key callers) the key's
+        request buckets, or from none of them."""
+        limits = await self.limits(principal)
+        buckets = [
+            (Bucket.ORG_REQUESTS, ("req", "org")),
+            (Bucket.USER_REQUESTS, ("req", "user", principal.user_id)),
+        ]
+        if principal.kind is PrincipalKind.API_KEY and api_key_id is not None:
+            validate_identifier(api_key_id, "api_key_id")
+            buckets.append((Bucket.API_KEY_REQUESTS, ("req", "key", api_key_id)))
+        return await self._check(principal, limits, buckets, cost)
+
+    async def check_run(self, principal: Principal, *, cost: int = 1) -> Decision:
+        """Spend `cost` from the org's and the user's run budgets (separate from requests)."""
+        limits = await self.limits(principal)
+        buckets = [
+            (Bucket.ORG_RUNS, ("runs", "org")),
+            (Bucket.USER_RUNS, ("runs", "user", principal.user_id)),
+        ]
+        return await self._check(principal, limits, buckets, cost)
+
+    async def limits(self, principal: Principal) -> RateLimits:
+        """The defaults with the org's overrides applied, cached for `cache_seconds`.
+
+        Concurrent misses for one org share one database read.
+        """
+        now = time.monotonic()
+        entry = self._cache.get(principal.org_id)
+        if entry is None or entry[0] <= now:
+            if len(self._cache) > 10_000:
+                self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+            future = asyncio.ensure_future(self._load(principal))
+            future.add_done_callback(lambda f, org=principal.org_id: self._forget_failed(org, f))
+            self._cache[principal.org_id] = (now + self.cache_seconds, future)
+        else:
+            future = entry[1]
+            if future.done():
+                return future.result()
+        return await asyncio.shield(future)
+
+    def invalidate(self, org_id: str) -> None:
+        """Forget an org's cached overrides (other processes see changes within the TTL)."""
+        self._cache.pop(org_id, None)
+
+    async def _load(self, principal: Principal) -> RateLimits:
+        overrides = await get_org_limits(self.db, principal)
+        return self.defaults.model_copy(update={b.value: lim for b, lim in overrides.items()})
+
+    def _forget_failed(self, org_id: str, future: asyncio.Future[RateLimits]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            entry = self._cache.get(org_id)
+            if entry is not None and entry[1] is future:
+                del self._cache[org_id]
+
+    async def _check(
+        self,
+        principal: Principal,
+        limits: RateLimits,
+        buckets: list[tuple[Bucket, tuple[str, ...]]],
+        cost: int,
+    ) -> Decision:
+        chosen: list[Limit] = [getattr(limits, bucket.value) for bucket, _ in buckets]
+        if cost < 1 or any(cost > limit.limit for limit in chosen):
+            raise ValueError(f"cost {cost} must be between 1 and every bucket's limit")
+        keys = [redis_key(principal.org_id, KeyKind.RATE_LIMIT, *parts) for _, parts in buckets]
+        args: list[float] = [cost]
+        for limit in chosen:
+            args += [limit.limit, limit.limit / (limit.window_seconds * 1_000_000)]
+        reply = await self._take(keys=keys, args=args)
+        allowed = bool(reply[0])
+        states = [tuple(int(x) for x in reply[1 + 3 * i : 4 + 3 * i]) for i in range(len(keys))]
+        if allowed:
+            tight = min(range(len(keys)), key=lambda i: (states[i][0], -states[i][1]))
+        else:
+            tight = max(range(len(keys)), key=lambda i: states[i][2])
+        remaining, until_full_us, until_cost_us = states[tight]
+        return Decision(
+            allowed=allowed,
+            bucket=buckets[tight][0],
+            limit=chosen[tight].limit,
+            remaining=max(0, remaining),
+            reset_seconds=math.ceil(until_full_us / 1_000_000),
+            retry_after_seconds=0 if allowed else max(1, math.ceil(until_cost_us / 1_000_000)),
+            policy=", ".join(
+                f'{limit.limit};w={limit.window_seconds};comment="{bucket}"'
+                for (bucket, _), limit in zip(buckets, chosen, strict=True)
+            ),
+        )
+
+
+# --- Per-org overrides (tenant table `rate_limits`, migration 0003) -----------------------
+
+_SELECT_OVERRIDES = """
+SELECT bucket, limit_count, window_seconds FROM rate_limits WHERE org_id = %(org)s
+"""
+_UPSERT_OVERRIDE = """
+INSERT INTO rate_limits (org_id, bucket, limit_count, window_seconds)
+VALUES (%(org)s, %(bucket)s, %(limit)s, %(window)s)
+ON CONFLICT (org_id, bucket) DO UPDATE
+SET limit_count = EXCLUDED.limit_count, window_seconds = EXCLUDED.window_seconds,
+    updated_at = now()
+RETURNING bucket
+"""
+_DELETE_OVERRIDE = """
+DELETE FROM rate_limits WHERE org_id = %(org)s AND bucket = %(bucket)s RETURNING bucket
+"""
+
+
+async def get_org_limits(db: Database, principal: Principal) -> dict[Bucket, Limit]:
+    """The buckets `principal`'s org overrides, and their limits."""
+    async with db.tenant(principal) as conn:
+        cur = await conn.execute(_SELECT_OVERRIDES, {"org": principal.org_id})
+        rows = await cur.fetchall()
+    return {
+        Bucket(row["bucket"]): Limit(limit=row["limit_count"], window_seconds=row["window_seconds"])
+        for row in rows
+    }
+
+
+async def set_org_limit(
+    db: Database, principal: Principal, bucket: Bucket, limit: Limit | None
+) -> None:
+    """Override one bucket for `principal`'s org, or restore the default with `None`.
+
+    Raising an org's own limits is a platform operator's decision: the caller (CLI or an
+    operator route) authorizes it; this function only writes the org's row.
+    """
+    params = {"org": principal.org_id, "bucket": Bucket(bucket).value}
+    async with db.tenant(principal) as conn:
+        if limit is None:
+            cur = await conn.execute(_DELETE_OVERRIDE, params)
+        else:
+            params |= {"limit": limit.limit, "window": limit.window_seconds}
+            cur = await conn.execute(_UPSERT_OVERRIDE, params)
+        await cur.fetchall()

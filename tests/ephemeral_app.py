@@ -1,0 +1,184 @@
+"""A small app behind the ephemeral middlewares, served by uvicorn on a free port.
+
+`TestAuth` stands in for the real auth middleware: it reads the caller from
+`X-Test-Org` / `X-Test-User` / `X-Test-Key` headers and puts the `Principal` where the
+real one will (`scope["state"]["principal"]`). Everything else is real: Valkey, Postgres,
+uvicorn, HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tenantgraph.api.middleware import (
+    API_KEY_ID,
+    IDEMPOTENCY_STORE,
+    PRINCIPAL,
+    RATE_LIMITER,
+    IdempotencyMiddleware,
+    RateLimitMiddleware,
+    too_many_requests,
+)
+from tenantgraph.embedded import EmbeddedValkey
+from tenantgraph.ephemeral.idempotency import IdempotencyStore
+from tenantgraph.ephemeral.ratelimit import RateLimiter
+from tenantgraph.scope import Principal, PrincipalKind
+from tenantgraph.settings import Settings
+
+
+class TestAuth:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+            if "x-test-org" in headers:
+                key = headers.get("x-test-key")
+                scope["state"][PRINCIPAL] = Principal(
+                    headers["x-test-org"],
+                    headers["x-test-user"],
+                    kind=PrincipalKind.API_KEY if key else PrincipalKind.USER,
+                )
+                if key:
+                    scope["state"][API_KEY_ID] = key
+        await self.app(scope, receive, send)
+
+
+@dataclass
+class SideEffects:
+    """What the routes did, so tests can count side effects."""
+
+    created: list[dict] = field(default_factory=list)
+    gate: asyncio.Event | None = None
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def build_app(limiter: RateLimiter, store: IdempotencyStore, effects: SideEffects) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict]:
+        yield {RATE_LIMITER: limiter, IDEMPOTENCY_STORE: store}
+
+    app = FastAPI(
+        lifespan=lifespan,
+        middleware=[
+            Middleware(TestAuth),
+            Middleware(RateLimitMiddleware),
+            Middleware(IdempotencyMiddleware),
+        ],
+    )
+
+    @app.get("/ping")
+    async def ping() -> dict:
+        return {"pong": True}
+
+    @app.post("/items", status_code=201)
+    async def create_item(request: Request) -> dict:
+        body = await request.json()
+        effects.entered.set()
+        if effects.gate is not None:
+            await effects.gate.wait()
+        item = {"id": uuid.uuid4().hex, "name": body.get("name"), "org": _org(request)}
+        if body.get("pad"):
+            item["pad"] = "x" * body["pad"]
+        effects.created.append(item)
+        return item
+
+    @app.post("/runs", status_code=201, response_model=None)
+    async def create_run(request: Request) -> dict | JSONResponse:
+        """How run routes spend the run budget (separate from the request budget)."""
+        state = request.state
+        decision = await getattr(state, RATE_LIMITER).check_run(getattr(state, PRINCIPAL))
+        if not decision.allowed:
+            return too_many_requests(decision)
+        run = {"run_id": uuid.uuid4().hex}
+        effects.created.append(run)
+        return run
+
+    @app.post("/fail")
+    async def fail(request: Request) -> JSONResponse:
+        effects.created.append({"failed": uuid.uuid4().hex})
+        return JSONResponse({"detail": f"bad request {uuid.uuid4().hex}"}, status_code=400)
+
+    @app.post("/crash")
+    async def crash() -> dict:
+        effects.created.append({"crashed": True})
+        raise RuntimeError("boom")
+
+    @app.post("/stream")
+    async def stream() -> StreamingResponse:
+        run_id = uuid.uuid4().hex
+        effects.created.append({"run": run_id})
+
+        async def events() -> AsyncIterator[bytes]:
+            for i in range(3):
+                yield f"event: values\ndata: {i}\n\n".encode()
+
+        return StreamingResponse(
+            events(),
+            media_type="text/event-stream",
+            headers={"Content-Location": f"/runs/{run_id}"},
+        )
+
+    return app
+
+
+def _org(request: Request) -> str | None:
+    principal = getattr(request.state, PRINCIPAL, None)
+    return principal.org_id if principal else None
+
+
+@asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[str]:
+    """Run `app` with uvicorn in this event loop; yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, log_level="warning", lifespan="on", backlog=2048, limit_concurrency=None
+        )
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+def caller(org: str, user: str, key: str | None = None) -> dict[str, str]:
+    headers = {"X-Test-Org": org, "X-Test-User": user}
+    if key:
+        headers["X-Test-Key"] = key
+    return headers
+
+
+async def create_orgs(db, *org_ids: str) -> None:
+    """The `orgs` rows every tenant row (e.g. a rate-limit override) hangs from."""
+    for org in org_ids:
+        async with db.tenant(Principal(org, "setup")) as conn:
+            await conn.execute(
+                "INSERT INTO orgs (org_id, name, slug) VALUES (%s, %s, %s)", (org, org, org)
+            )
+
+
+def valkey_url(settings: Settings) -> str:
+    """The session's Valkey, for clients made with `tenantgraph.ephemeral.client.connect`."""
+    return settings.redis_url or EmbeddedValkey(settings.data_dir).url

@@ -1,0 +1,198 @@
+"""Token buckets: exact admission under concurrency, tenant separation, Postgres overrides."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.crc import key_slot
+
+from tenantgraph.ephemeral.client import connect
+from tenantgraph.ephemeral.ratelimit import Bucket, RateLimiter, get_org_limits, set_org_limit
+from tenantgraph.ephemeral.settings import EphemeralSettings, Limit, RateLimits
+from tenantgraph.scope import KeyKind, Principal, PrincipalKind, org_key_pattern, redis_key
+
+from .ephemeral_app import create_orgs, valkey_url
+
+DAY = 86_400
+
+
+def settings(**limits: Limit) -> EphemeralSettings:
+    return EphemeralSettings(rate_limits=RateLimits(**limits), rate_limit_cache_seconds=60)
+
+
+@pytest.fixture(scope="module")
+async def redis(resources, settings):
+    client = connect(valkey_url(settings))
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def orgs(resources, org_ids):
+    await create_orgs(resources.db, *org_ids)
+    return org_ids
+
+
+async def test_concurrent_checks_admit_exactly_the_limit(resources, redis, orgs):
+    limiter = RateLimiter(
+        redis, resources.db, settings(user_requests=Limit(limit=37, window_seconds=DAY))
+    )
+    alice = Principal(orgs[0], "alice")
+    decisions = await asyncio.gather(*(limiter.check_request(alice) for _ in range(500)))
+    assert sum(d.allowed for d in decisions) == 37
+    denied = [d for d in decisions if not d.allowed]
+    assert all(d.bucket is Bucket.USER_REQUESTS and d.remaining == 0 for d in denied)
+    assert all(d.retry_after_seconds >= 1 for d in denied)
+    assert sorted(d.remaining for d in decisions if d.allowed) == list(range(37))
+
+
+async def test_one_orgs_burst_leaves_another_orgs_budget_untouched(resources, redis, orgs):
+    limiter = RateLimiter(
+        redis, resources.db, settings(org_requests=Limit(limit=10, window_seconds=DAY))
+    )
+    a, b = Principal(orgs[0], "alice"), Principal(orgs[1], "alice")
+    burst = await asyncio.gather(*(limiter.check_request(a) for _ in range(50)))
+    assert sum(d.allowed for d in burst) == 10
+    other = await limiter.check_request(b)
+    assert other.allowed and other.bucket is Bucket.ORG_REQUESTS and other.remaining == 9
+
+
+async def test_users_and_api_keys_have_their_own_buckets(resources, redis, orgs):
+    limiter = RateLimiter(
+        redis,
+        resources.db,
+        settings(
+            user_requests=Limit(limit=3, window_seconds=DAY),
+            api_key_requests=Limit(limit=2, window_seconds=DAY),
+        ),
+    )
+    org = orgs[0]
+    alice, bob = Principal(org, "alice"), Principal(org, "bob")
+    key_caller = Principal(org, "carol", kind=PrincipalKind.API_KEY)
+    assert [(await limiter.check_request(alice)).allowed for _ in range(4)] == [1, 1, 1, 0]
+    assert (await limiter.check_request(bob)).allowed
+    # The key's bucket (2) is tighter than its user's (3).
+    used = [(await limiter.check_request(key_caller, api_key_id="k1")).allowed for _ in range(3)]
+    assert used == [True, True, False]
+    # Another key of carol has its own bucket, but shares carol's user bucket (1 token left).
+    other_key = await limiter.check_request(key_caller, api_key_id="k2")
+    assert other_key.allowed and other_key.bucket is Bucket.USER_REQUESTS
+    assert other_key.remaining == 0
+    third_key = await limiter.check_request(key_caller, api_key_id="k3")
+    assert not third_key.allowed and third_key.bucket is Bucket.USER_REQUESTS
+
+
+async def test_a_denied_check_spends_nothing_from_any_bucket(resources, redis, orgs):
+    limiter = RateLimiter(
+        redis,
+        resources.db,
+        settings(
+            org_requests=Limit(limit=5, window_seconds=DAY),
+            user_requests=Limit(limit=1, window_seconds=DAY),
+        ),
+    )
+    org = orgs[0]
+    alice = Principal(org, "alice")
+    assert (await limiter.check_request(alice)).allowed
+    for _ in range(10):
+        assert not (await limiter.check_request(alice)).allowed  # user bucket empty
+    # The ten denials took nothing from the org bucket: four more users fit, the fifth not.
+    others = [await limiter.check_request(Principal(org, f"user{i}")) for i in range(5)]
+    assert [d.allowed for d in others] == [True, True, True, True, False]
+    assert others[-1].bucket is Bucket.ORG_REQUESTS
+
+
+async def test_runs_and_requests_are_separate_budgets(resources, redis, orgs):
+    limiter = RateLimiter(
+        redis,
+        resources.db,
+        settings(
+            user_runs=Limit(limit=2, window_seconds=DAY),
+            user_requests=Limit(limit=100, window_seconds=DAY),
+        ),
+    )
+    alice = Principal(orgs[0], "alice")
+    runs = [(await limiter.check_run(alice)) for _ in range(3)]
+    assert [d.allowed for d in runs] == [True, True, False]
+    assert runs[2].bucket is Bucket.USER_RUNS
+    request = await limiter.check_request(alice)
+    assert request.allowed and request.remaining == 99
+
+
+async def test_buckets_refill_with_server_time(resources, redis, orgs):
+    limiter = RateLimiter(
+        redis, resources.db, settings(user_requests=Limit(limit=2, window_seconds=1))
+    )
+    alice = Principal(orgs[0], "alice")
+    assert (await limiter.check_request(alice)).allowed
+    assert (await limiter.check_request(alice)).allowed
+    denied = await limiter.check_request(alice)
+    assert not denied.allowed and denied.retry_after_seconds == 1
+    await asyncio.sleep(0.6)  # one token refills every 0.5 s
+    assert (await limiter.check_request(alice)).allowed
+
+
+async def test_bucket_keys_are_tenant_tagged_and_expire(resources, redis, orgs):
+    limiter = RateLimiter(redis, resources.db, settings())
+    alice = Principal(orgs[0], "alice", kind=PrincipalKind.API_KEY)
+    await limiter.check_request(alice, api_key_id="k1")
+    await limiter.check_run(alice)
+    keys = sorted([k.decode() async for k in redis.scan_iter(match=org_key_pattern(orgs[0]))])
+    assert keys == sorted(
+        redis_key(orgs[0], KeyKind.RATE_LIMIT, *parts)
+        for parts in [
+            ("req", "org"),
+            ("req", "user", "alice"),
+            ("req", "key", "k1"),
+            ("runs", "org"),
+            ("runs", "user", "alice"),
+        ]
+    )
+    for key in keys:
+        assert 0 < await redis.pttl(key) <= 60_000
+    assert len({key_slot(key.encode()) for key in keys}) == 1  # one Redis Cluster slot
+
+
+async def test_org_overrides_come_from_postgres_and_are_cached(resources, redis, orgs):
+    limiter = RateLimiter(
+        redis, resources.db, settings(user_runs=Limit(limit=50, window_seconds=DAY))
+    )
+    a, b = Principal(orgs[0], "admin", role="admin"), Principal(orgs[1], "admin", role="admin")
+    await set_org_limit(resources.db, a, Bucket.USER_RUNS, Limit(limit=1, window_seconds=DAY))
+    assert await get_org_limits(resources.db, a) == {
+        Bucket.USER_RUNS: Limit(limit=1, window_seconds=DAY)
+    }
+    assert await get_org_limits(resources.db, b) == {}  # RLS: b sees nothing of a's
+    assert [(await limiter.check_run(a)).allowed for _ in range(2)] == [True, False]
+    assert (await limiter.check_run(b)).limit == 50
+
+    # Cached: a change is seen after the cache entry expires (or is invalidated).
+    await set_org_limit(resources.db, a, Bucket.USER_RUNS, None)
+    assert (await limiter.check_run(a)).limit == 1
+    limiter.invalidate(a.org_id)
+    assert (await limiter.check_run(a)).limit == 50
+
+
+async def test_concurrent_cache_misses_share_one_database_read(resources, redis, orgs):
+    limiter = RateLimiter(redis, resources.db, settings())
+    a = Principal(orgs[0], "alice")
+    reads = 0
+    original = limiter._load
+
+    async def counting(principal):
+        nonlocal reads
+        reads += 1
+        return await original(principal)
+
+    limiter._load = counting
+    await asyncio.gather(*(limiter.limits(a) for _ in range(50)))
+    assert reads == 1
+
+
+async def test_cost_larger_than_a_bucket_is_refused(resources, redis, orgs):
+    limiter = RateLimiter(
+        redis, resources.db, settings(user_runs=Limit(limit=2, window_seconds=DAY))
+    )
+    with pytest.raises(ValueError):
+        await limiter.check_run(Principal(orgs[0], "alice"), cost=3)

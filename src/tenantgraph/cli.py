@@ -15,6 +15,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from tenantgraph.ephemeral.commands import redis_app
 from tenantgraph.scope import Principal, Role
 from tenantgraph.settings import Settings
 
@@ -91,6 +92,7 @@ orgs_app = typer.Typer(help="Manage organisations.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage an organisation's API keys.", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")
+app.add_typer(redis_app, name="redis")
 
 
 @orgs_app.command("create")
@@ -127,6 +129,26 @@ def orgs_delete(org_id: str, yes: Annotated[bool, typer.Option("--yes")] = False
         typer.confirm(f"Delete organisation {org_id} and all of its data?", abort=True)
     _run(lambda r: orgs.delete_org(r.db, org_id))
     console.print(f"deleted organisation [bold]{org_id}[/]")
+
+
+@orgs_app.command("purge")
+def orgs_purge(org_id: str) -> None:
+    """Remove every Valkey key of an organisation (its Postgres data stays)."""
+    from tenantgraph.ephemeral.audit import purge_org
+
+    removed = _run(lambda r: purge_org(r.redis, org_id))
+    console.print(f"removed {removed} keys of [bold]{org_id}[/]")
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="runs executed at once")] = 4,
+    config: ConfigOption = None,
+) -> None:
+    """Run a worker: executes queued runs and fires crons until SIGINT/SIGTERM."""
+    from tenantgraph.runtime.worker import serve_worker
+
+    asyncio.run(serve_worker(_settings(config), concurrency=concurrency))
 
 
 @keys_app.command("create")

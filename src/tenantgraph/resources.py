@@ -18,10 +18,11 @@ from langgraph.store.base import BaseStore
 from tenantgraph.db.database import Database
 from tenantgraph.db.migrate import app_conninfo, migrate
 from tenantgraph.embedded import EmbeddedPostgres, EmbeddedValkey
+from tenantgraph.ephemeral.client import connect
 from tenantgraph.scope import Principal
 from tenantgraph.settings import Settings
 
-__all__ = ["Resources", "admin_conninfo", "open_resources", "runtime_conninfo"]
+__all__ = ["Resources", "admin_conninfo", "open_resources", "redis_url", "runtime_conninfo"]
 
 
 @dataclass
@@ -46,7 +47,8 @@ async def admin_conninfo(settings: Settings, stack: AsyncExitStack) -> str:
     return conninfo
 
 
-async def _redis_url(settings: Settings, stack: AsyncExitStack) -> str:
+async def redis_url(settings: Settings, stack: AsyncExitStack) -> str:
+    """The Valkey/Redis URL, starting embedded Valkey if none is configured."""
     if settings.redis_url:
         return settings.redis_url
     server = EmbeddedValkey(settings.data_dir)
@@ -74,6 +76,6 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         )
         await db.open()
         stack.push_async_callback(db.close)
-        client = aioredis.Redis.from_url(await _redis_url(settings, stack))
+        client = connect(await redis_url(settings, stack))
         stack.push_async_callback(client.aclose)
         yield Resources(settings=settings, db=db, redis=client, admin_conninfo=admin)

@@ -18,6 +18,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tenantgraph.ephemeral.settings import EphemeralSettings
+
 CONFIG_FILE_NAMES = ("tenantgraph.json", "langgraph.json")
 AUTH_FIELDS = frozenset(
     {
@@ -68,7 +70,10 @@ class Settings(BaseSettings):
     """Process settings. With no `DATABASE_URL` / `REDIS_URL` embedded servers are started."""
 
     model_config = SettingsConfigDict(
-        env_prefix="TENANTGRAPH_", extra="ignore", validate_assignment=True
+        env_prefix="TENANTGRAPH_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        validate_assignment=True,
     )
 
     database_url: str | None = Field(
@@ -89,6 +94,7 @@ class Settings(BaseSettings):
     config: Path | None = None
     pool_min_size: int = 2
     pool_max_size: int = 20
+    ephemeral: EphemeralSettings = Field(default_factory=EphemeralSettings)
     worker_concurrency: int = Field(
         default=4, ge=0, description="Runs executed at once by the server's own worker; 0: none."
     )

@@ -10,10 +10,19 @@ from fastapi import FastAPI
 from rich.console import Console
 
 from tenantgraph import __version__
-from tenantgraph.api import assistants, orgs, threads
+from tenantgraph.api import assistants, crons, orgs, runs, thread_state, threads
 from tenantgraph.api.auth import Authenticator, AuthMiddleware
 from tenantgraph.api.errors import install_error_handlers
+from tenantgraph.api.middleware import (
+    IDEMPOTENCY_STORE,
+    RATE_LIMITER,
+    IdempotencyMiddleware,
+    RateLimitMiddleware,
+)
 from tenantgraph.api.observability import ObservabilityMiddleware, metrics
+from tenantgraph.ephemeral.context import bind
+from tenantgraph.ephemeral.idempotency import IdempotencyStore
+from tenantgraph.ephemeral.ratelimit import RateLimiter
 from tenantgraph.errors import Conflict
 from tenantgraph.resources import Resources, open_resources
 from tenantgraph.runtime.crons import Crons
@@ -61,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         registry = GraphRegistry.from_settings(settings)
         async with open_resources(settings) as resources:
             db, redis = resources.db, resources.redis
@@ -78,17 +87,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 worker = Worker(
                     db, redis, registry, resources.store, concurrency=settings.worker_concurrency
                 )
-                await worker.start()
+                # The worker's tasks inherit this context: graphs reach the ephemeral
+                # helpers (session windows, episodes) through the bound client.
+                with bind(redis, settings.ephemeral):
+                    await worker.start()
             app.state.worker = worker
             try:
-                yield
+                # Lifespan state is copied into every request's scope["state"], where the
+                # rate-limit and idempotency middlewares look for their stores.
+                yield {
+                    RATE_LIMITER: RateLimiter(redis, db, settings.ephemeral),
+                    IDEMPOTENCY_STORE: IdempotencyStore(redis, settings.ephemeral),
+                }
             finally:
                 if worker is not None:
                     await worker.stop()
 
     app = FastAPI(title="tenantgraph", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
-    # Added last runs first: observability wraps authentication.
+    # Added last runs first: observability → authentication → rate limits → idempotency.
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RateLimitMiddleware)
     app.add_middleware(AuthMiddleware)
     app.add_middleware(ObservabilityMiddleware)
 
@@ -102,10 +121,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Version and the features this server enables."""
         return {
             "version": __version__,
-            "flags": {"assistants": True, "crons": False, "langsmith": False},
+            "flags": {"assistants": True, "crons": True, "langsmith": False},
         }
 
     app.add_api_route("/metrics", metrics, methods=["GET"], tags=["system"])
-    for module in (assistants, threads, orgs):
-        app.include_router(module.router)
+    for router in (
+        assistants.router,
+        threads.router,
+        thread_state.router,
+        runs.router,
+        crons.router,
+        crons.thread_router,
+        orgs.router,
+    ):
+        app.include_router(router)
     return app

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tenantgraph.api.middleware.state import API_KEY_ID, PRINCIPAL
 from tenantgraph.db.database import Database
 from tenantgraph.scope import InvalidIdentifier, Principal, Role
 from tenantgraph.settings import Settings
@@ -58,6 +60,7 @@ class Identity:
 
     principal: Principal | None = None
     platform_admin: bool = False
+    api_key_id: uuid.UUID | None = None
 
 
 def _claim(claims: Mapping[str, Any], name: str) -> Any:
@@ -91,16 +94,18 @@ class Authenticator:
         admin = self.settings.admin_token
         if admin and hmac.compare_digest(credential.encode(), admin.get_secret_value().encode()):
             return Identity(platform_admin=True)
+        key_id = None
         if credential.startswith(orgs.API_KEY_PREFIX):
-            principal = await orgs.resolve_api_key(self.db, credential)
-            if principal is None:
+            resolved = await orgs.resolve_api_key(self.db, credential)
+            if resolved is None:
                 raise AuthError("invalid or revoked API key")
+            principal, key_id = resolved
         else:
             principal = await self._from_jwt(credential, headers)
         requested = headers.get("x-org-id")
         if requested is not None and requested != principal.org_id:
             raise AuthError("the credential was not issued for this organisation", 403)
-        return Identity(principal=principal)
+        return Identity(principal=principal, api_key_id=key_id)
 
     @staticmethod
     def _credential(headers: Headers) -> str | None:
@@ -183,7 +188,9 @@ class AuthMiddleware:
         state = scope.setdefault("state", {})
         state["identity"] = identity
         if identity.principal is not None:
-            state["principal"] = identity.principal
+            state[PRINCIPAL] = identity.principal
+        if identity.api_key_id is not None:
+            state[API_KEY_ID] = str(identity.api_key_id)
         await self.app(scope, receive, send)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Request, Response
 from pydantic import Field
 
 from tenantgraph.api.deps import DB, Caller
@@ -86,5 +86,8 @@ async def delete_thread(thread_id: uuid.UUID, db: DB, caller: Caller) -> None:
 
 
 @router.post("/{thread_id}/copy")
-async def copy_thread(thread_id: uuid.UUID, db: DB, caller: Caller) -> Json:
-    return await threads.copy(db, caller, thread_id)
+async def copy_thread(thread_id: uuid.UUID, request: Request, db: DB, caller: Caller) -> Json:
+    """A new thread of the caller's with the source's metadata and every checkpoint."""
+    copied = await threads.copy(db, caller, thread_id)
+    await request.app.state.states.copy(caller, thread_id, copied["thread_id"])
+    return copied

@@ -28,10 +28,10 @@ def main() -> None:
 
 async def _audit(settings: Settings) -> AuditReport:
     # The same URL resolution as the server (embedded Valkey when REDIS_URL is unset).
-    from tenantgraph.resources import _redis_url
+    from tenantgraph.resources import redis_url
 
     async with AsyncExitStack() as stack:
-        client = connect(await _redis_url(settings, stack))
+        client = connect(await redis_url(settings, stack))
         stack.push_async_callback(client.aclose)
         return await audit_keys(client)
 

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tenantgraph.db.database import Database
+from tenantgraph.errors import Conflict, InvalidRequest, NotFound
 from tenantgraph.runtime import events
 from tenantgraph.runtime.events import RunEvent
 from tenantgraph.scope import Principal
@@ -40,15 +41,15 @@ def _reserved(key: str) -> bool:
     return key in SERVER_CONFIGURABLE or key.startswith(("langgraph_", "__"))
 
 
-class RunNotFound(LookupError):
+class RunNotFound(NotFound):
     """Unknown run, thread or assistant — or one the principal may not see (HTTP 404)."""
 
 
-class RunConflict(Exception):
+class RunConflict(Conflict):
     """The thread is busy and the strategy is `reject` (HTTP 409)."""
 
 
-class InvalidRun(ValueError):
+class InvalidRun(InvalidRequest):
     """A run request the LangGraph API refuses with 400 (see the message)."""
 
 

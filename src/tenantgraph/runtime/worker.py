@@ -29,6 +29,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from tenantgraph.db.database import Database
+from tenantgraph.ephemeral.context import bind
 from tenantgraph.resources import open_resources
 from tenantgraph.runtime import events
 from tenantgraph.runtime.crons import Crons
@@ -233,7 +234,6 @@ async def serve_worker(
     settings: Settings,
     *,
     concurrency: int = 4,
-    store_factory: StoreFactory = lambda principal: None,
 ) -> None:
     """`tenantgraph worker`: a worker process until SIGINT/SIGTERM, then a clean stop
     (runs in flight go back to the queue for another worker)."""
@@ -242,14 +242,15 @@ async def serve_worker(
             resources.db,
             resources.redis,
             GraphRegistry.from_settings(settings),
-            store_factory,
+            resources.store,
             concurrency=concurrency,
         )
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
-        await worker.start()
+        with bind(resources.redis, settings.ephemeral):
+            await worker.start()  # its tasks inherit the bound Valkey client
         try:
             await stopping.wait()
         finally:

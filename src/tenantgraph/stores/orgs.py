@@ -184,8 +184,8 @@ async def revoke_api_key(db: Database, principal: Principal, key_id: uuid.UUID) 
     return row["revoked_at"]
 
 
-async def resolve_api_key(db: Database, secret: str) -> Principal | None:
-    """The principal an API key stands for, or None if unknown or revoked."""
+async def resolve_api_key(db: Database, secret: str) -> tuple[Principal, uuid.UUID] | None:
+    """The principal an API key stands for and the key's id, or None if unknown or revoked."""
     if not secret.startswith(API_KEY_PREFIX):
         return None
     async with db.system() as conn:
@@ -193,4 +193,5 @@ async def resolve_api_key(db: Database, secret: str) -> Principal | None:
         row = await cur.fetchone()
     if row is None:
         return None
-    return Principal(row["org_id"], row["user_id"], Role(row["role"]), PrincipalKind.API_KEY)
+    principal = Principal(row["org_id"], row["user_id"], Role(row["role"]), PrincipalKind.API_KEY)
+    return principal, row["key_id"]

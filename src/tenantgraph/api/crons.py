@@ -1,0 +1,100 @@
+"""Cron routes (`/runs/crons…`, `/threads/{id}/runs/crons`): scheduled runs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import ConfigDict, Field
+
+from tenantgraph.api.deps import DB, Caller, resolve_assistant_id
+from tenantgraph.api.payloads import Body, JsonObject, Text
+from tenantgraph.runtime.crons import Crons
+
+router = APIRouter(prefix="/runs/crons", tags=["crons"])
+thread_router = APIRouter(prefix="/threads/{thread_id}/runs/crons", tags=["crons"])
+
+Json = dict[str, Any]
+
+
+class CronCreate(Body):
+    """The cron body; everything but `assistant_id` is the stored run payload."""
+
+    model_config = ConfigDict(extra="allow")
+
+    assistant_id: Text
+    schedule: Text
+    metadata: JsonObject | None = None
+
+
+class CronPatch(Body):
+    model_config = ConfigDict(extra="allow")
+
+
+class CronSearch(Body):
+    assistant_id: uuid.UUID | None = None
+    thread_id: uuid.UUID | None = None
+    enabled: bool | None = None
+    metadata: JsonObject | None = None
+    limit: int = Field(10, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+    sort_by: Text = "created_at"
+    sort_order: Literal["asc", "desc"] = "desc"
+
+
+class CronCount(Body):
+    assistant_id: uuid.UUID | None = None
+    thread_id: uuid.UUID | None = None
+    metadata: JsonObject | None = None
+
+
+def _crons(request: Request) -> Crons:
+    return request.app.state.crons
+
+
+async def _create(
+    request: Request, db: Any, caller: Any, body: CronCreate, thread_id: uuid.UUID | None
+) -> Json:
+    assistant_id = await resolve_assistant_id(request, db, caller, body.assistant_id)
+    payload = body.model_dump(exclude_unset=True, exclude={"assistant_id"})
+    return await _crons(request).create(caller, assistant_id, payload, thread_id=thread_id)
+
+
+@router.post("")
+async def create_cron(body: CronCreate, request: Request, db: DB, caller: Caller) -> Json:
+    return await _create(request, db, caller, body, None)
+
+
+@thread_router.post("")
+async def create_thread_cron(
+    thread_id: uuid.UUID, body: CronCreate, request: Request, db: DB, caller: Caller
+) -> Json:
+    return await _create(request, db, caller, body, thread_id)
+
+
+@router.post("/search")
+async def search_crons(body: CronSearch, request: Request, caller: Caller) -> list[Json]:
+    return await _crons(request).search(caller, **body.model_dump())
+
+
+@router.post("/count")
+async def count_crons(body: CronCount, request: Request, caller: Caller) -> int:
+    return await _crons(request).count(caller, **body.model_dump())
+
+
+@router.get("/{cron_id}")
+async def get_cron(cron_id: uuid.UUID, request: Request, caller: Caller) -> Json:
+    return await _crons(request).get(caller, cron_id)
+
+
+@router.patch("/{cron_id}")
+async def update_cron(
+    cron_id: uuid.UUID, body: CronPatch, request: Request, caller: Caller
+) -> Json:
+    return await _crons(request).update(caller, cron_id, body.model_dump(exclude_unset=True))
+
+
+@router.delete("/{cron_id}", status_code=204)
+async def delete_cron(cron_id: uuid.UUID, request: Request, caller: Caller) -> None:
+    await _crons(request).delete(caller, cron_id)

@@ -1,0 +1,371 @@
+"""Run routes: stateful (`/threads/{id}/runs…`) and stateless (`/runs…`), as the LangGraph
+API serves them — create, stream (SSE), wait, join, cancel, list, get, delete, batch.
+
+The runtime (`runtime/runs.py`) queues and reads runs; workers execute them. This module
+only speaks HTTP: SSE framing, keep-alive bytes, the Location headers the SDK follows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import model_validator
+
+from tenantgraph.api.deps import DB, Caller, resolve_assistant_id
+from tenantgraph.api.middleware import too_many_requests
+from tenantgraph.api.payloads import Body as Payload
+from tenantgraph.errors import InvalidRequest
+from tenantgraph.runtime import events
+from tenantgraph.runtime.runs import RunCreate, Runs
+from tenantgraph.scope import Principal
+
+router = APIRouter(tags=["runs"])
+
+Json = dict[str, Any]
+KEEPALIVE_SECONDS = 5.0
+_HIDDEN = ("owner_id", "cancel_action")
+
+
+class RunRequest(RunCreate):
+    """A run-create body; `assistant_id` (a UUID or a graph name) is required."""
+
+    assistant_id: str  # type: ignore[assignment]
+    on_disconnect: Literal["cancel", "continue"] = "continue"
+
+
+class CancelMany(Payload):
+    thread_id: uuid.UUID | None = None
+    run_ids: list[uuid.UUID] | None = None
+    status: Literal["pending", "running", "all"] | None = None
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> CancelMany:
+        if self.status is not None and (self.thread_id or self.run_ids):
+            raise ValueError("status cannot be combined with thread_id or run_ids")
+        if self.status is None and not self.run_ids and self.thread_id is None:
+            raise ValueError("give run_ids, a thread_id or a status")
+        return self
+
+
+def _runs(request: Request) -> Runs:
+    return request.app.state.runs
+
+
+def _public(run: Json) -> Json:
+    return {k: v for k, v in run.items() if k not in _HIDDEN}
+
+
+def _path(run: Json) -> str:
+    if run.get("thread_id") and not run["kwargs"].get("temporary"):
+        return f"/threads/{run['thread_id']}/runs/{run['run_id']}"
+    return f"/runs/{run['run_id']}"
+
+
+async def _create(
+    request: Request, db: Any, caller: Principal, thread_id: uuid.UUID | None, body: RunRequest
+) -> Json | Response:
+    decision = await request.state.rate_limiter.check_run(caller)
+    if not decision.allowed:
+        return too_many_requests(decision)
+    assistant_id = await resolve_assistant_id(request, db, caller, body.assistant_id)
+    run = await _runs(request).create(caller, thread_id, assistant_id, body)
+    worker = request.app.state.worker
+    if worker is not None:
+        worker.wake()
+    return run
+
+
+def _awaiting(result: Awaitable[Any]) -> AsyncIterator[bytes]:
+    """A JSON body that starts at once and sends a newline every few seconds until
+    `result` is ready (the LangGraph API's keep-alive for `wait` and `join`)."""
+
+    async def body() -> AsyncIterator[bytes]:
+        task = asyncio.ensure_future(result)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_SECONDS)
+                if done:
+                    break
+                yield b"\n"
+            yield events.dumps(task.result())
+        finally:
+            task.cancel()
+
+    return body()
+
+
+def _sse(
+    request: Request,
+    caller: Principal,
+    run: Json,
+    *,
+    last_event_id: str | None = None,
+    modes: list[str] | None = None,
+    cancel_on_disconnect: bool = False,
+) -> StreamingResponse:
+    runs = _runs(request)
+    resumable = bool(run["kwargs"].get("resumable"))
+
+    async def frames() -> AsyncIterator[bytes]:
+        finished = False
+        try:
+            async for event in runs.events(
+                caller, run["run_id"], last_event_id, heartbeat_seconds=KEEPALIVE_SECONDS
+            ):
+                if event is None:
+                    yield b": heartbeat\r\n\r\n"
+                elif modes is None or events.mode_matches(event.event, modes):
+                    yield events.format_sse(event, with_id=resumable)
+            finished = True
+        finally:
+            if not finished and cancel_on_disconnect:
+                with contextlib.suppress(Exception):
+                    await runs.cancel(caller, [run["run_id"]], thread_id=run["thread_id"])
+
+    path = _path(run)
+    return StreamingResponse(
+        frames(),
+        media_type="text/event-stream",
+        headers={"Location": f"{path}/stream", "Content-Location": path},
+    )
+
+
+def _waiting(request: Request, caller: Principal, run: Json) -> StreamingResponse:
+    path = _path(run)
+    return StreamingResponse(
+        _awaiting(_runs(request).join(caller, run["run_id"])),
+        media_type="application/json",
+        headers={"Location": f"{path}/join", "Content-Location": path},
+    )
+
+
+def _stream_modes(raw: list[str]) -> list[str] | None:
+    """`stream_mode` of a join: repeated keys, a JSON array, or empty for every event."""
+    modes: list[str] = []
+    for value in raw:
+        if value.startswith("["):
+            try:
+                modes.extend(json.loads(value))
+            except ValueError as exc:
+                raise InvalidRequest("stream_mode is not a JSON array") from exc
+        elif value:
+            modes.append(value)
+    return modes or None
+
+
+# --- create ----------------------------------------------------------------------------
+
+
+@router.post("/threads/{thread_id}/runs", response_model=None)
+async def create_run(
+    thread_id: uuid.UUID,
+    body: RunRequest,
+    request: Request,
+    response: Response,
+    db: DB,
+    caller: Caller,
+) -> Json | Response:
+    run = await _create(request, db, caller, thread_id, body)
+    if isinstance(run, Response):
+        return run
+    response.headers["Content-Location"] = _path(run)
+    return _public(run)
+
+
+@router.post("/runs", response_model=None)
+async def create_stateless_run(
+    body: RunRequest, request: Request, response: Response, db: DB, caller: Caller
+) -> Json | Response:
+    run = await _create(request, db, caller, None, body)
+    if isinstance(run, Response):
+        return run
+    response.headers["Content-Location"] = _path(run)
+    return _public(run)
+
+
+@router.post("/threads/{thread_id}/runs/stream", response_model=None)
+async def stream_run(
+    thread_id: uuid.UUID, body: RunRequest, request: Request, db: DB, caller: Caller
+) -> Response:
+    run = await _create(request, db, caller, thread_id, body)
+    if isinstance(run, Response):
+        return run
+    return _sse(request, caller, run, cancel_on_disconnect=body.on_disconnect == "cancel")
+
+
+@router.post("/runs/stream", response_model=None)
+async def stream_stateless_run(
+    body: RunRequest, request: Request, db: DB, caller: Caller
+) -> Response:
+    run = await _create(request, db, caller, None, body)
+    if isinstance(run, Response):
+        return run
+    return _sse(request, caller, run, cancel_on_disconnect=body.on_disconnect == "cancel")
+
+
+@router.post("/threads/{thread_id}/runs/wait", response_model=None)
+async def wait_run(
+    thread_id: uuid.UUID, body: RunRequest, request: Request, db: DB, caller: Caller
+) -> Response:
+    run = await _create(request, db, caller, thread_id, body)
+    if isinstance(run, Response):
+        return run
+    return _waiting(request, caller, run)
+
+
+@router.post("/runs/wait", response_model=None)
+async def wait_stateless_run(
+    body: RunRequest, request: Request, db: DB, caller: Caller
+) -> Response:
+    run = await _create(request, db, caller, None, body)
+    if isinstance(run, Response):
+        return run
+    return _waiting(request, caller, run)
+
+
+@router.post("/runs/batch", response_model=None)
+async def create_batch(
+    body: list[RunRequest], request: Request, db: DB, caller: Caller
+) -> list[Json] | Response:
+    created = []
+    for item in body:
+        run = await _create(request, db, caller, None, item)
+        if isinstance(run, Response):
+            return run
+        created.append(_public(run))
+    return created
+
+
+# --- read and control ------------------------------------------------------------------
+
+
+@router.get("/threads/{thread_id}/runs")
+async def list_runs(
+    thread_id: uuid.UUID,
+    request: Request,
+    caller: Caller,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: Literal["pending", "running", "error", "success", "timeout", "interrupted"]
+    | None = None,
+) -> list[Json]:
+    rows = await _runs(request).list(caller, thread_id, limit=limit, offset=offset, status=status)
+    return [_public(r) for r in rows]
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}")
+async def get_run(
+    thread_id: uuid.UUID, run_id: uuid.UUID, request: Request, caller: Caller
+) -> Json:
+    return _public(await _runs(request).get(caller, run_id, thread_id))
+
+
+@router.get("/runs/{run_id}")
+async def get_stateless_run(run_id: uuid.UUID, request: Request, caller: Caller) -> Json:
+    return _public(await _runs(request).get(caller, run_id))
+
+
+@router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
+async def delete_run(
+    thread_id: uuid.UUID, run_id: uuid.UUID, request: Request, caller: Caller
+) -> None:
+    await _runs(request).delete(caller, run_id, thread_id)
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/join", response_model=None)
+async def join_run(
+    thread_id: uuid.UUID, run_id: uuid.UUID, request: Request, caller: Caller
+) -> Response:
+    run = await _runs(request).get(caller, run_id, thread_id)
+    return _waiting(request, caller, run)
+
+
+@router.get("/runs/{run_id}/join", response_model=None)
+async def join_stateless_run(run_id: uuid.UUID, request: Request, caller: Caller) -> Response:
+    return StreamingResponse(
+        _awaiting(_runs(request).join(caller, run_id)), media_type="application/json"
+    )
+
+
+async def _join_stream(
+    request: Request,
+    caller: Principal,
+    run_id: uuid.UUID,
+    thread_id: uuid.UUID | None,
+    stream_mode: list[str],
+    cancel_on_disconnect: bool,
+    last_event_id: str | None,
+) -> Response:
+    run = await _runs(request).get(caller, run_id, thread_id)
+    return _sse(
+        request,
+        caller,
+        run,
+        last_event_id=last_event_id,
+        modes=_stream_modes(stream_mode),
+        cancel_on_disconnect=cancel_on_disconnect,
+    )
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/stream", response_model=None)
+async def join_run_stream(
+    thread_id: uuid.UUID,
+    run_id: uuid.UUID,
+    request: Request,
+    caller: Caller,
+    stream_mode: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+    cancel_on_disconnect: bool = False,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Response:
+    return await _join_stream(
+        request, caller, run_id, thread_id, stream_mode, cancel_on_disconnect, last_event_id
+    )
+
+
+@router.get("/runs/{run_id}/stream", response_model=None)
+async def join_stateless_run_stream(
+    run_id: uuid.UUID,
+    request: Request,
+    caller: Caller,
+    stream_mode: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+    cancel_on_disconnect: bool = False,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Response:
+    return await _join_stream(
+        request, caller, run_id, None, stream_mode, cancel_on_disconnect, last_event_id
+    )
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel", response_model=None)
+async def cancel_run(
+    thread_id: uuid.UUID,
+    run_id: uuid.UUID,
+    request: Request,
+    caller: Caller,
+    wait: bool = False,
+    action: Literal["interrupt", "rollback"] = "interrupt",
+) -> Response:
+    runs = _runs(request)
+    await runs.cancel(caller, [run_id], thread_id=thread_id, action=action)
+    if not wait:
+        return Response(status_code=202)
+    return StreamingResponse(_awaiting(runs.join(caller, run_id)), media_type="application/json")
+
+
+@router.post("/runs/cancel", status_code=204)
+async def cancel_runs(
+    request: Request,
+    caller: Caller,
+    body: Annotated[CancelMany, Body()],
+    action: Literal["interrupt", "rollback"] = "interrupt",
+) -> None:
+    await _runs(request).cancel(
+        caller, body.run_ids, thread_id=body.thread_id, status=body.status, action=action
+    )

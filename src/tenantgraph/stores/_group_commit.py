@@ -1,0 +1,79 @@
+"""Group commit: concurrent writers of one key share one transaction.
+
+A commit costs a WAL flush and a round trip; LangGraph's `AsyncPostgresStore` wins on puts
+by funnelling every call through one batching task (DESIGN.md §8). This does the same
+without a background task: the first writer of a key leads and flushes everything queued
+for that key; writers arriving meanwhile queue, and when the leader is done it hands the
+lead to the oldest of them. Nothing outlives the calls that use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+__all__ = ["GroupCommit"]
+
+T = TypeVar("T")
+
+# Flushes a group; returns, per item, None for success or the exception for that item.
+Flush = Callable[[list[T]], Awaitable[list[BaseException | None]]]
+
+
+@dataclass(eq=False)
+class _Waiter(Generic[T]):
+    item: T
+    done: asyncio.Future[None]
+    turn: asyncio.Future[None] = field(default_factory=lambda: asyncio.Future())
+
+
+class GroupCommit(Generic[T]):
+    def __init__(self) -> None:
+        self._queues: dict[Hashable, list[_Waiter[T]]] = {}
+        self._leading: set[Hashable] = set()
+
+    async def submit(self, key: Hashable, item: T, flush: Flush[T]) -> None:
+        """Write `item` in the next group for `key`; raise what its flush raised for it."""
+        me = _Waiter(item, asyncio.get_running_loop().create_future())
+        self._queues.setdefault(key, []).append(me)
+        if key in self._leading:
+            try:
+                await asyncio.wait({me.done, me.turn}, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                if me.turn.done():
+                    self._hand_off(key)
+                raise
+            if me.done.done():
+                return me.done.result()
+        else:
+            self._leading.add(key)
+        await self._lead(key, flush)
+        return me.done.result()
+
+    async def _lead(self, key: Hashable, flush: Flush[T]) -> None:
+        group = self._queues.pop(key, [])
+        try:
+            try:
+                outcomes = await flush([w.item for w in group])
+            except Exception as exc:
+                outcomes = [exc] * len(group)
+            except BaseException:
+                for waiter in group:
+                    waiter.done.cancel()
+                raise
+            for waiter, outcome in zip(group, outcomes, strict=True):
+                if outcome is None:
+                    waiter.done.set_result(None)
+                else:
+                    waiter.done.set_exception(outcome)
+        finally:
+            self._hand_off(key)
+
+    def _hand_off(self, key: Hashable) -> None:
+        queue = self._queues.get(key)
+        if queue:
+            queue[0].turn.set_result(None)
+        else:
+            self._leading.discard(key)

@@ -30,30 +30,41 @@ class _Waiter(Generic[T]):
 
 
 class GroupCommit(Generic[T]):
-    def __init__(self) -> None:
+    """Up to `max_inflight` groups per key run at once: one keeps commits few, a second lets
+    the next group build (and use the other core) while the first commits."""
+
+    def __init__(self, max_inflight: int = 1) -> None:
+        self.max_inflight = max_inflight
         self._queues: dict[Hashable, list[_Waiter[T]]] = {}
-        self._leading: set[Hashable] = set()
+        self._inflight: dict[Hashable, int] = {}
 
     async def submit(self, key: Hashable, item: T, flush: Flush[T]) -> None:
         """Write `item` in the next group for `key`; raise what its flush raised for it."""
         me = _Waiter(item, asyncio.get_running_loop().create_future())
         self._queues.setdefault(key, []).append(me)
-        if key in self._leading:
+        if self._inflight.get(key, 0) < self.max_inflight:
+            self._inflight[key] = self._inflight.get(key, 0) + 1
+            me.turn.set_result(None)
+        else:
             try:
                 await asyncio.wait({me.done, me.turn}, return_when=asyncio.FIRST_COMPLETED)
             except asyncio.CancelledError:
                 if me.turn.done():
-                    self._hand_off(key)
+                    self._release(key)
                 raise
-            if me.done.done():
-                return me.done.result()
-        else:
-            self._leading.add(key)
+        if me.done.done():  # another group took this item along
+            if me.turn.done():
+                self._release(key)
+            return me.done.result()
         await self._lead(key, flush)
-        return me.done.result()
+        # Another group may have taken this item before this call got its slot.
+        return await me.done
 
     async def _lead(self, key: Hashable, flush: Flush[T]) -> None:
         group = self._queues.pop(key, [])
+        if not group:
+            self._release(key)
+            return
         try:
             try:
                 outcomes = await flush([w.item for w in group])
@@ -69,11 +80,14 @@ class GroupCommit(Generic[T]):
                 else:
                     waiter.done.set_exception(outcome)
         finally:
-            self._hand_off(key)
+            self._release(key)
 
-    def _hand_off(self, key: Hashable) -> None:
-        queue = self._queues.get(key)
-        if queue:
-            queue[0].turn.set_result(None)
-        else:
-            self._leading.discard(key)
+    def _release(self, key: Hashable) -> None:
+        """Pass this slot to the oldest waiter without one, or give it up."""
+        waiting = next((w for w in self._queues.get(key, ()) if not w.turn.done()), None)
+        if waiting is not None:
+            waiting.turn.set_result(None)
+            return
+        self._inflight[key] -= 1
+        if not self._inflight[key]:
+            del self._inflight[key]

@@ -40,7 +40,6 @@ from langgraph.store.base import (
     tokenize_path,
     validate_op_namespace,
 )
-from psycopg import AsyncConnection
 
 from tenantgraph.db.database import Database
 from tenantgraph.scope import SHARED, Principal
@@ -59,6 +58,10 @@ __all__ = [
 
 _QUOTA_SQLSTATE = "TGQ01"
 _USAGE_SHARDS = 8
+# Transactions of one org in flight at once (per process): enough to keep the cores busy,
+# few enough that concurrent calls still share commits.
+_READ_GROUPS = 4
+_WRITE_GROUPS = 1
 _LIVE = "(i.expires_at IS NULL OR i.expires_at > now())"
 
 
@@ -187,29 +190,22 @@ ORDER BY namespace
 LIMIT %(limit)s OFFSET %(offset)s
 """
 
+# All item changes of a group in one statement, so its locks are taken in one pass (rows
+# come sorted) and the usage row last: concurrent groups of an org cannot deadlock on them.
 # Rows arrive as one JSON array; jsonb_to_recordset turns JSON arrays into text[].
-_DELETE_ITEMS = """
-WITH x AS (
-    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb)
-        AS x(owner_id text, namespace text[], key text)
-), gone AS (
-    DELETE FROM store_items i USING x
-    WHERE i.org_id = %(org)s AND i.owner_id = x.owner_id
-      AND i.ns_path = store_ns_path(x.namespace) AND i.key = x.key
-    RETURNING i.value_bytes
-)
-INSERT INTO store_usage AS u (org_id, shard, items, bytes)
-SELECT %(org)s, %(shard)s, -count(*), -coalesce(sum(value_bytes), 0) FROM gone
-ON CONFLICT (org_id, shard) DO UPDATE
-    SET items = u.items + excluded.items, bytes = u.bytes + excluded.bytes
-"""
-
 # An expired item that is still on disk is replaced as if new (fresh created_at).
 # RETURNING old.* (PostgreSQL 18) gives each row's growth for the usage counters.
-_PUT_ITEMS = """
+_WRITE_ITEMS = """
 WITH x AS (
     SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb)
         AS x(owner_id text, namespace text[], key text, value jsonb, ttl float8)
+), gone AS (
+    DELETE FROM store_items i
+    USING unnest(%(gone_owners)s::text[], %(gone_paths)s::text[], %(gone_keys)s::text[])
+        AS d(owner_id, ns_path, key)
+    WHERE i.org_id = %(org)s AND i.owner_id = d.owner_id
+      AND i.ns_path = d.ns_path AND i.key = d.key
+    RETURNING i.value_bytes
 ), ns AS (
     INSERT INTO store_namespaces (org_id, owner_id, namespace)
     SELECT DISTINCT %(org)s, owner_id, namespace FROM x
@@ -229,7 +225,9 @@ WITH x AS (
     RETURNING (old.key IS NULL)::int AS added,
               new.value_bytes - coalesce(old.value_bytes, 0) AS grown
 ), delta AS (
-    SELECT coalesce(sum(added), 0) AS items, coalesce(sum(grown), 0) AS bytes FROM up
+    SELECT (SELECT coalesce(sum(added), 0) FROM up) - (SELECT count(*) FROM gone) AS items,
+           (SELECT coalesce(sum(grown), 0) FROM up)
+               - (SELECT coalesce(sum(value_bytes), 0) FROM gone) AS bytes
 ), usage AS (
     INSERT INTO store_usage AS u (org_id, shard, items, bytes)
     SELECT %(org)s, %(shard)s, items, bytes FROM delta
@@ -239,11 +237,12 @@ WITH x AS (
 SELECT store_check_quota(items, bytes, %(max_items)s, %(max_bytes)s) FROM delta
 """
 
+# Keys come as arrays, not a JSON recordset: unnest's row estimate keeps the plan on
+# the primary key instead of a scan of the table.
 _DELETE_VECTORS = """
 DELETE FROM store_vectors v
-USING jsonb_to_recordset(%(rows)s::jsonb) AS x(owner_id text, namespace text[], key text)
-WHERE v.org_id = %(org)s AND v.owner_id = x.owner_id
-  AND v.ns_path = store_ns_path(x.namespace) AND v.key = x.key
+USING unnest(%(owners)s::text[], %(paths)s::text[], %(keys)s::text[]) AS x(owner_id, ns_path, key)
+WHERE v.org_id = %(org)s AND v.owner_id = x.owner_id AND v.ns_path = x.ns_path AND v.key = x.key
 """
 
 _PUT_VECTORS = """
@@ -284,11 +283,32 @@ class _Writes:
     changes: list[_Change]
 
 
+_Statement = tuple[str, dict[str, Any]]
+
+
+@dataclass(slots=True)
+class _Read:
+    index: int
+    op: Op
+    statement: _Statement | None  # None: the answer is empty without asking
+    semantic: bool = False  # a vector search: wants iterative index scans
+
+
+@dataclass(slots=True)
+class _Reads:
+    """The reads of one `abatch` call and where their results go."""
+
+    store: TenantStore
+    reads: list[_Read]
+    results: list[Result]
+
+
 class _Shared:
     """Per-database state every `TenantStore` on that database shares."""
 
     def __init__(self) -> None:
-        self.writes: GroupCommit[_Writes] = GroupCommit()
+        self.reads: GroupCommit[_Reads] = GroupCommit(max_inflight=_READ_GROUPS)
+        self.writes: GroupCommit[_Writes] = GroupCommit(max_inflight=_WRITE_GROUPS)
         self.vector_dims: set[int] = set()
         self.vector_lock = asyncio.Lock()
 
@@ -387,7 +407,8 @@ class TenantStore(BaseStore):
 
         results: list[Result] = [None] * len(ops)
         if reads:
-            await self._read(reads, queries, results)
+            batch = _Reads(self, self._statements(reads, queries), results)
+            await _shared(self.db).reads.submit(self.principal.org_id, batch, _flush_reads)
         if changes:
             await _shared(self.db).writes.submit(
                 self.principal.org_id, _Writes(self, changes), _flush_writes
@@ -486,37 +507,23 @@ class TenantStore(BaseStore):
 
     # -- reads -----------------------------------------------------------------------
 
-    async def _read(
-        self,
-        reads: list[tuple[int, Op]],
-        queries: dict[str, list[float]],
-        results: list[Result],
-    ) -> None:
-        """All reads of a batch in one tenant transaction: one round trip in pipeline mode."""
-        async with self.db.tenant(self.principal) as conn:
-            if queries:
-                await conn.execute(_ITERATIVE_SCAN)
-            cursors = []
-            for i, op in reads:
-                if isinstance(op, GetOp):
-                    cursors.append((i, op, await self._get(conn, op)))
-                elif isinstance(op, SearchOp):
-                    cursors.append((i, op, await self._search(conn, op, queries)))
-                else:
-                    cursors.append((i, op, await self._list_namespaces(conn, op)))
-            for i, op, cur in cursors:
-                if cur is None:
-                    results[i] = [] if not isinstance(op, GetOp) else None
-                    continue
-                rows = await cur.fetchall()
-                if isinstance(op, GetOp):
-                    results[i] = _item(rows[0]) if rows else None
-                elif isinstance(op, SearchOp):
-                    results[i] = [_search_item(r) for r in rows]
-                else:
-                    results[i] = [tuple(r["namespace"]) for r in rows]
+    def _statements(
+        self, reads: list[tuple[int, Op]], queries: dict[str, list[float]]
+    ) -> list[_Read]:
+        """Build every read's SQL up front, so a bad filter fails this call alone."""
+        built = []
+        for i, op in reads:
+            if isinstance(op, GetOp):
+                built.append(_Read(i, op, self._get(op)))
+            elif isinstance(op, SearchOp):
+                semantic = bool(op.query) and op.query in queries
+                built.append(_Read(i, op, self._search(op, queries), semantic))
+            else:
+                assert isinstance(op, ListNamespacesOp)
+                built.append(_Read(i, op, self._list_namespaces(op)))
+        return built
 
-    async def _get(self, conn: AsyncConnection, op: GetOp) -> psycopg.AsyncCursor | None:
+    def _get(self, op: GetOp) -> _Statement | None:
         if not op.namespace:
             return None
         params = {
@@ -526,11 +533,9 @@ class TenantStore(BaseStore):
             "key": str(op.key),
             "refresh": bool(op.refresh_ttl),
         }
-        return await conn.execute(_GET, params)
+        return _GET, params
 
-    async def _search(
-        self, conn: AsyncConnection, op: SearchOp, queries: dict[str, list[float]]
-    ) -> psycopg.AsyncCursor | None:
+    def _search(self, op: SearchOp, queries: dict[str, list[float]]) -> _Statement | None:
         if op.limit <= 0:
             return None
         prefix = tuple(op.namespace_prefix)
@@ -566,11 +571,9 @@ class TenantStore(BaseStore):
                 filter=named,
                 refresh=refresh,
             )
-        return await conn.execute(sql, params)
+        return sql, params
 
-    async def _list_namespaces(
-        self, conn: AsyncConnection, op: ListNamespacesOp
-    ) -> psycopg.AsyncCursor | None:
+    def _list_namespaces(self, op: ListNamespacesOp) -> _Statement | None:
         if op.limit <= 0:
             return None
         prefix: tuple[str, ...] = ()
@@ -615,7 +618,50 @@ class TenantStore(BaseStore):
         sql = _LIST_NAMESPACES.format(
             column=column, conditions="".join(f" AND {c}" for c in conditions)
         )
-        return await conn.execute(sql, params)
+        return sql, params
+
+
+# --- Read path -----------------------------------------------------------------------
+
+
+async def _flush_reads(groups: list[_Reads]) -> list[BaseException | None]:
+    """Concurrent reads of one org share a transaction: one pooled connection and one
+    pipelined round trip for the lot, as LangGraph's batching task does for its store."""
+    try:
+        await _read(groups)
+        return [None] * len(groups)
+    except Exception as exc:
+        if len(groups) == 1:
+            return [exc]
+    outcomes: list[BaseException | None] = []
+    for group in groups:
+        try:
+            await _read([group])
+            outcomes.append(None)
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+async def _read(groups: list[_Reads]) -> None:
+    store = groups[0].store
+    semantic = any(r.semantic for g in groups for r in g.reads)
+    async with store.db.tenant(store.principal) as conn:
+        if semantic:
+            await conn.execute(_ITERATIVE_SCAN)
+        pending = []
+        for group in groups:
+            for read in group.reads:
+                cursor = await conn.execute(*read.statement) if read.statement else None
+                pending.append((group, read, cursor))
+        for group, read, cursor in pending:
+            rows = await cursor.fetchall() if cursor is not None else []
+            if isinstance(read.op, GetOp):
+                group.results[read.index] = _item(rows[0]) if rows else None
+            elif isinstance(read.op, SearchOp):
+                group.results[read.index] = [_search_item(r) for r in rows]
+            else:
+                group.results[read.index] = [tuple(r["namespace"]) for r in rows]
 
 
 # --- Write path ----------------------------------------------------------------------
@@ -651,40 +697,38 @@ async def _write(groups: list[_Writes]) -> None:
     merged: dict[tuple[str, tuple[str, ...], str], _Change] = {}
     for group in groups:
         for change in group.changes:
-            merged.pop(change.identity, None)  # last write wins, in arrival order
-            merged[change.identity] = change
-    deletes = [c.row() for c in merged.values() if c.value is None]
-    puts = [c for c in merged.values() if c.value is not None]
+            merged[change.identity] = change  # last write wins, in arrival order
+    changes = sorted(merged.values(), key=lambda c: (c.owner, ns_path(c.namespace), c.key))
+    puts = [c for c in changes if c.value is not None]
+    gone = [c for c in changes if c.value is None]
     org = store.principal.org_id
-    shard = random.randrange(_USAGE_SHARDS)  # noqa: S311 - spreads writers, not a secret
-    indexed = any(g.store._index is not None for g in groups)
+    write = {
+        "org": org,
+        "shard": random.randrange(_USAGE_SHARDS),  # noqa: S311 - spreads writers, not a secret
+        "rows": json.dumps([{**c.row(), "value": c.value, "ttl": c.ttl} for c in puts]),
+        "gone_owners": [c.owner for c in gone],
+        "gone_paths": [ns_path(c.namespace) for c in gone],
+        "gone_keys": [c.key for c in gone],
+        "max_items": store._limits.max_items,
+        "max_bytes": store._limits.max_bytes,
+    }
     async with store.db.tenant(store.principal) as conn:
-        if deletes:
-            await conn.execute(
-                _DELETE_ITEMS, {"org": org, "shard": shard, "rows": json.dumps(deletes)}
-            )
-        if puts:
-            rows = [{**c.row(), "value": c.value, "ttl": c.ttl} for c in puts]
-            await conn.execute(
-                _PUT_ITEMS,
-                {
-                    "org": org,
-                    "shard": shard,
-                    "rows": json.dumps(rows),
-                    "max_items": store._limits.max_items,
-                    "max_bytes": store._limits.max_bytes,
-                },
-            )
-            if indexed:
-                keys = json.dumps([c.row() for c in puts])
-                await conn.execute(_DELETE_VECTORS, {"org": org, "rows": keys})
-                vectors = [
-                    {**c.row(), "field": name, "embedding": vector}
-                    for c in puts
-                    for name, vector in c.vectors
-                ]
-                if vectors:
-                    await conn.execute(_PUT_VECTORS, {"org": org, "rows": json.dumps(vectors)})
+        await conn.execute(_WRITE_ITEMS, write)
+        if puts and any(g.store._index is not None for g in groups):
+            keys = {
+                "org": org,
+                "owners": [c.owner for c in puts],
+                "paths": [ns_path(c.namespace) for c in puts],
+                "keys": [c.key for c in puts],
+            }
+            await conn.execute(_DELETE_VECTORS, keys)
+            vectors = [
+                {**c.row(), "field": name, "embedding": vector}
+                for c in puts
+                for name, vector in c.vectors
+            ]
+            if vectors:
+                await conn.execute(_PUT_VECTORS, {"org": org, "rows": json.dumps(vectors)})
 
 
 # --- Row mapping ---------------------------------------------------------------------

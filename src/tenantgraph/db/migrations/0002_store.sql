@@ -57,6 +57,10 @@ CREATE TABLE store_vectors (
         REFERENCES store_items (org_id, owner_id, ns_path, key) ON DELETE CASCADE
 );
 
+-- Without it the planner guesses vector_dims(embedding) = N matches 0.5% of rows, takes
+-- the HNSW index for an exact per-tenant scan and joins each candidate row by row.
+CREATE STATISTICS store_vectors_dims ON (vector_dims(embedding)) FROM store_vectors;
+
 -- Per-org usage for quotas, split over a few shards so concurrent writers of one org do not
 -- queue on a single counter row; the quota reads the sum.
 CREATE TABLE store_usage (

@@ -233,9 +233,9 @@ async def main(sizes: list[int], ops: int, concurrency: int, rounds: int, data_d
                         print(f"  {size:>8} {target:<30} {name:<16} {rate:>9.0f} ops/s",
                               flush=True)  # fmt: skip
                 for target in (ours, baseline, bypass):
-                    hits = target.vector_hits
+                    mean = sum(target.vector_hits) / len(target.vector_hits)
                     print(f"  {size:>8} {target.name:<30} vector search returned"
-                          f" {sum(hits) / len(hits):.2f} of 10 hits on average", flush=True)  # fmt: skip
+                          f" {mean:.2f} of 10 hits on average", flush=True)  # fmt: skip
         finally:
             for pool in pools:
                 await pool.close()

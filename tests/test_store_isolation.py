@@ -3,6 +3,7 @@ store operation. Nothing of another tenant is ever returned or changed."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import pytest
@@ -150,3 +151,21 @@ async def test_prefix_u1_never_returns_u10_across_users(world, org_ids):
 def test_the_shared_owner_id_cannot_be_a_principal(resources, org_ids):
     with pytest.raises(ValueError):
         store(resources, org_ids[0], "shared")
+
+
+async def test_concurrent_calls_of_different_users_share_groups_but_not_items(world, org_ids):
+    """Reads and writes of one org are grouped into shared transactions: still per user."""
+
+    async def round_trip(org: str, user: str, n: int) -> None:
+        s = world[org, user]
+        await s.aput(("burst",), f"k{n}", {"text": f"{org}/{user}/{n}"})
+        got = await s.aget(("burst",), f"k{n}")
+        assert got.value["text"] == f"{org}/{user}/{n}"
+        found = await s.asearch(("burst",), limit=100)
+        assert {i.value["text"].rsplit("/", 1)[0] for i in found} == {f"{org}/{user}"}
+
+    await asyncio.gather(
+        *(round_trip(org, user, n) for org in org_ids for user in USERS for n in range(10))
+    )
+    for s in world.values():
+        assert len(await s.asearch(("burst",), limit=100)) == 10

@@ -97,23 +97,26 @@ def _field(path: tuple[str, ...], expected: Any, column: str, params: list[Any])
 
 
 def _operator(path: tuple[str, ...], op: str, operand: Any, column: str, params: list[Any]) -> str:
-    target = f"({column} #> %s)"
+    # `->` for a top-level key is cheaper than the general `#>` path lookup.
+    target, key = (
+        (f"({column} -> %s)", path[0]) if len(path) == 1 else (f"({column} #> %s)", list(path))
+    )
     if op == "$eq":
-        params.extend([list(path), Jsonb(operand)])
+        params.extend([key, Jsonb(operand)])
         return f"{target} = %s::jsonb"
     if op == "$ne":
-        params.extend([list(path), Jsonb(operand)])
+        params.extend([key, Jsonb(operand)])
         return f"{target} IS DISTINCT FROM %s::jsonb"
     if op in ("$in", "$nin"):
         if not isinstance(operand, list | tuple):
             raise InvalidFilter(f"{op} takes a list, got {operand!r}")
-        params.extend([list(path), [Jsonb(v) for v in operand]])
+        params.extend([key, [Jsonb(v) for v in operand]])
         test = f"{target} = ANY(%s::jsonb[])"
         return test if op == "$in" else f"NOT coalesce({test}, false)"
     if op == "$exists":
         if not isinstance(operand, bool):
             raise InvalidFilter(f"$exists takes true or false, got {operand!r}")
-        params.append(list(path))
+        params.append(key)
         return f"{target} IS {'NOT ' if operand else ''}NULL"
     if op in _RANGE:
         sign = _RANGE[op]
@@ -121,7 +124,7 @@ def _operator(path: tuple[str, ...], op: str, operand: Any, column: str, params:
             raise InvalidFilter(f"{op} compares numbers or strings, got {operand!r}")
         if isinstance(operand, float) and not math.isfinite(operand):
             raise InvalidFilter(f"{op} needs a finite number, got {operand!r}")
-        params.extend([list(path), list(path), operand])
+        params.extend([key, key, operand])
         if isinstance(operand, str):
             return (
                 f"(CASE WHEN jsonb_typeof({target}) = 'string'"

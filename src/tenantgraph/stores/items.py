@@ -113,30 +113,36 @@ def _path_range(prefix: Sequence[str]) -> tuple[str, str] | None:
 
 # --- SQL -----------------------------------------------------------------------------
 
+# One index probe: the refresh touches the row only when it has a TTL.
 _GET = f"""
-WITH refreshed AS (
-    UPDATE store_items i SET expires_at = now() + i.ttl_minutes * interval '1 minute'
-    WHERE %(refresh)s AND i.org_id = %(org)s AND i.owner_id = %(owner)s
-      AND i.ns_path = %(path)s AND i.key = %(key)s
-      AND i.ttl_minutes IS NOT NULL AND {_LIVE}
+WITH hit AS MATERIALIZED (
+    SELECT i.namespace, i.key, i.value, i.created_at, i.updated_at, i.ttl_minutes
+    FROM store_items i
+    WHERE i.org_id = %(org)s AND i.owner_id = %(owner)s AND i.ns_path = %(path)s
+      AND i.key = %(key)s AND {_LIVE}
+), refreshed AS (
+    UPDATE store_items u SET expires_at = now() + u.ttl_minutes * interval '1 minute'
+    FROM hit h
+    WHERE %(refresh)s AND h.ttl_minutes IS NOT NULL
+      AND u.org_id = %(org)s AND u.owner_id = %(owner)s AND u.ns_path = %(path)s
+      AND u.key = %(key)s
 )
-SELECT i.namespace, i.key, i.value, i.created_at, i.updated_at
-FROM store_items i
-WHERE i.org_id = %(org)s AND i.owner_id = %(owner)s AND i.ns_path = %(path)s
-  AND i.key = %(key)s AND {_LIVE}
+SELECT namespace, key, value, created_at, updated_at FROM hit
 """
 
 _REFRESH_HITS = """,
 refreshed AS (
     UPDATE store_items u SET expires_at = now() + u.ttl_minutes * interval '1 minute'
     FROM hits h
-    WHERE u.org_id = %(org)s AND u.owner_id = h.owner_id AND u.ns_path = h.ns_path
-      AND u.key = h.key AND u.ttl_minutes IS NOT NULL
+    WHERE h.ttl_minutes IS NOT NULL
+      AND u.org_id = %(org)s AND u.owner_id = h.owner_id AND u.ns_path = h.ns_path
+      AND u.key = h.key
 )"""
 
 _SEARCH = """
 WITH hits AS (
-    SELECT i.owner_id, i.ns_path, i.key, i.namespace, i.value, i.created_at, i.updated_at
+    SELECT i.owner_id, i.ns_path, i.key, i.namespace, i.value, i.created_at, i.updated_at,
+           i.ttl_minutes
     FROM store_items i
     WHERE i.org_id = %(org)s AND i.owner_id = ANY(%(owners)s) {range} AND {live}
       AND {filter}
@@ -153,7 +159,7 @@ FROM hits ORDER BY updated_at DESC, ns_path, key
 # fields score by their best field.
 _VECTOR_SEARCH = """
 WITH scored AS MATERIALIZED (
-    SELECT v.owner_id, v.ns_path, v.key,
+    SELECT v.owner_id, v.ns_path, v.key, i.ttl_minutes,
            v.embedding::vector({dims}) <=> %(query)s::vector({dims}) AS distance
     FROM store_vectors v
     JOIN store_items i ON i.org_id = v.org_id AND i.owner_id = v.owner_id
@@ -163,8 +169,8 @@ WITH scored AS MATERIALIZED (
     ORDER BY distance
     LIMIT %(fetch)s
 ), hits AS (
-    SELECT owner_id, ns_path, key, min(distance) AS distance
-    FROM scored GROUP BY owner_id, ns_path, key
+    SELECT owner_id, ns_path, key, ttl_minutes, min(distance) AS distance
+    FROM scored GROUP BY owner_id, ns_path, key, ttl_minutes
     ORDER BY distance, ns_path, key
     LIMIT %(limit)s OFFSET %(offset)s
 ){refresh}

@@ -185,3 +185,27 @@ async def test_cli_exports_and_deletes(resources, org, monkeypatch, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert await store(resources, org, "carol").aget(("notes",), "k") is None
+
+
+async def test_store_config_block_sets_index_ttl_and_limits(resources, org):
+    from tenantgraph.stores.items import StoreConfig
+
+    config = StoreConfig.from_mapping(
+        {
+            "index": {"dims": 32, "embed": "hashing", "fields": ["text"]},
+            "ttl": {"default_ttl": 5, "refresh_on_read": False},
+            "limits": {"max_items": 1},
+        }
+    )
+    s = config.store(resources.db, Principal(org, "alice"))
+    await s.aput(("c",), "k", {"text": "red apples"})
+    assert [i.key for i in await s.asearch(("c",), query="red apples")] == ["k"]
+    rows = await admin_execute(
+        resources,
+        "SELECT ttl_minutes FROM tenantgraph.store_items WHERE org_id = %s AND key = 'k'",
+        (org,),
+    )
+    assert rows == [(5.0,)]
+    with pytest.raises(QuotaExceeded):
+        await s.aput(("c",), "k2", {"text": "one too many"})
+    assert StoreConfig.from_mapping(None).store(resources.db, Principal(org, "a")) is not None

@@ -50,6 +50,7 @@ from tenantgraph.stores.filters import compile_filter
 __all__ = [
     "ForbiddenNamespace",
     "QuotaExceeded",
+    "StoreConfig",
     "StoreForbidden",
     "StoreLimits",
     "TenantStore",
@@ -96,6 +97,34 @@ class StoreLimits:
 
     max_items: int | None = None
     max_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """The `store` block of the config file, resolved once (an embedder loads once).
+
+    `{"index": {"dims", "embed", "fields"}, "ttl": {"default_ttl", "refresh_on_read",
+    "sweep_interval_minutes"}, "limits": {"max_items", "max_bytes"}}`; all optional.
+    """
+
+    index: StoreIndex | None = None
+    ttl: TTLConfig | None = None
+    limits: StoreLimits = field(default_factory=StoreLimits)
+
+    @classmethod
+    def from_mapping(cls, block: Mapping[str, Any] | None) -> StoreConfig:
+        block = block or {}
+        limits = block.get("limits") or {}
+        return cls(
+            index=resolve_index(block.get("index")),
+            ttl=TTLConfig(**block["ttl"]) if block.get("ttl") else None,
+            limits=StoreLimits(limits.get("max_items"), limits.get("max_bytes")),
+        )
+
+    def store(self, db: Database, principal: Principal) -> TenantStore:
+        return TenantStore(
+            db, principal, index_config=self.index, ttl_config=self.ttl, limits=self.limits
+        )
 
 
 def ns_path(namespace: Sequence[str]) -> str:
@@ -392,24 +421,21 @@ class TenantStore(BaseStore):
         """Reads run in one tenant transaction, then writes in a (group) transaction; as in
         `InMemoryStore`, reads in a batch see the state before its writes."""
         ops = list(ops)
-        changes: list[_Change] = []
+        puts: list[tuple[_Change, PutOp]] = []
         reads: list[tuple[int, Op]] = []
         for i, op in enumerate(ops):
             validate_op_namespace(op)
             if isinstance(op, PutOp):
-                changes.append(self._change(op))
+                puts.append((self._change(op), op))
             elif isinstance(op, GetOp | SearchOp | ListNamespacesOp):
                 reads.append((i, op))
             else:
                 raise TypeError(f"unknown store operation {type(op).__name__}")
-        puts = {
-            c.identity: (c, op)
-            for c, op in zip(changes, (o for o in ops if isinstance(o, PutOp)), strict=True)
-        }
+        changes = [change for change, _ in puts]
 
         # Embedding is slow and may call out: it runs before any transaction opens.
         queries = await self._embed_queries([op for _, op in reads])
-        await self._embed_documents(list(puts.values()))
+        await self._embed_documents(puts)
 
         results: list[Result] = [None] * len(ops)
         if reads:

@@ -25,8 +25,22 @@ Flush = Callable[[list[T]], Awaitable[list[BaseException | None]]]
 @dataclass(eq=False)
 class _Waiter(Generic[T]):
     item: T
-    done: asyncio.Future[None]
-    turn: asyncio.Future[None] = field(default_factory=lambda: asyncio.Future())
+    done: asyncio.Future[None]  # the item's outcome
+    turn: bool = False  # holds one of the key's in-flight slots
+    wake: asyncio.Future[None] = field(default_factory=lambda: asyncio.Future())
+
+    def give_turn(self) -> None:
+        self.turn = True
+        if not self.wake.done():
+            self.wake.set_result(None)
+
+    def finish(self, outcome: BaseException | None) -> None:
+        if outcome is None:
+            self.done.set_result(None)
+        else:
+            self.done.set_exception(outcome)
+        if not self.wake.done():
+            self.wake.set_result(None)
 
 
 class GroupCommit(Generic[T]):
@@ -44,49 +58,48 @@ class GroupCommit(Generic[T]):
         self._queues.setdefault(key, []).append(me)
         if self._inflight.get(key, 0) < self.max_inflight:
             self._inflight[key] = self._inflight.get(key, 0) + 1
-            me.turn.set_result(None)
+            me.turn = True
         else:
             try:
-                await asyncio.wait({me.done, me.turn}, return_when=asyncio.FIRST_COMPLETED)
+                await me.wake
             except asyncio.CancelledError:
-                if me.turn.done():
+                if me.turn:
                     self._release(key)
                 raise
-        if me.done.done():  # another group took this item along
-            if me.turn.done():
+        if me.turn:
+            if me.done.done():  # another group took this item along; pass the slot on
                 self._release(key)
-            return me.done.result()
-        await self._lead(key, flush)
+            else:
+                await self._lead(key, flush)
         # Another group may have taken this item before this call got its slot.
         return await me.done
 
     async def _lead(self, key: Hashable, flush: Flush[T]) -> None:
+        # One turn of the event loop first: callers the last group just answered are about
+        # to queue again, and taking them along keeps groups whole instead of alternating.
+        await asyncio.sleep(0)
         group = self._queues.pop(key, [])
-        if not group:
-            self._release(key)
-            return
         try:
             try:
-                outcomes = await flush([w.item for w in group])
+                outcomes = await flush([w.item for w in group]) if group else []
             except Exception as exc:
                 outcomes = [exc] * len(group)
             except BaseException:
                 for waiter in group:
                     waiter.done.cancel()
+                    if not waiter.wake.done():
+                        waiter.wake.set_result(None)
                 raise
             for waiter, outcome in zip(group, outcomes, strict=True):
-                if outcome is None:
-                    waiter.done.set_result(None)
-                else:
-                    waiter.done.set_exception(outcome)
+                waiter.finish(outcome)
         finally:
             self._release(key)
 
     def _release(self, key: Hashable) -> None:
         """Pass this slot to the oldest waiter without one, or give it up."""
-        waiting = next((w for w in self._queues.get(key, ()) if not w.turn.done()), None)
+        waiting = next((w for w in self._queues.get(key, ()) if not w.turn), None)
         if waiting is not None:
-            waiting.turn.set_result(None)
+            waiting.give_turn()
             return
         self._inflight[key] -= 1
         if not self._inflight[key]:

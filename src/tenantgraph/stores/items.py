@@ -18,10 +18,9 @@ import json
 import math
 import random
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from langgraph.store.base import (
@@ -57,10 +56,12 @@ __all__ = [
     "ns_path",
 ]
 
+G = TypeVar("G")
 _QUOTA_SQLSTATE = "TGQ01"
 _USAGE_SHARDS = 8
-# Transactions of one org in flight at once (per process): enough to keep the cores busy,
-# few enough that concurrent calls still share commits.
+# Transactions of one org in flight at once (per process). Reads: several, to keep the
+# cores busy. Writes: one, so concurrent puts share its commit (a second one in flight
+# halved the groups and gained nothing on bench/store_bench.py).
 _READ_GROUPS = 4
 _WRITE_GROUPS = 1
 _LIVE = "(i.expires_at IS NULL OR i.expires_at > now())"
@@ -210,7 +211,13 @@ JOIN store_items i ON i.org_id = %(org)s AND i.owner_id = h.owner_id
 ORDER BY h.distance, h.ns_path, h.key
 """
 
-_ITERATIVE_SCAN = "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+# For vector searches, in the reading transaction only: iterative index scans (so the
+# tenant filter still yields k rows), and a plan per call, since exact search suits a small
+# tenant and the HNSW index a large one, which a cached generic plan cannot know.
+_VECTOR_SETTINGS = (
+    "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+    " set_config('plan_cache_mode', 'force_custom_plan', true)"
+)
 
 _LIST_NAMESPACES = f"""
 SELECT DISTINCT {{column}} AS namespace
@@ -656,23 +663,37 @@ class TenantStore(BaseStore):
 # --- Read path -----------------------------------------------------------------------
 
 
-async def _flush_reads(groups: list[_Reads]) -> list[BaseException | None]:
-    """Concurrent reads of one org share a transaction: one pooled connection and one
-    pipelined round trip for the lot, as LangGraph's batching task does for its store."""
+async def _together_or_alone(
+    run: Callable[[list[G]], Awaitable[None]], groups: list[G]
+) -> list[BaseException | None]:
+    """Run `groups` in one transaction; if that fails, run each alone, so only the calls
+    that cause an error (a quota, a deadlock) see it. Returns each call's outcome."""
     try:
-        await _read(groups)
+        await run(groups)
         return [None] * len(groups)
     except Exception as exc:
         if len(groups) == 1:
-            return [exc]
+            return [_translate(exc)]
     outcomes: list[BaseException | None] = []
     for group in groups:
         try:
-            await _read([group])
+            await run([group])
             outcomes.append(None)
         except Exception as exc:
-            outcomes.append(exc)
+            outcomes.append(_translate(exc))
     return outcomes
+
+
+def _translate(exc: Exception) -> Exception:
+    if isinstance(exc, psycopg.Error) and exc.sqlstate == _QUOTA_SQLSTATE:
+        return QuotaExceeded(exc.diag.message_primary or str(exc))
+    return exc
+
+
+async def _flush_reads(groups: list[_Reads]) -> list[BaseException | None]:
+    """Concurrent reads of one org share a transaction: one pooled connection and one
+    pipelined round trip for the lot, as LangGraph's batching task does for its store."""
+    return await _together_or_alone(_read, groups)
 
 
 async def _read(groups: list[_Reads]) -> None:
@@ -680,7 +701,7 @@ async def _read(groups: list[_Reads]) -> None:
     semantic = any(r.semantic for g in groups for r in g.reads)
     async with store.db.tenant(store.principal) as conn:
         if semantic:
-            await conn.execute(_ITERATIVE_SCAN)
+            await conn.execute(_VECTOR_SETTINGS)
         pending = []
         for group in groups:
             for read in group.reads:
@@ -700,31 +721,13 @@ async def _read(groups: list[_Reads]) -> None:
 
 
 async def _flush_writes(groups: list[_Writes]) -> list[BaseException | None]:
-    """Write a group in one transaction; if it fails, retry each member alone so only the
-    writes that cause an error (e.g. a quota) see it."""
-    try:
-        await _write(groups)
-        return [None] * len(groups)
-    except Exception as exc:
-        if len(groups) == 1:
-            return [_translate(exc)]
-    outcomes: list[BaseException | None] = []
-    for group in groups:
-        try:
-            await _write([group])
-            outcomes.append(None)
-        except Exception as exc:
-            outcomes.append(_translate(exc))
-    return outcomes
-
-
-def _translate(exc: Exception) -> Exception:
-    if isinstance(exc, psycopg.Error) and exc.sqlstate == _QUOTA_SQLSTATE:
-        return QuotaExceeded(exc.diag.message_primary or str(exc))
-    return exc
+    """Concurrent writes of one org share a transaction and its commit (group commit)."""
+    return await _together_or_alone(_write, groups)
 
 
 async def _write(groups: list[_Writes]) -> None:
+    """Apply the groups' changes (last one per item wins). Quotas are the first store's:
+    every store of a process is built from the same config."""
     store = groups[0].store
     merged: dict[tuple[str, tuple[str, ...], str], _Change] = {}
     for group in groups:
@@ -777,12 +780,11 @@ def _item(row: Mapping[str, Any]) -> Item:
 
 
 def _search_item(row: Mapping[str, Any]) -> SearchItem:
-    created: datetime = row["created_at"]
     return SearchItem(
         namespace=tuple(row["namespace"]),
         key=row["key"],
         value=row["value"],
-        created_at=created,
+        created_at=row["created_at"],
         updated_at=row["updated_at"],
         score=row["score"],
     )

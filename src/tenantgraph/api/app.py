@@ -10,7 +10,16 @@ from fastapi import FastAPI
 from rich.console import Console
 
 from tenantgraph import __version__
-from tenantgraph.api import assistants, crons, orgs, runs, store, thread_state, threads
+from tenantgraph.api import (
+    assistants,
+    crons,
+    orgs,
+    runs,
+    sessions,
+    store,
+    thread_state,
+    threads,
+)
 from tenantgraph.api.auth import Authenticator, AuthMiddleware
 from tenantgraph.api.errors import install_error_handlers
 from tenantgraph.api.middleware import (
@@ -138,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         crons.router,
         crons.thread_router,
         store.router,
+        sessions.router,
         orgs.router,
     ):
         app.include_router(router)

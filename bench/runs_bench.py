@@ -29,11 +29,12 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncConnection
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.api_fixtures import Tenants, start_api_server  # noqa: E402
 
 from tenantgraph.db.database import Database  # noqa: E402
 from tenantgraph.resources import Resources, open_resources  # noqa: E402
@@ -41,7 +42,6 @@ from tenantgraph.runtime.checkpointer import TenantCheckpointer  # noqa: E402
 from tenantgraph.runtime.graphs import GraphRegistry  # noqa: E402
 from tenantgraph.scope import Principal, Role  # noqa: E402
 from tenantgraph.settings import Settings  # noqa: E402
-from tests.api_fixtures import Tenants, start_api_server  # noqa: E402
 
 REGISTRY = GraphRegistry({"agent": "./examples/echo.py:graph"}, ROOT)
 MESSAGE = {"messages": [{"role": "user", "content": "hi"}]}

@@ -16,18 +16,15 @@ def slow(steps: int = 3, delay: float = 0.2, **extra: Any) -> dict[str, Any]:
 
 
 async def until_status(
-    sdk: LangGraphClient, thread_id: str, run_id: str, *statuses: str, timeout: float = 30
+    sdk: LangGraphClient, thread_id: str, run_id: str, *statuses: str
 ) -> dict[str, Any]:
     """Poll the run until its status is one of `statuses` (the SDK has no watch call)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        run = await sdk.runs.get(thread_id, run_id)
-        if run["status"] in statuses:
-            return run
-        if loop.time() > deadline:
-            raise TimeoutError(f"run {run_id} still {run['status']}, wanted {statuses}")
-        await asyncio.sleep(0.05)
+    async with asyncio.timeout(30):
+        while True:
+            run = await sdk.runs.get(thread_id, run_id)
+            if run["status"] in statuses:
+                return run
+            await asyncio.sleep(0.05)
 
 
 async def parts(stream: Any) -> list[tuple[str, Any]]:

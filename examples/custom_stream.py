@@ -5,11 +5,11 @@ long each step sleeps (so a run can be cancelled half way).
 """
 
 import asyncio
-from typing import TypedDict
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
+from typing_extensions import TypedDict
 
 
 class State(TypedDict, total=False):

@@ -1,10 +1,11 @@
 """The smallest chat graph: replies with the text of the last message. Needs no LLM."""
 
-from typing import Annotated, TypedDict
+from typing import Annotated
 
 from langchain_core.messages import AIMessage, AnyMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict
 
 
 class State(TypedDict):

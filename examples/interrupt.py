@@ -3,12 +3,13 @@
 Resume with `Command(resume="yes")` (HTTP: `"command": {"resume": "yes"}`).
 """
 
-from typing import Annotated, TypedDict
+from typing import Annotated
 
 from langchain_core.messages import AIMessage, AnyMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import interrupt
+from typing_extensions import TypedDict
 
 
 class State(TypedDict):

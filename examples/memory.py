@@ -5,13 +5,14 @@ the server binds the store to the caller, so the same namespace holds each user'
 """
 
 import uuid
-from typing import Annotated, TypedDict
+from typing import Annotated
 
 from langchain_core.messages import AIMessage, AnyMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.store.base import BaseStore
+from typing_extensions import TypedDict
 
 from tenantgraph.scope import memory_namespace
 

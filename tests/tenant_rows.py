@@ -73,14 +73,20 @@ SEED: list[tuple[str, str]] = [
     ),
     (
         "store_namespaces",
-        "INSERT INTO store_namespaces (org_id, owner_id, namespace, item_count)"
-        " VALUES (%(org)s, 'alice', '{memories}', 1)",
+        "INSERT INTO store_namespaces (org_id, owner_id, namespace)"
+        " VALUES (%(org)s, 'alice', '{memories}')",
     ),
     (
         "rate_limits",
         "INSERT INTO rate_limits (org_id, bucket, limit_count, window_seconds)"
         " VALUES (%(org)s, 'user_runs', 5, 60)",
     ),
+    (
+        "store_vectors",
+        "INSERT INTO store_vectors (org_id, owner_id, ns_path, key, field, embedding)"
+        " VALUES (%(org)s, 'alice', 'memories.', 'k', '$', '[1, 0, 0]')",
+    ),
+    ("store_usage", "INSERT INTO store_usage (org_id, shard, items) VALUES (%(org)s, 0, 1)"),
 ]
 
 

@@ -127,3 +127,15 @@ async def test_bad_input_names_the_field(tenants):
     assert response.status_code == 422 and "assistant_id" in response.json()["detail"]
     response = await tenants.a_admin.http.post("/assistants/search", json={"sort_by": "secret"})
     assert response.status_code == 400 and "sort_by" in response.json()["detail"]
+
+
+async def test_graph_drawing_and_schemas(tenants):
+    sdk = tenants.a_member.sdk
+    drawn = await sdk.assistants.get_graph("agent")
+    assert {n["id"] for n in drawn["nodes"]} >= {"__start__", "echo", "__end__"}
+    assert {(e["source"], e["target"]) for e in drawn["edges"]} >= {("__start__", "echo")}
+    schemas = await sdk.assistants.get_schemas("agent")
+    assert schemas["graph_id"] == "agent"
+    assert "messages" in schemas["input_schema"]["properties"]
+    assert "messages" in schemas["output_schema"]["properties"]
+    assert await sdk.assistants.get_subgraphs("agent") == {}

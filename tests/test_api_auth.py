@@ -1,6 +1,7 @@
 """Authentication fails closed: every bad credential is 401/403 and reads or writes nothing."""
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -18,6 +19,7 @@ from tenantgraph.settings import Settings
 from tenantgraph.stores import orgs
 
 from .api_fixtures import ADMIN_TOKEN, JWT_SECRET, mint
+from .servers import ServerProcess
 
 PROTECTED = [
     ("POST", "/threads", {}),
@@ -220,3 +222,29 @@ async def test_rs256_tokens_from_a_jwks_url(resources):
             await auth.authenticate(_headers(forged))
     finally:
         server.shutdown()
+
+
+def test_first_start_prints_one_owner_key_and_never_opens_up(tmp_path):
+    """With the embedded database and nothing configured: a key, printed once, is the only
+    way in."""
+    data = tmp_path / "fresh"
+    server = ServerProcess(data, env={"TENANTGRAPH_PG_SHARED_BUFFERS_MB": "128"})
+    server.wait_ready()
+    try:
+        keys = re.findall(r"tg_[A-Za-z0-9_-]{20,}", server.log.read_text())
+        assert len(keys) == 1
+        with httpx.Client(base_url=server.url) as client:
+            assert client.post("/threads/search", json={}).status_code == 401
+            assert (
+                client.post("/threads", json={}, headers={"X-Api-Key": keys[0]}).status_code == 200
+            )
+            org = client.get("/orgs/default", headers={"X-Api-Key": keys[0]})
+            assert org.status_code == 200 and org.json()["org_id"] == "default"
+    finally:
+        server.terminate()
+    again = ServerProcess(data)
+    again.wait_ready()
+    try:
+        assert re.findall(r"tg_[A-Za-z0-9_-]{20,}", again.log.read_text()) == []
+    finally:
+        again.terminate()

@@ -136,3 +136,39 @@ async def test_same_ids_in_two_orgs_are_two_objects(tenants):
     assert (await tenants.b_member.sdk.threads.get(thread_id))["metadata"]["side"] == "b"
     await tenants.b_member.sdk.threads.delete(thread_id)
     assert (await tenants.a_member.sdk.threads.get(thread_id))["metadata"]["side"] == "a"
+
+
+# --- long-term memory: the same namespace and key, attacked from every other principal --
+
+
+@pytest.mark.parametrize("attacker", ["a_admin", "b_member", "b_admin"])
+async def test_store_items_belong_to_their_writer(tenants, attacker):
+    victim = tenants.a_member
+    root = "iso" + uuid.uuid4().hex[:8]
+    ns = (root, "memories")
+    await victim.sdk.store.put_item(ns, "secret", {"text": "alice's"})
+    intruder = getattr(tenants, attacker)
+    http = intruder.http
+    assert await intruder.sdk.store.get_item(ns, "secret") is None
+    for body in (
+        {"namespace_prefix": [root]},
+        {"namespace_prefix": [root], "filter": {"text": "alice's"}},
+        {"namespace_prefix": [], "query": "alice", "limit": 100},
+    ):
+        found = (await http.post("/store/items/search", json=body)).json()
+        assert all(i["value"] != {"text": "alice's"} for i in found["items"]), body
+    listed = (await http.post("/store/namespaces", json={"prefix": [root]})).json()
+    assert listed == {"namespaces": []}
+    assert (
+        await http.request("DELETE", "/store/items", json={"namespace": list(ns), "key": "secret"})
+    ).status_code == 204
+    await intruder.sdk.store.put_item(ns, "secret", {"text": "overwritten"})
+    assert (await victim.sdk.store.get_item(ns, "secret"))["value"] == {"text": "alice's"}
+    # The GDPR paths: an admin of another org exports/erases *their* org's user of that name.
+    exported = await http.get(f"/store/users/{victim.user}/export")
+    assert exported.status_code in (200, 403)
+    assert "alice's" not in exported.text or intruder.org == victim.org
+    if intruder.org != victim.org:
+        await http.delete(f"/store/users/{victim.user}")
+        await http.delete("/store/org")
+        assert (await victim.sdk.store.get_item(ns, "secret"))["value"] == {"text": "alice's"}

@@ -13,7 +13,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from langgraph.store.base import BaseStore
 
 from tenantgraph.db.database import Database
 from tenantgraph.db.migrate import app_conninfo, migrate
@@ -21,6 +20,7 @@ from tenantgraph.embedded import EmbeddedPostgres, EmbeddedValkey
 from tenantgraph.ephemeral.client import connect
 from tenantgraph.scope import Principal
 from tenantgraph.settings import Settings
+from tenantgraph.stores.items import StoreConfig, TenantStore
 
 __all__ = ["Resources", "admin_conninfo", "open_resources", "redis_url", "runtime_conninfo"]
 
@@ -31,10 +31,11 @@ class Resources:
     db: Database
     redis: aioredis.Redis
     admin_conninfo: str
+    store_config: StoreConfig
 
-    def store(self, principal: Principal) -> BaseStore | None:
+    def store(self, principal: Principal) -> TenantStore:
         """The long-term memory store bound to `principal` (graphs and the store routes)."""
-        return None
+        return self.store_config.store(self.db, principal)
 
 
 async def admin_conninfo(settings: Settings, stack: AsyncExitStack) -> str:
@@ -78,4 +79,10 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         stack.push_async_callback(db.close)
         client = connect(await redis_url(settings, stack))
         stack.push_async_callback(client.aclose)
-        yield Resources(settings=settings, db=db, redis=client, admin_conninfo=admin)
+        yield Resources(
+            settings=settings,
+            db=db,
+            redis=client,
+            admin_conninfo=admin,
+            store_config=StoreConfig.from_mapping(settings.config_file.store),
+        )

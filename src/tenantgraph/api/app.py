@@ -10,7 +10,16 @@ from fastapi import FastAPI
 from rich.console import Console
 
 from tenantgraph import __version__
-from tenantgraph.api import assistants, crons, orgs, runs, thread_state, threads
+from tenantgraph.api import (
+    assistants,
+    crons,
+    orgs,
+    runs,
+    sessions,
+    store,
+    thread_state,
+    threads,
+)
 from tenantgraph.api.auth import Authenticator, AuthMiddleware
 from tenantgraph.api.errors import install_error_handlers
 from tenantgraph.api.middleware import (
@@ -33,6 +42,7 @@ from tenantgraph.runtime.worker import Worker
 from tenantgraph.scope import Principal, Role
 from tenantgraph.settings import Settings
 from tenantgraph.stores import orgs as org_store
+from tenantgraph.stores.item_lifecycle import StoreSweeper
 
 __all__ = ["create_app"]
 
@@ -90,6 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with bind(redis, settings.ephemeral):
                     await worker.start()
             app.state.worker = worker
+            ttl = resources.store_config.ttl or {}
+            sweeper = StoreSweeper(db, interval=60 * (ttl.get("sweep_interval_minutes") or 1))
+            sweeper.start()
             try:
                 # Lifespan state is copied into every request's scope["state"], where the
                 # rate-limit and idempotency middlewares look for their stores.
@@ -98,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     IDEMPOTENCY_STORE: IdempotencyStore(redis, settings.ephemeral),
                 }
             finally:
+                await sweeper.stop()
                 if worker is not None:
                     await worker.stop()
 
@@ -130,6 +144,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runs.router,
         crons.router,
         crons.thread_router,
+        store.router,
+        sessions.router,
         orgs.router,
     ):
         app.include_router(router)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
+from langgraph.pregel import Pregel
 from pydantic import Field
 
 from tenantgraph.api.deps import DB, Caller, graph_ids, resolve_assistant_id
 from tenantgraph.api.payloads import Body, JsonObject, Text
 from tenantgraph.errors import NotFound
+from tenantgraph.runtime.graphs import GraphRegistry
 from tenantgraph.stores import assistants
 
 router = APIRouter(prefix="/assistants", tags=["assistants"])
@@ -111,6 +113,67 @@ async def patch_assistant(
 async def delete_assistant(assistant_id: str, request: Request, db: DB, caller: Caller) -> None:
     resolved = await resolve_assistant_id(request, db, caller, assistant_id)
     await assistants.delete(db, caller, resolved)
+
+
+async def _graph(
+    request: Request, db: DB, caller: Caller, assistant_id: str
+) -> tuple[Json, Pregel]:
+    """The assistant and its graph, built with the assistant's config."""
+    resolved = await resolve_assistant_id(request, db, caller, assistant_id)
+    assistant = await assistants.get(db, caller, resolved)
+    registry: GraphRegistry = request.app.state.registry
+    graph = await registry.get(assistant["graph_id"], {"configurable": assistant["config"]})
+    return assistant, graph
+
+
+def _schemas(graph: Pregel) -> Json:
+    """The JSON schemas of a graph, as `GET /assistants/{id}/schemas` returns them."""
+    return {
+        "input_schema": graph.get_input_jsonschema(),
+        "output_schema": graph.get_output_jsonschema(),
+        "state_schema": graph.get_input_jsonschema(),
+        "config_schema": None,
+        "context_schema": graph.get_context_jsonschema(),
+    }
+
+
+@router.get("/{assistant_id}/graph")
+async def get_graph(
+    assistant_id: str,
+    request: Request,
+    db: DB,
+    caller: Caller,
+    xray: Annotated[int | bool, Query()] = False,
+) -> Json:
+    _, graph = await _graph(request, db, caller, assistant_id)
+    drawn = (await graph.aget_graph(xray=xray)).to_json()
+    for node in drawn.get("nodes", []):
+        if isinstance(node.get("data"), dict):
+            node["data"].pop("id", None)
+    return drawn
+
+
+@router.get("/{assistant_id}/schemas")
+async def get_schemas(assistant_id: str, request: Request, db: DB, caller: Caller) -> Json:
+    assistant, graph = await _graph(request, db, caller, assistant_id)
+    return {"graph_id": assistant["graph_id"], **_schemas(graph)}
+
+
+@router.get("/{assistant_id}/subgraphs")
+@router.get("/{assistant_id}/subgraphs/{namespace}")
+async def get_subgraphs(
+    assistant_id: str,
+    request: Request,
+    db: DB,
+    caller: Caller,
+    namespace: str | None = None,
+    recurse: bool = False,
+) -> Json:
+    _, graph = await _graph(request, db, caller, assistant_id)
+    return {
+        ns: _schemas(subgraph)
+        async for ns, subgraph in graph.aget_subgraphs(namespace=namespace, recurse=recurse)
+    }
 
 
 @router.post("/{assistant_id}/versions")

@@ -39,7 +39,15 @@ class CronSearch(Body):
     metadata: JsonObject | None = None
     limit: int = Field(10, ge=1, le=1000)
     offset: int = Field(0, ge=0)
-    sort_by: Text = "created_at"
+    sort_by: Literal[
+        "cron_id",
+        "assistant_id",
+        "thread_id",
+        "created_at",
+        "updated_at",
+        "next_run_date",
+        "end_time",
+    ] = "created_at"
     sort_order: Literal["asc", "desc"] = "desc"
 
 

@@ -7,11 +7,14 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from langgraph.store.base import InvalidNamespaceError
 from starlette.exceptions import HTTPException
 
 from tenantgraph.api.auth import AuthError
 from tenantgraph.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tenantgraph.scope import InvalidIdentifier
+from tenantgraph.stores.filters import InvalidFilter
+from tenantgraph.stores.items import QuotaExceeded, StoreForbidden
 
 __all__ = ["install_error_handlers", "validation_detail"]
 
@@ -23,6 +26,10 @@ _STATUS: dict[type[Exception], int] = {
     Forbidden: 403,
     InvalidRequest: 400,
     InvalidIdentifier: 422,
+    StoreForbidden: 403,
+    QuotaExceeded: 413,
+    InvalidFilter: 422,
+    InvalidNamespaceError: 422,
 }
 
 

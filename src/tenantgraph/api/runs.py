@@ -82,23 +82,27 @@ async def _create(
     return run
 
 
-def _awaiting(result: Awaitable[Any]) -> AsyncIterator[bytes]:
-    """A JSON body that starts at once and sends a newline every few seconds until
-    `result` is ready (the LangGraph API's keep-alive for `wait` and `join`)."""
+async def _awaiting(result: Awaitable[Any], headers: dict[str, str] | None = None) -> Response:
+    """The JSON result of a run, as the LangGraph API sends `wait` and `join`.
+
+    A result (or an error such as 404) ready within a few seconds is an ordinary response;
+    otherwise the 200 starts at once and a newline goes out every few seconds until the
+    result follows, so proxies and clients keep the connection open.
+    """
+    task = asyncio.ensure_future(result)
+    done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_SECONDS)
+    if done:
+        return Response(events.dumps(task.result()), media_type="application/json", headers=headers)
 
     async def body() -> AsyncIterator[bytes]:
-        task = asyncio.ensure_future(result)
         try:
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_SECONDS)
-                if done:
-                    break
+            while not (await asyncio.wait({task}, timeout=KEEPALIVE_SECONDS))[0]:
                 yield b"\n"
             yield events.dumps(task.result())
         finally:
             task.cancel()
 
-    return body()
+    return StreamingResponse(body(), media_type="application/json", headers=headers)
 
 
 def _sse(
@@ -137,12 +141,11 @@ def _sse(
     )
 
 
-def _waiting(request: Request, caller: Principal, run: Json) -> StreamingResponse:
+async def _waiting(request: Request, caller: Principal, run: Json) -> Response:
     path = _path(run)
-    return StreamingResponse(
-        _awaiting(_runs(request).join(caller, run["run_id"])),
-        media_type="application/json",
-        headers={"Location": f"{path}/join", "Content-Location": path},
+    return await _awaiting(
+        _runs(request).join(caller, run["run_id"]),
+        {"Location": f"{path}/join", "Content-Location": path},
     )
 
 
@@ -217,7 +220,7 @@ async def wait_run(
     run = await _create(request, db, caller, thread_id, body)
     if isinstance(run, Response):
         return run
-    return _waiting(request, caller, run)
+    return await _waiting(request, caller, run)
 
 
 @router.post("/runs/wait", response_model=None)
@@ -227,7 +230,7 @@ async def wait_stateless_run(
     run = await _create(request, db, caller, None, body)
     if isinstance(run, Response):
         return run
-    return _waiting(request, caller, run)
+    return await _waiting(request, caller, run)
 
 
 @router.post("/runs/batch", response_model=None)
@@ -284,14 +287,12 @@ async def join_run(
     thread_id: uuid.UUID, run_id: uuid.UUID, request: Request, caller: Caller
 ) -> Response:
     run = await _runs(request).get(caller, run_id, thread_id)
-    return _waiting(request, caller, run)
+    return await _waiting(request, caller, run)
 
 
 @router.get("/runs/{run_id}/join", response_model=None)
 async def join_stateless_run(run_id: uuid.UUID, request: Request, caller: Caller) -> Response:
-    return StreamingResponse(
-        _awaiting(_runs(request).join(caller, run_id)), media_type="application/json"
-    )
+    return await _awaiting(_runs(request).join(caller, run_id))
 
 
 async def _join_stream(
@@ -356,7 +357,7 @@ async def cancel_run(
     await runs.cancel(caller, [run_id], thread_id=thread_id, action=action)
     if not wait:
         return Response(status_code=202)
-    return StreamingResponse(_awaiting(runs.join(caller, run_id)), media_type="application/json")
+    return await _awaiting(runs.join(caller, run_id))
 
 
 @router.post("/runs/cancel", status_code=204)

@@ -1,1 +1,1 @@
-"""SQL for each tenant resource. Every function takes the caller's Principal first."""
+"""SQL for tenant data, one module per resource; nothing here knows about HTTP."""

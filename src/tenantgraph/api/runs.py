@@ -31,7 +31,7 @@ router = APIRouter(tags=["runs"])
 
 Json = dict[str, Any]
 KEEPALIVE_SECONDS = 5.0
-_HIDDEN = ("owner_id", "cancel_action")
+_HIDDEN = ("owner_id", "cancel_action", "assistant")
 
 
 class RunRequest(RunCreate):
@@ -76,20 +76,20 @@ async def _create(
     if not decision.allowed:
         return too_many_requests(decision)
     runs = _runs(request)
+    worker = request.app.state.worker
     if body.assistant_id in graph_ids(request):
         # A graph name stands for the org's default assistant, whose id is fixed: create
         # it only when the run cannot find it (its first use in this org), not per run.
         assistant_id = assistants.default_assistant_id(body.assistant_id)
         try:
-            run = await runs.create(caller, thread_id, assistant_id, body)
+            run = await runs.create(caller, thread_id, assistant_id, body, worker=worker)
         except RunNotFound:
             await assistants.ensure_default(db, caller, body.assistant_id)
-            run = await runs.create(caller, thread_id, assistant_id, body)
+            run = await runs.create(caller, thread_id, assistant_id, body, worker=worker)
     else:
         assistant_id = await resolve_assistant_id(request, db, caller, body.assistant_id)
-        run = await runs.create(caller, thread_id, assistant_id, body)
-    worker = request.app.state.worker
-    if worker is not None:
+        run = await runs.create(caller, thread_id, assistant_id, body, worker=worker)
+    if worker is not None and run["status"] == "pending":
         worker.wake()
     return run
 

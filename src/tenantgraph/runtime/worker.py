@@ -104,6 +104,7 @@ class Worker:
         self.crons = Crons(db, Runs(db, redis, events_ttl=events_ttl))
         self._loop_task: asyncio.Task[None] | None = None
         self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._reserved = 0  # slots promised to runs being created in this process
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -154,6 +155,31 @@ class Worker:
         """Claim now rather than at the next poll (e.g. after a run was created here)."""
         self._wake.set()
 
+    def reserve(self) -> bool:
+        """Promise a slot to a run being created here (Runs.create inserts it claimed)."""
+        if self._loop_task is None or self._stopping:
+            return False
+        if self.concurrency - len(self._running) - self._reserved <= 0:
+            return False
+        self._reserved += 1
+        return True
+
+    def release(self) -> None:
+        """Give back a reserved slot the run did not take (it was queued instead)."""
+        self._reserved -= 1
+        self.wake()
+
+    def start_claimed(self, principal: Principal, run: dict[str, Any]) -> None:
+        """Execute a run inserted already claimed by this worker (attempt 1), with its
+        assistant loaded; takes the slot reserved for it."""
+        self._reserved -= 1
+        self._spawn(Claim(principal.org_id, run["run_id"], run["owner_id"], 1), run)
+
+    def _spawn(self, claim: Claim, run: dict[str, Any] | None = None) -> None:
+        task = asyncio.create_task(self._run(claim, run), name=f"run {claim.run_id}")
+        self._running[claim.run_id] = task
+        task.add_done_callback(lambda _, run_id=claim.run_id: self._running.pop(run_id, None))
+
     async def _loop(self) -> None:
         next_cron = 0.0
         loop = asyncio.get_running_loop()
@@ -162,16 +188,12 @@ class Worker:
                 if loop.time() >= next_cron:
                     next_cron = loop.time() + self.cron_seconds
                     await self.crons.fire_due()
-                free = self.concurrency - len(self._running)
+                free = self.concurrency - len(self._running) - self._reserved
                 if free > 0:
                     for claim in await claim_runs(
                         self.db, self.worker_id, free, self.lease_seconds
                     ):
-                        task = asyncio.create_task(self._run(claim), name=f"run {claim.run_id}")
-                        self._running[claim.run_id] = task
-                        task.add_done_callback(
-                            lambda _, run_id=claim.run_id: self._running.pop(run_id, None)
-                        )
+                        self._spawn(claim)
             except Exception:
                 log.exception("worker %s: claim loop failed; retrying", self.worker_id)
             if self._stopping:
@@ -180,19 +202,19 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
-    async def _run(self, claim: Claim) -> None:
+    async def _run(self, claim: Claim, run: dict[str, Any] | None = None) -> None:
         try:
-            await self._execute(claim)
+            await self._execute(claim, run)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("run %s: worker failed; its lease will expire", claim.run_id)
 
-    async def _execute(self, claim: Claim) -> None:
+    async def _execute(self, claim: Claim, run: dict[str, Any] | None = None) -> None:
         principal = claim.principal
         execution: asyncio.Task[Outcome] | None = None
         try:
-            run = await self.executor.load(principal, claim.run_id)
+            run = run or await self.executor.load(principal, claim.run_id)
             if run is None:
                 return
             if claim.attempt > MAX_ATTEMPTS:

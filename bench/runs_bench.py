@@ -3,8 +3,9 @@
   limit      the echo graph `ainvoke`d in-process with TenantCheckpointer on the server's
              database, each call on a fresh thread: what a run costs without HTTP,
              queue, worker or event stream.
-  latency    median / p99 of `client.runs.wait` on a fresh thread (langgraph-sdk against a
-             `tenantgraph serve` process), one client.
+  latency    median / p99 of `client.runs.wait` on a fresh thread (created beforehand;
+             langgraph-sdk against a `tenantgraph serve` process), one client, and the
+             server process's CPU time per run.
   runs/s     `runs.wait` on fresh threads with 8 and 32 concurrent clients, as a ratio of the
              in-process limit at the same concurrency.
   checkpoint echo-graph turns: TenantCheckpointer vs LangGraph's AsyncPostgresSaver (same
@@ -24,6 +25,7 @@ import time
 import uuid
 from pathlib import Path
 
+import psutil
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncConnection
@@ -35,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.api_fixtures import Tenants, start_api_server  # noqa: E402
+from tests.servers import ServerProcess  # noqa: E402
 
 from tenantgraph.db.database import Database  # noqa: E402
 from tenantgraph.resources import Resources, open_resources  # noqa: E402
@@ -102,53 +105,45 @@ async def in_process_limit(res: Resources, clients: int, total: int) -> float:
     return await rate(clients, total, call)
 
 
-async def bench_http(res: Resources, url: str, args: argparse.Namespace) -> None:
-    client = Tenants.create(url).a_member.sdk
+async def bench_http(res: Resources, server: ServerProcess, args: argparse.Namespace) -> None:
+    client = Tenants.create(server.url).a_member.sdk
+    cpu = psutil.Process(server.process.pid)
 
-    async def wait_fresh(_: int = 0) -> None:
-        thread = await client.threads.create()
-        result = await client.runs.wait(thread["thread_id"], "agent", input=MESSAGE)
+    async def threads(count: int) -> list[str]:
+        return [(await client.threads.create())["thread_id"] for _ in range(count)]
+
+    async def wait(thread_id: str) -> None:
+        result = await client.runs.wait(thread_id, "agent", input=MESSAGE)
         assert result["messages"][-1]["content"] == "echo: hi", result
 
-    for _ in range(10):  # warm-up: imports, pools, prepared statements
-        await wait_fresh()
+    for thread_id in await threads(10):  # warm-up: imports, pools, prepared statements
+        await wait(thread_id)
     samples = []
-    for _ in range(args.latency):
+    used = _cpu_seconds(cpu)
+    for thread_id in await threads(args.latency):
         start = time.perf_counter()
-        await wait_fresh()
+        await wait(thread_id)
         samples.append((time.perf_counter() - start) * 1000)
+    used = (_cpu_seconds(cpu) - used) / args.latency * 1000
     samples.sort()
     p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-
-    async def ok() -> float:
-        http = Tenants.create(url).a_member.http
-        times = []
-        for _ in range(50):
-            start = time.perf_counter()
-            await http.get("/ok")
-            times.append((time.perf_counter() - start) * 1000)
-        return statistics.median(times)
-
-    async def create_only() -> float:
-        times = []
-        for _ in range(50):
-            start = time.perf_counter()
-            await client.threads.create()
-            times.append((time.perf_counter() - start) * 1000)
-        return statistics.median(times)
-
     print(
-        f"latency  threads.create + runs.wait  median {statistics.median(samples):6.1f} ms"
-        f"  p99 {p99:6.1f} ms   (GET /ok median {await ok():.2f} ms,"
-        f" threads.create median {await create_only():.2f} ms)"
+        f"latency  runs.wait on a fresh thread  median {statistics.median(samples):6.1f} ms"
+        f"  p99 {p99:6.1f} ms  server CPU {used:5.1f} ms/run"
     )
     for clients in (8, 32):
         limit = await in_process_limit(res, clients, args.runs)
-        measured = await rate(clients, args.runs, wait_fresh)
+        fresh = await threads(args.runs)
+        measured = await rate(clients, args.runs, lambda _, fresh=fresh: wait(fresh.pop()))
         print(
             f"runs/s   {clients:2d} clients  in-process ainvoke {limit:7.1f} runs/s"
             f"  runs.wait over HTTP {measured:7.1f} runs/s  ratio {measured / limit:5.2f}"
         )
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
 
 
 async def bench_checkpointer(res: Resources, turns: int, threads: int) -> None:
@@ -205,7 +200,7 @@ async def main() -> None:
         async with open_resources(settings) as res:
             server = start_api_server(data_dir, **SERVER_ENV)
             try:
-                await bench_http(res, server.url, args)
+                await bench_http(res, server, args)
             finally:
                 server.terminate()
             if not args.skip_checkpointer:

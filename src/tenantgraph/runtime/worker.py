@@ -145,11 +145,15 @@ class Worker:
             await self._loop_task
             self._loop_task = None
             self._stopping = False
-        await asyncio.sleep(0)  # runs claimed last get to start, so they release on cancel
-        tasks = list(self._running.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Runs created here while stopping still start, then go back to the queue too.
+        while self._running or self._reserved:
+            await asyncio.sleep(0)  # runs claimed last get to start, so they release on cancel
+            tasks = list(self._running.values())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self._reserved and not self._running:
+                await asyncio.sleep(0.01)
 
     def wake(self) -> None:
         """Claim now rather than at the next poll (e.g. after a run was created here)."""

@@ -131,7 +131,7 @@ async def bench_http(res: Resources, server: ServerProcess, args: argparse.Names
         f"latency  runs.wait on a fresh thread  median {statistics.median(samples):6.1f} ms"
         f"  p99 {p99:6.1f} ms  server CPU {used:5.1f} ms/run"
     )
-    for clients in (8, 32):
+    for clients in args.clients:
         limit = await in_process_limit(res, clients, args.runs)
         fresh = await threads(args.runs)
         measured = await rate(clients, args.runs, lambda _, fresh=fresh: wait(fresh.pop()))
@@ -192,6 +192,7 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=256, help="runs per concurrency level")
     parser.add_argument("--latency", type=int, default=100, help="sequential runs.wait samples")
     parser.add_argument("--turns", type=int, default=20)
+    parser.add_argument("--clients", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--skip-checkpointer", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -182,7 +182,13 @@ class Worker:
     def _spawn(self, claim: Claim, run: dict[str, Any] | None = None) -> None:
         task = asyncio.create_task(self._run(claim, run), name=f"run {claim.run_id}")
         self._running[claim.run_id] = task
-        task.add_done_callback(lambda _, run_id=claim.run_id: self._running.pop(run_id, None))
+        task.add_done_callback(lambda _, run_id=claim.run_id: self._done(run_id))
+
+    def _done(self, run_id: uuid.UUID) -> None:
+        # A full worker may have left runs in the queue: claim them now, not at the next poll.
+        if len(self._running) + self._reserved >= self.concurrency:
+            self._wake.set()
+        self._running.pop(run_id, None)
 
     async def _loop(self) -> None:
         next_cron = 0.0

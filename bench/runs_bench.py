@@ -1,82 +1,167 @@
-"""Runtime benchmarks against named baselines, on one embedded Postgres + Valkey.
+"""Runs through the HTTP API, against the same graph invoked in-process as the limit.
 
-  checkpointer  echo-graph turns (aget_tuple + aput + aput_writes per step), THREADS
-                threads in parallel: TenantCheckpointer vs LangGraph's AsyncPostgresSaver
-                (langgraph-checkpoint-postgres, same server, its own schema).
-  runs          runs through the durable queue, a Worker and Valkey events (create +
-                join) vs the same graph invoked in-process with TenantCheckpointer: the
-                price of queueing, leases and streaming.
+  limit      the echo graph `ainvoke`d in-process with TenantCheckpointer on the server's
+             database, each call on a fresh thread: what a run costs without HTTP,
+             queue, worker or event stream.
+  latency    median / p99 of `client.runs.wait` on a fresh thread (created beforehand;
+             langgraph-sdk against a `tenantgraph serve` process), one client, and the
+             server process's CPU time per run.
+  runs/s     `runs.wait` on fresh threads with 8 and 32 concurrent clients, as a ratio of the
+             in-process limit at the same concurrency.
+  checkpoint echo-graph turns: TenantCheckpointer vs LangGraph's AsyncPostgresSaver (same
+             server, its own schema), 8 threads in parallel.
 
-Run: .venv/bin/python bench/runs_bench.py [--turns 20] [--threads 8] [--runs 100]
+Run: .venv/bin/python bench/runs_bench.py [--runs 200] [--latency 100]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
+import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
+import psutil
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncConnection
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from tenantgraph.db.database import Database
-from tenantgraph.resources import Resources, open_resources
-from tenantgraph.runtime.checkpointer import TenantCheckpointer
-from tenantgraph.runtime.graphs import GraphRegistry
-from tenantgraph.runtime.runs import RunCreate, Runs
-from tenantgraph.runtime.worker import Worker
-from tenantgraph.scope import Principal, Role
-from tenantgraph.settings import Settings
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.api_fixtures import Tenants, start_api_server  # noqa: E402
+from tests.servers import ServerProcess  # noqa: E402
+
+from tenantgraph.db.database import Database  # noqa: E402
+from tenantgraph.resources import Resources, open_resources  # noqa: E402
+from tenantgraph.runtime.checkpointer import TenantCheckpointer  # noqa: E402
+from tenantgraph.runtime.graphs import GraphRegistry  # noqa: E402
+from tenantgraph.scope import Principal, Role  # noqa: E402
+from tenantgraph.settings import Settings  # noqa: E402
+
 REGISTRY = GraphRegistry({"agent": "./examples/echo.py:graph"}, ROOT)
+MESSAGE = {"messages": [{"role": "user", "content": "hi"}]}
+_UNLIMITED = {
+    f"TENANTGRAPH_EPHEMERAL__RATE_LIMITS__{bucket}__{field}": value
+    for bucket in ("USER_RUNS", "ORG_RUNS", "USER_REQUESTS", "ORG_REQUESTS")
+    for field, value in (("LIMIT", "1000000"), ("WINDOW_SECONDS", "60"))
+}
+SERVER_ENV = {
+    **_UNLIMITED,
+    "TENANTGRAPH_WORKER_CONCURRENCY": "32",
+    "TENANTGRAPH_POOL_MAX_SIZE": "40",
+}
 
 
-async def seed(db: Database, principal: Principal, threads: int) -> tuple[uuid.UUID, list]:
-    assistant = uuid.uuid4()
-    thread_ids = [uuid.uuid4() for _ in range(threads)]
+async def seed_org(db: Database, principal: Principal) -> None:
     async with db.tenant(principal) as conn:
         org = principal.org_id
         await conn.execute("INSERT INTO orgs (org_id, name, slug) VALUES (%s, %s, %s)", (org,) * 3)
-        await conn.execute(
-            "INSERT INTO assistants (org_id, assistant_id, graph_id, name, config)"
-            " VALUES (%s, %s, 'agent', 'agent', %s)",
-            (org, assistant, Jsonb({})),
-        )
+
+
+async def fresh_threads(db: Database, principal: Principal, count: int) -> list[uuid.UUID]:
+    thread_ids = [uuid.uuid4() for _ in range(count)]
+    async with db.tenant(principal) as conn:
         for thread_id in thread_ids:
             await conn.execute(
                 "INSERT INTO threads (org_id, thread_id, owner_id) VALUES (%s, %s, %s)",
-                (org, thread_id, principal.user_id),
+                (principal.org_id, thread_id, principal.user_id),
             )
-    return assistant, thread_ids
+    return thread_ids
 
 
-async def turns(graph, thread_ids: list, count: int) -> float:
-    """Turns per second: each thread talks `count` times, threads in parallel."""
+async def rate(clients: int, total: int, call) -> float:
+    """Calls per second with `clients` concurrent callers making `total` calls in all."""
+    per_client = max(1, total // clients)
 
-    async def talk(thread_id) -> None:
-        config = {"configurable": {"thread_id": str(thread_id)}}
-        for i in range(count):
-            await graph.ainvoke({"messages": [HumanMessage(f"m{i}")]}, config)
+    async def client(index: int) -> None:
+        for _ in range(per_client):
+            await call(index)
 
     start = time.perf_counter()
-    await asyncio.gather(*(talk(t) for t in thread_ids))
-    return len(thread_ids) * count / (time.perf_counter() - start)
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    return clients * per_client / (time.perf_counter() - start)
 
 
-async def bench_checkpointer(res: Resources, args: argparse.Namespace) -> None:
+async def in_process_limit(res: Resources, clients: int, total: int) -> float:
+    principal = Principal(f"bench-{uuid.uuid4().hex[:8]}", "u", Role.ADMIN)
+    await seed_org(res.db, principal)
+    graph = (await REGISTRY.get("agent")).copy(
+        update={"checkpointer": TenantCheckpointer(res.db, principal)}
+    )
+    threads = await fresh_threads(res.db, principal, total + clients)
+
+    async def call(_: int) -> None:
+        config = {"configurable": {"thread_id": str(threads.pop())}}
+        await graph.ainvoke({"messages": [HumanMessage("hi")]}, config)
+
+    return await rate(clients, total, call)
+
+
+async def bench_http(res: Resources, server: ServerProcess, args: argparse.Namespace) -> None:
+    client = Tenants.create(server.url).a_member.sdk
+    cpu = psutil.Process(server.process.pid)
+
+    async def threads(count: int) -> list[str]:
+        return [(await client.threads.create())["thread_id"] for _ in range(count)]
+
+    async def wait(thread_id: str) -> None:
+        result = await client.runs.wait(thread_id, "agent", input=MESSAGE)
+        assert result["messages"][-1]["content"] == "echo: hi", result
+
+    for thread_id in await threads(10):  # warm-up: imports, pools, prepared statements
+        await wait(thread_id)
+    samples = []
+    used = _cpu_seconds(cpu)
+    for thread_id in await threads(args.latency):
+        start = time.perf_counter()
+        await wait(thread_id)
+        samples.append((time.perf_counter() - start) * 1000)
+    used = (_cpu_seconds(cpu) - used) / args.latency * 1000
+    samples.sort()
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    print(
+        f"latency  runs.wait on a fresh thread  median {statistics.median(samples):6.1f} ms"
+        f"  p99 {p99:6.1f} ms  server CPU {used:5.1f} ms/run"
+    )
+    for clients in args.clients:
+        limit = await in_process_limit(res, clients, args.runs)
+        fresh = await threads(args.runs)
+        measured = await rate(clients, args.runs, lambda _, fresh=fresh: wait(fresh.pop()))
+        print(
+            f"runs/s   {clients:2d} clients  in-process ainvoke {limit:7.1f} runs/s"
+            f"  runs.wait over HTTP {measured:7.1f} runs/s  ratio {measured / limit:5.2f}"
+        )
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+async def bench_checkpointer(res: Resources, turns: int, threads: int) -> None:
     graph = await REGISTRY.get("agent")
     principal = Principal(f"bench-{uuid.uuid4().hex[:8]}", "u", Role.ADMIN)
-    _, thread_ids = await seed(res.db, principal, args.threads)
+    await seed_org(res.db, principal)
+    thread_ids = await fresh_threads(res.db, principal, threads)
     ours = graph.copy(update={"checkpointer": TenantCheckpointer(res.db, principal)})
+
+    async def talk(graph, thread_id) -> None:
+        config = {"configurable": {"thread_id": str(thread_id)}}
+        for i in range(turns):
+            await graph.ainvoke({"messages": [HumanMessage(f"m{i}")]}, config)
+
+    async def timed(graph, ids) -> float:
+        start = time.perf_counter()
+        await asyncio.gather(*(talk(graph, t) for t in ids))
+        return len(ids) * turns / (time.perf_counter() - start)
 
     async with await AsyncConnection.connect(res.admin_conninfo, autocommit=True) as conn:
         await conn.execute("DROP SCHEMA IF EXISTS lgbench CASCADE; CREATE SCHEMA lgbench")
@@ -92,59 +177,35 @@ async def bench_checkpointer(res: Resources, args: argparse.Namespace) -> None:
         saver = AsyncPostgresSaver(pool)
         await saver.setup()
         theirs = graph.copy(update={"checkpointer": saver})
-        baseline = await turns(theirs, [uuid.uuid4() for _ in range(args.threads)], args.turns)
+        baseline = await timed(theirs, [uuid.uuid4() for _ in range(threads)])
     finally:
         await pool.close()
-    measured = await turns(ours, thread_ids, args.turns)
+    measured = await timed(ours, thread_ids)
     print(
-        f"checkpointer  AsyncPostgresSaver {baseline:8.1f} turns/s"
-        f"  TenantCheckpointer {measured:8.1f} turns/s  ratio {measured / baseline:5.2f}"
-    )
-
-
-async def bench_runs(res: Resources, args: argparse.Namespace) -> None:
-    principal = Principal(f"bench-{uuid.uuid4().hex[:8]}", "u", Role.ADMIN)
-    assistant, thread_ids = await seed(res.db, principal, args.threads)
-    graph = (await REGISTRY.get("agent")).copy(
-        update={"checkpointer": TenantCheckpointer(res.db, principal)}
-    )
-    per_thread = max(1, args.runs // args.threads)
-    baseline = await turns(graph, thread_ids, per_thread)
-
-    runs = Runs(res.db, res.redis)
-    worker = Worker(res.db, res.redis, REGISTRY, concurrency=args.threads, poll_seconds=0.01)
-    await worker.start()
-
-    async def talk(thread_id) -> None:
-        for i in range(per_thread):
-            body = RunCreate(input={"messages": [{"role": "user", "content": f"m{i}"}]})
-            run = await runs.create(principal, thread_id, assistant, body)
-            worker.wake()
-            await runs.join(principal, run["run_id"])
-
-    try:
-        start = time.perf_counter()
-        await asyncio.gather(*(talk(t) for t in thread_ids))
-        measured = len(thread_ids) * per_thread / (time.perf_counter() - start)
-    finally:
-        await worker.stop()
-    print(
-        f"runs          in-process ainvoke {baseline:8.1f} runs/s"
-        f"  queue+worker+events {measured:8.1f} runs/s  ratio {measured / baseline:5.2f}"
+        f"checkpoint AsyncPostgresSaver {baseline:7.1f} turns/s"
+        f"  TenantCheckpointer {measured:7.1f} turns/s  ratio {measured / baseline:5.2f}"
     )
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=256, help="runs per concurrency level")
+    parser.add_argument("--latency", type=int, default=100, help="sequential runs.wait samples")
     parser.add_argument("--turns", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--runs", type=int, default=160)
+    parser.add_argument("--clients", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--skip-checkpointer", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as data_dir:
-        settings = Settings(data_dir=Path(data_dir), pg_shared_buffers_mb=256, config=None)
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        settings = Settings(data_dir=data_dir, pg_shared_buffers_mb=256, config=None)
         async with open_resources(settings) as res:
-            await bench_checkpointer(res, args)
-            await bench_runs(res, args)
+            server = start_api_server(data_dir, **SERVER_ENV)
+            try:
+                await bench_http(res, server, args)
+            finally:
+                server.terminate()
+            if not args.skip_checkpointer:
+                await bench_checkpointer(res, args.turns, 8)
 
 
 if __name__ == "__main__":

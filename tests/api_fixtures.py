@@ -24,6 +24,8 @@ GRAPHS = {
     "memory": f"{EXAMPLES}/memory.py:graph",
     "hitl": f"{EXAMPLES}/interrupt.py:graph",
     "custom": f"{EXAMPLES}/custom_stream.py:graph",
+    "slow": f"{EXAMPLES}/slow.py:graph",
+    "nested": f"{EXAMPLES}/nested.py:graph",
 }
 
 

@@ -30,12 +30,42 @@ ROUTES = [
     ("org keys", "GET", "/orgs/{org}/keys", None),
     ("org key create", "POST", "/orgs/{org}/keys", {"role": "member"}),
     ("org key revoke", "DELETE", "/orgs/{org}/keys/{key}", None),
+    ("run create", "POST", "/threads/{thread}/runs", {"assistant_id": "agent", "input": {}}),
+    ("run wait", "POST", "/threads/{thread}/runs/wait", {"assistant_id": "agent", "input": {}}),
+    ("run stream", "POST", "/threads/{thread}/runs/stream", {"assistant_id": "agent"}),
+    ("run list", "GET", "/threads/{thread}/runs", None),
+    ("run get", "GET", "/threads/{thread}/runs/{run}", None),
+    ("run get stateless", "GET", "/runs/{run}", None),
+    ("run join", "GET", "/threads/{thread}/runs/{run}/join", None),
+    ("run join stateless", "GET", "/runs/{run}/join", None),
+    ("run join stream", "GET", "/threads/{thread}/runs/{run}/stream", None),
+    ("run join stream stateless", "GET", "/runs/{run}/stream", None),
+    ("run cancel", "POST", "/threads/{thread}/runs/{run}/cancel", None),
+    ("run cancel wait", "POST", "/threads/{thread}/runs/{run}/cancel?wait=true", None),
+    ("run delete", "DELETE", "/threads/{thread}/runs/{run}", None),
+    ("state get", "GET", "/threads/{thread}/state", None),
+    ("state at checkpoint", "GET", "/threads/{thread}/state/{checkpoint}", None),
+    ("state post checkpoint", "POST", "/threads/{thread}/state/checkpoint", {"checkpoint": {}}),
+    ("state update", "POST", "/threads/{thread}/state", {"values": {"messages": []}}),
+    ("history get", "GET", "/threads/{thread}/history", None),
+    ("history post", "POST", "/threads/{thread}/history", {"limit": 10}),
+    (
+        "cron create on thread",
+        "POST",
+        "/threads/{thread}/runs/crons",
+        {"assistant_id": "agent", "schedule": "0 3 * * *"},
+    ),
+    ("cron get", "GET", "/runs/crons/{cron}", None),
+    ("cron patch", "PATCH", "/runs/crons/{cron}", {"schedule": "0 4 * * *"}),
+    ("cron delete", "DELETE", "/runs/crons/{cron}", None),
 ]
 SEARCHES = [
     ("POST", "/threads/search", "thread"),
     ("POST", "/threads/count", "thread"),
     ("POST", "/assistants/search", "assistant"),
     ("POST", "/assistants/count", "assistant"),
+    ("POST", "/runs/crons/search", "cron"),
+    ("POST", "/runs/crons/count", "cron"),
 ]
 
 
@@ -48,12 +78,23 @@ async def victim(tenants):
         "agent", metadata={"tag": tag}, name="victim"
     )
     key = await tenants.a_admin.http.post(f"/orgs/{tenants.a_admin.org}/keys", json={})
+    sdk = tenants.a_member.sdk
+    said = {"messages": [{"role": "user", "content": "hi"}]}
+    run = await sdk.runs.create(thread["thread_id"], "agent", input=said, stream_resumable=True)
+    await sdk.runs.join(thread["thread_id"], run["run_id"])
+    cron = await sdk.crons.create_for_thread(
+        thread["thread_id"], "agent", schedule="0 3 * * *", input=said, metadata={"tag": tag}
+    )
+    state = await sdk.threads.get_state(thread["thread_id"])
     return {
         "tag": tag,
         "thread": thread["thread_id"],
         "assistant": assistant["assistant_id"],
         "org": tenants.a_admin.org,
         "key": key.json()["key_id"],
+        "run": run["run_id"],
+        "cron": cron["cron_id"],
+        "checkpoint": state["checkpoint"]["checkpoint_id"],
     }
 
 
@@ -64,11 +105,14 @@ def _missing(ids: dict) -> dict:
         "assistant": str(uuid.uuid4()),
         "org": f"nowhere-{uuid.uuid4().hex[:6]}",
         "key": str(uuid.uuid4()),
+        "run": str(uuid.uuid4()),
+        "cron": str(uuid.uuid4()),
+        "checkpoint": str(uuid.uuid4()),
     }
 
 
 def _normalise(text: str, ids: dict) -> str:
-    for name in ("thread", "assistant", "org", "key"):
+    for name in ("thread", "assistant", "org", "key", "run", "cron", "checkpoint"):
         text = text.replace(str(ids[name]), f"<{name}>")
     return text
 
@@ -92,13 +136,26 @@ async def _attack(attacker, victim_ids) -> None:
 
 async def _assert_untouched(tenants, victim_ids) -> None:
     thread = await tenants.a_member.sdk.threads.get(victim_ids["thread"])
-    assert thread["metadata"] == {"tag": victim_ids["tag"], "owner": "alice"}
+    # A run stamps graph_id and assistant_id; nothing else may change.
+    assert thread["metadata"] == {
+        "tag": victim_ids["tag"],
+        "owner": "alice",
+        "graph_id": "agent",
+        "assistant_id": thread["metadata"]["assistant_id"],
+    }
     assistant = await tenants.a_admin.sdk.assistants.get(victim_ids["assistant"])
     assert assistant["name"] == "victim" and assistant["version"] == 1
     keys = (await tenants.a_admin.http.get(f"/orgs/{victim_ids['org']}/keys")).json()
     assert [k["revoked_at"] for k in keys if k["key_id"] == victim_ids["key"]] == [None]
     members = (await tenants.a_admin.http.get(f"/orgs/{victim_ids['org']}/members")).json()
     assert "mallory" not in {m["user_id"] for m in members}
+    sdk = tenants.a_member.sdk
+    run = await sdk.runs.get(victim_ids["thread"], victim_ids["run"])
+    assert run["status"] == "success"
+    assert [r["run_id"] for r in await sdk.runs.list(victim_ids["thread"])] == [run["run_id"]]
+    assert (await sdk.crons.search(thread_id=victim_ids["thread"]))[0]["schedule"] == "0 3 * * *"
+    state = await sdk.threads.get_state(victim_ids["thread"])
+    assert state["checkpoint"]["checkpoint_id"] == victim_ids["checkpoint"]
 
 
 @pytest.mark.parametrize("attacker", ["b_member", "b_admin"])

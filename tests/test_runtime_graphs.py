@@ -46,7 +46,7 @@ not_a_graph = 42
 def test_the_repository_config_registers_the_examples():
     settings = Settings(config=ROOT / "tenantgraph.json")
     registry = GraphRegistry.from_settings(settings)
-    assert registry.ids() == ["agent", "memory", "hitl", "custom"]
+    assert registry.ids() == ["agent", "memory", "hitl", "custom", "slow", "nested"]
 
 
 async def test_specs_relative_to_the_config_file_modules_and_factories(tmp_path: Path):

@@ -449,3 +449,44 @@ async def test_interrupt_before_a_node_then_continue(resources, orgs, runs, stat
     second = await runs.create(alice, thread_id, assistants["agent"], body(input=None))
     result = await runs.join(alice, second["run_id"])
     assert [m["content"] for m in result["messages"]] == ["wait", "echo: wait"]
+
+
+async def test_a_run_created_beside_a_free_worker_starts_claimed(resources, orgs, runs):
+    """Runs.create with the process's worker: inserted running (attempt 1) and handed over;
+    a full worker or a busy thread queues it instead; stop() hands it back like any run."""
+    (alice, _, assistants), _ = orgs
+    local = make_worker(resources, concurrency=1)
+    await local.start()
+    try:
+        busy = await make_thread(resources.db, alice)
+        slow = body(input={}, config={"configurable": {"steps": 40, "delay": 0.05}})
+        first = await runs.create(alice, busy, assistants["custom"], slow, worker=local)
+        assert first["status"] == "running" and first["assistant"]["graph_id"] == "custom"
+        # The only slot is taken: the next run is queued, even on another thread.
+        other = await make_thread(resources.db, alice)
+        queued = await runs.create(
+            alice, other, assistants["agent"], body(input={"messages": []}), worker=local
+        )
+        assert queued["status"] == "pending" and "assistant" not in queued
+        # A busy thread queues too, whatever the worker's slots.
+        await local.stop()
+        await local.start()
+        behind = await runs.create(
+            alice, busy, assistants["agent"], body(input={"messages": []}), worker=local
+        )
+        assert behind["status"] == "pending"
+        for run in (first, queued, behind):
+            await wait_for(runs, alice, run["run_id"])
+        again = await runs.create(
+            alice, other, assistants["agent"], body(input={"messages": []}), worker=local
+        )
+        assert again["status"] == "running" and again["assistant"]["graph_id"] == "agent"
+        assert (await wait_for(runs, alice, again["run_id"]))["status"] == "success"
+    finally:
+        await local.stop()
+    attempts = [
+        e.json()["attempt"]
+        for e in await all_events(resources, alice, again["run_id"])
+        if e.event == "metadata"
+    ]
+    assert attempts == [1]

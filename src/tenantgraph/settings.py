@@ -98,6 +98,18 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         default=4, ge=0, description="Runs executed at once by the server's own worker; 0: none."
     )
+    worker_lease_seconds: float = Field(
+        default=30.0, gt=0, description="How long a claimed run is held without a heartbeat."
+    )
+    worker_heartbeat_seconds: float = Field(
+        default=1.0, gt=0, description="Lease renewal (and cancel check) period of a run."
+    )
+    worker_poll_seconds: float = Field(
+        default=0.5, gt=0, description="How often a worker looks for runs queued elsewhere."
+    )
+    worker_cron_seconds: float = Field(
+        default=5.0, gt=0, description="How often a worker fires due crons."
+    )
     pg_shared_buffers_mb: int | None = Field(
         default=None, description="Embedded Postgres shared_buffers; sized from memory if unset."
     )

@@ -94,9 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await _first_start(resources)
             worker = None
             if settings.worker_concurrency > 0:
-                worker = Worker(
-                    db, redis, registry, resources.store, concurrency=settings.worker_concurrency
-                )
+                worker = Worker.from_settings(settings, db, redis, registry, resources.store)
                 # The worker's tasks inherit this context: graphs reach the ephemeral
                 # helpers (session windows, episodes) through the bound client.
                 with bind(redis, settings.ephemeral):

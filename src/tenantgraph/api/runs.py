@@ -18,19 +18,20 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import model_validator
 
-from tenantgraph.api.deps import DB, Caller, resolve_assistant_id
+from tenantgraph.api.deps import DB, Caller, graph_ids, resolve_assistant_id
 from tenantgraph.api.middleware import too_many_requests
 from tenantgraph.api.payloads import Body as Payload
 from tenantgraph.errors import InvalidRequest
 from tenantgraph.runtime import events
-from tenantgraph.runtime.runs import RunCreate, Runs
+from tenantgraph.runtime.runs import RunCreate, RunNotFound, Runs
 from tenantgraph.scope import Principal
+from tenantgraph.stores import assistants
 
 router = APIRouter(tags=["runs"])
 
 Json = dict[str, Any]
 KEEPALIVE_SECONDS = 5.0
-_HIDDEN = ("owner_id", "cancel_action")
+_HIDDEN = ("owner_id", "cancel_action", "assistant")
 
 
 class RunRequest(RunCreate):
@@ -74,10 +75,21 @@ async def _create(
     decision = await request.state.rate_limiter.check_run(caller)
     if not decision.allowed:
         return too_many_requests(decision)
-    assistant_id = await resolve_assistant_id(request, db, caller, body.assistant_id)
-    run = await _runs(request).create(caller, thread_id, assistant_id, body)
+    runs = _runs(request)
     worker = request.app.state.worker
-    if worker is not None:
+    if body.assistant_id in graph_ids(request):
+        # A graph name stands for the org's default assistant, whose id is fixed: create
+        # it only when the run cannot find it (its first use in this org), not per run.
+        assistant_id = assistants.default_assistant_id(body.assistant_id)
+        try:
+            run = await runs.create(caller, thread_id, assistant_id, body, worker=worker)
+        except RunNotFound:
+            await assistants.ensure_default(db, caller, body.assistant_id)
+            run = await runs.create(caller, thread_id, assistant_id, body, worker=worker)
+    else:
+        assistant_id = await resolve_assistant_id(request, db, caller, body.assistant_id)
+        run = await runs.create(caller, thread_id, assistant_id, body, worker=worker)
+    if worker is not None and run["status"] == "pending":
         worker.wake()
     return run
 

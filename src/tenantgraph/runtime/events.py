@@ -213,7 +213,8 @@ def format_sse(event: RunEvent, *, with_id: bool = True) -> bytes:
 
 
 async def _append(redis: aioredis.Redis, key: str, event: bytes, data: bytes, ttl: int) -> str:
-    async with redis.pipeline(transaction=True) as pipe:
+    # One round trip; no MULTI needed: a reader never depends on the TTL being set.
+    async with redis.pipeline(transaction=False) as pipe:
         pipe.xadd(key, {b"event": event, b"data": data})
         pipe.expire(key, ttl)
         entry_id, _ = await pipe.execute()

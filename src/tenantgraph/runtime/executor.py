@@ -181,48 +181,59 @@ class Executor:
     async def finish(
         self, principal: Principal, run: dict[str, Any], outcome: Outcome, worker_id: str | None
     ) -> None:
-        """Record the outcome (only while holding the lease), settle the thread, end the stream."""
+        """Record the outcome (only while holding the lease), settle the thread, end the stream.
+
+        The thread state is read before the final transaction, so recording the run and
+        settling its thread is one round trip (a rollback deletes checkpoints first).
+        """
         run_id, thread_id = run["run_id"], run["thread_id"]
         if outcome.kind == "lost":
             return
         status = {"success": "success", "error": "error", "interrupt": "interrupted"}.get(
             outcome.kind, "interrupted"
         )
+        kwargs = run["kwargs"]
+        discard = bool(kwargs.get("temporary")) and kwargs.get("on_completion") == "delete"
+        recorded = outcome.kind == "rollback"
+        if recorded:
+            async with self.db.tenant(principal) as conn:
+                if not await store.finish_run(
+                    conn, principal.org_id, run_id, status, worker_id=worker_id
+                ):
+                    return
+                await store.delete_run(conn, principal.org_id, run_id)
+            await TenantCheckpointer(self.db, principal).adelete_for_runs([str(run_id)])
+        thread = None if discard else await self._thread_state(principal, run)
         async with self.db.tenant(principal) as conn:
-            if not await store.finish_run(
+            if not recorded and not await store.finish_run(
                 conn, principal.org_id, run_id, status, worker_id=worker_id
             ):
                 return
-            if outcome.kind == "rollback":
-                await store.delete_run(conn, principal.org_id, run_id)
-        saver = TenantCheckpointer(self.db, principal)
-        if outcome.kind == "rollback":
-            await saver.adelete_for_runs([str(run_id)])
-        thread_status, values, interrupts = "idle", None, None
-        try:
-            graph, _ = await self.graph_for(principal, run, attempt=0)
-        except Exception:
-            log.exception("run %s: cannot load its graph to read the thread state", run_id)
-        else:
-            # The latest checkpoint, whatever checkpoint the run started from.
-            state = await graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
-            values = jsonable(state.values) if state.config else {}
-            interrupts = interrupts_by_task(state)
-            thread_status = "interrupted" if state.next else "idle"
-        if outcome.kind == "error":
-            thread_status = "error"
-        kwargs = run["kwargs"]
-        async with self.db.tenant(principal) as conn:
-            if kwargs.get("temporary") and kwargs.get("on_completion") == "delete":
+            if discard:
                 await store.delete_temporary_thread(conn, principal.org_id, thread_id)
             else:
+                thread_status, values, interrupts = thread or ("idle", None, None)
                 await store.settle_thread(
                     conn,
                     principal.org_id,
                     thread_id,
-                    thread_status,
+                    "error" if outcome.kind == "error" else thread_status,
                     values=values,
                     interrupts=interrupts,
                     error=events.error_payload(outcome.error) if outcome.error else None,
                 )
         await events.publish_end(self.redis, principal, run_id, status, ttl=self.events_ttl)
+
+    async def _thread_state(
+        self, principal: Principal, run: dict[str, Any]
+    ) -> tuple[str, Any, dict[str, Any] | None] | None:
+        """(status, values, interrupts) of the thread's latest checkpoint, whatever
+        checkpoint the run started from; None if the graph cannot be loaded."""
+        try:
+            graph, _ = await self.graph_for(principal, run, attempt=0)
+        except Exception:
+            log.exception("run %s: cannot load its graph to read the thread state", run["run_id"])
+            return None
+        state = await graph.aget_state({"configurable": {"thread_id": str(run["thread_id"])}})
+        values = jsonable(state.values) if state.config else {}
+        return ("interrupted" if state.next else "idle", values, interrupts_by_task(state))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -20,6 +20,7 @@ from tenantgraph.stores import runs as store
 
 __all__ = [
     "InvalidRun",
+    "LocalWorker",
     "RunConflict",
     "RunCreate",
     "RunNotFound",
@@ -126,6 +127,19 @@ def _run_kwargs(body: RunCreate, *, temporary: bool) -> dict[str, Any]:
     }
 
 
+class LocalWorker(Protocol):
+    """A worker in this process that can take a run at creation (runtime/worker.py)."""
+
+    worker_id: str
+    lease_seconds: float
+
+    def reserve(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+    def start_claimed(self, principal: Principal, run: dict[str, Any]) -> None: ...
+
+
 class Runs:
     """The run API over one database and Valkey. Every method takes the caller first."""
 
@@ -149,6 +163,7 @@ class Runs:
         *,
         run_id: uuid.UUID | None = None,
         server_metadata: dict[str, Any] | None = None,
+        worker: LocalWorker | None = None,
     ) -> dict[str, Any]:
         """Queue a run on a thread (None: a stateless run on a temporary thread).
 
@@ -156,7 +171,45 @@ class Runs:
         `reject` raises RunConflict; `enqueue` queues behind it; `interrupt` and
         `rollback` cancel those runs with that action, then queue this one (it starts
         when they have stopped).
+
+        With a local `worker` that has a free slot, a run that may start now is inserted
+        already claimed by it and handed over after the commit: no claim query, no load,
+        no wait for the worker to wake (the lease and crash rule are the same).
         """
+        reserved = worker is not None and not (body.after_seconds or 0) > 0 and worker.reserve()
+        try:
+            run = await self._create(
+                principal,
+                thread_id,
+                assistant_id,
+                body,
+                run_id=run_id,
+                server_metadata=server_metadata,
+                worker=worker if reserved else None,
+            )
+        except BaseException:
+            if reserved:
+                worker.release()  # type: ignore[union-attr]
+            raise
+        if reserved:
+            assert worker is not None
+            if run["status"] == "running":
+                worker.start_claimed(principal, run)
+            else:
+                worker.release()
+        return run
+
+    async def _create(
+        self,
+        principal: Principal,
+        thread_id: uuid.UUID | None,
+        assistant_id: uuid.UUID,
+        body: RunCreate,
+        *,
+        run_id: uuid.UUID | None,
+        server_metadata: dict[str, Any] | None,
+        worker: LocalWorker | None,
+    ) -> dict[str, Any]:
         if body.command and body.command.get("resume") is not None and thread_id is None:
             raise InvalidRun("You must provide a thread_id when resuming.")
         if (body.config or {}).get("configurable") and body.context:
@@ -204,6 +257,8 @@ class Runs:
                 kwargs=_run_kwargs(body, temporary=temporary),
                 multitask_strategy=body.multitask_strategy,
                 after_seconds=max(body.after_seconds or 0.0, 0.0),
+                claimed_by=worker.worker_id if worker is not None and not active else None,
+                lease_seconds=worker.lease_seconds if worker is not None else 0.0,
             )
             # Before the commit makes the run claimable: the marker must be the first entry.
             await events.mark_created(
@@ -213,6 +268,8 @@ class Runs:
             await events.publish_end(
                 self.redis, principal, gone, "interrupted", ttl=self.events_ttl
             )
+        if run["status"] == "running":
+            run = {**run, "assistant": assistant}
         return run
 
     async def get(

@@ -104,8 +104,32 @@ class Worker:
         self.crons = Crons(db, Runs(db, redis, events_ttl=events_ttl))
         self._loop_task: asyncio.Task[None] | None = None
         self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._reserved = 0  # slots promised to runs being created in this process
         self._wake = asyncio.Event()
         self._stopping = False
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        db: Database,
+        redis: aioredis.Redis,
+        registry: GraphRegistry,
+        store_factory: StoreFactory,
+        *,
+        concurrency: int | None = None,
+    ) -> Worker:
+        return cls(
+            db,
+            redis,
+            registry,
+            store_factory,
+            concurrency=settings.worker_concurrency if concurrency is None else concurrency,
+            lease_seconds=settings.worker_lease_seconds,
+            heartbeat_seconds=settings.worker_heartbeat_seconds,
+            poll_seconds=settings.worker_poll_seconds,
+            cron_seconds=settings.worker_cron_seconds,
+        )
 
     async def start(self) -> None:
         if self._loop_task is None:
@@ -121,15 +145,50 @@ class Worker:
             await self._loop_task
             self._loop_task = None
             self._stopping = False
-        await asyncio.sleep(0)  # runs claimed last get to start, so they release on cancel
-        tasks = list(self._running.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Runs created here while stopping still start, then go back to the queue too.
+        while self._running or self._reserved:
+            await asyncio.sleep(0)  # runs claimed last get to start, so they release on cancel
+            tasks = list(self._running.values())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self._reserved and not self._running:
+                await asyncio.sleep(0.01)
 
     def wake(self) -> None:
         """Claim now rather than at the next poll (e.g. after a run was created here)."""
         self._wake.set()
+
+    def reserve(self) -> bool:
+        """Promise a slot to a run being created here (Runs.create inserts it claimed)."""
+        if self._loop_task is None or self._stopping:
+            return False
+        if self.concurrency - len(self._running) - self._reserved <= 0:
+            return False
+        self._reserved += 1
+        return True
+
+    def release(self) -> None:
+        """Give back a reserved slot the run did not take (it was queued instead)."""
+        self._reserved -= 1
+        self.wake()
+
+    def start_claimed(self, principal: Principal, run: dict[str, Any]) -> None:
+        """Execute a run inserted already claimed by this worker (attempt 1), with its
+        assistant loaded; takes the slot reserved for it."""
+        self._reserved -= 1
+        self._spawn(Claim(principal.org_id, run["run_id"], run["owner_id"], 1), run)
+
+    def _spawn(self, claim: Claim, run: dict[str, Any] | None = None) -> None:
+        task = asyncio.create_task(self._run(claim, run), name=f"run {claim.run_id}")
+        self._running[claim.run_id] = task
+        task.add_done_callback(lambda _, run_id=claim.run_id: self._done(run_id))
+
+    def _done(self, run_id: uuid.UUID) -> None:
+        # A full worker may have left runs in the queue: claim them now, not at the next poll.
+        if len(self._running) + self._reserved >= self.concurrency:
+            self._wake.set()
+        self._running.pop(run_id, None)
 
     async def _loop(self) -> None:
         next_cron = 0.0
@@ -139,16 +198,12 @@ class Worker:
                 if loop.time() >= next_cron:
                     next_cron = loop.time() + self.cron_seconds
                     await self.crons.fire_due()
-                free = self.concurrency - len(self._running)
+                free = self.concurrency - len(self._running) - self._reserved
                 if free > 0:
                     for claim in await claim_runs(
                         self.db, self.worker_id, free, self.lease_seconds
                     ):
-                        task = asyncio.create_task(self._run(claim), name=f"run {claim.run_id}")
-                        self._running[claim.run_id] = task
-                        task.add_done_callback(
-                            lambda _, run_id=claim.run_id: self._running.pop(run_id, None)
-                        )
+                        self._spawn(claim)
             except Exception:
                 log.exception("worker %s: claim loop failed; retrying", self.worker_id)
             if self._stopping:
@@ -157,19 +212,19 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
-    async def _run(self, claim: Claim) -> None:
+    async def _run(self, claim: Claim, run: dict[str, Any] | None = None) -> None:
         try:
-            await self._execute(claim)
+            await self._execute(claim, run)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("run %s: worker failed; its lease will expire", claim.run_id)
 
-    async def _execute(self, claim: Claim) -> None:
+    async def _execute(self, claim: Claim, run: dict[str, Any] | None = None) -> None:
         principal = claim.principal
         execution: asyncio.Task[Outcome] | None = None
         try:
-            run = await self.executor.load(principal, claim.run_id)
+            run = run or await self.executor.load(principal, claim.run_id)
             if run is None:
                 return
             if claim.attempt > MAX_ATTEMPTS:
@@ -238,7 +293,8 @@ async def serve_worker(
     """`tenantgraph worker`: a worker process until SIGINT/SIGTERM, then a clean stop
     (runs in flight go back to the queue for another worker)."""
     async with open_resources(settings) as resources:
-        worker = Worker(
+        worker = Worker.from_settings(
+            settings,
             resources.db,
             resources.redis,
             GraphRegistry.from_settings(settings),

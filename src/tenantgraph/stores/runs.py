@@ -111,8 +111,11 @@ async def insert_run(
     kwargs: dict[str, Any],
     multitask_strategy: str,
     after_seconds: float,
+    claimed_by: str | None = None,
+    lease_seconds: float = 0.0,
 ) -> dict[str, Any]:
-    """Insert a pending run and its queue row; the thread becomes busy."""
+    """Insert a pending run and its queue row; the thread becomes busy. With `claimed_by`,
+    the run is inserted already claimed by that worker (running, attempt 1, leased)."""
     params = {
         **_who(principal),
         "run": run_id,
@@ -122,17 +125,24 @@ async def insert_run(
         "kwargs": Jsonb(kwargs),
         "strategy": multitask_strategy,
         "after": after_seconds,
+        "status": "running" if claimed_by else "pending",
+        "worker": claimed_by,
+        "lease": lease_seconds,
     }
     cur = await conn.execute(
         "INSERT INTO runs AS r (org_id, run_id, thread_id, assistant_id, owner_id, metadata,"
-        " kwargs, multitask_strategy) VALUES (%(org)s, %(run)s, %(thread)s, %(assistant)s,"
-        f" %(user)s, %(metadata)s, %(kwargs)s, %(strategy)s) RETURNING {RUN_COLUMNS}",
+        " kwargs, multitask_strategy, status) VALUES (%(org)s, %(run)s, %(thread)s,"
+        " %(assistant)s, %(user)s, %(metadata)s, %(kwargs)s, %(strategy)s, %(status)s)"
+        f" RETURNING {RUN_COLUMNS}",
         params,
     )
     run = await cur.fetchone()
     await conn.execute(
-        "INSERT INTO run_queue (org_id, run_id, available_at)"
-        " VALUES (%(org)s, %(run)s, now() + make_interval(secs => %(after)s))",
+        "INSERT INTO run_queue (org_id, run_id, available_at, attempts, locked_by, locked_until)"
+        " VALUES (%(org)s, %(run)s, now() + make_interval(secs => %(after)s),"
+        " CASE WHEN %(worker)s::text IS NULL THEN 0 ELSE 1 END, %(worker)s,"
+        " CASE WHEN %(worker)s::text IS NULL THEN NULL"
+        " ELSE now() + make_interval(secs => %(lease)s) END)",
         params,
     )
     await conn.execute(

@@ -6,12 +6,16 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tenantgraph.resources import Resources, open_resources
 from tenantgraph.settings import Settings
 
 from .api_fixtures import Tenants, start_api_server
+
+API_DATABASE = "tenantgraph_api"
 
 
 @pytest.fixture(scope="session")
@@ -39,9 +43,22 @@ def org_ids() -> tuple[str, str]:
 
 
 @pytest.fixture(scope="session")
-def api_url(resources: Resources, data_dir: Path) -> Iterator[str]:
+async def api_env(resources: Resources) -> dict[str, str]:
+    """Environment of the API server processes: the session's embedded Postgres, but a
+    database of their own, so their workers never take the runs that in-process runtime
+    tests queue for their own workers."""
+    async with await psycopg.AsyncConnection.connect(
+        resources.admin_conninfo, autocommit=True
+    ) as conn:
+        await conn.execute(f'CREATE DATABASE "{API_DATABASE}"')
+    params = {**conninfo_to_dict(resources.admin_conninfo), "dbname": API_DATABASE}
+    return {"DATABASE_URL": make_conninfo(**params)}
+
+
+@pytest.fixture(scope="session")
+def api_url(api_env: dict[str, str], data_dir: Path) -> Iterator[str]:
     """One `tenantgraph serve` process sharing the session's embedded servers."""
-    server = start_api_server(data_dir)
+    server = start_api_server(data_dir, **api_env)
     yield server.url
     server.terminate()
 

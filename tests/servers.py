@@ -32,9 +32,8 @@ class ServerProcess:
         command = [sys.executable, "-m", "tenantgraph.cli", "serve", "--port", str(self.port)]
         if config is not None:
             command += ["--config", str(config)]
-        full_env = {**os.environ, "TENANTGRAPH_DATA_DIR": str(data_dir), **(env or {})}
-        full_env.pop("DATABASE_URL", None)
-        full_env.pop("REDIS_URL", None)
+        inherited = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+        full_env = {**inherited, "TENANTGRAPH_DATA_DIR": str(data_dir), **(env or {})}
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=full_env

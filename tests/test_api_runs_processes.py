@@ -22,9 +22,9 @@ FAST_WORKER = {
 
 
 @pytest.fixture(scope="module")
-def second_server(api_url: str, data_dir: Path) -> Iterator[ServerProcess]:
+def second_server(api_url: str, api_env: dict[str, str], data_dir: Path) -> Iterator[ServerProcess]:
     """Another server on the session's database and Valkey, firing crons every 0.2 s."""
-    server = start_api_server(data_dir, **FAST_WORKER)
+    server = start_api_server(data_dir, **api_env, **FAST_WORKER)
     yield server
     server.terminate()
 

@@ -10,8 +10,9 @@ import httpx
 from .api_fixtures import JWT_SECRET
 
 
-def tenantgraph(settings, *args: str, **env: str) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "TENANTGRAPH_DATA_DIR": str(settings.data_dir), **env}
+def tenantgraph(settings, api_env, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """The CLI on the API server's database."""
+    full_env = {**os.environ, "TENANTGRAPH_DATA_DIR": str(settings.data_dir), **api_env, **env}
     result = subprocess.run(
         [sys.executable, "-m", "tenantgraph.cli", *args],
         env=full_env,
@@ -24,26 +25,27 @@ def tenantgraph(settings, *args: str, **env: str) -> subprocess.CompletedProcess
     return result
 
 
-def test_orgs_keys_and_tokens(settings, api_url):
+def test_orgs_keys_and_tokens(settings, api_url, api_env):
     org = f"cli-{uuid.uuid4().hex[:6]}"
-    tenantgraph(settings, "orgs", "create", org, "--name", "CLI Org", "--owner", "root")
-    assert org in tenantgraph(settings, "orgs", "list", "--limit", "1000").stdout
+    tenantgraph(settings, api_env, "orgs", "create", org, "--name", "CLI Org", "--owner", "root")
+    assert org in tenantgraph(settings, api_env, "orgs", "list", "--limit", "1000").stdout
 
     created = tenantgraph(
-        settings, "keys", "create", "--org", org, "--user", "ci", "--role", "admin"
+        settings, api_env, "keys", "create", "--org", org, "--user", "ci", "--role", "admin"
     )
     key = created.stdout.strip()
     assert key.startswith("tg_")
     with httpx.Client(base_url=api_url, headers={"X-Api-Key": key}) as client:
         thread = client.post("/threads", json={})
         assert thread.status_code == 200 and thread.json()["metadata"]["owner"] == "ci"
-        listed = tenantgraph(settings, "keys", "list", "--org", org).stdout
+        listed = tenantgraph(settings, api_env, "keys", "list", "--org", org).stdout
         key_id = next(line.split()[1] for line in listed.splitlines() if " ci " in line)
-        tenantgraph(settings, "keys", "revoke", "--org", org, key_id)
+        tenantgraph(settings, api_env, "keys", "revoke", "--org", org, key_id)
         assert client.post("/threads", json={}).status_code == 401
 
     token = tenantgraph(
         settings,
+        api_env,
         "token",
         "--org",
         org,
@@ -56,8 +58,8 @@ def test_orgs_keys_and_tokens(settings, api_url):
     with httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {token}"}) as client:
         assert client.post("/threads/count", json={}).json() == 0
 
-    tenantgraph(settings, "orgs", "delete", org, "--yes")
-    assert org not in tenantgraph(settings, "orgs", "list", "--limit", "1000").stdout
+    tenantgraph(settings, api_env, "orgs", "delete", org, "--yes")
+    assert org not in tenantgraph(settings, api_env, "orgs", "list", "--limit", "1000").stdout
 
 
 def test_token_without_a_secret_fails_clearly(settings):

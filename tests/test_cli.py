@@ -58,6 +58,12 @@ def test_orgs_keys_and_tokens(settings, api_url, api_env):
     with httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {token}"}) as client:
         assert client.post("/threads/count", json={}).json() == 0
 
+    tenantgraph(settings, api_env, "orgs", "set-member", org, "dana", "--role", "admin")
+    assert "dana" in tenantgraph(settings, api_env, "orgs", "members", org).stdout
+    tenantgraph(settings, api_env, "orgs", "remove-member", org, "dana")
+    members = tenantgraph(settings, api_env, "orgs", "members", org).stdout
+    assert "dana" not in members and "root" in members
+
     tenantgraph(settings, api_env, "orgs", "delete", org, "--yes")
     assert org not in tenantgraph(settings, api_env, "orgs", "list", "--limit", "1000").stdout
 

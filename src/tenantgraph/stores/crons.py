@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
@@ -25,17 +25,10 @@ __all__ = [
 COLUMNS = """c.cron_id, c.assistant_id, c.thread_id, c.owner_id, c.schedule, c.payload,
     c.metadata, c.enabled, c.end_time, c.next_run_date, c.created_at, c.updated_at"""
 _VISIBLE = "(%(admin)s OR c.owner_id = %(user)s)"
-SORT_COLUMNS = frozenset(
-    {
-        "cron_id",
-        "assistant_id",
-        "thread_id",
-        "created_at",
-        "updated_at",
-        "next_run_date",
-        "end_time",
-    }
-)
+CronSortColumn = Literal[
+    "cron_id", "assistant_id", "thread_id", "created_at", "updated_at", "next_run_date", "end_time"
+]
+SORT_COLUMNS = frozenset(get_args(CronSortColumn))
 UPDATABLE = frozenset({"schedule", "payload", "metadata", "enabled", "end_time", "next_run_date"})
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from rich.console import Console
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         registry = GraphRegistry.from_settings(settings)
-        async with open_resources(settings) as resources:
+        async with open_resources(settings) as resources, AsyncExitStack() as stack:
             db, redis = resources.db, resources.redis
             app.state.resources = resources
             app.state.authenticator = Authenticator(settings, db)
@@ -92,28 +92,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.states = ThreadStates(db, registry)
             app.state.crons = Crons(db, app.state.runs)
             await _first_start(resources)
-            worker = None
+            app.state.worker = None
             if settings.worker_concurrency > 0:
                 worker = Worker.from_settings(settings, db, redis, registry, resources.store)
                 # The worker's tasks inherit this context: graphs reach the ephemeral
                 # helpers (session windows, episodes) through the bound client.
                 with bind(redis, settings.ephemeral):
                     await worker.start()
-            app.state.worker = worker
+                stack.push_async_callback(worker.stop)
+                app.state.worker = worker
             ttl = resources.store_config.ttl or {}
             sweeper = StoreSweeper(db, interval=60 * (ttl.get("sweep_interval_minutes") or 1))
             sweeper.start()
-            try:
-                # Lifespan state is copied into every request's scope["state"], where the
-                # rate-limit and idempotency middlewares look for their stores.
-                yield {
-                    RATE_LIMITER: RateLimiter(redis, db, settings.ephemeral),
-                    IDEMPOTENCY_STORE: IdempotencyStore(redis, settings.ephemeral),
-                }
-            finally:
-                await sweeper.stop()
-                if worker is not None:
-                    await worker.stop()
+            stack.push_async_callback(sweeper.stop)
+            # Lifespan state is copied into every request's scope["state"], where the
+            # rate-limit and idempotency middlewares look for their stores.
+            yield {
+                RATE_LIMITER: RateLimiter(redis, db, settings.ephemeral),
+                IDEMPOTENCY_STORE: IdempotencyStore(redis, settings.ephemeral),
+            }
 
     app = FastAPI(title="tenantgraph", version=__version__, lifespan=lifespan)
     install_error_handlers(app)

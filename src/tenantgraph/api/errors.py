@@ -11,6 +11,7 @@ from langgraph.store.base import InvalidNamespaceError
 from starlette.exceptions import HTTPException
 
 from tenantgraph.api.auth import AuthError
+from tenantgraph.api.middleware.ratelimit import RateLimited, too_many_requests
 from tenantgraph.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tenantgraph.scope import InvalidIdentifier
 from tenantgraph.stores.filters import InvalidFilter
@@ -62,7 +63,11 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("unhandled error", exc_info=exc)
         return JSONResponse({"detail": "internal server error"}, status_code=500)
 
+    async def rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
+        return too_many_requests(exc.decision)
+
     app.add_exception_handler(AuthError, unauthenticated)
+    app.add_exception_handler(RateLimited, rate_limited)
     app.add_exception_handler(Exception, unexpected)
     for exc_class in _STATUS:
         app.add_exception_handler(exc_class, mapped)

@@ -20,7 +20,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import model_validator
 
 from tenantgraph.api.deps import DB, Caller, graph_ids, resolve_assistant_id
-from tenantgraph.api.middleware import too_many_requests
+from tenantgraph.api.middleware import RateLimited
 from tenantgraph.api.payloads import Body as Payload
 from tenantgraph.errors import InvalidRequest
 from tenantgraph.runtime import events
@@ -72,10 +72,11 @@ def _path(run: Json) -> str:
 
 async def _create(
     request: Request, db: Any, caller: Principal, thread_id: uuid.UUID | None, body: RunRequest
-) -> Json | Response:
+) -> Json:
+    """Queue a run after the caller's run budget admits it (RateLimited → 429)."""
     decision = await request.state.rate_limiter.check_run(caller)
     if not decision.allowed:
-        return too_many_requests(decision)
+        raise RateLimited(decision)
     runs = _runs(request)
     worker = request.app.state.worker
     if body.assistant_id in graph_ids(request):
@@ -187,10 +188,8 @@ async def create_run(
     response: Response,
     db: DB,
     caller: Caller,
-) -> Json | Response:
+) -> Json:
     run = await _create(request, db, caller, thread_id, body)
-    if isinstance(run, Response):
-        return run
     response.headers["Content-Location"] = _path(run)
     return _public(run)
 
@@ -198,10 +197,8 @@ async def create_run(
 @router.post("/runs", response_model=None)
 async def create_stateless_run(
     body: RunRequest, request: Request, response: Response, db: DB, caller: Caller
-) -> Json | Response:
+) -> Json:
     run = await _create(request, db, caller, None, body)
-    if isinstance(run, Response):
-        return run
     response.headers["Content-Location"] = _path(run)
     return _public(run)
 
@@ -211,8 +208,6 @@ async def stream_run(
     thread_id: uuid.UUID, body: RunRequest, request: Request, db: DB, caller: Caller
 ) -> Response:
     run = await _create(request, db, caller, thread_id, body)
-    if isinstance(run, Response):
-        return run
     return _sse(request, caller, run, cancel_on_disconnect=body.on_disconnect == "cancel")
 
 
@@ -221,8 +216,6 @@ async def stream_stateless_run(
     body: RunRequest, request: Request, db: DB, caller: Caller
 ) -> Response:
     run = await _create(request, db, caller, None, body)
-    if isinstance(run, Response):
-        return run
     return _sse(request, caller, run, cancel_on_disconnect=body.on_disconnect == "cancel")
 
 
@@ -231,8 +224,6 @@ async def wait_run(
     thread_id: uuid.UUID, body: RunRequest, request: Request, db: DB, caller: Caller
 ) -> Response:
     run = await _create(request, db, caller, thread_id, body)
-    if isinstance(run, Response):
-        return run
     return await _waiting(request, caller, run)
 
 
@@ -241,21 +232,16 @@ async def wait_stateless_run(
     body: RunRequest, request: Request, db: DB, caller: Caller
 ) -> Response:
     run = await _create(request, db, caller, None, body)
-    if isinstance(run, Response):
-        return run
     return await _waiting(request, caller, run)
 
 
 @router.post("/runs/batch", response_model=None)
 async def create_batch(
     body: list[RunRequest], request: Request, db: DB, caller: Caller
-) -> list[Json] | Response:
+) -> list[Json]:
     created = []
     for item in body:
-        run = await _create(request, db, caller, None, item)
-        if isinstance(run, Response):
-            return run
-        created.append(_public(run))
+        created.append(_public(await _create(request, db, caller, None, item)))
     return created
 
 

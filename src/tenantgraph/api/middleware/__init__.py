@@ -13,7 +13,11 @@ Order, outermost first: auth → `RateLimitMiddleware` → `IdempotencyMiddlewar
 """
 
 from tenantgraph.api.middleware.idempotency import IdempotencyMiddleware
-from tenantgraph.api.middleware.ratelimit import RateLimitMiddleware, too_many_requests
+from tenantgraph.api.middleware.ratelimit import (
+    RateLimited,
+    RateLimitMiddleware,
+    too_many_requests,
+)
 from tenantgraph.api.middleware.state import (
     API_KEY_ID,
     IDEMPOTENCY_STORE,
@@ -29,6 +33,7 @@ __all__ = [
     "RATE_LIMITER",
     "IdempotencyMiddleware",
     "RateLimitMiddleware",
+    "RateLimited",
     "request_principal",
     "too_many_requests",
 ]

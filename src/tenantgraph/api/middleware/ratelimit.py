@@ -11,6 +11,15 @@ from tenantgraph.ephemeral.ratelimit import Decision, RateLimiter
 __all__ = ["RateLimitMiddleware", "too_many_requests"]
 
 
+class RateLimited(Exception):
+    """A denied budget check inside a route (e.g. the run budget); answered by
+    `too_many_requests` from the app's error handlers."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(f"rate limit exceeded ({decision.bucket})")
+        self.decision = decision
+
+
 def too_many_requests(decision: Decision) -> JSONResponse:
     """The 429 for a denied check; run routes answer a denied `check_run` with it too."""
     return JSONResponse(

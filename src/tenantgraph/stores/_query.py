@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from psycopg import sql
 
 from tenantgraph.errors import InvalidRequest
+from tenantgraph.scope import Principal
+
+
+def caller_params(principal: Principal) -> dict[str, Any]:
+    """The named query parameters `org`, `user` and `admin` that visibility clauses use."""
+    return {"org": principal.org_id, "user": principal.user_id, "admin": principal.is_admin}
 
 
 def order_by(

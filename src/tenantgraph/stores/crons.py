@@ -10,6 +10,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
 from tenantgraph.scope import Principal
+from tenantgraph.stores._query import caller_params
 
 __all__ = [
     "SORT_COLUMNS",
@@ -32,10 +33,6 @@ SORT_COLUMNS = frozenset(get_args(CronSortColumn))
 UPDATABLE = frozenset({"schedule", "payload", "metadata", "enabled", "end_time", "next_run_date"})
 
 
-def _who(principal: Principal) -> dict[str, Any]:
-    return {"org": principal.org_id, "user": principal.user_id, "admin": principal.is_admin}
-
-
 async def insert_cron(
     conn: AsyncConnection, principal: Principal, values: dict[str, Any]
 ) -> dict[str, Any]:
@@ -45,7 +42,7 @@ async def insert_cron(
         " %(assistant_id)s, %(thread_id)s, %(user)s, %(schedule)s, %(payload)s, %(metadata)s,"
         f" %(enabled)s, %(end_time)s, %(next_run_date)s) RETURNING {COLUMNS}",
         {
-            **_who(principal),
+            **caller_params(principal),
             **values,
             "payload": Jsonb(values["payload"]),
             "metadata": Jsonb(values["metadata"]),
@@ -62,7 +59,7 @@ async def get_cron(
     cur = await conn.execute(
         f"SELECT {COLUMNS} FROM crons c WHERE c.org_id = %(org)s AND c.cron_id = %(cron)s"
         f" AND {_VISIBLE}" + (" FOR UPDATE" if lock else ""),
-        {**_who(principal), "cron": cron_id},
+        {**caller_params(principal), "cron": cron_id},
     )
     return await cur.fetchone()
 
@@ -77,7 +74,7 @@ async def update_cron(
         sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in changes
     )
     params = {
-        **_who(principal),
+        **caller_params(principal),
         "cron": cron_id,
         **{k: Jsonb(v) if k in ("payload", "metadata") else v for k, v in changes.items()},
     }
@@ -94,14 +91,14 @@ async def delete_cron(conn: AsyncConnection, principal: Principal, cron_id: uuid
         "DELETE FROM crons c WHERE c.org_id = %(org)s AND c.cron_id = %(cron)s AND "
         + _VISIBLE
         + " RETURNING c.cron_id",
-        {**_who(principal), "cron": cron_id},
+        {**caller_params(principal), "cron": cron_id},
     )
     return await cur.fetchone() is not None
 
 
 def _filters(principal: Principal, filters: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     clauses = ["c.org_id = %(org)s", _VISIBLE]
-    params = _who(principal)
+    params = caller_params(principal)
     for column in ("assistant_id", "thread_id", "enabled"):
         if filters.get(column) is not None:
             clauses.append(f"c.{column} = %({column})s")

@@ -14,6 +14,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from tenantgraph.scope import Principal
+from tenantgraph.stores._query import caller_params
 
 __all__ = [
     "ACTIVE",
@@ -41,10 +42,6 @@ _VISIBLE = """(%(admin)s OR r.owner_id = %(user)s OR EXISTS (
     WHERE t.org_id = r.org_id AND t.thread_id = r.thread_id AND t.owner_id = %(user)s))"""
 
 
-def _who(principal: Principal) -> dict[str, Any]:
-    return {"org": principal.org_id, "user": principal.user_id, "admin": principal.is_admin}
-
-
 async def get_assistant(conn: AsyncConnection, assistant_id: uuid.UUID) -> dict[str, Any] | None:
     cur = await conn.execute(
         "SELECT assistant_id, graph_id, config, context, metadata FROM assistants"
@@ -64,7 +61,7 @@ async def lock_thread(
 ) -> dict[str, Any] | None:
     """The thread if the principal may use it, locked for this transaction (so run creation
     on one thread is serialised); with `create`, a missing thread is created for them."""
-    params = {**_who(principal), "thread": thread_id, "metadata": Jsonb(metadata or {})}
+    params = {**caller_params(principal), "thread": thread_id, "metadata": Jsonb(metadata or {})}
     if create:
         await conn.execute(
             "INSERT INTO threads (org_id, thread_id, owner_id, metadata)"
@@ -95,7 +92,7 @@ async def active_runs_of_org(conn: AsyncConnection, principal: Principal) -> lis
     cur = await conn.execute(
         f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.org_id = %(org)s"
         " AND r.status IN ('pending', 'running') AND " + _VISIBLE + " ORDER BY r.created_at",
-        _who(principal),
+        caller_params(principal),
     )
     return await cur.fetchall()
 
@@ -117,7 +114,7 @@ async def insert_run(
     """Insert a pending run and its queue row; the thread becomes busy. With `claimed_by`,
     the run is inserted already claimed by that worker (running, attempt 1, leased)."""
     params = {
-        **_who(principal),
+        **caller_params(principal),
         "run": run_id,
         "thread": thread_id,
         "assistant": assistant_id,
@@ -164,7 +161,7 @@ async def get_run(
     cur = await conn.execute(
         f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.org_id = %(org)s AND r.run_id = %(run)s"
         " AND (%(thread)s::uuid IS NULL OR r.thread_id = %(thread)s) AND " + _VISIBLE,
-        {**_who(principal), "run": run_id, "thread": thread_id},
+        {**caller_params(principal), "run": run_id, "thread": thread_id},
     )
     return await cur.fetchone()
 
@@ -184,7 +181,7 @@ async def list_runs(
         + _VISIBLE
         + " ORDER BY r.created_at DESC, r.run_id LIMIT %(limit)s OFFSET %(offset)s",
         {
-            **_who(principal),
+            **caller_params(principal),
             "thread": thread_id,
             "status": status,
             "limit": limit,

@@ -83,7 +83,15 @@ async def create(
 
 
 async def ensure_default(db: Database, principal: Principal, graph_id: str) -> dict[str, Any]:
-    """The org's default assistant for `graph_id`, created on first use by any member."""
+    """The org's default assistant for `graph_id`, created on first use by any member.
+
+    Read first: after its first use the assistant exists, and one read beats an insert
+    that conflicts followed by the same read.
+    """
+    try:
+        return await get(db, principal, default_assistant_id(graph_id))
+    except NotFound:
+        pass
     return await _insert(
         db,
         principal,

@@ -155,12 +155,15 @@ def _sse(
     )
 
 
-async def _waiting(request: Request, caller: Principal, run: Json) -> Response:
+def _locations(run: Json) -> dict[str, str]:
     path = _path(run)
-    return await _awaiting(
-        _runs(request).join(caller, run["run_id"]),
-        {"Location": f"{path}/join", "Content-Location": path},
-    )
+    return {"Location": f"{path}/join", "Content-Location": path}
+
+
+async def _waiting(request: Request, caller: Principal, run: Json) -> Response:
+    """The result of a run the caller has just created (`…/runs/wait`)."""
+    result = _runs(request).wait(caller, run, worker=request.app.state.worker)
+    return await _awaiting(result, _locations(run))
 
 
 def _stream_modes(raw: list[str]) -> list[str] | None:
@@ -286,7 +289,7 @@ async def join_run(
     thread_id: uuid.UUID, run_id: uuid.UUID, request: Request, caller: Caller
 ) -> Response:
     run = await _runs(request).get(caller, run_id, thread_id)
-    return await _waiting(request, caller, run)
+    return await _awaiting(_runs(request).join(caller, run_id), _locations(run))
 
 
 @router.get("/runs/{run_id}/join", response_model=None)

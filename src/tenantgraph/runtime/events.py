@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_TTL_SECONDS",
     "STREAM_MODES",
     "RunEvent",
+    "RunResult",
     "StreamEncoder",
     "can_read_run_events",
     "dumps",
@@ -88,6 +89,35 @@ class RunEvent(NamedTuple):
 
     def json(self) -> Any:
         return orjson.loads(self.data)
+
+
+class RunResult:
+    """What `wait` and `join` answer for a run (API §3.3): the last `values` event with
+    every `__interrupt__` merged in, or `{"__error__": …}`. Fed the run's events in
+    order, by a stream reader or by the worker executing the run."""
+
+    __slots__ = ("error", "interrupts", "values")
+
+    def __init__(self) -> None:
+        self.values: Any = None
+        self.interrupts: list[Any] = []
+        self.error: Any = None
+
+    def add(self, event: str, data: bytes) -> None:
+        if event == "values":
+            self.values = orjson.loads(data)
+            if isinstance(self.values, dict) and "__interrupt__" in self.values:
+                self.interrupts.extend(self.values.pop("__interrupt__"))
+        elif event == "error":
+            self.error = orjson.loads(data)
+
+    def body(self) -> Any:
+        if self.error is not None:
+            return {"__error__": self.error}
+        body = {} if self.values is None else self.values
+        if self.interrupts and isinstance(body, dict):
+            body["__interrupt__"] = self.interrupts
+        return body
 
 
 def run_events_key(principal: Principal, run_id: uuid.UUID | str) -> str:
@@ -226,13 +256,12 @@ async def publish(
     principal: Principal,
     run_id: uuid.UUID | str,
     event: str,
-    data: Any,
+    data: bytes,
     *,
     ttl: int = DEFAULT_TTL_SECONDS,
 ) -> str:
-    """Append one event; returns its id."""
-    key = run_events_key(principal, run_id)
-    return await _append(redis, key, event.encode(), dumps(data), ttl)
+    """Append one event (`data`: JSON bytes, see `dumps`); returns its id."""
+    return await _append(redis, run_events_key(principal, run_id), event.encode(), data, ttl)
 
 
 async def mark_created(

@@ -92,8 +92,19 @@ class Executor:
         self.store_factory = store_factory
         self.events_ttl = events_ttl
 
-    async def publish(self, principal: Principal, run_id: uuid.UUID, name: str, data: Any) -> None:
-        await events.publish(self.redis, principal, run_id, name, data, ttl=self.events_ttl)
+    async def publish(
+        self,
+        principal: Principal,
+        run_id: uuid.UUID,
+        name: str,
+        data: Any,
+        result: events.RunResult | None = None,
+    ) -> None:
+        """Append an event to the run's stream, and to `result` when one is kept here."""
+        encoded = events.dumps(data)
+        await events.publish(self.redis, principal, run_id, name, encoded, ttl=self.events_ttl)
+        if result is not None:
+            result.add(name, encoded)
 
     async def load(self, principal: Principal, run_id: uuid.UUID) -> dict[str, Any] | None:
         """The run with its assistant, or None when it was deleted meanwhile."""
@@ -136,13 +147,22 @@ class Executor:
         )
         return graph, config
 
-    async def execute(self, principal: Principal, run: dict[str, Any], attempt: int) -> Outcome:
-        """Stream the graph, publishing every event; errors become an `error` event."""
+    async def execute(
+        self,
+        principal: Principal,
+        run: dict[str, Any],
+        attempt: int,
+        result: events.RunResult | None = None,
+    ) -> Outcome:
+        """Stream the graph, publishing every event (also into `result`, if given); errors
+        become an `error` event."""
         run_id = run["run_id"]
         kwargs = run["kwargs"]
-        await self.publish(
-            principal, run_id, "metadata", {"run_id": str(run_id), "attempt": attempt}
-        )
+
+        async def publish(name: str, data: Any) -> None:
+            await self.publish(principal, run_id, name, data, result)
+
+        await publish("metadata", {"run_id": str(run_id), "attempt": attempt})
         try:
             graph, config = await self.graph_for(principal, run, attempt)
             encoder = events.StreamEncoder(
@@ -165,30 +185,31 @@ class Executor:
                 async for event in stream:
                     if event["event"] == "on_chain_stream" and event["run_id"] == str(run_id):
                         for name, data in encoder.encode(event["data"]["chunk"]):
-                            await self.publish(principal, run_id, name, data)
+                            await publish(name, data)
                     else:
-                        await self.publish(principal, run_id, "events", event)
+                        await publish("events", event)
             else:
                 async for chunk in graph.astream(graph_input, config, **options):
                     for name, data in encoder.encode(chunk):
-                        await self.publish(principal, run_id, name, data)
+                        await publish(name, data)
         except Exception as exc:
             log.exception("run %s failed", run_id)
-            await self.publish(principal, run_id, "error", events.error_payload(exc))
+            await publish("error", events.error_payload(exc))
             return Outcome("error", exc)
         return Outcome("success")
 
     async def finish(
         self, principal: Principal, run: dict[str, Any], outcome: Outcome, worker_id: str | None
-    ) -> None:
-        """Record the outcome (only while holding the lease), settle the thread, end the stream.
+    ) -> bool:
+        """Record the outcome (only while holding the lease), settle the thread, end the
+        stream; False when the run was not ours to record (lost lease).
 
         The thread state is read before the final transaction, so recording the run and
         settling its thread is one round trip (a rollback deletes checkpoints first).
         """
         run_id, thread_id = run["run_id"], run["thread_id"]
         if outcome.kind == "lost":
-            return
+            return False
         status = {"success": "success", "error": "error", "interrupt": "interrupted"}.get(
             outcome.kind, "interrupted"
         )
@@ -200,7 +221,7 @@ class Executor:
                 if not await store.finish_run(
                     conn, principal.org_id, run_id, status, worker_id=worker_id
                 ):
-                    return
+                    return False
                 await store.delete_run(conn, principal.org_id, run_id)
             await TenantCheckpointer(self.db, principal).adelete_for_runs([str(run_id)])
         thread = None if discard else await self._thread_state(principal, run)
@@ -208,7 +229,7 @@ class Executor:
             if not recorded and not await store.finish_run(
                 conn, principal.org_id, run_id, status, worker_id=worker_id
             ):
-                return
+                return False
             if discard:
                 await store.delete_temporary_thread(conn, principal.org_id, thread_id)
             else:
@@ -223,6 +244,7 @@ class Executor:
                     error=events.error_payload(outcome.error) if outcome.error else None,
                 )
         await events.publish_end(self.redis, principal, run_id, status, ttl=self.events_ttl)
+        return True
 
     async def _thread_state(
         self, principal: Principal, run: dict[str, Any]

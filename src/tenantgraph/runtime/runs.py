@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tenantgraph.db.database import Database
 from tenantgraph.errors import Conflict, InvalidRequest, NotFound
 from tenantgraph.runtime import events
-from tenantgraph.runtime.events import RunEvent
+from tenantgraph.runtime.events import RunEvent, RunResult
 from tenantgraph.scope import Principal
 from tenantgraph.stores import runs as store
 
@@ -138,6 +138,8 @@ class LocalWorker(Protocol):
     def release(self) -> None: ...
 
     def start_claimed(self, principal: Principal, run: dict[str, Any]) -> None: ...
+
+    async def result(self, run_id: uuid.UUID) -> RunResult | None: ...
 
 
 class Runs:
@@ -388,27 +390,22 @@ class Runs:
         )
 
     async def join(self, principal: Principal, run_id: uuid.UUID) -> Any:
-        """Wait for the run to end; the body of `/runs/wait` and `/join` (API §3.3): the last
-        `values` event, with `__interrupt__` merged in, or `{"__error__": …}`.
+        """Wait for the run to end; the body of `/join` (see events.RunResult).
         Works after a stateless run deleted itself; RunNotFound if nothing is readable."""
         if not await events.can_read_run_events(self.redis, principal, run_id):
             await self.get(principal, run_id)  # RunNotFound unless an expired stream
-        result: Any = None
-        interrupts: list[Any] = []
-        error: Any = None
+        result = events.RunResult()
         # Read to the end marker: it is written after the run's final status.
         async for event in self.events(principal, run_id):
             assert event is not None
-            if event.event == "values":
-                result = event.json()
-                if isinstance(result, dict) and "__interrupt__" in result:
-                    interrupts.extend(result.pop("__interrupt__"))
-            elif event.event == "error":
-                error = event.json()
-        if error is not None:
-            return {"__error__": error}
-        if result is None:
-            result = {}
-        if interrupts and isinstance(result, dict):
-            result["__interrupt__"] = interrupts
-        return result
+            result.add(event.event, event.data)
+        return result.body()
+
+    async def wait(
+        self, principal: Principal, run: dict[str, Any], *, worker: LocalWorker | None = None
+    ) -> Any:
+        """The body of `/runs/wait` for a run `principal` has just created: handed over by
+        the local worker when it executes the run (no stream to read back), else `join`."""
+        if worker is not None and (result := await worker.result(run["run_id"])) is not None:
+            return result.body()
+        return await self.join(principal, run["run_id"])

@@ -104,6 +104,8 @@ class Worker:
         self.crons = Crons(db, Runs(db, redis, events_ttl=events_ttl))
         self._loop_task: asyncio.Task[None] | None = None
         self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
+        # Results of runs started here at their creation, for a `wait` in this process.
+        self._results: dict[uuid.UUID, asyncio.Future[events.RunResult | None]] = {}
         self._reserved = 0  # slots promised to runs being created in this process
         self._wake = asyncio.Event()
         self._stopping = False
@@ -177,7 +179,14 @@ class Worker:
         """Execute a run inserted already claimed by this worker (attempt 1), with its
         assistant loaded; takes the slot reserved for it."""
         self._reserved -= 1
+        self._results[run["run_id"]] = asyncio.get_running_loop().create_future()
         self._spawn(Claim(principal.org_id, run["run_id"], run["owner_id"], 1), run)
+
+    async def result(self, run_id: uuid.UUID) -> events.RunResult | None:
+        """The result of a run started here by `start_claimed`, once its end is recorded;
+        None for any other run, or when it did not end here (lease lost, worker stopped)."""
+        future = self._results.get(run_id)
+        return None if future is None else await asyncio.shield(future)
 
     def _spawn(self, claim: Claim, run: dict[str, Any] | None = None) -> None:
         task = asyncio.create_task(self._run(claim, run), name=f"run {claim.run_id}")
@@ -189,6 +198,9 @@ class Worker:
         if len(self._running) + self._reserved >= self.concurrency:
             self._wake.set()
         self._running.pop(run_id, None)
+        future = self._results.pop(run_id, None)
+        if future is not None and not future.done():
+            future.set_result(None)
 
     async def _loop(self) -> None:
         next_cron = 0.0
@@ -223,6 +235,8 @@ class Worker:
     async def _execute(self, claim: Claim, run: dict[str, Any] | None = None) -> None:
         principal = claim.principal
         execution: asyncio.Task[Outcome] | None = None
+        waited = self._results.get(claim.run_id)
+        result = events.RunResult() if waited is not None else None
         try:
             run = run or await self.executor.load(principal, claim.run_id)
             if run is None:
@@ -235,7 +249,7 @@ class Worker:
                 outcome = Outcome("error", lost)
             else:
                 execution = asyncio.create_task(
-                    self.executor.execute(principal, run, claim.attempt)
+                    self.executor.execute(principal, run, claim.attempt, result)
                 )
                 outcome = await self._supervise(claim, execution)
         except asyncio.CancelledError:
@@ -251,11 +265,13 @@ class Worker:
             self.executor.finish(principal, run, outcome, self.worker_id)
         )
         try:
-            await asyncio.shield(finishing)
+            recorded = await asyncio.shield(finishing)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await finishing
             raise
+        if recorded and waited is not None and not waited.done():
+            waited.set_result(result)
 
     async def _supervise(self, claim: Claim, execution: asyncio.Task[Outcome]) -> Outcome:
         """Renew the lease while the graph runs; stop it on cancel or when the lease is lost

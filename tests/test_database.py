@@ -102,6 +102,35 @@ async def test_no_leak_through_a_pool_of_one(resources, two_orgs):
         await pool.close()
 
 
+async def test_rolled_back_transactions_leave_the_pooled_connection_usable(resources, two_orgs):
+    """Failures of every kind, more often than psycopg's prepare threshold (5), on one
+    pooled connection: each is rolled back, and the next transaction works and sees only
+    its own org (a stale prepared ROLLBACK once broke the next use of the connection)."""
+    pool = Database(
+        runtime_conninfo(resources.settings, resources.admin_conninfo), min_size=1, max_size=1
+    )
+    await pool.open()
+    a, b = two_orgs
+    try:
+        for i in range(12):
+            with pytest.raises((errors.DivisionByZero, errors.UniqueViolation, KeyError)):
+                async with pool.tenant(Principal(a, "alice")) as conn:
+                    await conn.execute("DELETE FROM assistants")
+                    if i % 3 == 0:
+                        await (await conn.execute("SELECT 1 / 0")).fetchone()
+                    elif i % 3 == 1:
+                        await conn.execute(SEED[0][1], params(a))  # the org exists: fails
+                    else:
+                        raise KeyError("the caller's own error")
+            async with pool.tenant(Principal(b, "alice")) as conn:
+                cur = await conn.execute("SELECT org_id FROM assistants")
+                assert await cur.fetchall() == [{"org_id": b}]
+        async with pool.tenant(Principal(a, "alice")) as conn:
+            assert (await _visible_rows(conn))["assistants"] == 1
+    finally:
+        await pool.close()
+
+
 async def test_cannot_insert_a_row_for_another_org(resources, two_orgs):
     a, b = two_orgs
     with pytest.raises(errors.InsufficientPrivilege):

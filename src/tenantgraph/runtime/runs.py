@@ -221,18 +221,16 @@ class Runs:
         thread_id = thread_id or uuid.uuid4()
         metadata = {k: v for k, v in (body.metadata or {}).items() if k not in _RESERVED_METADATA}
         async with self.db.tenant(principal) as conn:
-            assistant = await store.get_assistant(conn, assistant_id)
-            if assistant is None:
-                raise RunNotFound("Thread or assistant not found.")
-            thread = await store.lock_thread(
+            locked = await store.lock_thread_for_run(
                 conn,
                 principal,
                 thread_id,
+                assistant_id,
                 create=temporary or body.if_not_exists == "create",
-                metadata={"graph_id": assistant["graph_id"], "assistant_id": str(assistant_id)},
             )
-            if thread is None:
+            if locked is None:
                 raise RunNotFound("Thread or assistant not found.")
+            thread, assistant = locked
             active = await store.active_runs(conn, thread_id)
             if active and body.multitask_strategy == "reject":
                 raise RunConflict(

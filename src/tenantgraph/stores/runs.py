@@ -28,6 +28,7 @@ __all__ = [
     "insert_run",
     "list_runs",
     "lock_thread",
+    "lock_thread_for_run",
     "release_lease",
     "renew_lease",
     "request_cancel",
@@ -52,29 +53,53 @@ async def get_assistant(conn: AsyncConnection, assistant_id: uuid.UUID) -> dict[
 
 
 async def lock_thread(
-    conn: AsyncConnection,
-    principal: Principal,
-    thread_id: uuid.UUID,
-    *,
-    create: bool = False,
-    metadata: dict[str, Any] | None = None,
+    conn: AsyncConnection, principal: Principal, thread_id: uuid.UUID
 ) -> dict[str, Any] | None:
     """The thread if the principal may use it, locked for this transaction (so run creation
-    on one thread is serialised); with `create`, a missing thread is created for them."""
-    params = {**caller_params(principal), "thread": thread_id, "metadata": Jsonb(metadata or {})}
-    if create:
-        await conn.execute(
-            "INSERT INTO threads (org_id, thread_id, owner_id, metadata)"
-            " VALUES (%(org)s, %(thread)s, %(user)s, %(metadata)s) ON CONFLICT DO NOTHING",
-            params,
-        )
+    on one thread is serialised)."""
     cur = await conn.execute(
         "SELECT thread_id, owner_id, status, metadata FROM threads"
         " WHERE org_id = %(org)s AND thread_id = %(thread)s"
         " AND (%(admin)s OR owner_id = %(user)s) FOR UPDATE",
-        params,
+        {**caller_params(principal), "thread": thread_id},
     )
     return await cur.fetchone()
+
+
+async def lock_thread_for_run(
+    conn: AsyncConnection,
+    principal: Principal,
+    thread_id: uuid.UUID,
+    assistant_id: uuid.UUID,
+    *,
+    create: bool,
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """`lock_thread` and the assistant a new run needs, in one round trip: (thread,
+    assistant), or None when either is missing or not the principal's. With `create`, a
+    missing thread is created for them (`insert_run` records its graph in the metadata)."""
+    params = {**caller_params(principal), "thread": thread_id, "assistant": assistant_id}
+    if create:
+        await conn.execute(
+            "INSERT INTO threads (org_id, thread_id, owner_id)"
+            " VALUES (%(org)s, %(thread)s, %(user)s) ON CONFLICT DO NOTHING",
+            params,
+        )
+    cur = await conn.execute(
+        "SELECT t.thread_id, t.owner_id, t.status, t.metadata, a.assistant_id AS a_assistant_id,"
+        " a.graph_id AS a_graph_id, a.config AS a_config, a.context AS a_context,"
+        " a.metadata AS a_metadata"
+        " FROM threads t JOIN assistants a"
+        " ON a.org_id = t.org_id AND a.assistant_id = %(assistant)s"
+        " WHERE t.org_id = %(org)s AND t.thread_id = %(thread)s"
+        " AND (%(admin)s OR t.owner_id = %(user)s) FOR UPDATE OF t",
+        params,
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    thread = {k: v for k, v in row.items() if not k.startswith("a_")}
+    assistant = {k[2:]: v for k, v in row.items() if k.startswith("a_")}
+    return thread, assistant
 
 
 async def active_runs(conn: AsyncConnection, thread_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -126,6 +151,7 @@ async def insert_run(
         "worker": claimed_by,
         "lease": lease_seconds,
     }
+    # The three statements go out together: the run is fetched after the last one is sent.
     cur = await conn.execute(
         "INSERT INTO runs AS r (org_id, run_id, thread_id, assistant_id, owner_id, metadata,"
         " kwargs, multitask_strategy, status) VALUES (%(org)s, %(run)s, %(thread)s,"
@@ -133,7 +159,6 @@ async def insert_run(
         f" RETURNING {RUN_COLUMNS}",
         params,
     )
-    run = await cur.fetchone()
     await conn.execute(
         "INSERT INTO run_queue (org_id, run_id, available_at, attempts, locked_by, locked_until)"
         " VALUES (%(org)s, %(run)s, now() + make_interval(secs => %(after)s),"
@@ -148,6 +173,7 @@ async def insert_run(
         " WHERE org_id = %(org)s AND thread_id = %(thread)s",
         {**params, "graph": metadata.get("graph_id")},
     )
+    run = await cur.fetchone()
     assert run is not None
     return run
 

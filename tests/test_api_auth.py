@@ -1,5 +1,6 @@
 """Authentication fails closed: every bad credential is 401/403 and reads or writes nothing."""
 
+import asyncio
 import json
 import re
 import threading
@@ -151,6 +152,21 @@ async def test_audience_and_issuer_are_checked(resources):
         with pytest.raises(AuthError) as info:
             await auth.authenticate(_headers(token))
         assert info.value.status == 401
+
+
+async def test_a_verified_token_is_reused_only_until_it_expires(resources):
+    """Claims of a verified token are kept for its next requests, never past its `exp`;
+    a token differing in any byte is verified on its own."""
+    auth = Authenticator(Settings(jwt_secret=JWT_SECRET), resources.db)
+    token = mint("exp-org", "u", exp=int(time.time()) + 2)
+    for _ in range(3):
+        assert (await auth.authenticate(_headers(token))).principal == Principal("exp-org", "u")
+    with pytest.raises(AuthError, match="invalid token"):
+        await auth.authenticate(_headers(token[:-2] + ("AA" if token[-2:] != "AA" else "BB")))
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    await asyncio.sleep(max(0.0, expires - time.time()) + 0.1)
+    with pytest.raises(AuthError, match="expired"):
+        await auth.authenticate(_headers(token))
 
 
 async def test_no_configured_issuer_rejects_every_token(resources):

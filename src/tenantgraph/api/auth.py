@@ -43,6 +43,11 @@ __all__ = [
 ]
 
 KNOWN_ORG_SECONDS = 30.0
+# A verified token's claims are reused for its next requests (until it expires, at most
+# this long): checking the signature again costs ~0.2 ms a request. A key removed from
+# the JWKS stops working for tokens it signed within this time.
+VERIFIED_TOKEN_SECONDS = 60.0
+VERIFIED_TOKENS_MAX = 10_000
 PUBLIC_PATHS = frozenset({"/ok", "/info", "/metrics", "/docs", "/redoc", "/openapi.json"})
 
 
@@ -86,6 +91,7 @@ class Authenticator:
         # Orgs seen to exist recently, so claims mode does not write on every request; the
         # expiry bounds how long an org deleted by another process is assumed present.
         self._known_orgs: dict[str, float] = {}
+        self._verified: dict[str, tuple[float, dict[str, Any]]] = {}
 
     async def authenticate(self, headers: Headers) -> Identity:
         credential = self._credential(headers)
@@ -145,6 +151,20 @@ class Authenticator:
         return principal
 
     async def _verify(self, token: str) -> dict[str, Any]:
+        """The token's claims if it verifies; reused while it is valid (see above)."""
+        now = time.time()
+        known = self._verified.get(token)
+        if known is not None and now < known[0]:
+            return known[1]
+        claims = await self._decode(token)
+        if len(self._verified) >= VERIFIED_TOKENS_MAX:
+            self._verified = {t: v for t, v in self._verified.items() if now < v[0]}
+            if len(self._verified) >= VERIFIED_TOKENS_MAX:
+                self._verified.clear()
+        self._verified[token] = (min(float(claims["exp"]), now + VERIFIED_TOKEN_SECONDS), claims)
+        return claims
+
+    async def _decode(self, token: str) -> dict[str, Any]:
         options = {"require": ["sub", "exp"]}
         common = {
             "audience": self.settings.jwt_audience,

@@ -146,7 +146,8 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
         query = f"{_SELECT} {where} ORDER BY c.checkpoint_id DESC LIMIT 1"
         async with self.db.tenant(self.principal) as conn:
             cur = await conn.execute(query, params)
-            row = await cur.fetchone()
+        # Fetched after COMMIT: the pipeline delivered the rows with it, one round trip.
+        row = await cur.fetchone()
         return self._tuple(row) if row else None
 
     async def alist(
@@ -180,7 +181,7 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
             params.append(int(limit))
         async with self.db.tenant(self.principal) as conn:
             cur = await conn.execute(query, params)
-            rows = await cur.fetchall()
+        rows = await cur.fetchall()  # after COMMIT, as in aget_tuple
         for row in rows:
             yield self._tuple(row)
 

@@ -41,6 +41,7 @@ __all__ = [
     "error_payload",
     "format_sse",
     "mark_created",
+    "metadata_event",
     "mode_matches",
     "publish",
     "publish_end",
@@ -242,13 +243,22 @@ def format_sse(event: RunEvent, *, with_id: bool = True) -> bytes:
 # --- the Valkey stream -----------------------------------------------------------------
 
 
-async def _append(redis: aioredis.Redis, key: str, event: bytes, data: bytes, ttl: int) -> str:
-    # One round trip; no MULTI needed: a reader never depends on the TTL being set.
+async def _append(
+    redis: aioredis.Redis, key: str, entries: Sequence[tuple[bytes, bytes]], ttl: int
+) -> str:
+    """Append `(event, data)` entries in one round trip; returns the last entry's id."""
+    # No MULTI needed: a reader never depends on the TTL being set.
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.xadd(key, {b"event": event, b"data": data})
+        for event, data in entries:
+            pipe.xadd(key, {b"event": event, b"data": data})
         pipe.expire(key, ttl)
-        entry_id, _ = await pipe.execute()
-    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        *ids, _ = await pipe.execute()
+    return ids[-1].decode() if isinstance(ids[-1], bytes) else str(ids[-1])
+
+
+def metadata_event(run_id: uuid.UUID | str, attempt: int) -> bytes:
+    """The data of the `metadata` event that starts each execution of a run."""
+    return dumps({"run_id": str(run_id), "attempt": attempt})
 
 
 async def publish(
@@ -261,7 +271,7 @@ async def publish(
     ttl: int = DEFAULT_TTL_SECONDS,
 ) -> str:
     """Append one event (`data`: JSON bytes, see `dumps`); returns its id."""
-    return await _append(redis, run_events_key(principal, run_id), event.encode(), data, ttl)
+    return await _append(redis, run_events_key(principal, run_id), [(event.encode(), data)], ttl)
 
 
 async def mark_created(
@@ -270,14 +280,17 @@ async def mark_created(
     run_id: uuid.UUID | str,
     *,
     readers: Iterable[str] = (),
+    started: bool = False,
     ttl: int = DEFAULT_TTL_SECONDS,
 ) -> None:
     """Open the run's stream when it is queued, so a reader waits for it to start. The
     entry names who may read it besides the org's admins: the run's creator (`principal`)
-    and `readers` (the thread's owner)."""
-    allowed = sorted({principal.user_id, *readers})
-    data = dumps({"readers": allowed})
-    await _append(redis, run_events_key(principal, run_id), _CREATED, data, ttl)
+    and `readers` (the thread's owner). `started`: the run was claimed at its creation,
+    so its first `metadata` event (attempt 1) goes out with the same round trip."""
+    entries = [(_CREATED, dumps({"readers": sorted({principal.user_id, *readers})}))]
+    if started:
+        entries.append((b"metadata", metadata_event(run_id, 1)))
+    await _append(redis, run_events_key(principal, run_id), entries, ttl)
 
 
 async def can_read_run_events(
@@ -304,7 +317,7 @@ async def publish_end(
 ) -> None:
     """Close the run's stream: readers stop here."""
     data = dumps({"run_id": str(run_id), "status": status})
-    await _append(redis, run_events_key(principal, run_id), _END, data, ttl)
+    await _append(redis, run_events_key(principal, run_id), [(_END, data)], ttl)
 
 
 async def read_run_events(

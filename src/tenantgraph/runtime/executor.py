@@ -153,16 +153,27 @@ class Executor:
         run: dict[str, Any],
         attempt: int,
         result: events.RunResult | None = None,
+        *,
+        announced: bool = False,
     ) -> Outcome:
         """Stream the graph, publishing every event (also into `result`, if given); errors
-        become an `error` event."""
+        become an `error` event. `announced`: the `metadata` event is out already (a run
+        claimed at its creation, see events.mark_created)."""
         run_id = run["run_id"]
         kwargs = run["kwargs"]
 
         async def publish(name: str, data: Any) -> None:
             await self.publish(principal, run_id, name, data, result)
 
-        await publish("metadata", {"run_id": str(run_id), "attempt": attempt})
+        if not announced:
+            await events.publish(
+                self.redis,
+                principal,
+                run_id,
+                "metadata",
+                events.metadata_event(run_id, attempt),
+                ttl=self.events_ttl,
+            )
         try:
             graph, config = await self.graph_for(principal, run, attempt)
             encoder = events.StreamEncoder(

@@ -262,7 +262,12 @@ class Runs:
             )
             # Before the commit makes the run claimable: the marker must be the first entry.
             await events.mark_created(
-                self.redis, principal, run_id, readers=[thread["owner_id"]], ttl=self.events_ttl
+                self.redis,
+                principal,
+                run_id,
+                readers=[thread["owner_id"]],
+                started=run["status"] == "running",
+                ttl=self.events_ttl,
             )
         for gone in ended:
             await events.publish_end(

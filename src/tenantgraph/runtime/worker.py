@@ -235,6 +235,7 @@ class Worker:
     async def _execute(self, claim: Claim, run: dict[str, Any] | None = None) -> None:
         principal = claim.principal
         execution: asyncio.Task[Outcome] | None = None
+        started_here = run is not None  # by start_claimed: its stream is announced
         waited = self._results.get(claim.run_id)
         result = events.RunResult() if waited is not None else None
         try:
@@ -249,7 +250,9 @@ class Worker:
                 outcome = Outcome("error", lost)
             else:
                 execution = asyncio.create_task(
-                    self.executor.execute(principal, run, claim.attempt, result)
+                    self.executor.execute(
+                        principal, run, claim.attempt, result, announced=started_here
+                    )
                 )
                 outcome = await self._supervise(claim, execution)
         except asyncio.CancelledError:

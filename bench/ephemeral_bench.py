@@ -13,35 +13,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
+import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
-import uvicorn
-from fastapi import FastAPI, Request
-from starlette.middleware import Middleware
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tenantgraph.api.middleware import (
-    IDEMPOTENCY_STORE,
-    PRINCIPAL,
-    RATE_LIMITER,
-    IdempotencyMiddleware,
-    RateLimitMiddleware,
-)
-from tenantgraph.ephemeral.client import connect
-from tenantgraph.ephemeral.idempotency import IdempotencyStore
-from tenantgraph.ephemeral.ratelimit import RateLimiter
-from tenantgraph.ephemeral.settings import EphemeralSettings, Limit, RateLimits
-from tenantgraph.resources import open_resources
-from tenantgraph.scope import KeyKind, Principal, redis_key
-from tenantgraph.settings import Settings
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.ephemeral_app import SideEffects, build_app, caller, serve  # noqa: E402
+
+from tenantgraph.ephemeral.client import connect  # noqa: E402
+from tenantgraph.ephemeral.idempotency import IdempotencyStore  # noqa: E402
+from tenantgraph.ephemeral.ratelimit import RateLimiter  # noqa: E402
+from tenantgraph.ephemeral.settings import EphemeralSettings, Limit, RateLimits  # noqa: E402
+from tenantgraph.resources import open_resources  # noqa: E402
+from tenantgraph.scope import KeyKind, Principal, redis_key  # noqa: E402
+from tenantgraph.settings import Settings  # noqa: E402
 
 ORG = "bench-org"
 HUGE = Limit(limit=1_000_000_000, window_seconds=1)
@@ -67,59 +60,6 @@ async def rate(n: int, concurrency: int, op: Callable[[int], Awaitable[object]])
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return n / (time.perf_counter() - start)
-
-
-class BenchAuth:
-    """Stands in for the auth middleware: every request is alice of ORG."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope["state"][PRINCIPAL] = Principal(ORG, "alice")
-        await self.app(scope, receive, send)
-
-
-def build_app(limiter: RateLimiter, store: IdempotencyStore) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[dict]:
-        yield {RATE_LIMITER: limiter, IDEMPOTENCY_STORE: store}
-
-    app = FastAPI(
-        lifespan=lifespan,
-        middleware=[
-            Middleware(BenchAuth),
-            Middleware(RateLimitMiddleware),
-            Middleware(IdempotencyMiddleware),
-        ],
-    )
-
-    @app.post("/items", status_code=201)
-    async def create_item(request: Request) -> dict:
-        body = await request.json()
-        return {"id": uuid.uuid4().hex, "name": body["name"], "tags": ["a", "b", "c"]}
-
-    return app
-
-
-@asynccontextmanager
-async def serve(app: FastAPI, path: Path) -> AsyncIterator[None]:
-    """Serve `app` on a unix socket: loopback TCP adds a 40 ms delayed-ACK stall per
-    request between httpx and uvicorn on this VM, which would hide everything measured."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.bind(str(path))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()  # the server failed to start: raise its error
-        await asyncio.sleep(0.01)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def main(quick: bool) -> None:
@@ -163,10 +103,12 @@ async def main(quick: bool) -> None:
 
             store = IdempotencyStore(redis, conf)
             path = Path(tmp) / "http.sock"
-            async with serve(build_app(limiter, store), path):
+            # A unix socket: loopback TCP adds a 40 ms delayed-ACK stall per request between
+            # httpx and uvicorn on this VM, which would hide everything measured.
+            async with serve(build_app(limiter, store, SideEffects()), path) as url:
                 transport = httpx.AsyncHTTPTransport(uds=str(path))
                 async with httpx.AsyncClient(
-                    base_url="http://bench", transport=transport
+                    base_url=url, transport=transport, headers=caller(ORG, "alice")
                 ) as client:
                     body = {"name": "x" * 200}
 

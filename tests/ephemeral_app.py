@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -140,11 +141,17 @@ def _org(request: Request) -> str | None:
 
 
 @asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[str]:
-    """Run `app` with uvicorn in this event loop; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
+async def serve(app: FastAPI, uds: Path | None = None) -> AsyncIterator[str]:
+    """Run `app` with uvicorn in this event loop, on a free loopback port or on the unix
+    socket `uds`; yield its base URL (for a socket, pass the same path to httpx)."""
+    if uds is None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    else:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(uds))
+        url = "http://localhost"
     server = uvicorn.Server(
         uvicorn.Config(
             app, log_level="warning", lifespan="on", backlog=2048, limit_concurrency=None
@@ -156,7 +163,7 @@ async def serve(app: FastAPI) -> AsyncIterator[str]:
             task.result()
         await asyncio.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         server.should_exit = True
         await task

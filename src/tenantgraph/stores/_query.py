@@ -1,4 +1,4 @@
-"""Small SQL builders shared by the resource stores (sorting and column selection)."""
+"""Small SQL builders shared by the resource stores: visibility, sorting, selection."""
 
 from __future__ import annotations
 
@@ -14,6 +14,12 @@ from tenantgraph.scope import Principal
 def caller_params(principal: Principal) -> dict[str, Any]:
     """The named query parameters `org`, `user` and `admin` that visibility clauses use."""
     return {"org": principal.org_id, "user": principal.user_id, "admin": principal.is_admin}
+
+
+def owner_or_admin(alias: str) -> str:
+    """The visibility rule of an owned resource (DESIGN.md §2): the caller owns the row
+    `alias` or is an admin of the org (the parameters of `caller_params`)."""
+    return f"(%(admin)s OR {alias}.owner_id = %(user)s)"
 
 
 def order_by(

@@ -10,7 +10,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
 from tenantgraph.scope import Principal
-from tenantgraph.stores._query import caller_params
+from tenantgraph.stores._query import caller_params, owner_or_admin
 
 __all__ = [
     "SORT_COLUMNS",
@@ -25,7 +25,7 @@ __all__ = [
 
 COLUMNS = """c.cron_id, c.assistant_id, c.thread_id, c.owner_id, c.schedule, c.payload,
     c.metadata, c.enabled, c.end_time, c.next_run_date, c.created_at, c.updated_at"""
-_VISIBLE = "(%(admin)s OR c.owner_id = %(user)s)"
+_VISIBLE = owner_or_admin("c")
 CronSortColumn = Literal[
     "cron_id", "assistant_id", "thread_id", "created_at", "updated_at", "next_run_date", "end_time"
 ]

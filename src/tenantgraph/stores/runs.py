@@ -14,7 +14,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from tenantgraph.scope import Principal
-from tenantgraph.stores._query import caller_params
+from tenantgraph.stores._query import caller_params, owner_or_admin
 
 __all__ = [
     "ACTIVE",
@@ -38,7 +38,8 @@ __all__ = [
 ACTIVE = ("pending", "running")
 RUN_COLUMNS = """r.run_id, r.thread_id, r.assistant_id, r.owner_id, r.status, r.metadata,
     r.kwargs, r.multitask_strategy, r.created_at, r.updated_at, r.cancel_action"""
-_VISIBLE = """(%(admin)s OR r.owner_id = %(user)s OR EXISTS (
+# A run is also visible to the owner of its thread.
+_VISIBLE = f"""({owner_or_admin("r")} OR EXISTS (
     SELECT 1 FROM threads t
     WHERE t.org_id = r.org_id AND t.thread_id = r.thread_id AND t.owner_id = %(user)s))"""
 
@@ -60,7 +61,7 @@ async def lock_thread(
     cur = await conn.execute(
         "SELECT thread_id, owner_id, status, metadata FROM threads"
         " WHERE org_id = %(org)s AND thread_id = %(thread)s"
-        " AND (%(admin)s OR owner_id = %(user)s) FOR UPDATE",
+        f" AND {owner_or_admin('threads')} FOR UPDATE",
         {**caller_params(principal), "thread": thread_id},
     )
     return await cur.fetchone()
@@ -91,7 +92,7 @@ async def lock_thread_for_run(
         " FROM threads t JOIN assistants a"
         " ON a.org_id = t.org_id AND a.assistant_id = %(assistant)s"
         " WHERE t.org_id = %(org)s AND t.thread_id = %(thread)s"
-        " AND (%(admin)s OR t.owner_id = %(user)s) FOR UPDATE OF t",
+        f" AND {owner_or_admin('t')} FOR UPDATE OF t",
         params,
     )
     row = await cur.fetchone()

@@ -15,7 +15,7 @@ from psycopg.types.json import Jsonb
 from tenantgraph.db.database import Database
 from tenantgraph.errors import Conflict, NotFound
 from tenantgraph.scope import Principal
-from tenantgraph.stores._query import order_by, selected
+from tenantgraph.stores._query import caller_params, order_by, owner_or_admin, selected
 
 __all__ = ["FIELDS", "copy", "count", "create", "delete", "get", "search", "update"]
 
@@ -36,11 +36,7 @@ _COLUMNS = sql.SQL(
        config, "values", interrupts, error"""
 )
 _SORTABLE = ("thread_id", "status", "created_at", "updated_at", "state_updated_at")
-_VISIBLE = sql.SQL("org_id = %s AND (owner_id = %s OR %s)")
-
-
-def _visible(principal: Principal) -> tuple[Any, ...]:
-    return (principal.org_id, principal.user_id, principal.is_admin)
+_VISIBLE = sql.SQL("threads.org_id = %(org)s AND " + owner_or_admin("threads"))
 
 
 def _stamped(metadata: dict | None, owner: str) -> Jsonb:
@@ -79,10 +75,10 @@ async def create(
 async def get(db: Database, principal: Principal, thread_id: uuid.UUID) -> dict[str, Any]:
     async with db.tenant(principal) as conn:
         cur = await conn.execute(
-            sql.SQL("SELECT {} FROM threads WHERE {} AND thread_id = %s").format(
+            sql.SQL("SELECT {} FROM threads WHERE {} AND thread_id = %(thread)s").format(
                 _COLUMNS, _VISIBLE
             ),
-            (*_visible(principal), thread_id),
+            {**caller_params(principal), "thread": thread_id},
         )
         row = await cur.fetchone()
     if row is None:
@@ -97,11 +93,11 @@ async def update(
     async with db.tenant(principal) as conn:
         cur = await conn.execute(
             sql.SQL(
-                """UPDATE threads SET metadata = metadata || %s || jsonb_build_object(
+                """UPDATE threads SET metadata = metadata || %(metadata)s || jsonb_build_object(
                           'owner', owner_id), updated_at = now()
-                   WHERE {} AND thread_id = %s RETURNING {}"""
+                   WHERE {} AND thread_id = %(thread)s RETURNING {}"""
             ).format(_VISIBLE, _COLUMNS),
-            (Jsonb(metadata or {}), *_visible(principal), thread_id),
+            {**caller_params(principal), "thread": thread_id, "metadata": Jsonb(metadata or {})},
         )
         row = await cur.fetchone()
     if row is None:
@@ -113,8 +109,10 @@ async def delete(db: Database, principal: Principal, thread_id: uuid.UUID) -> No
     """Delete a thread; its runs, crons and checkpoints go with it by cascade."""
     async with db.tenant(principal) as conn:
         cur = await conn.execute(
-            sql.SQL("DELETE FROM threads WHERE {} AND thread_id = %s RETURNING 1").format(_VISIBLE),
-            (*_visible(principal), thread_id),
+            sql.SQL("DELETE FROM threads WHERE {} AND thread_id = %(thread)s RETURNING 1").format(
+                _VISIBLE
+            ),
+            {**caller_params(principal), "thread": thread_id},
         )
         if not await cur.fetchall():
             raise NotFound(f"thread {thread_id} not found")
@@ -126,21 +124,21 @@ def _filters(
     values: dict | None,
     status: str | None,
     ids: list[uuid.UUID] | None,
-) -> tuple[sql.Composed, list[Any]]:
+) -> tuple[sql.Composed, dict[str, Any]]:
     clauses = [_VISIBLE]
-    params: list[Any] = list(_visible(principal))
+    params = caller_params(principal)
     if metadata:
-        clauses.append(sql.SQL("metadata @> %s"))
-        params.append(Jsonb(metadata))
+        clauses.append(sql.SQL("metadata @> %(metadata)s"))
+        params["metadata"] = Jsonb(metadata)
     if values:
-        clauses.append(sql.SQL('"values" @> %s'))
-        params.append(Jsonb(values))
+        clauses.append(sql.SQL('"values" @> %(values)s'))
+        params["values"] = Jsonb(values)
     if status:
-        clauses.append(sql.SQL("status = %s"))
-        params.append(status)
+        clauses.append(sql.SQL("status = %(status)s"))
+        params["status"] = status
     if ids:
-        clauses.append(sql.SQL("thread_id = ANY(%s)"))
-        params.append(ids)
+        clauses.append(sql.SQL("thread_id = ANY(%(ids)s)"))
+        params["ids"] = ids
     return sql.SQL(" AND ").join(clauses), params
 
 
@@ -160,11 +158,11 @@ async def search(
 ) -> list[dict[str, Any]]:
     where, params = _filters(principal, metadata, values, status, ids)
     sort = "updated_at" if sort_by == "state_updated_at" else sort_by
-    query = sql.SQL("SELECT {} FROM threads WHERE {} {} LIMIT %s OFFSET %s").format(
+    query = sql.SQL("SELECT {} FROM threads WHERE {} {} LIMIT %(limit)s OFFSET %(offset)s").format(
         _COLUMNS, where, order_by(sort, sort_order, _SORTABLE, "updated_at")
     )
     async with db.tenant(principal) as conn:
-        cur = await conn.execute(query, (*params, limit, offset))
+        cur = await conn.execute(query, {**params, "limit": limit, "offset": offset})
         rows = await cur.fetchall()
     return selected(rows, select, FIELDS)
 
@@ -192,18 +190,12 @@ async def copy(db: Database, principal: Principal, thread_id: uuid.UUID) -> dict
             sql.SQL(
                 """INSERT INTO threads (org_id, thread_id, owner_id, status, metadata, config,
                                         "values", interrupts, error)
-                   SELECT org_id, %s, %s, status,
-                          metadata || jsonb_build_object('owner', %s::text),
+                   SELECT org_id, %(copy)s, %(user)s, status,
+                          metadata || jsonb_build_object('owner', %(user)s::text),
                           config, "values", interrupts, error
-                   FROM threads WHERE {} AND thread_id = %s RETURNING {}"""
+                   FROM threads WHERE {} AND thread_id = %(thread)s RETURNING {}"""
             ).format(_VISIBLE, _COLUMNS),
-            (
-                uuid.uuid4(),
-                principal.user_id,
-                principal.user_id,
-                *_visible(principal),
-                thread_id,
-            ),
+            {**caller_params(principal), "thread": thread_id, "copy": uuid.uuid4()},
         )
         row = await cur.fetchone()
     if row is None:

@@ -4,6 +4,7 @@ delete, cancel, wait for the result. Execution happens in a `Worker` (runtime/wo
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, Literal, Protocol
@@ -242,33 +243,40 @@ class Runs:
                 ended = await self._cancel(
                     conn, principal, active, body.multitask_strategy, settle=False
                 )
-            run = await store.insert_run(
-                conn,
-                principal,
-                run_id=run_id,
-                thread_id=thread_id,
-                assistant_id=assistant_id,
-                metadata={
-                    **metadata,
-                    **(server_metadata or {}),
-                    "assistant_id": str(assistant_id),
-                    "graph_id": assistant["graph_id"],
-                },
-                kwargs=_run_kwargs(body, temporary=temporary),
-                multitask_strategy=body.multitask_strategy,
-                after_seconds=max(body.after_seconds or 0.0, 0.0),
-                claimed_by=worker.worker_id if worker is not None and not active else None,
-                lease_seconds=worker.lease_seconds if worker is not None else 0.0,
+            claimed_by = worker.worker_id if worker is not None and not active else None
+            # The stream's opening entry goes out while Postgres inserts the run; both are
+            # done before the commit makes the run claimable (the marker must come first).
+            marker = asyncio.ensure_future(
+                events.mark_created(
+                    self.redis,
+                    principal,
+                    run_id,
+                    readers=[thread["owner_id"]],
+                    started=claimed_by is not None,
+                    ttl=self.events_ttl,
+                )
             )
-            # Before the commit makes the run claimable: the marker must be the first entry.
-            await events.mark_created(
-                self.redis,
-                principal,
-                run_id,
-                readers=[thread["owner_id"]],
-                started=run["status"] == "running",
-                ttl=self.events_ttl,
-            )
+            try:
+                run = await store.insert_run(
+                    conn,
+                    principal,
+                    run_id=run_id,
+                    thread_id=thread_id,
+                    assistant_id=assistant_id,
+                    metadata={
+                        **metadata,
+                        **(server_metadata or {}),
+                        "assistant_id": str(assistant_id),
+                        "graph_id": assistant["graph_id"],
+                    },
+                    kwargs=_run_kwargs(body, temporary=temporary),
+                    multitask_strategy=body.multitask_strategy,
+                    after_seconds=max(body.after_seconds or 0.0, 0.0),
+                    claimed_by=claimed_by,
+                    lease_seconds=worker.lease_seconds if worker is not None else 0.0,
+                )
+            finally:
+                await marker
         for gone in ended:
             await events.publish_end(
                 self.redis, principal, gone, "interrupted", ttl=self.events_ttl

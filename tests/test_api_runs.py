@@ -130,6 +130,24 @@ async def test_errors_end_the_run_and_mark_the_thread(tenants):
     assert (await sdk.threads.get(thread))["status"] == "idle"
 
 
+async def test_wait_and_join_give_the_same_result(tenants):
+    """`wait` takes the result from the worker that ran the run in this server process,
+    `join` reads it back from the run's event stream: both bodies must be the same, for a
+    success, an error and an interrupt."""
+    sdk = tenants.a_member.sdk
+    cases = [
+        ("agent", {"input": HI}, "messages"),
+        ("slow", {"input": {}, "config": slow(1, 0, fail=True), "raise_error": False}, "__error__"),
+        ("hitl", {"input": {"messages": []}}, "__interrupt__"),
+    ]
+    for graph, options, key in cases:
+        thread = (await sdk.threads.create())["thread_id"]
+        waited = await sdk.runs.wait(thread, graph, **options)
+        assert key in waited, (graph, waited)
+        (run,) = await sdk.runs.list(thread)
+        assert await sdk.runs.join(thread, run["run_id"]) == waited, graph
+
+
 # --- interrupts, commands, checkpoints --------------------------------------------------
 
 

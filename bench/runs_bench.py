@@ -119,8 +119,9 @@ async def bench_http(res: Resources, server: ServerProcess, args: argparse.Names
     for thread_id in await threads(10):  # warm-up: imports, pools, prepared statements
         await wait(thread_id)
     samples = []
+    fresh = await threads(args.latency)
     used = _cpu_seconds(cpu)
-    for thread_id in await threads(args.latency):
+    for thread_id in fresh:
         start = time.perf_counter()
         await wait(thread_id)
         samples.append((time.perf_counter() - start) * 1000)

@@ -40,6 +40,7 @@ __all__ = [
     "current_principal",
     "require_admin",
     "require_platform_admin",
+    "tenant_principal",
 ]
 
 KNOWN_ORG_SECONDS = 30.0
@@ -217,11 +218,15 @@ class AuthMiddleware:
 # --- route dependencies ----------------------------------------------------------------
 
 
+# Dependencies are `async def` although they do no I/O: FastAPI runs a plain `def`
+# dependency in a worker thread, a thread hop per dependency per request.
+
+
 def _identity(request: Request) -> Identity:
     return request.state.identity
 
 
-def current_principal(request: Request) -> Principal:
+def tenant_principal(request: Request) -> Principal:
     """The caller as a tenant principal; the platform admin token is not one."""
     principal = _identity(request).principal
     if principal is None:
@@ -229,13 +234,18 @@ def current_principal(request: Request) -> Principal:
     return principal
 
 
-def require_admin(request: Request) -> Principal:
-    principal = current_principal(request)
+async def current_principal(request: Request) -> Principal:
+    """Route dependency: `tenant_principal`."""
+    return tenant_principal(request)
+
+
+async def require_admin(request: Request) -> Principal:
+    principal = tenant_principal(request)
     if not principal.is_admin:
         raise AuthError("this action needs the admin or owner role", 403)
     return principal
 
 
-def require_platform_admin(request: Request) -> None:
+async def require_platform_admin(request: Request) -> None:
     if not _identity(request).platform_admin:
         raise AuthError("this route needs the platform admin token", 403)

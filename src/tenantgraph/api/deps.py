@@ -16,7 +16,7 @@ from tenantgraph.stores import assistants
 __all__ = ["DB", "Admin", "Caller", "graph_ids", "resolve_assistant_id"]
 
 
-def _db(request: Request) -> Database:
+async def _db(request: Request) -> Database:  # async: see api/auth.py, dependencies
     return request.app.state.resources.db
 
 

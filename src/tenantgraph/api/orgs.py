@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
-from tenantgraph.api.auth import current_principal, require_platform_admin
+from tenantgraph.api.auth import require_platform_admin, tenant_principal
 from tenantgraph.api.deps import DB, Admin
 from tenantgraph.api.payloads import Body, JsonObject, Text
 from tenantgraph.errors import Forbidden, NotFound
@@ -67,7 +67,7 @@ async def get_org(org_id: str, request: Request, db: DB) -> Json:
     if identity.platform_admin:
         principal = Principal(org_id, "platform-admin", Role.OWNER)
     else:
-        principal = _in_org(current_principal(request), org_id)
+        principal = _in_org(tenant_principal(request), org_id)
     return await orgs.get_org(db, principal)
 
 

@@ -306,7 +306,7 @@ class JoinOptions:
     last_event_id: str | None
 
 
-def _join_options(
+async def _join_options(
     stream_mode: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
     cancel_on_disconnect: bool = False,
     last_event_id: Annotated[str | None, Header()] = None,

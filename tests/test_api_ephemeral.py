@@ -1,9 +1,24 @@
 """Rate limits and idempotency in the assembled server, behind real authentication."""
 
 import asyncio
+import re
 import uuid
 
+from tenantgraph.api import runs
+from tenantgraph.api.app import create_app
+from tenantgraph.api.middleware import RUN_ROUTE
+from tenantgraph.settings import Settings
+
 from .api_fixtures import Tenants, start_api_server
+
+SINGLE_RUN_ROUTES = {
+    runs.create_run,
+    runs.create_stateless_run,
+    runs.stream_run,
+    runs.stream_stateless_run,
+    runs.wait_run,
+    runs.wait_stateless_run,
+}
 
 
 async def test_idempotent_thread_creation(tenants):
@@ -61,3 +76,22 @@ async def test_run_budget_answers_429_with_headers(tmp_path):
         assert (await http.post("/threads", json={})).status_code == 200
     finally:
         server.terminate()
+
+
+def test_the_run_route_pattern_names_exactly_the_routes_that_create_one_run(tmp_path):
+    """The rate limit middleware spends a run token for a POST whose path matches
+    RUN_ROUTE: every route that creates one run must match, and no other POST route."""
+    paths = create_app(Settings(data_dir=tmp_path, config=None)).openapi()["paths"]
+    posts = {path: ops["post"]["operationId"] for path, ops in paths.items() if "post" in ops}
+    assert len(posts) > 20
+    # FastAPI's operation id: the endpoint's name and the path, non-word characters as "_".
+    single_run = {
+        re.sub(r"\W", "_", f.__name__ + path) + "_post" for f in SINGLE_RUN_ROUTES for path in posts
+    }
+    seen = 0
+    for template, operation in posts.items():
+        path = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), template)
+        creates_one_run = operation in single_run
+        seen += creates_one_run
+        assert (RUN_ROUTE.fullmatch(path) is not None) == creates_one_run, template
+    assert seen == len(SINGLE_RUN_ROUTES)

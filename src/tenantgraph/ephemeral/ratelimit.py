@@ -114,6 +114,14 @@ class Decision:
         return headers
 
 
+def _run_buckets(principal: Principal) -> list[tuple[Bucket, tuple[str, ...]]]:
+    """The org's and the user's run budgets (separate from their request budgets)."""
+    return [
+        (Bucket.ORG_RUNS, ("runs", "org")),
+        (Bucket.USER_RUNS, ("runs", "user", principal.user_id)),
+    ]
+
+
 class RateLimiter:
     """Checks request and run budgets; one instance per process, shared by all requests."""
 
@@ -126,10 +134,16 @@ class RateLimiter:
         self._cache: dict[str, tuple[float, asyncio.Future[RateLimits]]] = {}
 
     async def check_request(
-        self, principal: Principal, *, api_key_id: str | None = None, cost: int = 1
+        self,
+        principal: Principal,
+        *,
+        api_key_id: str | None = None,
+        cost: int = 1,
+        with_run: bool = False,
     ) -> Decision:
         """Spend `cost` from the org's, the user's and (for API-key callers) the key's
-        request buckets, or from none of them."""
+        request buckets, or from none of them. `with_run`: the request creates one run,
+        and `cost` is spent from the run budgets too, in the same call (all or nothing)."""
         limits = await self.limits(principal)
         buckets = [
             (Bucket.ORG_REQUESTS, ("req", "org")),
@@ -138,16 +152,14 @@ class RateLimiter:
         if principal.kind is PrincipalKind.API_KEY and api_key_id is not None:
             validate_identifier(api_key_id, "api_key_id")
             buckets.append((Bucket.API_KEY_REQUESTS, ("req", "key", api_key_id)))
+        if with_run:
+            buckets += _run_buckets(principal)
         return await self._check(principal, limits, buckets, cost)
 
     async def check_run(self, principal: Principal, *, cost: int = 1) -> Decision:
         """Spend `cost` from the org's and the user's run budgets (separate from requests)."""
         limits = await self.limits(principal)
-        buckets = [
-            (Bucket.ORG_RUNS, ("runs", "org")),
-            (Bucket.USER_RUNS, ("runs", "user", principal.user_id)),
-        ]
-        return await self._check(principal, limits, buckets, cost)
+        return await self._check(principal, limits, _run_buckets(principal), cost)
 
     async def limits(self, principal: Principal) -> RateLimits:
         """The defaults with the org's overrides applied, cached for `cache_seconds`.

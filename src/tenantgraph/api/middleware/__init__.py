@@ -14,8 +14,10 @@ Order, outermost first: auth → `RateLimitMiddleware` → `IdempotencyMiddlewar
 
 from tenantgraph.api.middleware.idempotency import IdempotencyMiddleware
 from tenantgraph.api.middleware.ratelimit import (
+    RUN_ROUTE,
     RateLimited,
     RateLimitMiddleware,
+    run_budget_spent,
     too_many_requests,
 )
 from tenantgraph.api.middleware.state import (
@@ -31,9 +33,11 @@ __all__ = [
     "IDEMPOTENCY_STORE",
     "PRINCIPAL",
     "RATE_LIMITER",
+    "RUN_ROUTE",
     "IdempotencyMiddleware",
     "RateLimitMiddleware",
     "RateLimited",
     "request_principal",
+    "run_budget_spent",
     "too_many_requests",
 ]

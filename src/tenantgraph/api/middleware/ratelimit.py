@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantgraph.api.middleware.state import API_KEY_ID, RATE_LIMITER, request_principal
 from tenantgraph.ephemeral.ratelimit import Decision, RateLimiter
 
-__all__ = ["RateLimitMiddleware", "too_many_requests"]
+__all__ = ["RUN_ROUTE", "RateLimitMiddleware", "run_budget_spent", "too_many_requests"]
+
+# The routes that create exactly one run (api/runs.py: POST …/runs, …/runs/stream,
+# …/runs/wait): their run token is spent with the request token, in one Valkey call.
+# tests/test_api_ephemeral.py checks this against the app's routes.
+RUN_ROUTE = re.compile(r"/(?:threads/[^/]+/)?runs(?:/stream|/wait)?")
+_RUN_SPENT = "run_budget_spent"
+
+
+def run_budget_spent(scope: Scope) -> bool:
+    """Whether this request's run token was spent with its request token."""
+    return bool(scope["state"].get(_RUN_SPENT))
 
 
 class RateLimited(Exception):
@@ -46,7 +59,11 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limiter: RateLimiter = scope["state"][RATE_LIMITER]
-        decision = await limiter.check_request(principal, api_key_id=scope["state"].get(API_KEY_ID))
+        with_run = scope["method"] == "POST" and RUN_ROUTE.fullmatch(scope["path"]) is not None
+        decision = await limiter.check_request(
+            principal, api_key_id=scope["state"].get(API_KEY_ID), with_run=with_run
+        )
+        scope["state"][_RUN_SPENT] = with_run
         if not decision.allowed:
             await too_many_requests(decision)(scope, receive, send)
             return

@@ -69,6 +69,12 @@ _READ_GROUPS = 4
 # bench/store_bench.py data: vector searches +30% at 10k items, +60% at 100k.)
 _SEARCHES_PER_GROUP = 4
 _WRITE_GROUPS = 1
+# Vector searches over at most this many candidate vectors score them all (exact) instead
+# of scanning the HNSW index: ~0.7 ms for 1,000 vectors against ~2-4 ms for an HNSW scan
+# that must pass over other tenants' vectors to find 10 of the caller's (64 dims,
+# bench/store_bench.py data); at 10,000 vectors exact costs ~10 ms and HNSW wins. Exact
+# also returns every match for a tiny tenant, which an HNSW scan may stop short of.
+_EXACT_MAX = 2000
 _LIVE = "(i.expires_at IS NULL OR i.expires_at > now())"
 
 
@@ -196,22 +202,50 @@ _SEARCH_OWNER = """(
     LIMIT %(window)s
 )"""
 
-# Ordered scan of the HNSW index (or exact search, when the planner finds the tenant's
-# rows few) with the tenant, namespace, expiry and filter conditions inside the scan;
-# iterative scans keep it going until enough rows pass them. Items with several embedded
-# fields score by their best field.
+# Vector search. Searches over at most _EXACT_MAX candidate vectors (the caller's own under
+# the prefix, counted with a bounded index-only scan) are exact: score them all, nearest
+# first, and join items until `fetch` pass the tenant, expiry and filter conditions. Larger
+# sets take an ordered scan of the HNSW index with those conditions inside the scan;
+# iterative scans keep it going until enough rows pass them. The branch not chosen is
+# skipped by its one-time filter. Items with several embedded fields score by their best
+# field.
 _VECTOR_SEARCH = """
-WITH scored AS MATERIALIZED (
+WITH counted AS MATERIALIZED (
+    SELECT count(*) <= %(exact_max)s AS exact FROM (
+        SELECT FROM store_vectors v
+        WHERE v.org_id = %(org)s AND v.owner_id = ANY(%(owners)s) {range}
+        LIMIT %(exact_max)s + 1
+    ) c
+), scored AS MATERIALIZED ((
+    SELECT c.owner_id, c.ns_path, c.key, i.ttl_minutes, c.distance
+    FROM (
+        SELECT v.owner_id, v.ns_path, v.key,
+               cosine_distance(v.embedding::vector({dims}), %(query)s::vector({dims}))
+                   AS distance
+        FROM store_vectors v
+        WHERE (SELECT exact FROM counted)
+          AND v.org_id = %(org)s AND vector_dims(v.embedding) = {dims}
+          AND v.owner_id = ANY(%(owners)s) {range}
+        ORDER BY distance
+        OFFSET 0
+    ) c
+    JOIN store_items i ON i.org_id = %(org)s AND i.owner_id = c.owner_id
+                      AND i.ns_path = c.ns_path AND i.key = c.key
+    WHERE {live} AND {filter}
+    ORDER BY c.distance
+    LIMIT %(fetch)s
+) UNION ALL (
     SELECT v.owner_id, v.ns_path, v.key, i.ttl_minutes,
            v.embedding::vector({dims}) <=> %(query)s::vector({dims}) AS distance
     FROM store_vectors v
     JOIN store_items i ON i.org_id = v.org_id AND i.owner_id = v.owner_id
                       AND i.ns_path = v.ns_path AND i.key = v.key
-    WHERE v.org_id = %(org)s AND i.org_id = %(org)s AND vector_dims(v.embedding) = {dims}
+    WHERE NOT (SELECT exact FROM counted)
+      AND v.org_id = %(org)s AND i.org_id = %(org)s AND vector_dims(v.embedding) = {dims}
       AND v.owner_id = ANY(%(owners)s) {range} AND {live} AND {filter}
     ORDER BY distance
     LIMIT %(fetch)s
-), hits AS (
+)), hits AS (
     SELECT owner_id, ns_path, key, ttl_minutes, min(distance) AS distance
     FROM scored GROUP BY owner_id, ns_path, key, ttl_minutes
     ORDER BY distance, ns_path, key
@@ -225,17 +259,21 @@ ORDER BY h.distance, h.ns_path, h.key
 """
 
 # For vector searches, in the reading transaction only: iterative index scans (so the
-# tenant filter still yields k rows), and a plan per call, since exact search suits a small
-# tenant and the HNSW index a large one, which a cached generic plan cannot know.
+# tenant filter still yields k rows), and the generic plan, prepared once per connection:
+# the statement picks exact or HNSW itself and _NO_SORT keeps the HNSW branch on the
+# index, so nothing in the plan depends on the tenant. Planning per call cost ~0.8 ms of a
+# ~3 ms search (bench/store_bench.py, 10k items).
 _VECTOR_SETTINGS = (
     "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
-    " set_config('plan_cache_mode', 'force_custom_plan', true)"
+    " set_config('plan_cache_mode', 'force_generic_plan', true)"
 )
 
-# Around a newest-first search only: the planner underestimates how many of the owner's
+# Around searches only. Newest first: the planner underestimates how many of the owner's
 # items match (correlated owner and prefix, an unknown filter), thinks it must read them all
 # anyway and sorts; the ordered scan instead stops after LIMIT matches (7-9x faster at 10k
-# items per owner). Set per statement, so the other reads of the transaction plan freely.
+# items per owner). Vector: an ordered HNSW scan, never a sort of all the tenant's vectors
+# (the exact branch still sorts: nothing else gives its order). Set per statement, so the
+# other reads of the transaction plan freely.
 _NO_SORT = "SET LOCAL enable_sort = off"
 _SORT_AGAIN = "SET LOCAL enable_sort TO DEFAULT"
 
@@ -354,7 +392,6 @@ class _Read:
     op: Op
     statement: _Statement | None  # None: the answer is empty without asking
     semantic: bool = False  # a vector search: wants iterative index scans
-    newest_first: bool = False  # a plain search: wants the ordered index scan
 
 
 @dataclass(slots=True)
@@ -581,7 +618,7 @@ class TenantStore(BaseStore):
                 built.append(_Read(i, op, self._get(op)))
             elif isinstance(op, SearchOp):
                 semantic = bool(op.query) and op.query in queries
-                built.append(_Read(i, op, self._search(op, queries), semantic, not semantic))
+                built.append(_Read(i, op, self._search(op, queries), semantic))
             else:
                 assert isinstance(op, ListNamespacesOp)
                 built.append(_Read(i, op, self._list_namespaces(op)))
@@ -634,6 +671,7 @@ class TenantStore(BaseStore):
                 4 if any("[*]" in f for f in self._index.fields) else 1
             )
             params["fetch"] = (params["offset"] + op.limit) * fan
+            params["exact_max"] = _EXACT_MAX
             sql = _VECTOR_SEARCH.format(
                 dims=self._index.dims,
                 range=path_range.replace("i.ns_path", "v.ns_path"),
@@ -737,11 +775,12 @@ async def _read(groups: list[_Reads]) -> None:
         for group in groups:
             for read in group.reads:
                 cursor = None
+                search = isinstance(read.op, SearchOp)
                 if read.statement is not None:
-                    if read.newest_first:
+                    if search:
                         await conn.execute(_NO_SORT)
                     cursor = await conn.execute(*read.statement)
-                    if read.newest_first:
+                    if search:
                         await conn.execute(_SORT_AGAIN)
                 pending.append((group, read, cursor))
         for group, read, cursor in pending:

@@ -325,7 +325,10 @@ async def main(
                 async with await psycopg.AsyncConnection.connect(
                     resources.admin_conninfo, autocommit=True
                 ) as conn:  # our HNSW index exists before the first put, as in the server
-                    await conn.execute(f"SELECT {SCHEMA}.ensure_store_vector_index({DIMS})")
+                    await conn.execute(
+                        f"SELECT {SCHEMA}.ensure_store_vector_index(%s, %s, %s)",
+                        (DIMS, index.m, index.ef_construction),
+                    )
                 bypass = await _tenant_target("TenantStore, RLS bypassed", bypass_db, org, index)
                 started = time.perf_counter()
                 if load == "api":

@@ -291,6 +291,27 @@ async def test_invalid_filters_raise(tenant, bad):
         await tenant.asearch(("f",), filter=bad)
 
 
+async def test_a_put_reindexes_only_the_fields_whose_text_changed(resources, org_ids, tenant):
+    async def vectors() -> dict[str, str]:
+        rows = await admin_execute(
+            resources,
+            "SELECT field, ctid::text FROM tenantgraph.store_vectors"
+            " WHERE org_id = %s AND key = 'k'",
+            (org_ids[0],),
+        )
+        return dict(rows)
+
+    await tenant.aput(("r",), "k", {"text": "red apple", "n": 1})
+    first = await vectors()
+    await tenant.aput(("r",), "k", {"text": "red apple", "n": 2})
+    assert await vectors() == first  # same text: the row and its index entry stay
+    await tenant.aput(("r",), "k", {"text": "green moon"})
+    assert (moved := await vectors()).keys() == {"text"} and moved != first
+    assert (await tenant.asearch(("r",), query="green moon"))[0].score > 0.999
+    await tenant.aput(("r",), "k", {"text": "green moon", "n": 3}, index=False)
+    assert await vectors() == {}
+
+
 # --- TenantStore only: TTL, sync API ---------------------------------------------------
 
 

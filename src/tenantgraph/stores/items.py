@@ -337,19 +337,31 @@ WITH x AS (
 SELECT store_check_quota(items, bytes, %(max_items)s, %(max_bytes)s) FROM delta
 """
 
-# Keys come as arrays, not a JSON recordset: unnest's row estimate keeps the plan on
-# the primary key instead of a scan of the table.
-_DELETE_VECTORS = """
+# A put re-embeds its item: vectors of fields it no longer embeds go, the others are
+# upserted, and one whose embedding did not change (same text, deterministic embedder) is
+# left alone, so a value update that keeps the text costs no HNSW insert (~90% of a put).
+# Keys come as arrays, not a JSON recordset: unnest's row estimate keeps the plan on the
+# primary key instead of a scan of the table.
+_DELETE_STALE_VECTORS = """
 DELETE FROM store_vectors v
 USING unnest(%(owners)s::text[], %(paths)s::text[], %(keys)s::text[]) AS x(owner_id, ns_path, key)
 WHERE v.org_id = %(org)s AND v.owner_id = x.owner_id AND v.ns_path = x.ns_path AND v.key = x.key
+  AND NOT EXISTS (
+      SELECT FROM unnest(%(kept_owners)s::text[], %(kept_paths)s::text[], %(kept_keys)s::text[],
+                         %(kept_fields)s::text[]) AS k(owner_id, ns_path, key, field)
+      WHERE k.owner_id = v.owner_id AND k.ns_path = v.ns_path AND k.key = v.key
+        AND k.field = v.field
+  )
 """
 
 _PUT_VECTORS = """
-INSERT INTO store_vectors (org_id, owner_id, ns_path, key, field, embedding)
+INSERT INTO store_vectors AS v (org_id, owner_id, ns_path, key, field, embedding)
 SELECT %(org)s, owner_id, store_ns_path(namespace), key, field, embedding::text::vector
 FROM jsonb_to_recordset(%(rows)s::jsonb)
     AS x(owner_id text, namespace text[], key text, field text, embedding jsonb)
+ON CONFLICT (org_id, owner_id, ns_path, key, field) DO UPDATE
+    SET embedding = excluded.embedding
+    WHERE v.embedding IS DISTINCT FROM excluded.embedding
 """
 
 
@@ -603,7 +615,11 @@ class TenantStore(BaseStore):
         async with state.vector_lock:
             if self._index.dims not in state.vector_dims:
                 async with self.db.system() as conn:
-                    await conn.execute("SELECT ensure_store_vector_index(%s)", (self._index.dims,))
+                    index = self._index
+                    await conn.execute(
+                        "SELECT ensure_store_vector_index(%s, %s, %s)",
+                        (index.dims, index.m, index.ef_construction),
+                    )
                 state.vector_dims.add(self._index.dims)
 
     # -- reads -----------------------------------------------------------------------
@@ -826,20 +842,21 @@ async def _write(groups: list[_Writes]) -> None:
     async with store.db.tenant(store.principal) as conn:
         await conn.execute(_WRITE_ITEMS, write)
         if puts and any(g.store._index is not None for g in groups):
-            keys = {
+            vectors = [(c, name, vector) for c in puts for name, vector in c.vectors]
+            stale = {
                 "org": org,
                 "owners": [c.owner for c in puts],
                 "paths": [ns_path(c.namespace) for c in puts],
                 "keys": [c.key for c in puts],
+                "kept_owners": [c.owner for c, _, _ in vectors],
+                "kept_paths": [ns_path(c.namespace) for c, _, _ in vectors],
+                "kept_keys": [c.key for c, _, _ in vectors],
+                "kept_fields": [name for _, name, _ in vectors],
             }
-            await conn.execute(_DELETE_VECTORS, keys)
-            vectors = [
-                {**c.row(), "field": name, "embedding": vector}
-                for c in puts
-                for name, vector in c.vectors
-            ]
+            await conn.execute(_DELETE_STALE_VECTORS, stale)
             if vectors:
-                await conn.execute(_PUT_VECTORS, {"org": org, "rows": json.dumps(vectors)})
+                rows = [{**c.row(), "field": name, "embedding": v} for c, name, v in vectors]
+                await conn.execute(_PUT_VECTORS, {"org": org, "rows": json.dumps(rows)})
 
 
 # --- Row mapping ---------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """TenantStore against LangGraph's AsyncPostgresStore on the same embedded Postgres.
 
-    python bench/store_bench.py [--sizes 10000 100000] [--ops 2000] [--concurrency 16]
+    python bench/store_bench.py [--sizes 10000 1000000] [--ops 2000] [--concurrency 16]
 
 Both stores get the same data (items under ("memories", user, topic), a `text` field
-embedded by the offline hashing embedder, a numeric `bucket`) and the same workload: put
-(new items), get, search with a filter, vector search, list_namespaces. LangGraph's store
+embedded by the offline hashing embedder, a numeric `bucket`), bulk loaded by default
+(`--load api` puts it through each store), and the same workload: get, search with a
+filter, vector search, list_namespaces, put (new items) and update (an item put again
+with its text unchanged). LangGraph's store
 lives in its own database on the same server (connected as superuser, as it has no
 roles); TenantStore runs as the runtime role with forced RLS, and once more as a
 bench-only role with BYPASSRLS to show what the policy check costs. Prints ops/s and
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import random
 import tempfile
 import time
@@ -48,6 +51,7 @@ WORDS = (
 BASELINE_DB = "langgraph_bench"
 BYPASS_ROLE = "tenantgraph_bench_bypassrls"
 POOL_SIZE = 20
+_NEW_KEYS = itertools.count()
 
 
 def _text(rng: random.Random) -> str:
@@ -201,15 +205,23 @@ async def _measure(
     return (ops // concurrency) * concurrency / (time.perf_counter() - started)
 
 
-def _workload(target: Target, size: int) -> dict[str, Callable[[random.Random], Awaitable]]:
+def _workload(
+    target: Target, size: int, texts: list[str]
+) -> dict[str, Callable[[random.Random], Awaitable]]:
+    """The measured operations; `texts` are the loaded items' texts, in `_items` order."""
     per_user = size // USERS
-    counter = iter(range(10**9))
 
     async def put(rng: random.Random) -> None:
         user = rng.randrange(USERS)
-        key = f"new{next(counter)}-{rng.randrange(10**9)}"
+        key = f"new{next(_NEW_KEYS)}"  # never an item any target has written
         value = {"text": _text(rng), "bucket": rng.randrange(100)}
         await target.store(user).aput(_namespace(user, rng.randrange(TOPICS)), key, value)
+
+    async def update(rng: random.Random) -> None:
+        """A loaded item put again with its text unchanged and one more field."""
+        user, n = rng.randrange(USERS), rng.randrange(per_user)
+        value = {"text": texts[user * per_user + n], "bucket": n % 100, "seen": next(_NEW_KEYS)}
+        await target.store(user).aput(_namespace(user, n % TOPICS), f"k{n}", value)
 
     async def get(rng: random.Random) -> None:
         user, n = rng.randrange(USERS), rng.randrange(per_user)
@@ -239,6 +251,7 @@ def _workload(target: Target, size: int) -> dict[str, Callable[[random.Random], 
         "search(vector)": search_vector,
         "list_namespaces": list_namespaces,
         "put": put,
+        "update": update,
     }
 
 
@@ -346,13 +359,14 @@ async def main(
                 # The machine is shared: targets take turns, each op runs `rounds` times,
                 # and the best round counts.
                 results[size] = {}
-                workloads = {t.name: _workload(t, size) for t in (ours, baseline, bypass)}
+                texts = [value["text"] for *_, value in _items(size, seed=size)]
+                workloads = {t.name: _workload(t, size, texts) for t in (ours, baseline, bypass)}
                 for name in workloads[ours.name]:
                     if only and name not in only:
                         continue
                     for _ in range(rounds):
                         for target in (ours, baseline, bypass):
-                            n = ops if name != "put" else ops // 2
+                            n = ops if name not in ("put", "update") else ops // 2
                             rate = await _measure(workloads[target.name][name], n, concurrency)
                             best = results[size].setdefault(name, {})
                             best[target.name] = max(rate, best.get(target.name, 0.0))
@@ -422,7 +436,7 @@ def _report(
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
     parser.add_argument("--ops", type=int, default=2000, help="operations per measurement")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3, help="best of this many runs")

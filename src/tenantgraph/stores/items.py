@@ -258,24 +258,22 @@ JOIN store_items i ON i.org_id = %(org)s AND i.owner_id = h.owner_id
 ORDER BY h.distance, h.ns_path, h.key
 """
 
-# For vector searches, in the reading transaction only: iterative index scans (so the
-# tenant filter still yields k rows), and the generic plan, prepared once per connection:
-# the statement picks exact or HNSW itself and _NO_SORT keeps the HNSW branch on the
-# index, so nothing in the plan depends on the tenant. Planning per call cost ~0.8 ms of a
-# ~3 ms search (bench/store_bench.py, 10k items).
-_VECTOR_SETTINGS = (
-    "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+# Set once before a transaction's searches (which run after its other reads), for the rest
+# of the transaction:
+# - enable_sort off. Newest first: the planner underestimates how many of the owner's items
+#   match (correlated owner and prefix, an unknown filter), thinks it must read them all
+#   anyway and sorts; the ordered scan instead stops after LIMIT matches (7-9x faster at 10k
+#   items per owner). Vector: an ordered HNSW scan, never a sort of all of a large tenant's
+#   vectors (the exact branch still sorts: nothing else gives its order).
+# - iterative HNSW scans, so the tenant filter inside the scan still yields k rows.
+# - the generic plan, prepared once per connection: the vector statement picks exact or
+#   HNSW itself, so no plan depends on the tenant. Planning per call cost ~0.8 ms of a
+#   ~3 ms vector search (bench/store_bench.py, 10k items).
+_SEARCH_SETTINGS = (
+    "SELECT set_config('enable_sort', 'off', true),"
+    " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
     " set_config('plan_cache_mode', 'force_generic_plan', true)"
 )
-
-# Around searches only. Newest first: the planner underestimates how many of the owner's
-# items match (correlated owner and prefix, an unknown filter), thinks it must read them all
-# anyway and sorts; the ordered scan instead stops after LIMIT matches (7-9x faster at 10k
-# items per owner). Vector: an ordered HNSW scan, never a sort of all the tenant's vectors
-# (the exact branch still sorts: nothing else gives its order). Set per statement, so the
-# other reads of the transaction plan freely.
-_NO_SORT = "SET LOCAL enable_sort = off"
-_SORT_AGAIN = "SET LOCAL enable_sort TO DEFAULT"
 
 _LIST_NAMESPACES = f"""
 SELECT DISTINCT {{column}} AS namespace
@@ -403,7 +401,6 @@ class _Read:
     index: int
     op: Op
     statement: _Statement | None  # None: the answer is empty without asking
-    semantic: bool = False  # a vector search: wants iterative index scans
 
 
 @dataclass(slots=True)
@@ -633,8 +630,7 @@ class TenantStore(BaseStore):
             if isinstance(op, GetOp):
                 built.append(_Read(i, op, self._get(op)))
             elif isinstance(op, SearchOp):
-                semantic = bool(op.query) and op.query in queries
-                built.append(_Read(i, op, self._search(op, queries), semantic))
+                built.append(_Read(i, op, self._search(op, queries)))
             else:
                 assert isinstance(op, ListNamespacesOp)
                 built.append(_Read(i, op, self._list_namespaces(op)))
@@ -783,22 +779,22 @@ async def _flush_reads(groups: list[_Reads]) -> list[BaseException | None]:
 
 async def _read(groups: list[_Reads]) -> None:
     store = groups[0].store
-    semantic = any(r.semantic for g in groups for r in g.reads)
+    # Searches last (a stable sort keeps the rest in order), after their settings.
+    reads = sorted(
+        ((group, read) for group in groups for read in group.reads),
+        key=lambda pair: isinstance(pair[1].op, SearchOp),
+    )
     async with store.db.tenant(store.principal) as conn:
-        if semantic:
-            await conn.execute(_VECTOR_SETTINGS)
         pending = []
-        for group in groups:
-            for read in group.reads:
-                cursor = None
-                search = isinstance(read.op, SearchOp)
-                if read.statement is not None:
-                    if search:
-                        await conn.execute(_NO_SORT)
-                    cursor = await conn.execute(*read.statement)
-                    if search:
-                        await conn.execute(_SORT_AGAIN)
-                pending.append((group, read, cursor))
+        searching = False
+        for group, read in reads:
+            cursor = None
+            if read.statement is not None:
+                if isinstance(read.op, SearchOp) and not searching:
+                    await conn.execute(_SEARCH_SETTINGS)
+                    searching = True
+                cursor = await conn.execute(*read.statement)
+            pending.append((group, read, cursor))
         for group, read, cursor in pending:
             rows = await cursor.fetchall() if cursor is not None else []
             if isinstance(read.op, GetOp):
@@ -884,7 +880,8 @@ def _search_item(row: Mapping[str, Any]) -> SearchItem:
 
 
 def _vector_literal(vector: Sequence[float]) -> str:
-    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+    """pgvector's text form, '[0.1, 0.2]': the list's own repr, formatted in C."""
+    return str([float(x) for x in vector])
 
 
 def _name_placeholders(condition: str) -> str:

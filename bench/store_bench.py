@@ -1,10 +1,12 @@
 """TenantStore against LangGraph's AsyncPostgresStore on the same embedded Postgres.
 
-    python bench/store_bench.py [--sizes 10000 100000] [--ops 2000] [--concurrency 16]
+    python bench/store_bench.py [--sizes 10000 1000000] [--ops 2000] [--concurrency 16]
 
 Both stores get the same data (items under ("memories", user, topic), a `text` field
-embedded by the offline hashing embedder, a numeric `bucket`) and the same workload: put
-(new items), get, search with a filter, vector search, list_namespaces. LangGraph's store
+embedded by the offline hashing embedder, a numeric `bucket`), bulk loaded by default
+(`--load api` puts it through each store), and the same workload: get, search with a
+filter, vector search, list_namespaces, put (new items) and update (an item put again
+with its text unchanged). LangGraph's store
 lives in its own database on the same server (connected as superuser, as it has no
 roles); TenantStore runs as the runtime role with forced RLS, and once more as a
 bench-only role with BYPASSRLS to show what the policy check costs. Prints ops/s and
@@ -15,17 +17,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import random
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from langgraph.store.base import BaseStore, PutOp
 from langgraph.store.postgres import AsyncPostgresStore
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from tenantgraph.db.database import Database
@@ -46,6 +51,8 @@ WORDS = (
 BASELINE_DB = "langgraph_bench"
 BYPASS_ROLE = "tenantgraph_bench_bypassrls"
 POOL_SIZE = 20
+MAX_SECONDS = 10
+_NEW_KEYS = itertools.count()
 
 
 def _text(rng: random.Random) -> str:
@@ -68,44 +75,169 @@ class Target:
         return self.stores.get(user) or self.stores[-1]
 
 
-async def _load(target: Target, size: int, seed: int) -> None:
+def _items(size: int, seed: int) -> Iterator[tuple[int, tuple[str, ...], str, dict[str, Any]]]:
+    """The bench data set: (user, namespace, key, value), the same for every loader."""
     rng = random.Random(seed)
-    per_user = size // USERS
     for user in range(USERS):
-        for start in range(0, per_user, 1000):
-            ops = [
-                PutOp(
-                    _namespace(user, n % TOPICS),
-                    f"k{n}",
-                    {"text": _text(rng), "bucket": n % 100},
+        for n in range(size // USERS):
+            yield (
+                user,
+                _namespace(user, n % TOPICS),
+                f"k{n}",
+                {"text": _text(rng), "bucket": n % 100},
+            )
+
+
+async def _load(target: Target, size: int, seed: int) -> None:
+    """Load through the store API, 1000 items a call."""
+    batch: list[PutOp] = []
+    for user, namespace, key, value in _items(size, seed):
+        batch.append(PutOp(namespace, key, value))
+        if len(batch) == 1000:
+            await target.store(user).abatch(batch)
+            batch = []
+    if batch:
+        await target.store(user).abatch(batch)
+
+
+# Bulk load: the rows each store's put would write, staged by COPY and moved with one
+# INSERT … SELECT per table, with the HNSW index dropped and rebuilt around it (the same
+# for both stores). Timestamps come from clock_timestamp(), increasing row by row as
+# sequential puts would make them.
+_STAGE = """
+CREATE TEMP TABLE bench_stage (
+    owner_id text, namespace text[], key text, value jsonb, embedding vector({dims})
+) ON COMMIT DROP
+"""
+# Before the vectors go in: each vector row's foreign key check is planned from the
+# parent's statistics, and stale ones (an emptied table) made it a scan per row (a 1M load
+# stuck for 15 min in the check).
+_ANALYZE_PARENT = "ANALYZE {table}"
+_OURS_BULK = (
+    f"SET LOCAL search_path = {SCHEMA}, public",
+    """INSERT INTO store_items (org_id, owner_id, namespace, key, value,
+           created_at, updated_at)
+       SELECT %(org)s, owner_id, namespace, key, value, clock_timestamp(), clock_timestamp()
+       FROM bench_stage""",
+    _ANALYZE_PARENT.format(table="store_items"),
+    """INSERT INTO store_namespaces (org_id, owner_id, namespace)
+       SELECT DISTINCT %(org)s, owner_id, namespace FROM bench_stage""",
+    """INSERT INTO store_vectors (org_id, owner_id, ns_path, key, field, embedding)
+       SELECT %(org)s, owner_id, store_ns_path(namespace), key, 'text', embedding
+       FROM bench_stage""",
+    """INSERT INTO store_usage AS u (org_id, shard, items, bytes)
+       SELECT %(org)s, 0, count(*), sum(value_bytes) FROM store_items
+       WHERE org_id = %(org)s
+       ON CONFLICT (org_id, shard) DO UPDATE SET items = u.items + excluded.items,
+           bytes = u.bytes + excluded.bytes""",
+)
+_THEIRS_BULK = (
+    """INSERT INTO store (prefix, key, value, created_at, updated_at)
+       SELECT array_to_string(namespace, '.'), key, value, clock_timestamp(), clock_timestamp()
+       FROM bench_stage""",
+    _ANALYZE_PARENT.format(table="store"),
+    """INSERT INTO store_vectors (prefix, key, field_name, embedding, created_at, updated_at)
+       SELECT array_to_string(namespace, '.'), key, 'text', embedding, clock_timestamp(),
+              clock_timestamp()
+       FROM bench_stage""",
+)
+_HNSW_INDEXES = """
+SELECT format('%I.%I', schemaname, indexname), indexdef FROM pg_indexes
+WHERE tablename = 'store_vectors' AND indexdef LIKE '%USING hnsw%'
+"""
+_OURS_TABLES = tuple(
+    f"{SCHEMA}.{t}" for t in ("store_items", "store_namespaces", "store_vectors", "store_usage")
+)
+_THEIRS_TABLES = ("store", "store_vectors")
+
+
+async def _bulk_load(
+    conninfo: str, statements: tuple[str, ...], tables: tuple[str, ...], org: str, size: int
+) -> None:
+    """Stage the data set by COPY, move it with `statements`, rebuild HNSW, VACUUM ANALYZE."""
+    embeddings = HashingEmbeddings(DIMS)
+    async with await psycopg.AsyncConnection.connect(conninfo) as conn:
+        await conn.execute("SET maintenance_work_mem = '4GB'")
+        await conn.execute("SET max_parallel_maintenance_workers = 2")
+        indexes = await (await conn.execute(_HNSW_INDEXES)).fetchall()
+        for name, _ in indexes:
+            await conn.execute(f"DROP INDEX {name}")
+        await conn.execute(_STAGE.format(dims=DIMS))
+        async with conn.cursor().copy("COPY bench_stage FROM STDIN") as copy:
+            for user, namespace, key, value in _items(size, seed=size):
+                (vector,) = embeddings.embed_documents([value["text"]])
+                await copy.write_row(
+                    (f"user{user}", list(namespace), key, Jsonb(value), str(vector))
                 )
-                for n in range(start, min(per_user, start + 1000))
-            ]
-            await target.store(user).abatch(ops)
+        for statement in statements:
+            await conn.execute(statement, {"org": org})
+        for _, definition in indexes:
+            await conn.execute(definition)
+        await conn.commit()
+        await conn.set_autocommit(True)
+        for table in tables:
+            await conn.execute(f"VACUUM ANALYZE {table}")
+
+
+async def _vacuum(conninfo: str, tables: tuple[str, ...]) -> None:
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        for table in tables:
+            await conn.execute(f"VACUUM ANALYZE {table}")
+
+
+async def _check_loaded(target: Target, size: int) -> None:
+    """Read a sample back through the store's API: values as loaded, and each item found by
+    a vector search for its own text (same vector: score 1)."""
+    sample = range(0, size, max(1, size // 20))
+    for n, (user, namespace, key, value) in enumerate(_items(size, seed=size)):
+        if n not in sample:
+            continue
+        store = target.store(user)
+        item = await store.aget(namespace, key)
+        assert item is not None and item.value == value, (target.name, namespace, key, item)
+        hits = await store.asearch(namespace, query=value["text"], limit=10)
+        assert any(h.key == key and h.score > 0.999 for h in hits), (target.name, key, hits)
 
 
 async def _measure(
     op: Callable[[random.Random], Awaitable[object]], ops: int, concurrency: int
 ) -> float:
+    """Ops/s over `ops` operations, or over those done in MAX_SECONDS (a scan of 1M items
+    at ~10 ops/s would otherwise take minutes a measurement)."""
+    started = time.perf_counter()
+    deadline = started + MAX_SECONDS
+    done = 0
+
     async def worker(n: int) -> None:
+        nonlocal done
         rng = random.Random(n)
         for _ in range(ops // concurrency):
             await op(rng)
+            done += 1
+            if time.perf_counter() > deadline:
+                return
 
-    started = time.perf_counter()
     await asyncio.gather(*(worker(n) for n in range(concurrency)))
-    return (ops // concurrency) * concurrency / (time.perf_counter() - started)
+    return done / (time.perf_counter() - started)
 
 
-def _workload(target: Target, size: int) -> dict[str, Callable[[random.Random], Awaitable]]:
+def _workload(
+    target: Target, size: int, texts: list[str]
+) -> dict[str, Callable[[random.Random], Awaitable]]:
+    """The measured operations; `texts` are the loaded items' texts, in `_items` order."""
     per_user = size // USERS
-    counter = iter(range(10**9))
 
     async def put(rng: random.Random) -> None:
         user = rng.randrange(USERS)
-        key = f"new{next(counter)}-{rng.randrange(10**9)}"
+        key = f"new{next(_NEW_KEYS)}"  # never an item any target has written
         value = {"text": _text(rng), "bucket": rng.randrange(100)}
         await target.store(user).aput(_namespace(user, rng.randrange(TOPICS)), key, value)
+
+    async def update(rng: random.Random) -> None:
+        """A loaded item put again with its text unchanged and one more field."""
+        user, n = rng.randrange(USERS), rng.randrange(per_user)
+        value = {"text": texts[user * per_user + n], "bucket": n % 100, "seen": next(_NEW_KEYS)}
+        await target.store(user).aput(_namespace(user, n % TOPICS), f"k{n}", value)
 
     async def get(rng: random.Random) -> None:
         user, n = rng.randrange(USERS), rng.randrange(per_user)
@@ -135,16 +267,21 @@ def _workload(target: Target, size: int) -> dict[str, Callable[[random.Random], 
         "search(vector)": search_vector,
         "list_namespaces": list_namespaces,
         "put": put,
+        "update": update,
     }
 
 
-async def _baseline_store(admin: str, stack_pools: list[AsyncConnectionPool]) -> Target:
+async def _baseline_database(admin: str) -> str:
+    """A fresh database for LangGraph's store on the same server; returns its conninfo."""
     async with await psycopg.AsyncConnection.connect(admin, autocommit=True) as conn:
         await conn.execute(f"DROP DATABASE IF EXISTS {BASELINE_DB} WITH (FORCE)")
         await conn.execute(f"CREATE DATABASE {BASELINE_DB}")
     params = conninfo_to_dict(admin)
     params["dbname"] = BASELINE_DB
-    conninfo = make_conninfo(**params)
+    return make_conninfo(**params)
+
+
+async def _baseline_store(conninfo: str, stack_pools: list[AsyncConnectionPool]) -> Target:
     pool = AsyncConnectionPool(
         conninfo,
         max_size=POOL_SIZE,
@@ -187,7 +324,15 @@ async def _tenant_target(name: str, db: Database, org: str, index: StoreIndex) -
     return Target(name, stores)
 
 
-async def main(sizes: list[int], ops: int, concurrency: int, rounds: int, data_dir: Path) -> None:
+async def main(
+    sizes: list[int],
+    ops: int,
+    concurrency: int,
+    rounds: int,
+    data_dir: Path,
+    only: list[str],
+    load: str,
+) -> None:
     index = StoreIndex(dims=DIMS, embeddings=HashingEmbeddings(DIMS), fields=("text",))
     settings = Settings(data_dir=data_dir, pool_max_size=POOL_SIZE)
     results: dict[int, dict[str, dict[str, float]]] = {}
@@ -204,29 +349,40 @@ async def main(sizes: list[int], ops: int, concurrency: int, rounds: int, data_d
                         (org, org, org),
                     )
                 ours = await _tenant_target("tenantgraph TenantStore", resources.db, org, index)
-                baseline = await _baseline_store(resources.admin_conninfo, pools)
-                bypass = await _tenant_target("TenantStore, RLS bypassed", bypass_db, org, index)
-                for target in (ours, baseline):
-                    started = time.perf_counter()
-                    await _load(target, size, seed=size)
-                    print(
-                        f"loaded {size} items into {target.name} in"
-                        f" {time.perf_counter() - started:.1f}s",
-                        flush=True,
-                    )
+                baseline_conninfo = await _baseline_database(resources.admin_conninfo)
+                baseline = await _baseline_store(baseline_conninfo, pools)
                 async with await psycopg.AsyncConnection.connect(
                     resources.admin_conninfo, autocommit=True
-                ) as conn:
-                    await conn.execute("VACUUM ANALYZE tenantgraph.store_items")
-                    await conn.execute("VACUUM ANALYZE tenantgraph.store_vectors")
+                ) as conn:  # our HNSW index exists before the first put, as in the server
+                    await conn.execute(
+                        f"SELECT {SCHEMA}.ensure_store_vector_index(%s, %s, %s)",
+                        (DIMS, index.m, index.ef_construction),
+                    )
+                bypass = await _tenant_target("TenantStore, RLS bypassed", bypass_db, org, index)
+                started = time.perf_counter()
+                if load == "api":
+                    for target in (ours, baseline):
+                        await _load(target, size, seed=size)
+                    await _vacuum(resources.admin_conninfo, _OURS_TABLES)
+                    await _vacuum(baseline_conninfo, _THEIRS_TABLES)
+                else:
+                    await _bulk_load(resources.admin_conninfo, _OURS_BULK, _OURS_TABLES, org, size)
+                    await _bulk_load(baseline_conninfo, _THEIRS_BULK, _THEIRS_TABLES, org, size)
+                print(f"loaded {size} items into both stores ({load}) in"
+                      f" {time.perf_counter() - started:.0f}s", flush=True)  # fmt: skip
+                for target in (ours, baseline):
+                    await _check_loaded(target, size)
                 # The machine is shared: targets take turns, each op runs `rounds` times,
                 # and the best round counts.
                 results[size] = {}
-                workloads = {t.name: _workload(t, size) for t in (ours, baseline, bypass)}
+                texts = [value["text"] for *_, value in _items(size, seed=size)]
+                workloads = {t.name: _workload(t, size, texts) for t in (ours, baseline, bypass)}
                 for name in workloads[ours.name]:
+                    if only and name not in only:
+                        continue
                     for _ in range(rounds):
                         for target in (ours, baseline, bypass):
-                            n = ops if name != "put" else ops // 2
+                            n = ops if name not in ("put", "update") else ops // 2
                             rate = await _measure(workloads[target.name][name], n, concurrency)
                             best = results[size].setdefault(name, {})
                             best[target.name] = max(rate, best.get(target.name, 0.0))
@@ -234,6 +390,8 @@ async def main(sizes: list[int], ops: int, concurrency: int, rounds: int, data_d
                         print(f"  {size:>8} {target:<30} {name:<16} {rate:>9.0f} ops/s",
                               flush=True)  # fmt: skip
                 for target in (ours, baseline, bypass):
+                    if not target.vector_hits:
+                        continue
                     mean = sum(target.vector_hits) / len(target.vector_hits)
                     hits.setdefault(size, {})[target.name] = mean
                     print(f"  {size:>8} {target.name:<30} vector search returned"
@@ -244,7 +402,7 @@ async def main(sizes: list[int], ops: int, concurrency: int, rounds: int, data_d
                     resources.admin_conninfo, autocommit=True
                 ) as conn:
                     await conn.execute(
-                        "DELETE FROM tenantgraph.store_items WHERE org_id = %s", (org,)
+                        f"DELETE FROM {SCHEMA}.store_items WHERE org_id = %s", (org,)
                     )
         finally:
             for pool in pools:
@@ -282,7 +440,7 @@ def _report(
             f" ({mean[ours]:.2f}/search), langgraph {theirs_hits:.0f}"
             f" ({mean[theirs]:.2f}/search), ratio {ours_hits / theirs_hits:.2f}x"
         )
-    if len(results) > 1:
+    if len(results) > 1 and all("list_namespaces" in ops for ops in results.values()):
         sizes = sorted(results)
         small, large = results[sizes[0]], results[sizes[-1]]
         flat = large["list_namespaces"][ours] / small["list_namespaces"][ours]
@@ -294,11 +452,20 @@ def _report(
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
     parser.add_argument("--ops", type=int, default=2000, help="operations per measurement")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3, help="best of this many runs")
     parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument(
+        "--load",
+        choices=["copy", "api"],
+        default="copy",
+        help="copy: bulk load the same rows into both stores; api: put through each store",
+    )
+    parser.add_argument("--only", nargs="+", default=[], help="measure only these operations")
     args = parser.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="tenantgraph-bench-"))
-    asyncio.run(main(args.sizes, args.ops, args.concurrency, args.rounds, data_dir))
+    asyncio.run(
+        main(args.sizes, args.ops, args.concurrency, args.rounds, data_dir, args.only, args.load)
+    )

@@ -19,6 +19,7 @@ from langgraph.store.base import (
 from langgraph.store.memory import InMemoryStore
 
 from tenantgraph.scope import Role
+from tenantgraph.stores import items
 from tenantgraph.stores.embeddings import HashingEmbeddings
 from tenantgraph.stores.filters import InvalidFilter
 from tenantgraph.stores.items import ns_path
@@ -26,11 +27,13 @@ from tenantgraph.stores.items import ns_path
 from .store_support import INDEX, admin_execute, create_org, store
 
 
-@pytest.fixture(params=["tenant", "memory"])
-async def backend(request, resources, org_ids) -> AsyncIterator[BaseStore]:
+@pytest.fixture(params=["tenant", "tenant-hnsw", "memory"])
+async def backend(request, resources, org_ids, monkeypatch) -> AsyncIterator[BaseStore]:
     if request.param == "memory":
         yield InMemoryStore(index={**INDEX, "embed": HashingEmbeddings(INDEX["dims"])})
         return
+    if request.param == "tenant-hnsw":  # vector searches through the HNSW index, not exact
+        monkeypatch.setattr(items, "_EXACT_MAX", 0)
     await create_org(resources, org_ids[0])
     yield store(resources, org_ids[0], "alice")
 
@@ -158,6 +161,34 @@ async def test_semantic_search_ranks_by_meaning_and_skips_unindexed_items(backen
     assert "hidden" not in {h.key for h in hits if h.score is not None}
 
 
+async def test_exact_and_hnsw_vector_search_return_the_same_items(resources, org_ids, monkeypatch):
+    """A small set is searched exactly, a large one through the HNSW index: same answers."""
+    await create_org(resources, org_ids[0])
+    alice, bob = (store(resources, org_ids[0], user) for user in ("alice", "bob"))
+    words = "red green apple pear moon rocket river stone song bread".split()
+    for user_store, offset in ((alice, 0), (bob, 1)):
+        texts = [
+            " ".join(words[(n * 7 + i * (3 + offset)) % 10] for i in range(4)) for n in range(150)
+        ]
+        await user_store.abatch(
+            [PutOp(("docs",), f"d{n}", {"text": t}) for n, t in enumerate(texts)]
+        )
+    queries = ["red apple", "moon rocket song", "bread"]
+
+    async def answers() -> list[list[tuple[str, float]]]:
+        found = []
+        for query in queries:
+            for limit in (10, 200):
+                hits = await alice.asearch(("docs",), query=query, limit=limit)
+                found.append([(h.key if limit == 200 else "", round(h.score, 5)) for h in hits])
+        return found
+
+    exact = await answers()
+    monkeypatch.setattr(items, "_EXACT_MAX", 0)
+    assert await answers() == exact
+    assert [len(a) for a in exact] == [10, 150] * len(queries)
+
+
 async def test_batch_runs_all_four_ops_and_reads_see_the_state_before_its_writes(backend):
     await backend.aput(("b",), "old", {"text": "old"})
     results = await backend.abatch(
@@ -258,6 +289,27 @@ async def test_filters_only_tenant_store_has(tenant, filter, expected):
 async def test_invalid_filters_raise(tenant, bad):
     with pytest.raises(InvalidFilter):
         await tenant.asearch(("f",), filter=bad)
+
+
+async def test_a_put_reindexes_only_the_fields_whose_text_changed(resources, org_ids, tenant):
+    async def vectors() -> dict[str, str]:
+        rows = await admin_execute(
+            resources,
+            "SELECT field, ctid::text FROM tenantgraph.store_vectors"
+            " WHERE org_id = %s AND key = 'k'",
+            (org_ids[0],),
+        )
+        return dict(rows)
+
+    await tenant.aput(("r",), "k", {"text": "red apple", "n": 1})
+    first = await vectors()
+    await tenant.aput(("r",), "k", {"text": "red apple", "n": 2})
+    assert await vectors() == first  # same text: the row and its index entry stay
+    await tenant.aput(("r",), "k", {"text": "green moon"})
+    assert (moved := await vectors()).keys() == {"text"} and moved != first
+    assert (await tenant.asearch(("r",), query="green moon"))[0].score > 0.999
+    await tenant.aput(("r",), "k", {"text": "green moon", "n": 3}, index=False)
+    assert await vectors() == {}
 
 
 # --- TenantStore only: TTL, sync API ---------------------------------------------------

@@ -209,3 +209,20 @@ async def test_store_config_block_sets_index_ttl_and_limits(resources, org):
     with pytest.raises(QuotaExceeded):
         await s.aput(("c",), "k2", {"text": "one too many"})
     assert StoreConfig.from_mapping(None).store(resources.db, Principal(org, "a")) is not None
+
+
+async def test_ann_index_config_sets_the_hnsw_build_parameters(resources, org):
+    from tenantgraph.stores.items import StoreConfig
+
+    ann = {"kind": "hnsw", "m": 8, "ef_construction": 24}
+    index = {"dims": 24, "embed": "hashing", "fields": ["text"], "ann_index_config": ann}
+    s = StoreConfig.from_mapping({"index": index}).store(resources.db, Principal(org, "alice"))
+    await s.aput(("c",), "k", {"text": "red apples"})
+    rows = await admin_execute(
+        resources,
+        "SELECT reloptions FROM pg_class WHERE relname = 'store_vectors_hnsw_24'",
+    )
+    assert rows == [(["m=8", "ef_construction=24"],)]
+    for bad in ({"kind": "ivfflat"}, {"vector_type": "halfvec"}, {"m": 8, "ef_construction": 8}):
+        with pytest.raises(ValueError, match="ann_index_config"):
+            StoreConfig.from_mapping({"index": {**index, "ann_index_config": bad}})

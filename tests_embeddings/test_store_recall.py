@@ -56,3 +56,38 @@ async def test_top10_for_a_one_percent_org_matches_exact_search(resources):
     recall = sum(recalls) / len(recalls)
     print(f"recall@10 over {len(queries)} queries: {recall:.3f}")
     assert recall >= 0.95
+
+
+async def test_top10_through_the_hnsw_index_for_a_large_tenant(resources):
+    """A caller with more vectors than exact search takes goes through the HNSW index (built
+    with the default m and ef_construction), beside another user's as many vectors."""
+    from tenantgraph.stores import items
+    from tenantgraph.stores.embeddings import resolve_index
+
+    index = resolve_index({"dims": 384, "embed": "minilm", "fields": ["text"]})
+    per_user = items._EXACT_MAX + 1000
+    rng = random.Random(11)
+    org = f"recall-hnsw-{rng.randrange(10**8):08d}"
+    await create_org(resources, org)
+    texts = {}
+    for user in ("user", "other"):
+        texts[user] = [_sentence(rng) for _ in range(per_user)]
+        s = store(resources, org, user, index_config=index)
+        for start in range(0, per_user, 500):
+            chunk = texts[user][start : start + 500]
+            await s.abatch(
+                [PutOp(("docs",), f"d{start + n}", {"text": t}) for n, t in enumerate(chunk)]
+            )
+
+    docs = np.array(index.embeddings.embed_documents(texts["user"]))
+    s = store(resources, org, "user", index_config=index)
+    recalls = []
+    for query in [_sentence(rng) for _ in range(20)]:
+        q = np.array(index.embeddings.embed_query(query))
+        exact = {f"d{n}" for n in np.argsort(-(docs @ q))[:10]}
+        hits = await s.asearch(("docs",), query=query, limit=10)
+        assert len(hits) == 10
+        recalls.append(len(exact & {h.key for h in hits}) / 10)
+    recall = sum(recalls) / len(recalls)
+    print(f"recall@10 through HNSW over {len(recalls)} queries: {recall:.3f}")
+    assert recall >= 0.95

@@ -69,6 +69,12 @@ _READ_GROUPS = 4
 # bench/store_bench.py data: vector searches +30% at 10k items, +60% at 100k.)
 _SEARCHES_PER_GROUP = 4
 _WRITE_GROUPS = 1
+# Vector searches over at most this many candidate vectors score them all (exact) instead
+# of scanning the HNSW index: ~0.7 ms for 1,000 vectors against ~2-4 ms for an HNSW scan
+# that must pass over other tenants' vectors to find 10 of the caller's (64 dims,
+# bench/store_bench.py data); at 10,000 vectors exact costs ~10 ms and HNSW wins. Exact
+# also returns every match for a tiny tenant, which an HNSW scan may stop short of.
+_EXACT_MAX = 2000
 _LIVE = "(i.expires_at IS NULL OR i.expires_at > now())"
 
 
@@ -196,22 +202,50 @@ _SEARCH_OWNER = """(
     LIMIT %(window)s
 )"""
 
-# Ordered scan of the HNSW index (or exact search, when the planner finds the tenant's
-# rows few) with the tenant, namespace, expiry and filter conditions inside the scan;
-# iterative scans keep it going until enough rows pass them. Items with several embedded
-# fields score by their best field.
+# Vector search. Searches over at most _EXACT_MAX candidate vectors (the caller's own under
+# the prefix, counted with a bounded index-only scan) are exact: score them all, nearest
+# first, and join items until `fetch` pass the tenant, expiry and filter conditions. Larger
+# sets take an ordered scan of the HNSW index with those conditions inside the scan;
+# iterative scans keep it going until enough rows pass them. The branch not chosen is
+# skipped by its one-time filter. Items with several embedded fields score by their best
+# field.
 _VECTOR_SEARCH = """
-WITH scored AS MATERIALIZED (
+WITH counted AS MATERIALIZED (
+    SELECT count(*) <= %(exact_max)s AS exact FROM (
+        SELECT FROM store_vectors v
+        WHERE v.org_id = %(org)s AND v.owner_id = ANY(%(owners)s) {range}
+        LIMIT %(exact_max)s + 1
+    ) c
+), scored AS MATERIALIZED ((
+    SELECT c.owner_id, c.ns_path, c.key, i.ttl_minutes, c.distance
+    FROM (
+        SELECT v.owner_id, v.ns_path, v.key,
+               cosine_distance(v.embedding::vector({dims}), %(query)s::vector({dims}))
+                   AS distance
+        FROM store_vectors v
+        WHERE (SELECT exact FROM counted)
+          AND v.org_id = %(org)s AND vector_dims(v.embedding) = {dims}
+          AND v.owner_id = ANY(%(owners)s) {range}
+        ORDER BY distance
+        OFFSET 0
+    ) c
+    JOIN store_items i ON i.org_id = %(org)s AND i.owner_id = c.owner_id
+                      AND i.ns_path = c.ns_path AND i.key = c.key
+    WHERE {live} AND {filter}
+    ORDER BY c.distance
+    LIMIT %(fetch)s
+) UNION ALL (
     SELECT v.owner_id, v.ns_path, v.key, i.ttl_minutes,
            v.embedding::vector({dims}) <=> %(query)s::vector({dims}) AS distance
     FROM store_vectors v
     JOIN store_items i ON i.org_id = v.org_id AND i.owner_id = v.owner_id
                       AND i.ns_path = v.ns_path AND i.key = v.key
-    WHERE v.org_id = %(org)s AND i.org_id = %(org)s AND vector_dims(v.embedding) = {dims}
+    WHERE NOT (SELECT exact FROM counted)
+      AND v.org_id = %(org)s AND i.org_id = %(org)s AND vector_dims(v.embedding) = {dims}
       AND v.owner_id = ANY(%(owners)s) {range} AND {live} AND {filter}
     ORDER BY distance
     LIMIT %(fetch)s
-), hits AS (
+)), hits AS (
     SELECT owner_id, ns_path, key, ttl_minutes, min(distance) AS distance
     FROM scored GROUP BY owner_id, ns_path, key, ttl_minutes
     ORDER BY distance, ns_path, key
@@ -224,20 +258,22 @@ JOIN store_items i ON i.org_id = %(org)s AND i.owner_id = h.owner_id
 ORDER BY h.distance, h.ns_path, h.key
 """
 
-# For vector searches, in the reading transaction only: iterative index scans (so the
-# tenant filter still yields k rows), and a plan per call, since exact search suits a small
-# tenant and the HNSW index a large one, which a cached generic plan cannot know.
-_VECTOR_SETTINGS = (
-    "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
-    " set_config('plan_cache_mode', 'force_custom_plan', true)"
+# Set once before a transaction's searches (which run after its other reads), for the rest
+# of the transaction:
+# - enable_sort off. Newest first: the planner underestimates how many of the owner's items
+#   match (correlated owner and prefix, an unknown filter), thinks it must read them all
+#   anyway and sorts; the ordered scan instead stops after LIMIT matches (7-9x faster at 10k
+#   items per owner). Vector: an ordered HNSW scan, never a sort of all of a large tenant's
+#   vectors (the exact branch still sorts: nothing else gives its order).
+# - iterative HNSW scans, so the tenant filter inside the scan still yields k rows.
+# - the generic plan, prepared once per connection: the vector statement picks exact or
+#   HNSW itself, so no plan depends on the tenant. Planning per call cost ~0.8 ms of a
+#   ~3 ms vector search (bench/store_bench.py, 10k items).
+_SEARCH_SETTINGS = (
+    "SELECT set_config('enable_sort', 'off', true),"
+    " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+    " set_config('plan_cache_mode', 'force_generic_plan', true)"
 )
-
-# Around a newest-first search only: the planner underestimates how many of the owner's
-# items match (correlated owner and prefix, an unknown filter), thinks it must read them all
-# anyway and sorts; the ordered scan instead stops after LIMIT matches (7-9x faster at 10k
-# items per owner). Set per statement, so the other reads of the transaction plan freely.
-_NO_SORT = "SET LOCAL enable_sort = off"
-_SORT_AGAIN = "SET LOCAL enable_sort TO DEFAULT"
 
 _LIST_NAMESPACES = f"""
 SELECT DISTINCT {{column}} AS namespace
@@ -299,19 +335,31 @@ WITH x AS (
 SELECT store_check_quota(items, bytes, %(max_items)s, %(max_bytes)s) FROM delta
 """
 
-# Keys come as arrays, not a JSON recordset: unnest's row estimate keeps the plan on
-# the primary key instead of a scan of the table.
-_DELETE_VECTORS = """
+# A put re-embeds its item: vectors of fields it no longer embeds go, the others are
+# upserted, and one whose embedding did not change (same text, deterministic embedder) is
+# left alone, so a value update that keeps the text costs no HNSW insert (~90% of a put).
+# Keys come as arrays, not a JSON recordset: unnest's row estimate keeps the plan on the
+# primary key instead of a scan of the table.
+_DELETE_STALE_VECTORS = """
 DELETE FROM store_vectors v
 USING unnest(%(owners)s::text[], %(paths)s::text[], %(keys)s::text[]) AS x(owner_id, ns_path, key)
 WHERE v.org_id = %(org)s AND v.owner_id = x.owner_id AND v.ns_path = x.ns_path AND v.key = x.key
+  AND NOT EXISTS (
+      SELECT FROM unnest(%(kept_owners)s::text[], %(kept_paths)s::text[], %(kept_keys)s::text[],
+                         %(kept_fields)s::text[]) AS k(owner_id, ns_path, key, field)
+      WHERE k.owner_id = v.owner_id AND k.ns_path = v.ns_path AND k.key = v.key
+        AND k.field = v.field
+  )
 """
 
 _PUT_VECTORS = """
-INSERT INTO store_vectors (org_id, owner_id, ns_path, key, field, embedding)
+INSERT INTO store_vectors AS v (org_id, owner_id, ns_path, key, field, embedding)
 SELECT %(org)s, owner_id, store_ns_path(namespace), key, field, embedding::text::vector
 FROM jsonb_to_recordset(%(rows)s::jsonb)
     AS x(owner_id text, namespace text[], key text, field text, embedding jsonb)
+ON CONFLICT (org_id, owner_id, ns_path, key, field) DO UPDATE
+    SET embedding = excluded.embedding
+    WHERE v.embedding IS DISTINCT FROM excluded.embedding
 """
 
 
@@ -353,8 +401,6 @@ class _Read:
     index: int
     op: Op
     statement: _Statement | None  # None: the answer is empty without asking
-    semantic: bool = False  # a vector search: wants iterative index scans
-    newest_first: bool = False  # a plain search: wants the ordered index scan
 
 
 @dataclass(slots=True)
@@ -566,7 +612,11 @@ class TenantStore(BaseStore):
         async with state.vector_lock:
             if self._index.dims not in state.vector_dims:
                 async with self.db.system() as conn:
-                    await conn.execute("SELECT ensure_store_vector_index(%s)", (self._index.dims,))
+                    index = self._index
+                    await conn.execute(
+                        "SELECT ensure_store_vector_index(%s, %s, %s)",
+                        (index.dims, index.m, index.ef_construction),
+                    )
                 state.vector_dims.add(self._index.dims)
 
     # -- reads -----------------------------------------------------------------------
@@ -580,8 +630,7 @@ class TenantStore(BaseStore):
             if isinstance(op, GetOp):
                 built.append(_Read(i, op, self._get(op)))
             elif isinstance(op, SearchOp):
-                semantic = bool(op.query) and op.query in queries
-                built.append(_Read(i, op, self._search(op, queries), semantic, not semantic))
+                built.append(_Read(i, op, self._search(op, queries)))
             else:
                 assert isinstance(op, ListNamespacesOp)
                 built.append(_Read(i, op, self._list_namespaces(op)))
@@ -634,6 +683,7 @@ class TenantStore(BaseStore):
                 4 if any("[*]" in f for f in self._index.fields) else 1
             )
             params["fetch"] = (params["offset"] + op.limit) * fan
+            params["exact_max"] = _EXACT_MAX
             sql = _VECTOR_SEARCH.format(
                 dims=self._index.dims,
                 range=path_range.replace("i.ns_path", "v.ns_path"),
@@ -729,21 +779,22 @@ async def _flush_reads(groups: list[_Reads]) -> list[BaseException | None]:
 
 async def _read(groups: list[_Reads]) -> None:
     store = groups[0].store
-    semantic = any(r.semantic for g in groups for r in g.reads)
+    # Searches last (a stable sort keeps the rest in order), after their settings.
+    reads = sorted(
+        ((group, read) for group in groups for read in group.reads),
+        key=lambda pair: isinstance(pair[1].op, SearchOp),
+    )
     async with store.db.tenant(store.principal) as conn:
-        if semantic:
-            await conn.execute(_VECTOR_SETTINGS)
         pending = []
-        for group in groups:
-            for read in group.reads:
-                cursor = None
-                if read.statement is not None:
-                    if read.newest_first:
-                        await conn.execute(_NO_SORT)
-                    cursor = await conn.execute(*read.statement)
-                    if read.newest_first:
-                        await conn.execute(_SORT_AGAIN)
-                pending.append((group, read, cursor))
+        searching = False
+        for group, read in reads:
+            cursor = None
+            if read.statement is not None:
+                if isinstance(read.op, SearchOp) and not searching:
+                    await conn.execute(_SEARCH_SETTINGS)
+                    searching = True
+                cursor = await conn.execute(*read.statement)
+            pending.append((group, read, cursor))
         for group, read, cursor in pending:
             rows = await cursor.fetchall() if cursor is not None else []
             if isinstance(read.op, GetOp):
@@ -787,20 +838,21 @@ async def _write(groups: list[_Writes]) -> None:
     async with store.db.tenant(store.principal) as conn:
         await conn.execute(_WRITE_ITEMS, write)
         if puts and any(g.store._index is not None for g in groups):
-            keys = {
+            vectors = [(c, name, vector) for c in puts for name, vector in c.vectors]
+            stale = {
                 "org": org,
                 "owners": [c.owner for c in puts],
                 "paths": [ns_path(c.namespace) for c in puts],
                 "keys": [c.key for c in puts],
+                "kept_owners": [c.owner for c, _, _ in vectors],
+                "kept_paths": [ns_path(c.namespace) for c, _, _ in vectors],
+                "kept_keys": [c.key for c, _, _ in vectors],
+                "kept_fields": [name for _, name, _ in vectors],
             }
-            await conn.execute(_DELETE_VECTORS, keys)
-            vectors = [
-                {**c.row(), "field": name, "embedding": vector}
-                for c in puts
-                for name, vector in c.vectors
-            ]
+            await conn.execute(_DELETE_STALE_VECTORS, stale)
             if vectors:
-                await conn.execute(_PUT_VECTORS, {"org": org, "rows": json.dumps(vectors)})
+                rows = [{**c.row(), "field": name, "embedding": v} for c, name, v in vectors]
+                await conn.execute(_PUT_VECTORS, {"org": org, "rows": json.dumps(rows)})
 
 
 # --- Row mapping ---------------------------------------------------------------------
@@ -828,7 +880,8 @@ def _search_item(row: Mapping[str, Any]) -> SearchItem:
 
 
 def _vector_literal(vector: Sequence[float]) -> str:
-    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+    """pgvector's text form, '[0.1, 0.2]': the list's own repr, formatted in C."""
+    return str([float(x) for x in vector])
 
 
 def _name_placeholders(condition: str) -> str:

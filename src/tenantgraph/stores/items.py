@@ -795,14 +795,15 @@ async def _read(groups: list[_Reads]) -> None:
                     searching = True
                 cursor = await conn.execute(*read.statement)
             pending.append((group, read, cursor))
-        for group, read, cursor in pending:
-            rows = await cursor.fetchall() if cursor is not None else []
-            if isinstance(read.op, GetOp):
-                group.results[read.index] = _item(rows[0]) if rows else None
-            elif isinstance(read.op, SearchOp):
-                group.results[read.index] = [_search_item(r) for r in rows]
-            else:
-                group.results[read.index] = [tuple(r["namespace"]) for r in rows]
+    # Fetched after COMMIT: the rows arrived with it, so the reads cost one round trip.
+    for group, read, cursor in pending:
+        rows = await cursor.fetchall() if cursor is not None else []
+        if isinstance(read.op, GetOp):
+            group.results[read.index] = _item(rows[0]) if rows else None
+        elif isinstance(read.op, SearchOp):
+            group.results[read.index] = [_search_item(r) for r in rows]
+        else:
+            group.results[read.index] = [tuple(r["namespace"]) for r in rows]
 
 
 # --- Write path ----------------------------------------------------------------------

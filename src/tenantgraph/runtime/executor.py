@@ -210,17 +210,22 @@ class Executor:
         return Outcome("success")
 
     async def finish(
-        self, principal: Principal, run: dict[str, Any], outcome: Outcome, worker_id: str | None
-    ) -> bool:
-        """Record the outcome (only while holding the lease), settle the thread, end the
-        stream; False when the run was not ours to record (lost lease).
+        self,
+        principal: Principal,
+        run: dict[str, Any],
+        outcome: Outcome,
+        worker_id: str | None,
+        on_recorded: Callable[[], None] | None = None,
+    ) -> None:
+        """Record the outcome (only while holding the lease), settle the thread, then call
+        `on_recorded` (a waiter in this process has its answer) and end the stream.
 
         The thread state is read before the final transaction, so recording the run and
         settling its thread is one round trip (a rollback deletes checkpoints first).
         """
         run_id, thread_id = run["run_id"], run["thread_id"]
         if outcome.kind == "lost":
-            return False
+            return
         status = {"success": "success", "error": "error", "interrupt": "interrupted"}.get(
             outcome.kind, "interrupted"
         )
@@ -232,7 +237,7 @@ class Executor:
                 if not await store.finish_run(
                     conn, principal.org_id, run_id, status, worker_id=worker_id
                 ):
-                    return False
+                    return
                 await store.delete_run(conn, principal.org_id, run_id)
             await TenantCheckpointer(self.db, principal).adelete_for_runs([str(run_id)])
         thread = None if discard else await self._thread_state(principal, run)
@@ -240,7 +245,7 @@ class Executor:
             if not recorded and not await store.finish_run(
                 conn, principal.org_id, run_id, status, worker_id=worker_id
             ):
-                return False
+                return
             if discard:
                 await store.delete_temporary_thread(conn, principal.org_id, thread_id)
             else:
@@ -254,8 +259,9 @@ class Executor:
                     interrupts=interrupts,
                     error=events.error_payload(outcome.error) if outcome.error else None,
                 )
+        if on_recorded is not None:
+            on_recorded()
         await events.publish_end(self.redis, principal, run_id, status, ttl=self.events_ttl)
-        return True
 
     async def _thread_state(
         self, principal: Principal, run: dict[str, Any]

@@ -263,18 +263,21 @@ class Worker:
             async with self.db.tenant(principal) as conn:
                 await store.release_lease(conn, claim.org_id, claim.run_id, self.worker_id)
             raise
+
+        def answer() -> None:  # the outcome is recorded: a local `wait` has its result
+            if waited is not None and not waited.done():
+                waited.set_result(result)
+
         # Recording the outcome is not interrupted by stop(): the run has ended already.
         finishing = asyncio.ensure_future(
-            self.executor.finish(principal, run, outcome, self.worker_id)
+            self.executor.finish(principal, run, outcome, self.worker_id, answer)
         )
         try:
-            recorded = await asyncio.shield(finishing)
+            await asyncio.shield(finishing)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await finishing
             raise
-        if recorded and waited is not None and not waited.done():
-            waited.set_result(result)
 
     async def _supervise(self, claim: Claim, execution: asyncio.Task[Outcome]) -> Outcome:
         """Renew the lease while the graph runs; stop it on cancel or when the lease is lost

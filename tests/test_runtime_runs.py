@@ -14,6 +14,8 @@ from tenantgraph.runtime.runs import RunConflict, RunCreate, RunNotFound, Runs
 from tenantgraph.runtime.state import ThreadStates
 from tenantgraph.runtime.worker import Worker, claim_runs
 from tenantgraph.scope import Principal
+from tenantgraph.stores import runs as run_store
+from tenantgraph.stores import threads
 
 from .runtime_fixtures import make_org, make_thread, make_worker, registry, wait_for
 
@@ -496,3 +498,29 @@ async def test_a_run_created_beside_a_free_worker_starts_claimed(resources, orgs
         if e.event == "metadata"
     ]
     assert attempts == [1]
+
+
+async def test_ending_a_run_writes_nothing_unless_this_worker_holds_it(resources, orgs, runs):
+    """The end of a run (status, queue row, thread status and values) is one statement
+    that applies only while the finishing worker holds the run's lease."""
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    run = await runs.create(alice, thread_id, assistants["agent"], body(input={}))
+    claimed = await claim_runs(resources.db, "w-1", 10, 30.0)
+    assert run["run_id"] in {c.run_id for c in claimed}
+    ending = {"thread_id": thread_id, "thread_status": "idle", "values": {"done": True}}
+
+    async def end(worker_id: str) -> bool:
+        async with resources.db.tenant(alice) as conn:
+            cur = await run_store.finish_and_settle(
+                conn, alice.org_id, run["run_id"], "success", worker_id=worker_id, **ending
+            )
+        return await cur.fetchone() is not None
+
+    assert not await end("w-2")  # the lease is w-1's: nothing changes
+    assert (await runs.get(alice, run["run_id"]))["status"] == "running"
+    assert (await threads.get(resources.db, alice, thread_id))["status"] == "busy"
+    assert await end("w-1")
+    assert (await runs.get(alice, run["run_id"]))["status"] == "success"
+    thread = await threads.get(resources.db, alice, thread_id)
+    assert thread["status"] == "idle" and thread["values"] == {"done": True}

@@ -241,24 +241,39 @@ class Executor:
                 await store.delete_run(conn, principal.org_id, run_id)
             await TenantCheckpointer(self.db, principal).adelete_for_runs([str(run_id)])
         thread = None if discard else await self._thread_state(principal, run)
+        thread_status, values, interrupts = thread or ("idle", None, None)
+        settle = {
+            "values": values,
+            "interrupts": interrupts,
+            "error": events.error_payload(outcome.error) if outcome.error else None,
+        }
+        if outcome.kind == "error":
+            thread_status = "error"
+        finished = None
         async with self.db.tenant(principal) as conn:
-            if not recorded and not await store.finish_run(
-                conn, principal.org_id, run_id, status, worker_id=worker_id
-            ):
-                return
             if discard:
+                if not recorded and not await store.finish_run(
+                    conn, principal.org_id, run_id, status, worker_id=worker_id
+                ):
+                    return
                 await store.delete_temporary_thread(conn, principal.org_id, thread_id)
-            else:
-                thread_status, values, interrupts = thread or ("idle", None, None)
+            elif recorded:  # a rollback: the run is gone already
                 await store.settle_thread(
+                    conn, principal.org_id, thread_id, thread_status, **settle
+                )
+            else:
+                finished = await store.finish_and_settle(
                     conn,
                     principal.org_id,
-                    thread_id,
-                    "error" if outcome.kind == "error" else thread_status,
-                    values=values,
-                    interrupts=interrupts,
-                    error=events.error_payload(outcome.error) if outcome.error else None,
+                    run_id,
+                    status,
+                    worker_id=worker_id,
+                    thread_id=thread_id,
+                    thread_status=thread_status,
+                    **settle,
                 )
+        if finished is not None and await finished.fetchone() is None:
+            return  # the lease was lost: the run's new owner records its end
         if on_recorded is not None:
             on_recorded()
         await events.publish_end(self.redis, principal, run_id, status, ttl=self.events_ttl)

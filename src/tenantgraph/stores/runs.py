@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg.types.json import Jsonb
 
 from tenantgraph.scope import Principal
@@ -22,6 +22,7 @@ __all__ = [
     "active_runs_of_org",
     "delete_run",
     "delete_temporary_thread",
+    "finish_and_settle",
     "finish_run",
     "get_assistant",
     "get_run",
@@ -256,6 +257,39 @@ async def finish_run(
     return True
 
 
+# After a run: the thread is busy while other runs (than `ended`) are queued, else
+# `status`; its values and interrupts mirror the latest checkpoint (kept when NULL).
+_SETTLE = """UPDATE threads t SET
+    status = CASE WHEN EXISTS (
+        SELECT 1 FROM runs r WHERE r.org_id = t.org_id AND r.thread_id = t.thread_id
+        AND r.run_id IS DISTINCT FROM %(ended)s AND r.status IN ('pending', 'running'))
+        THEN 'busy' ELSE %(status)s END,
+    "values" = coalesce(%(values)s, t."values"),
+    interrupts = coalesce(%(interrupts)s, t.interrupts),
+    error = %(error)s,
+    updated_at = now()
+WHERE t.org_id = %(org)s AND t.thread_id = %(thread)s"""
+
+
+def _settle_params(
+    org_id: str,
+    thread_id: uuid.UUID,
+    status: str,
+    values: Any,
+    interrupts: dict[str, Any] | None,
+    error: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "org": org_id,
+        "thread": thread_id,
+        "status": status,
+        "values": Jsonb(values) if values is not None else None,
+        "interrupts": Jsonb(interrupts) if interrupts is not None else None,
+        "error": Jsonb(error) if error is not None else None,
+        "ended": None,
+    }
+
+
 async def settle_thread(
     conn: AsyncConnection,
     org_id: str,
@@ -266,26 +300,44 @@ async def settle_thread(
     interrupts: dict[str, Any] | None = None,
     error: dict[str, Any] | None = None,
 ) -> None:
-    """After a run: the thread is busy while other runs are queued, else `status`; its
-    values and interrupts mirror the latest checkpoint (kept when None)."""
+    """After a run: see _SETTLE."""
     await conn.execute(
-        """UPDATE threads t SET
-               status = CASE WHEN EXISTS (
-                   SELECT 1 FROM runs r WHERE r.org_id = t.org_id AND r.thread_id = t.thread_id
-                   AND r.status IN ('pending', 'running')) THEN 'busy' ELSE %(status)s END,
-               "values" = coalesce(%(values)s, t."values"),
-               interrupts = coalesce(%(interrupts)s, t.interrupts),
-               error = %(error)s,
-               updated_at = now()
-           WHERE t.org_id = %(org)s AND t.thread_id = %(thread)s""",
-        {
-            "org": org_id,
-            "thread": thread_id,
-            "status": status,
-            "values": Jsonb(values) if values is not None else None,
-            "interrupts": Jsonb(interrupts) if interrupts is not None else None,
-            "error": Jsonb(error) if error is not None else None,
-        },
+        _SETTLE, _settle_params(org_id, thread_id, status, values, interrupts, error)
+    )
+
+
+async def finish_and_settle(
+    conn: AsyncConnection,
+    org_id: str,
+    run_id: uuid.UUID,
+    status: str,
+    *,
+    worker_id: str | None,
+    thread_id: uuid.UUID,
+    thread_status: str,
+    values: Any = None,
+    interrupts: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+) -> AsyncCursor[Any]:
+    """`finish_run` then `settle_thread`, as one statement, for a run's own end. Returns
+    the statement's cursor: one row when the run was still `worker_id`'s to finish (else
+    nothing changed). Fetch it after the transaction: the row comes with COMMIT, so the
+    whole end of a run is one round trip."""
+    params = _settle_params(org_id, thread_id, thread_status, values, interrupts, error)
+    return await conn.execute(
+        f"""WITH dequeued AS (
+                DELETE FROM run_queue WHERE org_id = %(org)s AND run_id = %(ended)s
+                AND locked_by IS NOT DISTINCT FROM %(worker)s RETURNING run_id
+            ), finished AS (
+                UPDATE runs SET status = %(run_status)s, cancel_action = NULL,
+                    updated_at = now()
+                WHERE org_id = %(org)s AND run_id IN (SELECT run_id FROM dequeued)
+                RETURNING run_id
+            ), settled AS (
+                {_SETTLE} AND EXISTS (SELECT 1 FROM finished) RETURNING 1
+            )
+            SELECT run_id FROM finished""",
+        {**params, "ended": run_id, "worker": worker_id, "run_status": status},
     )
 
 

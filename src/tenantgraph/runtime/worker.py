@@ -235,7 +235,8 @@ class Worker:
     async def _execute(self, claim: Claim, run: dict[str, Any] | None = None) -> None:
         principal = claim.principal
         execution: asyncio.Task[Outcome] | None = None
-        started_here = run is not None  # by start_claimed: its stream is announced
+        # Started by start_claimed: a local `wait` may want the result, and the stream's
+        # metadata event is out already.
         waited = self._results.get(claim.run_id)
         result = events.RunResult() if waited is not None else None
         try:
@@ -251,7 +252,7 @@ class Worker:
             else:
                 execution = asyncio.create_task(
                     self.executor.execute(
-                        principal, run, claim.attempt, result, announced=started_here
+                        principal, run, claim.attempt, result, announced=waited is not None
                     )
                 )
                 outcome = await self._supervise(claim, execution)

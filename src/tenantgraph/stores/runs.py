@@ -237,24 +237,28 @@ async def request_cancel(
     )
 
 
+# Leave the queue and set the final status, only while `worker` still holds the lease:
+# `finished` has the run's row exactly when both happened.
+_FINISH = """dequeued AS (
+    DELETE FROM run_queue WHERE org_id = %(org)s AND run_id = %(ended)s
+    AND locked_by IS NOT DISTINCT FROM %(worker)s RETURNING run_id
+), finished AS (
+    UPDATE runs SET status = %(run_status)s, cancel_action = NULL, updated_at = now()
+    WHERE org_id = %(org)s AND run_id IN (SELECT run_id FROM dequeued)
+    RETURNING run_id
+)"""
+
+
 async def finish_run(
     conn: AsyncConnection, org_id: str, run_id: uuid.UUID, status: str, *, worker_id: str | None
 ) -> bool:
     """Leave the queue and set the final status — only while `worker_id` still holds the
     lease (None: a run that never started). False if another worker owns the run now."""
     cur = await conn.execute(
-        "DELETE FROM run_queue WHERE org_id = %s AND run_id = %s"
-        " AND locked_by IS NOT DISTINCT FROM %s RETURNING run_id",
-        (org_id, run_id, worker_id),
+        f"WITH {_FINISH} SELECT run_id FROM finished",
+        {"org": org_id, "ended": run_id, "worker": worker_id, "run_status": status},
     )
-    if await cur.fetchone() is None:
-        return False
-    await conn.execute(
-        "UPDATE runs SET status = %s, cancel_action = NULL, updated_at = now()"
-        " WHERE org_id = %s AND run_id = %s",
-        (status, org_id, run_id),
-    )
-    return True
+    return await cur.fetchone() is not None
 
 
 # After a run: the thread is busy while other runs (than `ended`) are queued, else
@@ -325,18 +329,8 @@ async def finish_and_settle(
     whole end of a run is one round trip."""
     params = _settle_params(org_id, thread_id, thread_status, values, interrupts, error)
     return await conn.execute(
-        f"""WITH dequeued AS (
-                DELETE FROM run_queue WHERE org_id = %(org)s AND run_id = %(ended)s
-                AND locked_by IS NOT DISTINCT FROM %(worker)s RETURNING run_id
-            ), finished AS (
-                UPDATE runs SET status = %(run_status)s, cancel_action = NULL,
-                    updated_at = now()
-                WHERE org_id = %(org)s AND run_id IN (SELECT run_id FROM dequeued)
-                RETURNING run_id
-            ), settled AS (
-                {_SETTLE} AND EXISTS (SELECT 1 FROM finished) RETURNING 1
-            )
-            SELECT run_id FROM finished""",
+        f"WITH {_FINISH}, settled AS ({_SETTLE} AND EXISTS (SELECT 1 FROM finished) RETURNING 1)"
+        " SELECT run_id FROM finished",
         {**params, "ended": run_id, "worker": worker_id, "run_status": status},
     )
 

@@ -131,6 +131,34 @@ async def test_rolled_back_transactions_leave_the_pooled_connection_usable(resou
         await pool.close()
 
 
+async def test_a_statement_prepared_in_an_aborted_pipeline_is_forgotten(resources, two_orgs):
+    """psycopg prepares a statement at its 6th use; when that use is queued behind a
+    failing statement, the server never runs the PREPARE. The rollback must make psycopg
+    forget it, or every later use of the statement on this connection fails."""
+    pool = Database(
+        runtime_conninfo(resources.settings, resources.admin_conninfo), min_size=1, max_size=1
+    )
+    await pool.open()
+    a, _ = two_orgs
+    count = "SELECT count(*) AS n FROM assistants WHERE org_id = %s"
+    try:
+        for _ in range(2):  # the first rollback on a connection is special in psycopg
+            with pytest.raises(errors.DivisionByZero):
+                async with pool.tenant(Principal(a, "alice")) as conn:
+                    await conn.execute("SELECT 1 / 0")
+            for _ in range(5):
+                async with pool.tenant(Principal(a, "alice")) as conn:
+                    assert (await (await conn.execute(count, (a,))).fetchone())["n"] == 1
+            with pytest.raises(errors.DivisionByZero):
+                async with pool.tenant(Principal(a, "alice")) as conn:
+                    await conn.execute("SELECT 1 / 0")
+                    await conn.execute(count, (a,))  # its PREPARE is skipped by the server
+            async with pool.tenant(Principal(a, "alice")) as conn:
+                assert (await (await conn.execute(count, (a,))).fetchone())["n"] == 1
+    finally:
+        await pool.close()
+
+
 async def test_cannot_insert_a_row_for_another_org(resources, two_orgs):
     a, b = two_orgs
     with pytest.raises(errors.InsufficientPrivilege):

@@ -69,6 +69,15 @@ class Database:
                 # A failed statement or COMMIT, an exception of the caller, a cancellation:
                 # nothing of this transaction may stay open on a pooled connection (a
                 # connection still busy with a query is discarded by the pool instead).
+                #
+                # psycopg records a statement as prepared when it sends the PREPARE (at
+                # the prepare_threshold-th use), not when the server confirms it; in a
+                # pipeline aborted by an earlier error, or cancelled, the server never
+                # ran it, and every later use of that name on this connection fails.
+                # psycopg's own Transaction forgets all prepared statements on rollback
+                # for this reason; there is no public call for it, so the private cache
+                # is cleared here (its DEALLOCATE ALL goes out with the next statement).
+                conn._prepared.clear()
                 if conn.info.transaction_status in _OPEN:
                     await conn.execute("ROLLBACK", prepare=False)
                 raise

@@ -60,15 +60,21 @@ G = TypeVar("G")
 _QUOTA_SQLSTATE = "TGQ01"
 _USAGE_SHARDS = 8
 # Transactions of one org in flight at once (per process). Reads: several, to keep the
-# cores busy. Writes: one, so concurrent puts share its commit (a second one in flight
-# halved the groups and gained nothing on bench/store_bench.py).
+# cores busy.
 _READ_GROUPS = 4
 # Searches take a millisecond or more each, run one after another in a group's backend:
 # more than a few per group leaves the other connections (and cores) idle. Gets and
 # namespace listings are cheap, and group without limit. (4 against no limit, 16 clients on
 # bench/store_bench.py data: vector searches +30% at 10k items, +60% at 100k.)
 _SEARCHES_PER_GROUP = 4
-_WRITE_GROUPS = 1
+# Writes: concurrent puts share a commit, but a put's HNSW insert (~0.5 ms of Postgres CPU
+# at 64 dims, ~75% of a put) runs serially in its group's backend. Unbounded, one group
+# took every waiting put and a second slot found nothing left to run: one busy core.
+# Capping a group at 8 vectors lets two groups insert on two cores (16 clients on
+# bench/store_bench.py, 10k items: 1,320 -> ~1,800-1,980 puts/s; 4 per group or 3 groups in
+# flight paid more in commits than they gained). Puts that embed nothing still group freely.
+_WRITE_GROUPS = 2
+_VECTORS_PER_GROUP = 8
 # Vector searches over at most this many candidate vectors score them all (exact) instead
 # of scanning the HNSW index: ~0.7 ms for 1,000 vectors against ~2-4 ms for an HNSW scan
 # that must pass over other tenants' vectors to find 10 of the caller's (64 dims,
@@ -421,7 +427,11 @@ class _Shared:
             weight=lambda reads: sum(isinstance(r.op, SearchOp) for r in reads.reads),
             max_weight=_SEARCHES_PER_GROUP,
         )
-        self.writes: GroupCommit[_Writes] = GroupCommit(max_inflight=_WRITE_GROUPS)
+        self.writes: GroupCommit[_Writes] = GroupCommit(
+            max_inflight=_WRITE_GROUPS,
+            weight=lambda writes: sum(len(c.vectors) for c in writes.changes),
+            max_weight=_VECTORS_PER_GROUP,
+        )
         self.vector_dims: set[int] = set()
         self.vector_lock = asyncio.Lock()
 

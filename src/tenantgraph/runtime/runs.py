@@ -231,8 +231,7 @@ class Runs:
             )
             if locked is None:
                 raise RunNotFound("Thread or assistant not found.")
-            thread, assistant = locked
-            active = await store.active_runs(conn, thread_id)
+            thread, assistant, active = locked
             if active and body.multitask_strategy == "reject":
                 raise RunConflict(
                     "Thread is already running a task. Wait for it to finish or choose a "
@@ -257,7 +256,7 @@ class Runs:
                 )
             )
             try:
-                run = await store.insert_run(
+                inserted = await store.insert_run(
                     conn,
                     principal,
                     run_id=run_id,
@@ -277,6 +276,8 @@ class Runs:
                 )
             finally:
                 await marker
+        run = await inserted.fetchone()  # after COMMIT: it arrived with it
+        assert run is not None
         for gone in ended:
             await events.publish_end(
                 self.redis, principal, gone, "interrupted", ttl=self.events_ttl

@@ -68,6 +68,13 @@ async def lock_thread(
     return await cur.fetchone()
 
 
+_ACTIVE_RUNS = (
+    f"SELECT {RUN_COLUMNS} FROM runs r"
+    " WHERE r.org_id = current_setting('tenantgraph.org_id') AND r.thread_id = %s"
+    " AND r.status IN ('pending', 'running') ORDER BY r.created_at"
+)
+
+
 async def lock_thread_for_run(
     conn: AsyncConnection,
     principal: Principal,
@@ -75,10 +82,11 @@ async def lock_thread_for_run(
     assistant_id: uuid.UUID,
     *,
     create: bool,
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """`lock_thread` and the assistant a new run needs, in one round trip: (thread,
-    assistant), or None when either is missing or not the principal's. With `create`, a
-    missing thread is created for them (`insert_run` records its graph in the metadata)."""
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]] | None:
+    """`lock_thread`, the assistant a new run needs and the thread's active runs, in one
+    round trip: (thread, assistant, active runs), or None when the thread or assistant is
+    missing or not the principal's. With `create`, a missing thread is created for them
+    (`insert_run` records its graph in the metadata)."""
     params = {**caller_params(principal), "thread": thread_id, "assistant": assistant_id}
     if create:
         await conn.execute(
@@ -96,21 +104,19 @@ async def lock_thread_for_run(
         f" AND {owner_or_admin('t')} FOR UPDATE OF t",
         params,
     )
+    # Sent before the lock's row is fetched, so it runs after the lock in the same round
+    # trip; its rows are only used when the lock found a thread the principal may use.
+    active = await conn.execute(_ACTIVE_RUNS, (thread_id,))
     row = await cur.fetchone()
     if row is None:
         return None
     thread = {k: v for k, v in row.items() if not k.startswith("a_")}
     assistant = {k[2:]: v for k, v in row.items() if k.startswith("a_")}
-    return thread, assistant
+    return thread, assistant, await active.fetchall()
 
 
 async def active_runs(conn: AsyncConnection, thread_id: uuid.UUID) -> list[dict[str, Any]]:
-    cur = await conn.execute(
-        f"SELECT {RUN_COLUMNS} FROM runs r"
-        " WHERE r.org_id = current_setting('tenantgraph.org_id') AND r.thread_id = %s"
-        " AND r.status IN ('pending', 'running') ORDER BY r.created_at",
-        (thread_id,),
-    )
+    cur = await conn.execute(_ACTIVE_RUNS, (thread_id,))
     return await cur.fetchall()
 
 
@@ -137,9 +143,12 @@ async def insert_run(
     after_seconds: float,
     claimed_by: str | None = None,
     lease_seconds: float = 0.0,
-) -> dict[str, Any]:
+) -> AsyncCursor[dict[str, Any]]:
     """Insert a pending run and its queue row; the thread becomes busy. With `claimed_by`,
-    the run is inserted already claimed by that worker (running, attempt 1, leased)."""
+    the run is inserted already claimed by that worker (running, attempt 1, leased).
+
+    Returns the cursor of the run's row: fetch it after the transaction commits, and the
+    row arrives with the COMMIT instead of costing a round trip of its own."""
     params = {
         **caller_params(principal),
         "run": run_id,
@@ -153,7 +162,7 @@ async def insert_run(
         "worker": claimed_by,
         "lease": lease_seconds,
     }
-    # The three statements go out together: the run is fetched after the last one is sent.
+    # The three statements go out together, with the COMMIT if the caller fetches late.
     cur = await conn.execute(
         "INSERT INTO runs AS r (org_id, run_id, thread_id, assistant_id, owner_id, metadata,"
         " kwargs, multitask_strategy, status) VALUES (%(org)s, %(run)s, %(thread)s,"
@@ -175,9 +184,7 @@ async def insert_run(
         " WHERE org_id = %(org)s AND thread_id = %(thread)s",
         {**params, "graph": metadata.get("graph_id")},
     )
-    run = await cur.fetchone()
-    assert run is not None
-    return run
+    return cur
 
 
 async def get_run(

@@ -264,29 +264,28 @@ JOIN store_items i ON i.org_id = %(org)s AND i.owner_id = h.owner_id
 ORDER BY h.distance, h.ns_path, h.key
 """
 
-# Set once before a transaction's searches (which run after its other reads, see _read),
-# for the rest of the transaction:
+# Set at the start of every read transaction, for all of it: the generic plan, prepared
+# once per connection. Under the RLS policy a statement's generic estimate can sit within a
+# hair of its custom plans' (list_namespaces at 1M items: 1,846 against 1,844), so the
+# plan cache's choice flips with the statistics, and when it stays custom every call is
+# planned again: ~0.55 against ~0.3 ms a listing, ~0.45 against ~0.25 ms a get at 1M items
+# (list_namespaces ran 53-60% slower than for the RLS-bypassing role, whose plans are
+# costed lower and went generic). The vector statement picks exact or HNSW itself, so no
+# plan depends on the tenant; planning it per call cost ~0.8 ms of a ~3 ms search.
+_READ_SETTINGS = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"
+
+# Set once before a transaction's searches (which run after its other reads), for the rest
+# of the transaction:
 # - enable_sort off. Newest first: the planner underestimates how many of the owner's items
 #   match (correlated owner and prefix, an unknown filter), thinks it must read them all
 #   anyway and sorts; the ordered scan instead stops after LIMIT matches (7-9x faster at 10k
 #   items per owner). Vector: an ordered HNSW scan, never a sort of all of a large tenant's
 #   vectors (the exact branch still sorts: nothing else gives its order).
 # - iterative HNSW scans, so the tenant filter inside the scan still yields k rows.
-# - the generic plan, prepared once per connection: the vector statement picks exact or
-#   HNSW itself, so no plan depends on the tenant. Planning per call cost ~0.8 ms of a
-#   ~3 ms vector search (bench/store_bench.py, 10k items).
 _SEARCH_SETTINGS = (
     "SELECT set_config('enable_sort', 'off', true),"
-    " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
-    " set_config('plan_cache_mode', 'force_generic_plan', true)"
+    " set_config('hnsw.iterative_scan', 'relaxed_order', true)"
 )
-
-# Set once before a transaction's namespace listings (after its gets): the generic plan.
-# Under the RLS policy the generic plan's estimate for the EXISTS probe sits within a hair
-# of the custom plans' (1,846 against 1,844 at 1M items), so the plan cache's choice flips
-# with the statistics; when it picks custom plans every call is planned again (~0.55 against
-# ~0.3 ms a call at 1M items), which the RLS-bypassing role, costed lower, never did.
-_LIST_SETTINGS = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"
 
 _LIST_NAMESPACES = f"""
 SELECT DISTINCT {{column}} AS namespace
@@ -794,28 +793,24 @@ async def _flush_reads(groups: list[_Reads]) -> list[BaseException | None]:
     return await _together_or_alone(_read, groups)
 
 
-# A read transaction runs gets, then namespace listings, then searches (a stable sort keeps
-# each kind in arrival order); a kind's settings go out before its first statement.
-_READ_ORDER: dict[type, int] = {GetOp: 0, ListNamespacesOp: 1, SearchOp: 2}
-_READ_SETTINGS: dict[type, str] = {ListNamespacesOp: _LIST_SETTINGS, SearchOp: _SEARCH_SETTINGS}
-
-
 async def _read(groups: list[_Reads]) -> None:
     store = groups[0].store
+    # Searches last (a stable sort keeps the rest in order), after their settings.
     reads = sorted(
         ((group, read) for group in groups for read in group.reads),
-        key=lambda pair: _READ_ORDER[type(pair[1].op)],
+        key=lambda pair: isinstance(pair[1].op, SearchOp),
     )
     async with store.db.tenant(store.principal) as conn:
+        if any(read.statement is not None for _, read in reads):
+            await conn.execute(_READ_SETTINGS)
         pending = []
-        settled: set[type] = set()
+        searching = False
         for group, read in reads:
             cursor = None
             if read.statement is not None:
-                kind = type(read.op)
-                if kind in _READ_SETTINGS and kind not in settled:
-                    await conn.execute(_READ_SETTINGS[kind])
-                    settled.add(kind)
+                if isinstance(read.op, SearchOp) and not searching:
+                    await conn.execute(_SEARCH_SETTINGS)
+                    searching = True
                 cursor = await conn.execute(*read.statement)
             pending.append((group, read, cursor))
     # Fetched after COMMIT: the rows arrived with it, so the reads cost one round trip.

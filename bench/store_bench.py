@@ -40,6 +40,7 @@ from tenantgraph.db.migrate import APP_ROLE, SCHEMA
 from tenantgraph.resources import open_resources
 from tenantgraph.scope import Principal, Role
 from tenantgraph.settings import Settings
+from tenantgraph.stores import items
 from tenantgraph.stores.embeddings import HashingEmbeddings, StoreIndex
 from tenantgraph.stores.items import TenantStore
 
@@ -124,9 +125,18 @@ _OURS_BULK = (
     _ANALYZE_PARENT.format(table="store_items"),
     """INSERT INTO store_namespaces (org_id, owner_id, namespace)
        SELECT DISTINCT %(org)s, owner_id, namespace FROM bench_stage""",
-    """INSERT INTO store_vectors (org_id, owner_id, ns_path, key, field, embedding)
-       SELECT %(org)s, owner_id, store_ns_path(namespace), key, 'text', embedding
+    # What puts leave behind: owners past the exact-search bound promoted, their vectors
+    # in the HNSW index (the indexer has moved the early ones); the others counted.
+    """INSERT INTO store_vectors (org_id, owner_id, ns_path, key, field, embedding, ann)
+       SELECT %(org)s, owner_id, store_ns_path(namespace), key, 'text', embedding,
+              count(*) OVER (PARTITION BY owner_id) > %(exact_max)s
        FROM bench_stage""",
+    """INSERT INTO store_ann_owners (org_id, owner_id, pending)
+       SELECT %(org)s, owner_id, false FROM bench_stage
+       GROUP BY owner_id HAVING count(*) > %(exact_max)s""",
+    """INSERT INTO store_vector_counts (org_id, owner_id, shard, added)
+       SELECT %(org)s, owner_id, 0, count(*) FROM bench_stage
+       GROUP BY owner_id HAVING count(*) <= %(exact_max)s""",
     """INSERT INTO store_usage AS u (org_id, shard, items, bytes)
        SELECT %(org)s, 0, count(*), sum(value_bytes) FROM store_items
        WHERE org_id = %(org)s
@@ -148,7 +158,15 @@ SELECT format('%I.%I', schemaname, indexname), indexdef FROM pg_indexes
 WHERE tablename = 'store_vectors' AND indexdef LIKE '%USING hnsw%'
 """
 _OURS_TABLES = tuple(
-    f"{SCHEMA}.{t}" for t in ("store_items", "store_namespaces", "store_vectors", "store_usage")
+    f"{SCHEMA}.{t}"
+    for t in (
+        "store_items",
+        "store_namespaces",
+        "store_vectors",
+        "store_usage",
+        "store_vector_counts",
+        "store_ann_owners",
+    )
 )
 _THEIRS_TABLES = ("store", "store_vectors")
 
@@ -172,7 +190,7 @@ async def _bulk_load(
                     (f"user{user}", list(namespace), key, Jsonb(value), str(vector))
                 )
         for statement in statements:
-            await conn.execute(statement, {"org": org})
+            await conn.execute(statement, {"org": org, "exact_max": items._EXACT_MAX})
         for _, definition in indexes:
             await conn.execute(definition)
         await conn.commit()

@@ -87,6 +87,15 @@ SEED: list[tuple[str, str]] = [
         " VALUES (%(org)s, 'alice', 'memories.', 'k', '$', '[1, 0, 0]')",
     ),
     ("store_usage", "INSERT INTO store_usage (org_id, shard, items) VALUES (%(org)s, 0, 1)"),
+    (
+        "store_vector_counts",
+        "INSERT INTO store_vector_counts (org_id, owner_id, shard, added)"
+        " VALUES (%(org)s, 'alice', 0, 1)",
+    ),
+    (
+        "store_ann_owners",
+        "INSERT INTO store_ann_owners (org_id, owner_id) VALUES (%(org)s, 'alice')",
+    ),
 ]
 
 

@@ -22,6 +22,7 @@ from tenantgraph.scope import Role
 from tenantgraph.stores import items
 from tenantgraph.stores.embeddings import HashingEmbeddings
 from tenantgraph.stores.filters import InvalidFilter
+from tenantgraph.stores.item_lifecycle import index_pending_vectors
 from tenantgraph.stores.items import ns_path
 
 from .store_support import INDEX, admin_execute, create_org, store
@@ -161,18 +162,34 @@ async def test_semantic_search_ranks_by_meaning_and_skips_unindexed_items(backen
     assert "hidden" not in {h.key for h in hits if h.score is not None}
 
 
-async def test_exact_and_hnsw_vector_search_return_the_same_items(resources, org_ids, monkeypatch):
-    """A small set is searched exactly, a large one through the HNSW index: same answers."""
-    await create_org(resources, org_ids[0])
-    alice, bob = (store(resources, org_ids[0], user) for user in ("alice", "bob"))
+async def test_vector_search_answers_the_same_whichever_index_holds_the_vectors(
+    resources, org_ids, monkeypatch
+):
+    """A small set is searched exactly. A large one reads the HNSW index for the vectors it
+    holds and scores the others exactly: before its owner's promotion, in the mix right
+    after it, and once the indexer has moved the rest, the answers are the same."""
+    org = org_ids[0]
+    await create_org(resources, org)
+    alice, bob = (store(resources, org, user) for user in ("alice", "bob"))
     words = "red green apple pear moon rocket river stone song bread".split()
-    for user_store, offset in ((alice, 0), (bob, 1)):
-        texts = [
-            " ".join(words[(n * 7 + i * (3 + offset)) % 10] for i in range(4)) for n in range(150)
-        ]
-        await user_store.abatch(
-            [PutOp(("docs",), f"d{n}", {"text": t}) for n, t in enumerate(texts)]
+    texts = {
+        s: [" ".join(words[(n * 7 + i * (3 + offset)) % 10] for i in range(4)) for n in range(150)]
+        for s, offset in ((alice, 0), (bob, 1))
+    }
+
+    async def write(numbers: range) -> None:
+        for s, ts in texts.items():
+            await s.abatch([PutOp(("docs",), f"d{n}", {"text": ts[n]}) for n in numbers])
+
+    async def indexed() -> dict[str, list[int]]:
+        rows = await admin_execute(
+            resources,
+            "SELECT owner_id, count(*) FILTER (WHERE ann), count(*) FILTER (WHERE NOT ann)"
+            " FROM tenantgraph.store_vectors WHERE org_id = %s GROUP BY owner_id",
+            (org,),
         )
+        return {owner: [yes, no] for owner, yes, no in rows}
+
     queries = ["red apple", "moon rocket song", "bread"]
 
     async def answers() -> list[list[tuple[str, float]]]:
@@ -183,10 +200,19 @@ async def test_exact_and_hnsw_vector_search_return_the_same_items(resources, org
                 found.append([(h.key if limit == 200 else "", round(h.score, 5)) for h in hits])
         return found
 
+    await write(range(75))  # 75 vectors each: below the bound, written unindexed
+    assert await indexed() == {"alice": [0, 75], "bob": [0, 75]}
+    with monkeypatch.context() as bound:
+        bound.setattr(items, "_EXACT_MAX", 10)  # the next writes take both past it
+        await write(range(75, 150))
+        assert await indexed() == {"alice": [75, 75], "bob": [75, 75]}
     exact = await answers()
-    monkeypatch.setattr(items, "_EXACT_MAX", 0)
-    assert await answers() == exact
     assert [len(a) for a in exact] == [10, 150] * len(queries)
+    monkeypatch.setattr(items, "_EXACT_MAX", 0)  # every search above the bound from now on
+    assert await answers() == exact  # half from the HNSW index, half scored exactly
+    assert await index_pending_vectors(resources.db) >= 150
+    assert await indexed() == {"alice": [150, 0], "bob": [150, 0]}
+    assert await answers() == exact  # all from the HNSW index
 
 
 async def test_batch_runs_all_four_ops_and_reads_see_the_state_before_its_writes(backend):

@@ -6,10 +6,12 @@ import asyncio
 import json
 
 import pytest
+from langgraph.store.base import PutOp
 from typer.testing import CliRunner
 
 from tenantgraph.memory_cli import memory_app
 from tenantgraph.scope import Principal, Role
+from tenantgraph.stores import items
 from tenantgraph.stores.item_lifecycle import (
     StoreSweeper,
     delete_org_items,
@@ -116,6 +118,84 @@ async def test_delete_user_and_delete_org(resources, org, org_ids):
     assert await store(resources, org, "carol").asearch(()) == []
     assert (await store_usage(resources.db, admin)).items == 0
     assert (await other.aget(("notes",), "k")).value == {"text": "other org"}
+    assert await _vector_owner_rows(resources, org) == []  # the counts name users too
+    assert await _vector_owner_rows(resources, org_ids[1]) == [("bob", "counted")]
+
+
+async def _vector_owner_rows(resources, org: str) -> list[tuple[str, str]]:
+    return await admin_execute(
+        resources,
+        "SELECT owner_id, 'counted' FROM tenantgraph.store_vector_counts WHERE org_id = %(org)s"
+        " UNION ALL SELECT owner_id, 'promoted' FROM tenantgraph.store_ann_owners"
+        " WHERE org_id = %(org)s ORDER BY 1, 2",
+        {"org": org},
+    )
+
+
+async def test_delete_user_forgets_the_users_vector_counts_and_promotion(
+    resources, org, monkeypatch
+):
+    monkeypatch.setattr(items, "_EXACT_MAX", 1)
+    for user in ("bob", "carol"):
+        await store(resources, org, user).abatch(
+            [PutOp(("notes",), f"k{n}", {"text": f"{user} {n}"}) for n in range(2)]
+        )
+    await store(resources, org, "dave").aput(("notes",), "k", {"text": "dave"})
+    assert await _vector_owner_rows(resources, org) == [
+        ("bob", "promoted"),
+        ("carol", "promoted"),
+        ("dave", "counted"),
+    ]
+    admin = Principal(org, "alice", Role.ADMIN)
+    await delete_user_items(resources.db, admin, "bob")
+    await delete_user_items(resources.db, admin, "dave")
+    assert await _vector_owner_rows(resources, org) == [("carol", "promoted")]
+
+
+async def test_sweeper_moves_vectors_of_promoted_owners_into_the_hnsw_index(
+    resources, org, monkeypatch
+):
+    """Vectors written before their owner's promotion are moved by the sweeper on its own;
+    an owner with nothing left to move stops being visited a minute after promotion."""
+    alice = store(resources, org, "alice")
+    await alice.abatch([PutOp(("v",), f"k{n}", {"text": f"text {n}"}) for n in range(5)])
+    monkeypatch.setattr(items, "_EXACT_MAX", 5)
+    await alice.aput(("v",), "k5", {"text": "text 5"})  # the 6th vector: promoted
+
+    async def state() -> list[tuple]:
+        return await admin_execute(
+            resources,
+            "SELECT a.pending, count(*) FILTER (WHERE v.ann), count(*) FILTER (WHERE NOT v.ann)"
+            " FROM tenantgraph.store_ann_owners a JOIN tenantgraph.store_vectors v"
+            " USING (org_id, owner_id) WHERE a.org_id = %s GROUP BY a.pending",
+            (org,),
+        )
+
+    assert await state() == [(True, 1, 5)]
+    sweeper = StoreSweeper(resources.db, interval=3600, index_interval=0.05)
+    sweeper.start()
+    try:
+        for _ in range(200):
+            if await state() == [(True, 6, 0)]:
+                break
+            await asyncio.sleep(0.05)
+        assert await state() == [(True, 6, 0)]
+        await admin_execute(
+            resources,
+            "UPDATE tenantgraph.store_ann_owners SET promoted_at = now() - interval '2 min'"
+            " WHERE org_id = %s",
+            (org,),
+        )
+        for _ in range(200):
+            if await state() == [(False, 6, 0)]:
+                break
+            await asyncio.sleep(0.05)
+        assert await state() == [(False, 6, 0)]
+    finally:
+        await sweeper.stop()
+    await alice.aput(("v",), "k6", {"text": "text 6"})  # promoted: written indexed
+    assert await state() == [(False, 7, 0)]
+    assert [h.key for h in await alice.asearch(("v",), query="text 6", limit=1)] == ["k6"]
 
 
 async def test_sweeper_deletes_expired_items_of_every_org_and_their_namespaces(

@@ -10,7 +10,9 @@ import random
 
 import numpy as np
 from langgraph.store.base import PutOp
-from tests.store_support import create_org, store
+from tests.store_support import admin_execute, create_org, store
+
+from tenantgraph.stores.item_lifecycle import index_pending_vectors
 
 ORGS = 100
 PER_ORG = 100  # 10,000 items; each org, the one under test included, holds 1% of them
@@ -79,6 +81,15 @@ async def test_top10_through_the_hnsw_index_for_a_large_tenant(resources):
                 [PutOp(("docs",), f"d{start + n}", {"text": t}) for n, t in enumerate(chunk)]
             )
 
+    # The vectors written before each user's promotion go into the HNSW index too, as the
+    # server's sweeper would move them.
+    await index_pending_vectors(resources.db)
+    rows = await admin_execute(
+        resources,
+        "SELECT count(*) FROM tenantgraph.store_vectors WHERE org_id = %s AND NOT ann",
+        (org,),
+    )
+    assert rows == [(0,)]
     docs = np.array(index.embeddings.embed_documents(texts["user"]))
     s = store(resources, org, "user", index_config=index)
     recalls = []

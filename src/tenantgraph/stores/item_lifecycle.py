@@ -2,7 +2,8 @@
 
 Export and deletion are the admin (and GDPR) paths: the only way to reach another user's
 items. They run as the caller's org like every other tenant query; only the sweeper
-crosses orgs, through the audited `sweep_store_items` / `gc_store_namespaces` functions.
+crosses orgs, through the audited `sweep_store_items` / `gc_store_namespaces` /
+`index_store_vectors` functions.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "delete_org_items",
     "delete_user_items",
     "export_user_items",
+    "index_pending_vectors",
     "store_usage",
     "sweep_expired",
 ]
@@ -104,13 +106,18 @@ async def export_user_items(
         after = (rows[-1]["ns_path"], rows[-1]["key"])
 
 
-# Usage moves by what was deleted; the namespace rows go too (namespaces are user data).
+# Usage moves by what was deleted; the namespace rows and the owner's vector counts go too
+# (namespaces are user data, and the counts name the user).
 _DELETE_OWNER = """
 WITH gone AS (
     DELETE FROM store_items WHERE org_id = %(org)s AND owner_id = ANY(%(owners)s)
     RETURNING value_bytes
 ), names AS (
     DELETE FROM store_namespaces WHERE org_id = %(org)s AND owner_id = ANY(%(owners)s)
+), counts AS (
+    DELETE FROM store_vector_counts WHERE org_id = %(org)s AND owner_id = ANY(%(owners)s)
+), promoted AS (
+    DELETE FROM store_ann_owners WHERE org_id = %(org)s AND owner_id = ANY(%(owners)s)
 ), usage AS (
     INSERT INTO store_usage AS u (org_id, shard, items, bytes)
     SELECT %(org)s, 0, -count(*), -coalesce(sum(value_bytes), 0) FROM gone
@@ -125,6 +132,10 @@ WITH gone AS (
     DELETE FROM store_items WHERE org_id = %(org)s RETURNING 1
 ), names AS (
     DELETE FROM store_namespaces WHERE org_id = %(org)s
+), counts AS (
+    DELETE FROM store_vector_counts WHERE org_id = %(org)s
+), promoted AS (
+    DELETE FROM store_ann_owners WHERE org_id = %(org)s
 ), usage AS (
     DELETE FROM store_usage WHERE org_id = %(org)s
 )
@@ -172,12 +183,36 @@ async def sweep_expired(db: Database, *, batch: int = 1000) -> int:
     return total
 
 
-class StoreSweeper:
-    """Runs `sweep_expired` every `interval` seconds; the app's lifespan starts and stops it."""
+async def index_pending_vectors(db: Database, *, batch: int = 500) -> int:
+    """Move vectors written before their owner's promotion into the HNSW index, in batches
+    of every org (items.py explains promotion). Searches are right before and after; this
+    makes them use the index. Returns how many vectors it moved."""
+    total = 0
+    while True:
+        async with db.system() as conn:
+            cur = await conn.execute("SELECT index_store_vectors(%s) AS n", (batch,))
+            row = await cur.fetchone()
+        moved = int(row["n"]) if row else 0
+        total += moved
+        if moved < batch:
+            return total
 
-    def __init__(self, db: Database, *, interval: float = 60.0, batch: int = 1000) -> None:
+
+class StoreSweeper:
+    """The store's background work, started and stopped by the app's lifespan: the vector
+    indexer every `index_interval` seconds, `sweep_expired` every `interval` seconds."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        interval: float = 60.0,
+        index_interval: float = 2.0,
+        batch: int = 1000,
+    ) -> None:
         self.db = db
         self.interval = interval
+        self.index_interval = index_interval
         self.batch = batch
         self._task: asyncio.Task[None] | None = None
 
@@ -193,11 +228,18 @@ class StoreSweeper:
                 await task
 
     async def _run(self) -> None:
+        next_sweep = 0.0
+        loop = asyncio.get_running_loop()
         while True:
             try:
-                deleted = await sweep_expired(self.db, batch=self.batch)
-                if deleted:
-                    log.info("store sweeper deleted expired items", extra={"deleted": deleted})
+                moved = await index_pending_vectors(self.db)
+                if moved:
+                    log.info("store indexer moved vectors into HNSW", extra={"moved": moved})
+                if loop.time() >= next_sweep:
+                    next_sweep = loop.time() + self.interval
+                    deleted = await sweep_expired(self.db, batch=self.batch)
+                    if deleted:
+                        log.info("store sweeper deleted expired items", extra={"deleted": deleted})
             except Exception:
                 log.exception("store sweep failed; retrying next interval")
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(self.index_interval)

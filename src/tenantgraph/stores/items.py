@@ -211,25 +211,19 @@ _SEARCH_OWNER = """(
 # Vector search. Searches over at most _EXACT_MAX candidate vectors (the caller's own under
 # the prefix, counted with a bounded index-only scan) are exact: score them all, nearest
 # first, and join items until `fetch` pass the tenant, expiry and filter conditions. Larger
-# sets take an ordered scan of the HNSW index with those conditions inside the scan;
-# iterative scans keep it going until enough rows pass them. The branch not chosen is
-# skipped by its one-time filter. Items with several embedded fields score by their best
-# field.
-_VECTOR_SEARCH = """
-WITH counted AS MATERIALIZED (
-    SELECT count(*) <= %(exact_max)s AS exact FROM (
-        SELECT FROM store_vectors v
-        WHERE v.org_id = %(org)s AND v.owner_id = ANY(%(owners)s) {range}
-        LIMIT %(exact_max)s + 1
-    ) c
-), scored AS MATERIALIZED ((
+# sets take an ordered scan of the HNSW index, with those conditions inside the scan
+# (iterative scans keep it going until enough rows pass them), for the vectors it holds, and
+# score the rest exactly (vectors of owners not promoted, or not yet moved by the indexer;
+# store_vectors_unindexed finds them). Branches not chosen are skipped by their one-time
+# filter. Items with several embedded fields score by their best field.
+_EXACT_SCORED = """(
     SELECT c.owner_id, c.ns_path, c.key, i.ttl_minutes, c.distance
     FROM (
         SELECT v.owner_id, v.ns_path, v.key,
                cosine_distance(v.embedding::vector({dims}), %(query)s::vector({dims}))
                    AS distance
         FROM store_vectors v
-        WHERE (SELECT exact FROM counted)
+        WHERE {when}
           AND v.org_id = %(org)s AND vector_dims(v.embedding) = {dims}
           AND v.owner_id = ANY(%(owners)s) {range}
         ORDER BY distance
@@ -240,18 +234,27 @@ WITH counted AS MATERIALIZED (
     WHERE {live} AND {filter}
     ORDER BY c.distance
     LIMIT %(fetch)s
-) UNION ALL (
+)"""
+
+_VECTOR_SEARCH = """
+WITH counted AS MATERIALIZED (
+    SELECT count(*) <= %(exact_max)s AS exact FROM (
+        SELECT FROM store_vectors v
+        WHERE v.org_id = %(org)s AND v.owner_id = ANY(%(owners)s) {range}
+        LIMIT %(exact_max)s + 1
+    ) c
+), scored AS MATERIALIZED ({exact_all} UNION ALL (
     SELECT v.owner_id, v.ns_path, v.key, i.ttl_minutes,
            v.embedding::vector({dims}) <=> %(query)s::vector({dims}) AS distance
     FROM store_vectors v
     JOIN store_items i ON i.org_id = v.org_id AND i.owner_id = v.owner_id
                       AND i.ns_path = v.ns_path AND i.key = v.key
-    WHERE NOT (SELECT exact FROM counted)
+    WHERE NOT (SELECT exact FROM counted) AND v.ann
       AND v.org_id = %(org)s AND i.org_id = %(org)s AND vector_dims(v.embedding) = {dims}
       AND v.owner_id = ANY(%(owners)s) {range} AND {live} AND {filter}
     ORDER BY distance
     LIMIT %(fetch)s
-)), hits AS (
+) UNION ALL {exact_unindexed}), hits AS (
     SELECT owner_id, ns_path, key, ttl_minutes, min(distance) AS distance
     FROM scored GROUP BY owner_id, ns_path, key, ttl_minutes
     ORDER BY distance, ns_path, key
@@ -364,14 +367,44 @@ WHERE v.org_id = %(org)s AND v.owner_id = x.owner_id AND v.ns_path = x.ns_path A
   )
 """
 
+# Vectors of an owner who has added at most _EXACT_MAX are left out of the HNSW index
+# (ann = false): every search of theirs alone is exact anyway, and a put then costs no HNSW
+# insert. The group that takes an owner past the bound promotes them: their vectors from
+# then on are indexed as they are written, and the indexer (item_lifecycle.py) moves the
+# earlier ones. Counts are per shard so concurrent groups of one owner rarely share a row.
 _PUT_VECTORS = """
-INSERT INTO store_vectors AS v (org_id, owner_id, ns_path, key, field, embedding)
-SELECT %(org)s, owner_id, store_ns_path(namespace), key, field, embedding::text::vector
-FROM jsonb_to_recordset(%(rows)s::jsonb)
-    AS x(owner_id text, namespace text[], key text, field text, embedding jsonb)
-ON CONFLICT (org_id, owner_id, ns_path, key, field) DO UPDATE
-    SET embedding = excluded.embedding
-    WHERE v.embedding IS DISTINCT FROM excluded.embedding
+WITH x AS MATERIALIZED (
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb)
+        AS x(owner_id text, namespace text[], key text, field text, embedding jsonb)
+), owners AS MATERIALIZED (
+    SELECT o.owner_id, o.promoted
+        OR (SELECT coalesce(sum(c.added), 0) FROM store_vector_counts c
+            WHERE c.org_id = %(org)s AND c.owner_id = o.owner_id) + o.n > %(exact_max)s AS ann,
+        o.promoted
+    FROM (
+        SELECT x.owner_id, count(*) AS n,
+               EXISTS (SELECT FROM store_ann_owners a
+                       WHERE a.org_id = %(org)s AND a.owner_id = x.owner_id) AS promoted
+        FROM x GROUP BY x.owner_id
+    ) o
+), put AS (
+    INSERT INTO store_vectors AS v (org_id, owner_id, ns_path, key, field, embedding, ann)
+    SELECT %(org)s, x.owner_id, store_ns_path(x.namespace), x.key, x.field,
+           x.embedding::text::vector, o.ann
+    FROM x JOIN owners o ON o.owner_id = x.owner_id
+    ON CONFLICT (org_id, owner_id, ns_path, key, field) DO UPDATE
+        SET embedding = excluded.embedding, ann = excluded.ann
+        WHERE v.embedding IS DISTINCT FROM excluded.embedding
+    RETURNING new.owner_id, new.ann, old.org_id IS NULL AS added
+), counted AS (
+    INSERT INTO store_vector_counts AS c (org_id, owner_id, shard, added)
+    SELECT %(org)s, owner_id, %(shard)s, count(*) FROM put WHERE added AND NOT ann
+    GROUP BY owner_id ORDER BY owner_id
+    ON CONFLICT (org_id, owner_id, shard) DO UPDATE SET added = c.added + excluded.added
+)
+INSERT INTO store_ann_owners (org_id, owner_id)
+SELECT %(org)s, owner_id FROM owners WHERE ann AND NOT promoted ORDER BY owner_id
+ON CONFLICT DO NOTHING
 """
 
 
@@ -700,12 +733,19 @@ class TenantStore(BaseStore):
             )
             params["fetch"] = (params["offset"] + op.limit) * fan
             params["exact_max"] = _EXACT_MAX
+            parts = {
+                "dims": self._index.dims,
+                "range": path_range.replace("i.ns_path", "v.ns_path"),
+                "live": _LIVE,
+                "filter": named,
+            }
             sql = _VECTOR_SEARCH.format(
-                dims=self._index.dims,
-                range=path_range.replace("i.ns_path", "v.ns_path"),
-                live=_LIVE,
-                filter=named,
+                **parts,
                 refresh=refresh,
+                exact_all=_EXACT_SCORED.format(**parts, when="(SELECT exact FROM counted)"),
+                exact_unindexed=_EXACT_SCORED.format(
+                    **parts, when="NOT (SELECT exact FROM counted) AND NOT v.ann"
+                ),
             )
         return sql, params
 
@@ -871,7 +911,13 @@ async def _write(groups: list[_Writes]) -> None:
             await conn.execute(_DELETE_STALE_VECTORS, stale)
             if vectors:
                 rows = [{**c.row(), "field": name, "embedding": v} for c, name, v in vectors]
-                await conn.execute(_PUT_VECTORS, {"org": org, "rows": json.dumps(rows)})
+                put = {
+                    "org": org,
+                    "rows": json.dumps(rows),
+                    "shard": write["shard"],
+                    "exact_max": _EXACT_MAX,
+                }
+                await conn.execute(_PUT_VECTORS, put)
 
 
 # --- Row mapping ---------------------------------------------------------------------

@@ -54,6 +54,7 @@ WORDS = (
 BASELINE_DB = "langgraph_bench"
 BYPASS_ROLE = "tenantgraph_bench_bypassrls"
 POOL_SIZE = 20
+MIN_SECONDS = 2
 MAX_SECONDS = 10
 _NEW_KEYS = itertools.count()
 
@@ -220,21 +221,23 @@ async def _check_loaded(target: Target, size: int) -> None:
 
 
 async def _measure(
-    op: Callable[[random.Random], Awaitable[object]], ops: int, concurrency: int
+    op: Callable[[random.Random], Awaitable[object]], ops: int, concurrency: int, min_seconds: float
 ) -> float:
-    """Ops/s over `ops` operations, or over those done in MAX_SECONDS (a scan of 1M items
-    at ~10 ops/s would otherwise take minutes a measurement)."""
+    """Ops/s over at least `ops` operations and `min_seconds` (a get takes ~0.1 ms: 2,000 of
+    them alone were a window too short for a stable rate), or over those done in MAX_SECONDS
+    (a scan of 1M items at ~10 ops/s would otherwise take minutes a measurement)."""
     started = time.perf_counter()
-    deadline = started + MAX_SECONDS
+    at_least, deadline = started + min_seconds, started + MAX_SECONDS
     done = 0
 
     async def worker(n: int) -> None:
         nonlocal done
         rng = random.Random(n)
-        for _ in range(ops // concurrency):
+        while True:
             await op(rng)
             done += 1
-            if time.perf_counter() > deadline:
+            now = time.perf_counter()
+            if now > deadline or (done >= ops and now > at_least):
                 return
 
     await asyncio.gather(*(worker(n) for n in range(concurrency)))
@@ -408,8 +411,14 @@ async def main(
                         pair = (ours, bypass) if round_ % 2 == 0 else (bypass, ours)
                         rates: dict[str, float] = {}
                         for target in (*pair, baseline):
-                            n = ops if name not in ("put", "update") else ops // 2
-                            rate = await _measure(workloads[target.name][name], n, concurrency)
+                            # Writes: a fixed count, so the store stays near its size.
+                            writes = name in ("put", "update")
+                            rate = await _measure(
+                                workloads[target.name][name],
+                                ops // 2 if writes else ops,
+                                concurrency,
+                                0 if writes else MIN_SECONDS,
+                            )
                             rates[target.name] = rate
                             best = results[size].setdefault(name, {})
                             best[target.name] = max(rate, best.get(target.name, 0.0))

@@ -303,12 +303,15 @@ ORDER BY namespace
 LIMIT %(limit)s OFFSET %(offset)s
 """
 
-# All item changes of a group in one statement, so its locks are taken in one pass (rows
-# come sorted) and the usage row last: concurrent groups of an org cannot deadlock on them.
-# Rows arrive as one JSON array; jsonb_to_recordset turns JSON arrays into text[].
-# An expired item that is still on disk is replaced as if new (fresh created_at).
-# RETURNING old.* (PostgreSQL 18) gives each row's growth for the usage counters.
-_WRITE_ITEMS = """
+# All changes of a write group in one statement (one round trip, one parse), so its locks
+# are taken in one pass (rows come sorted), the usage row after the items: concurrent groups
+# of an org cannot deadlock on them. Rows arrive as one JSON array; jsonb_to_recordset turns
+# JSON arrays into text[]. An expired item that is still on disk is replaced as if new
+# (fresh created_at). RETURNING old.* (PostgreSQL 18) gives each row's growth for the usage
+# counters. The vectors' foreign keys are checked at the end of the statement, when the
+# items inserted above are there. {vectors} is _STALE_VECTORS and _PUT_VECTORS, or nothing
+# for a store without an index.
+_WRITE = """
 WITH x AS (
     SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb)
         AS x(owner_id text, namespace text[], key text, value jsonb, ttl float8)
@@ -346,7 +349,7 @@ WITH x AS (
     SELECT %(org)s, %(shard)s, items, bytes FROM delta
     ON CONFLICT (org_id, shard) DO UPDATE
         SET items = u.items + excluded.items, bytes = u.bytes + excluded.bytes
-)
+){vectors}
 SELECT store_check_quota(items, bytes, %(max_items)s, %(max_bytes)s) FROM delta
 """
 
@@ -355,57 +358,59 @@ SELECT store_check_quota(items, bytes, %(max_items)s, %(max_bytes)s) FROM delta
 # left alone, so a value update that keeps the text costs no HNSW insert (~90% of a put).
 # Keys come as arrays, not a JSON recordset: unnest's row estimate keeps the plan on the
 # primary key instead of a scan of the table.
-_DELETE_STALE_VECTORS = """
-DELETE FROM store_vectors v
-USING unnest(%(owners)s::text[], %(paths)s::text[], %(keys)s::text[]) AS x(owner_id, ns_path, key)
-WHERE v.org_id = %(org)s AND v.owner_id = x.owner_id AND v.ns_path = x.ns_path AND v.key = x.key
-  AND NOT EXISTS (
-      SELECT FROM unnest(%(kept_owners)s::text[], %(kept_paths)s::text[], %(kept_keys)s::text[],
-                         %(kept_fields)s::text[]) AS k(owner_id, ns_path, key, field)
-      WHERE k.owner_id = v.owner_id AND k.ns_path = v.ns_path AND k.key = v.key
-        AND k.field = v.field
-  )
-"""
+_STALE_VECTORS = """, stale AS (
+    DELETE FROM store_vectors v
+    USING unnest(%(put_owners)s::text[], %(put_paths)s::text[], %(put_keys)s::text[])
+        AS p(owner_id, ns_path, key)
+    WHERE v.org_id = %(org)s AND v.owner_id = p.owner_id AND v.ns_path = p.ns_path
+      AND v.key = p.key
+      AND NOT EXISTS (
+          SELECT FROM unnest(%(kept_owners)s::text[], %(kept_paths)s::text[],
+                             %(kept_keys)s::text[], %(kept_fields)s::text[])
+              AS k(owner_id, ns_path, key, field)
+          WHERE k.owner_id = v.owner_id AND k.ns_path = v.ns_path AND k.key = v.key
+            AND k.field = v.field
+      )
+)"""
 
 # Vectors of an owner who has added at most _EXACT_MAX are left out of the HNSW index
 # (ann = false): every search of theirs alone is exact anyway, and a put then costs no HNSW
 # insert. The group that takes an owner past the bound promotes them: their vectors from
 # then on are indexed as they are written, and the indexer (item_lifecycle.py) moves the
 # earlier ones. Counts are per shard so concurrent groups of one owner rarely share a row.
-_PUT_VECTORS = """
-WITH x AS MATERIALIZED (
-    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb)
-        AS x(owner_id text, namespace text[], key text, field text, embedding jsonb)
+_PUT_VECTORS = """, vx AS MATERIALIZED (
+    SELECT * FROM jsonb_to_recordset(%(vectors)s::jsonb)
+        AS vx(owner_id text, namespace text[], key text, field text, embedding jsonb)
 ), owners AS MATERIALIZED (
     SELECT o.owner_id, o.promoted
         OR (SELECT coalesce(sum(c.added), 0) FROM store_vector_counts c
             WHERE c.org_id = %(org)s AND c.owner_id = o.owner_id) + o.n > %(exact_max)s AS ann,
         o.promoted
     FROM (
-        SELECT x.owner_id, count(*) AS n,
+        SELECT vx.owner_id, count(*) AS n,
                EXISTS (SELECT FROM store_ann_owners a
-                       WHERE a.org_id = %(org)s AND a.owner_id = x.owner_id) AS promoted
-        FROM x GROUP BY x.owner_id
+                       WHERE a.org_id = %(org)s AND a.owner_id = vx.owner_id) AS promoted
+        FROM vx GROUP BY vx.owner_id
     ) o
-), put AS (
+), vput AS (
     INSERT INTO store_vectors AS v (org_id, owner_id, ns_path, key, field, embedding, ann)
-    SELECT %(org)s, x.owner_id, store_ns_path(x.namespace), x.key, x.field,
-           x.embedding::text::vector, o.ann
-    FROM x JOIN owners o ON o.owner_id = x.owner_id
+    SELECT %(org)s, vx.owner_id, store_ns_path(vx.namespace), vx.key, vx.field,
+           vx.embedding::text::vector, o.ann
+    FROM vx JOIN owners o ON o.owner_id = vx.owner_id
     ON CONFLICT (org_id, owner_id, ns_path, key, field) DO UPDATE
         SET embedding = excluded.embedding, ann = excluded.ann
         WHERE v.embedding IS DISTINCT FROM excluded.embedding
     RETURNING new.owner_id, new.ann, old.org_id IS NULL AS added
 ), counted AS (
     INSERT INTO store_vector_counts AS c (org_id, owner_id, shard, added)
-    SELECT %(org)s, owner_id, %(shard)s, count(*) FROM put WHERE added AND NOT ann
+    SELECT %(org)s, owner_id, %(shard)s, count(*) FROM vput WHERE added AND NOT ann
     GROUP BY owner_id ORDER BY owner_id
     ON CONFLICT (org_id, owner_id, shard) DO UPDATE SET added = c.added + excluded.added
-)
-INSERT INTO store_ann_owners (org_id, owner_id)
-SELECT %(org)s, owner_id FROM owners WHERE ann AND NOT promoted ORDER BY owner_id
-ON CONFLICT DO NOTHING
-"""
+), promoted AS (
+    INSERT INTO store_ann_owners (org_id, owner_id)
+    SELECT %(org)s, owner_id FROM owners WHERE ann AND NOT promoted ORDER BY owner_id
+    ON CONFLICT DO NOTHING
+)"""
 
 
 # --- Writes shared across stores of one database ---------------------------------------
@@ -894,30 +899,25 @@ async def _write(groups: list[_Writes]) -> None:
         "max_items": store._limits.max_items,
         "max_bytes": store._limits.max_bytes,
     }
+    vectors = ""
+    if puts and any(g.store._index is not None for g in groups):
+        kept = [(c, name, vector) for c in puts for name, vector in c.vectors]
+        write |= {
+            "put_owners": [c.owner for c in puts],
+            "put_paths": [ns_path(c.namespace) for c in puts],
+            "put_keys": [c.key for c in puts],
+            "kept_owners": [c.owner for c, _, _ in kept],
+            "kept_paths": [ns_path(c.namespace) for c, _, _ in kept],
+            "kept_keys": [c.key for c, _, _ in kept],
+            "kept_fields": [name for _, name, _ in kept],
+        }
+        vectors = _STALE_VECTORS
+        if kept:
+            rows = [{**c.row(), "field": name, "embedding": v} for c, name, v in kept]
+            write |= {"vectors": json.dumps(rows), "exact_max": _EXACT_MAX}
+            vectors += _PUT_VECTORS
     async with store.db.tenant(store.principal) as conn:
-        await conn.execute(_WRITE_ITEMS, write)
-        if puts and any(g.store._index is not None for g in groups):
-            vectors = [(c, name, vector) for c in puts for name, vector in c.vectors]
-            stale = {
-                "org": org,
-                "owners": [c.owner for c in puts],
-                "paths": [ns_path(c.namespace) for c in puts],
-                "keys": [c.key for c in puts],
-                "kept_owners": [c.owner for c, _, _ in vectors],
-                "kept_paths": [ns_path(c.namespace) for c, _, _ in vectors],
-                "kept_keys": [c.key for c, _, _ in vectors],
-                "kept_fields": [name for _, name, _ in vectors],
-            }
-            await conn.execute(_DELETE_STALE_VECTORS, stale)
-            if vectors:
-                rows = [{**c.row(), "field": name, "embedding": v} for c, name, v in vectors]
-                put = {
-                    "org": org,
-                    "rows": json.dumps(rows),
-                    "shard": write["shard"],
-                    "exact_max": _EXACT_MAX,
-                }
-                await conn.execute(_PUT_VECTORS, put)
+        await conn.execute(_WRITE.format(vectors=vectors), write)
 
 
 # --- Row mapping ---------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 from langgraph.store.base import GetOp, ListNamespacesOp, PutOp, SearchOp
 
 from tenantgraph.scope import Role
+from tenantgraph.stores import items
 from tenantgraph.stores.items import ForbiddenNamespace, TenantStore
 
 from .store_support import admin_execute, create_org, store
@@ -24,7 +25,20 @@ def _secret(org: str, user: str) -> str:
 
 
 @pytest.fixture
-async def world(resources, org_ids) -> dict[tuple[str, str], TenantStore]:
+def vector_path(request, monkeypatch) -> str:
+    """How vector searches read the world's vectors: exactly (a small set: the default),
+    through the HNSW index (every owner promoted at its first write), or scoring vectors
+    written below the bound and searched above it. The forced paths are for the world's
+    vectors: a one-word text among many can be unreachable in an HNSW graph, which is why
+    real searches take it only above the exact bound."""
+    path = getattr(request, "param", "exact")
+    if path == "hnsw":
+        monkeypatch.setattr(items, "_EXACT_MAX", 0)
+    return path
+
+
+@pytest.fixture
+async def world(resources, org_ids, vector_path, monkeypatch) -> dict[tuple[str, str], TenantStore]:
     stores = {}
     for org in org_ids:
         await create_org(resources, org)
@@ -40,6 +54,8 @@ async def world(resources, org_ids) -> dict[tuple[str, str], TenantStore]:
         await stores[org, "alice"].aput(
             ("shared", "notes"), "k", {"text": f"shared secret in {org}", "org": org}
         )
+    if vector_path == "unindexed":  # written below the bound, searched above it
+        monkeypatch.setattr(items, "_EXACT_MAX", 0)
     return stores
 
 
@@ -52,6 +68,7 @@ def _expected(org: str, user: str) -> set[tuple[tuple[str, ...], str]]:
 PRINCIPALS = [(o, u) for o in (0, 1) for u in USERS]
 
 
+@pytest.mark.parametrize("vector_path", ["exact", "hnsw", "unindexed"], indirect=True)
 @pytest.mark.parametrize(("org_index", "user"), PRINCIPALS)
 async def test_every_read_returns_only_own_items_and_own_org_shared(
     world, org_ids, org_index, user

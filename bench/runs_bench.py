@@ -13,7 +13,7 @@
   checkpoint echo-graph turns: TenantCheckpointer vs LangGraph's AsyncPostgresSaver (same
              server, its own schema), 8 threads in parallel.
 
-Run: .venv/bin/python bench/runs_bench.py [--runs 200] [--latency 100]
+Run: .venv/bin/python bench/runs_bench.py [--runs 200] [--latency 100] [--server-workers 2]
 """
 
 from __future__ import annotations
@@ -194,6 +194,13 @@ async def bench_http(
         print(f"         HTTP       {split.per_run(start, end, runs)}")
 
 
+def _env_line(env: dict[str, str]) -> str:
+    shown = ("TENANTGRAPH_WORKER_CONCURRENCY", "TENANTGRAPH_POOL_MAX_SIZE")
+    return ", ".join(f"{k.removeprefix('TENANTGRAPH_')}={env[k]}" for k in shown) + (
+        " (per process), rate limits 1e6/min"
+    )
+
+
 def _cpu_seconds(process: psutil.Process) -> float:
     times = process.cpu_times()
     return times.user + times.system
@@ -246,13 +253,18 @@ async def main() -> None:
     parser.add_argument("--latency", type=int, default=100, help="sequential runs.wait samples")
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--clients", type=int, nargs="+", default=[8, 32])
+    parser.add_argument(
+        "--server-workers", type=int, default=1, help="`tenantgraph serve --workers` processes"
+    )
     parser.add_argument("--skip-checkpointer", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         settings = Settings(data_dir=data_dir, pg_shared_buffers_mb=256, config=None)
         async with open_resources(settings) as res:
-            server = start_api_server(data_dir, **SERVER_ENV)
+            env = {**SERVER_ENV, "TENANTGRAPH_SERVE_WORKERS": str(args.server_workers)}
+            print(f"server   tenantgraph serve --workers {args.server_workers}, {_env_line(env)}")
+            server = start_api_server(data_dir, **env)
             try:
                 await bench_http(res, server, CpuSplit(data_dir, server), args)
             finally:

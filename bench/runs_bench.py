@@ -7,11 +7,13 @@
              langgraph-sdk against a `tenantgraph serve` process), one client, and the
              server process's CPU time per run.
   runs/s     `runs.wait` on fresh threads with 8 and 32 concurrent clients, as a ratio of the
-             in-process limit at the same concurrency.
+             in-process limit at the same concurrency, each with the CPU per run of the
+             server processes, Postgres (all backends), Valkey and this process (which
+             runs the in-process limit and the langgraph-sdk clients).
   checkpoint echo-graph turns: TenantCheckpointer vs LangGraph's AsyncPostgresSaver (same
              server, its own schema), 8 threads in parallel.
 
-Run: .venv/bin/python bench/runs_bench.py [--runs 200] [--latency 100]
+Run: .venv/bin/python bench/runs_bench.py [--runs 200] [--latency 100] [--server-workers 2]
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from tests.api_fixtures import Tenants, start_api_server  # noqa: E402
 from tests.servers import ServerProcess  # noqa: E402
 
 from tenantgraph.db.database import Database  # noqa: E402
+from tenantgraph.embedded import EmbeddedPostgres, EmbeddedValkey  # noqa: E402
 from tenantgraph.resources import Resources, open_resources  # noqa: E402
 from tenantgraph.runtime.checkpointer import TenantCheckpointer  # noqa: E402
 from tenantgraph.runtime.graphs import GraphRegistry  # noqa: E402
@@ -90,7 +93,10 @@ async def rate(clients: int, total: int, call) -> float:
     return clients * per_client / (time.perf_counter() - start)
 
 
-async def in_process_limit(res: Resources, clients: int, total: int) -> float:
+async def in_process_limit(
+    res: Resources, clients: int, total: int, split: CpuSplit
+) -> tuple[float, str]:
+    """The limit's runs/s and its CPU split (thread creation excluded)."""
     principal = Principal(f"bench-{uuid.uuid4().hex[:8]}", "u", Role.ADMIN)
     await seed_org(res.db, principal)
     graph = (await REGISTRY.get("agent")).copy(
@@ -102,10 +108,51 @@ async def in_process_limit(res: Resources, clients: int, total: int) -> float:
         config = {"configurable": {"thread_id": str(threads.pop())}}
         await graph.ainvoke({"messages": [HumanMessage("hi")]}, config)
 
-    return await rate(clients, total, call)
+    before = split.sample()
+    measured = await rate(clients, total, call)
+    return measured, split.per_run(before, split.sample(), clients * max(1, total // clients))
 
 
-async def bench_http(res: Resources, server: ServerProcess, args: argparse.Namespace) -> None:
+class CpuSplit:
+    """CPU seconds of each process group over a measured phase: where a run's CPU goes.
+
+    Postgres counts the postmaster and all its backends (the server's and this process's
+    pools alike); "server" counts the serve process and its worker processes.
+    """
+
+    def __init__(self, data_dir: Path, server: ServerProcess) -> None:
+        self.groups = {
+            "server": psutil.Process(server.process.pid),
+            "postgres": psutil.Process(EmbeddedPostgres(data_dir).pid()),
+            "valkey": psutil.Process(EmbeddedValkey(data_dir).pid()),
+            "bench": psutil.Process(),
+        }
+
+    def sample(self) -> dict[str, float]:
+        cpu = {name: _tree_cpu_seconds(p) for name, p in self.groups.items()}
+        cpu["bench"] = _cpu_seconds(self.groups["bench"])  # the server is its child
+        return cpu
+
+    @staticmethod
+    def per_run(before: dict[str, float], after: dict[str, float], runs: int) -> str:
+        parts = [f"{k} {(after[k] - before[k]) / runs * 1000:4.1f}" for k in before]
+        total = sum(after[k] - before[k] for k in before) / runs * 1000
+        return f"CPU ms/run: {', '.join(parts)}, all {total:4.1f}"
+
+
+def _tree_cpu_seconds(process: psutil.Process) -> float:
+    total = 0.0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            total += _cpu_seconds(p)
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+async def bench_http(
+    res: Resources, server: ServerProcess, split: CpuSplit, args: argparse.Namespace
+) -> None:
     client = Tenants.create(server.url).a_member.sdk
     cpu = psutil.Process(server.process.pid)
 
@@ -120,12 +167,12 @@ async def bench_http(res: Resources, server: ServerProcess, args: argparse.Names
         await wait(thread_id)
     samples = []
     fresh = await threads(args.latency)
-    used = _cpu_seconds(cpu)
+    used = _tree_cpu_seconds(cpu)
     for thread_id in fresh:
         start = time.perf_counter()
         await wait(thread_id)
         samples.append((time.perf_counter() - start) * 1000)
-    used = (_cpu_seconds(cpu) - used) / args.latency * 1000
+    used = (_tree_cpu_seconds(cpu) - used) / args.latency * 1000
     samples.sort()
     p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
     print(
@@ -133,13 +180,25 @@ async def bench_http(res: Resources, server: ServerProcess, args: argparse.Names
         f"  p99 {p99:6.1f} ms  server CPU {used:5.1f} ms/run"
     )
     for clients in args.clients:
-        limit = await in_process_limit(res, clients, args.runs)
+        limit, limit_cpu = await in_process_limit(res, clients, args.runs, split)
         fresh = await threads(args.runs)
+        start = split.sample()
         measured = await rate(clients, args.runs, lambda _, fresh=fresh: wait(fresh.pop()))
+        end = split.sample()
         print(
             f"runs/s   {clients:2d} clients  in-process ainvoke {limit:7.1f} runs/s"
             f"  runs.wait over HTTP {measured:7.1f} runs/s  ratio {measured / limit:5.2f}"
         )
+        runs = clients * max(1, args.runs // clients)
+        print(f"         in-process {limit_cpu}")
+        print(f"         HTTP       {split.per_run(start, end, runs)}")
+
+
+def _env_line(env: dict[str, str]) -> str:
+    shown = ("TENANTGRAPH_WORKER_CONCURRENCY", "TENANTGRAPH_POOL_MAX_SIZE")
+    return ", ".join(f"{k.removeprefix('TENANTGRAPH_')}={env[k]}" for k in shown) + (
+        " (per process), rate limits 1e6/min"
+    )
 
 
 def _cpu_seconds(process: psutil.Process) -> float:
@@ -194,15 +253,20 @@ async def main() -> None:
     parser.add_argument("--latency", type=int, default=100, help="sequential runs.wait samples")
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--clients", type=int, nargs="+", default=[8, 32])
+    parser.add_argument(
+        "--server-workers", type=int, default=1, help="`tenantgraph serve --workers` processes"
+    )
     parser.add_argument("--skip-checkpointer", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         settings = Settings(data_dir=data_dir, pg_shared_buffers_mb=256, config=None)
         async with open_resources(settings) as res:
-            server = start_api_server(data_dir, **SERVER_ENV)
+            env = {**SERVER_ENV, "TENANTGRAPH_SERVE_WORKERS": str(args.server_workers)}
+            print(f"server   tenantgraph serve --workers {args.server_workers}, {_env_line(env)}")
+            server = start_api_server(data_dir, **env)
             try:
-                await bench_http(res, server, args)
+                await bench_http(res, server, CpuSplit(data_dir, server), args)
             finally:
                 server.terminate()
             if not args.skip_checkpointer:

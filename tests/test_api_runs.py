@@ -338,3 +338,33 @@ async def test_join_stream_of_a_running_run(tenants):
         p.event async for p in sdk.runs.join_stream(thread, run["run_id"], stream_mode="custom")
     ]
     assert set(only_custom) <= {"metadata", "custom"} and only_custom.count("custom") == 4
+
+
+@pytest.mark.parametrize(
+    "graph, options",
+    [
+        ("agent", {}),
+        ("agent", {"stream_mode": "updates"}),
+        ("agent", {"stream_mode": ["checkpoints", "values"]}),
+        ("nested", {"stream_mode": "updates", "stream_subgraphs": True}),
+    ],
+)
+async def test_the_thread_settles_on_the_state_the_run_left(tenants, graph, options):
+    """A run that ends its graph settles the thread from the last checkpoint the graph
+    streamed (not read back); it must be the state a read gives, and the client sees
+    `checkpoints` events only when it asked for them. The nested graph stops at its
+    question: that end is read back and carries the interrupt."""
+    sdk = tenants.a_member.sdk
+    thread = (await sdk.threads.create())["thread_id"]
+    given = HI if graph == "agent" else {"topic": "tea"}
+    parts = [p async for p in sdk.runs.stream(thread, graph, input=given, **options)]
+    kinds = {p.event.split("|")[0] for p in parts}
+    assert ("checkpoints" in kinds) == ("checkpoints" in options.get("stream_mode", ""))
+    settled = await sdk.threads.get(thread)
+    state = await sdk.threads.get_state(thread)
+    assert settled["values"] == state["values"] and state["values"]
+    if graph == "agent":
+        assert settled["status"] == "idle" and not settled["interrupts"] and not state["next"]
+    else:
+        assert settled["status"] == "interrupted" and state["next"] == ["child"]
+        assert list(settled["interrupts"]) == [state["tasks"][0]["id"]]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -43,6 +45,14 @@ def _settings(config: Path | None) -> Settings:
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8123,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="TENANTGRAPH_SERVE_WORKERS",
+            help="Server processes sharing the port, each with its own pool and run worker",
+        ),
+    ] = 1,
     config: ConfigOption = None,
 ) -> None:
     """Run the API server (starts embedded Postgres and Valkey when no URL is set)."""
@@ -51,9 +61,46 @@ def serve(
 
     settings = _settings(config)
     console.print(
-        f"[bold]tenantgraph[/] serving on http://{host}:{port} (data: {settings.data_dir})"
+        f"[bold]tenantgraph[/] serving on http://{host}:{port} (data: {settings.data_dir}"
+        f", {workers} process{'es' if workers > 1 else ''})"
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=LOGGING)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=LOGGING)
+        return
+    with _embedded_servers_held(settings), tempfile.TemporaryDirectory() as samples:
+        # uvicorn's worker processes are spawned and build the app from the environment;
+        # prometheus_client reads its multi-process directory when they import it.
+        if config is not None:
+            os.environ["TENANTGRAPH_CONFIG"] = str(config.resolve())
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", samples)
+        uvicorn.run(
+            "tenantgraph.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=LOGGING,
+        )
+
+
+@contextmanager
+def _embedded_servers_held(settings: Settings) -> Iterator[None]:
+    """Hold the embedded servers (those without a URL) for the parent of several worker
+    processes, so a worker that uvicorn restarts never finds them stopped by the others."""
+    from tenantgraph.embedded import EmbeddedPostgres, EmbeddedValkey
+
+    with ExitStack() as stack:
+        if not settings.database_url:
+            pg = EmbeddedPostgres(
+                settings.data_dir, shared_buffers_mb=settings.pg_shared_buffers_mb
+            )
+            pg.start()
+            stack.callback(pg.stop)
+        if not settings.redis_url:
+            valkey = EmbeddedValkey(settings.data_dir)
+            valkey.start()
+            stack.callback(valkey.stop)
+        yield
 
 
 @app.command()

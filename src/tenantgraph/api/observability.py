@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import time
 import uuid
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
@@ -96,5 +104,10 @@ class ObservabilityMiddleware:
 
 
 async def metrics(_: Request) -> Response:
-    """Prometheus text exposition."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus text exposition. Under `serve --workers N` each process writes its
+    samples to PROMETHEUS_MULTIPROC_DIR, and any of them answers with the sum of all."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

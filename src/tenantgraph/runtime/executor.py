@@ -38,10 +38,13 @@ OutcomeKind = Literal["success", "error", "interrupt", "rollback", "lost"]
 
 @dataclasses.dataclass
 class Outcome:
-    """How an execution ended. `lost`: another worker owns the run now (write nothing)."""
+    """How an execution ended. `lost`: another worker owns the run now (write nothing).
+    `checkpoint`: the last checkpoint the graph itself emitted (root graph, stream mode
+    `checkpoints`), which is the thread's state when the run ends."""
 
     kind: OutcomeKind
     error: BaseException | None = None
+    checkpoint: dict[str, Any] | None = None
 
 
 def build_config(
@@ -74,6 +77,16 @@ def _command(raw: dict[str, Any]) -> Command:
         else (),
         resume=raw.get("resume"),
     )
+
+
+def _ended(outcome: Outcome) -> tuple[str, Any, dict[str, Any]] | None:
+    """(status, values, interrupts) of a thread whose run ran its graph to the end: the
+    last checkpoint has nothing next, so no task and no interrupt (what `aget_state` would
+    read back, without the read). None for any other end: read the state."""
+    checkpoint = outcome.checkpoint
+    if outcome.kind != "success" or checkpoint is None or checkpoint["next"]:
+        return None
+    return "idle", jsonable(checkpoint["values"]), {}
 
 
 class Executor:
@@ -161,6 +174,7 @@ class Executor:
         claimed at its creation, see events.mark_created)."""
         run_id = run["run_id"]
         kwargs = run["kwargs"]
+        checkpoint: dict[str, Any] | None = None
 
         async def publish(name: str, data: Any) -> None:
             await self.publish(principal, run_id, name, data, result)
@@ -200,14 +214,21 @@ class Executor:
                     else:
                         await publish("events", event)
             else:
+                # The `checkpoints` mode is asked for ourselves (the encoder passes it on only
+                # when the client asked too): `finish` takes the thread's state from the last
+                # one instead of reading it back, as langgraph-api does.
+                options["stream_mode"] = sorted({*encoder.graph_modes, "checkpoints"})
                 async for chunk in graph.astream(graph_input, config, **options):
+                    ns, mode, payload = chunk if encoder.subgraphs else ((), *chunk)
+                    if mode == "checkpoints" and not ns:
+                        checkpoint = payload
                     for name, data in encoder.encode(chunk):
                         await publish(name, data)
         except Exception as exc:
             log.exception("run %s failed", run_id)
             await publish("error", events.error_payload(exc))
             return Outcome("error", exc)
-        return Outcome("success")
+        return Outcome("success", checkpoint=checkpoint)
 
     async def finish(
         self,
@@ -240,7 +261,7 @@ class Executor:
                     return
                 await store.delete_run(conn, principal.org_id, run_id)
             await TenantCheckpointer(self.db, principal).adelete_for_runs([str(run_id)])
-        thread = None if discard else await self._thread_state(principal, run)
+        thread = None if discard else _ended(outcome) or await self._thread_state(principal, run)
         thread_status, values, interrupts = thread or ("idle", None, None)
         settle = {
             "values": values,

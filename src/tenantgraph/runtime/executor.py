@@ -7,6 +7,7 @@ the checkpointer and the store it hands the graph are bound to that principal.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import uuid
@@ -205,25 +206,31 @@ class Executor:
                 "durability": kwargs.get("durability"),
                 "context": context or None,
             }
+            # aclosing: a cancel that lands while an event is being published leaves the
+            # graph's stream suspended at a yield; closed only when collected, its pending
+            # checkpoint writes would land after `finish` has read the thread's state.
             if encoder.wants_events:
                 stream = graph.astream_events(graph_input, config, version="v2", **options)
-                async for event in stream:
-                    if event["event"] == "on_chain_stream" and event["run_id"] == str(run_id):
-                        for name, data in encoder.encode(event["data"]["chunk"]):
-                            await publish(name, data)
-                    else:
-                        await publish("events", event)
+                async with contextlib.aclosing(stream):
+                    async for event in stream:
+                        if event["event"] == "on_chain_stream" and event["run_id"] == str(run_id):
+                            for name, data in encoder.encode(event["data"]["chunk"]):
+                                await publish(name, data)
+                        else:
+                            await publish("events", event)
             else:
                 # The `checkpoints` mode is asked for ourselves (the encoder passes it on only
                 # when the client asked too): `finish` takes the thread's state from the last
                 # one instead of reading it back, as langgraph-api does.
                 options["stream_mode"] = sorted({*encoder.graph_modes, "checkpoints"})
-                async for chunk in graph.astream(graph_input, config, **options):
-                    ns, mode, payload = chunk if encoder.subgraphs else ((), *chunk)
-                    if mode == "checkpoints" and not ns:
-                        checkpoint = payload
-                    for name, data in encoder.encode(chunk):
-                        await publish(name, data)
+                stream = graph.astream(graph_input, config, **options)
+                async with contextlib.aclosing(stream):
+                    async for chunk in stream:
+                        ns, mode, payload = chunk if encoder.subgraphs else ((), *chunk)
+                        if mode == "checkpoints" and not ns:
+                            checkpoint = payload
+                        for name, data in encoder.encode(chunk):
+                            await publish(name, data)
         except Exception as exc:
             log.exception("run %s failed", run_id)
             await publish("error", events.error_payload(exc))

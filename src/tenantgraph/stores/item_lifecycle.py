@@ -163,21 +163,28 @@ async def delete_org_items(db: Database, principal: Principal) -> int:
     return int(row["deleted"]) if row else 0
 
 
+async def _in_batches(db: Database, function: str, batch: int) -> int:
+    """Call an audited cross-tenant function `function(batch)` until it does less than a
+    full batch; returns the rows it handled in all."""
+    statement = f"SELECT {function}(%s) AS n"
+    total = 0
+    while True:
+        async with db.system() as conn:
+            cur = await conn.execute(statement, (batch,))
+            row = await cur.fetchone()
+        done = int(row["n"]) if row else 0
+        total += done
+        if done < batch:
+            return total
+
+
 async def sweep_expired(db: Database, *, batch: int = 1000) -> int:
     """Delete expired items of every org in batches, then drop emptied namespace rows.
 
     Reads never return an expired item whether or not this has run; it frees the space and
     the quota. Returns how many items it deleted.
     """
-    total = 0
-    while True:
-        async with db.system() as conn:
-            cur = await conn.execute("SELECT sweep_store_items(%s) AS n", (batch,))
-            row = await cur.fetchone()
-        deleted = int(row["n"]) if row else 0
-        total += deleted
-        if deleted < batch:
-            break
+    total = await _in_batches(db, "sweep_store_items", batch)
     async with db.system() as conn:
         await conn.execute("SELECT gc_store_namespaces()")
     return total
@@ -187,15 +194,7 @@ async def index_pending_vectors(db: Database, *, batch: int = 500) -> int:
     """Move vectors written before their owner's promotion into the HNSW index, in batches
     of every org (items.py explains promotion). Searches are right before and after; this
     makes them use the index. Returns how many vectors it moved."""
-    total = 0
-    while True:
-        async with db.system() as conn:
-            cur = await conn.execute("SELECT index_store_vectors(%s) AS n", (batch,))
-            row = await cur.fetchone()
-        moved = int(row["n"]) if row else 0
-        total += moved
-        if moved < batch:
-            return total
+    return await _in_batches(db, "index_store_vectors", batch)
 
 
 class StoreSweeper:

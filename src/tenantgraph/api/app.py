@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # young collections every 700 allocations cost ~10% of the server's CPU per
             # run at 8 concurrent runs; every 20,000 it fell from ~5.8 to ~5.2 ms per run
             # (bench/runs_bench.py, docs/measurements.md). Older generations keep theirs.
+            stack.callback(gc.set_threshold, *gc.get_threshold())
             gc.set_threshold(YOUNG_GC_THRESHOLD)
             # Lifespan state is copied into every request's scope["state"], where the
             # rate-limit and idempotency middlewares look for their stores.

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import sys
 import tempfile
@@ -41,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from tests.api_fixtures import Tenants, start_api_server  # noqa: E402
 from tests.servers import ServerProcess  # noqa: E402
 
+from tenantgraph.api.app import YOUNG_GC_THRESHOLD  # noqa: E402
 from tenantgraph.db.database import Database  # noqa: E402
 from tenantgraph.embedded import EmbeddedPostgres, EmbeddedValkey  # noqa: E402
 from tenantgraph.resources import Resources, open_resources  # noqa: E402
@@ -258,6 +260,10 @@ async def main() -> None:
     )
     parser.add_argument("--skip-checkpointer", action="store_true")
     args = parser.parse_args()
+    # The server runs with this young-GC threshold (api/app.py); the in-process limit (and
+    # the SDK clients) run with it too, so the comparison is of the same Python.
+    gc.set_threshold(YOUNG_GC_THRESHOLD)
+    print(f"gc       young threshold {YOUNG_GC_THRESHOLD} in the server and in this process")
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         settings = Settings(data_dir=data_dir, pg_shared_buffers_mb=256, config=None)

@@ -65,8 +65,7 @@ def ms(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] * 1000 if q < 100 else max(values)
 
 
-async def main(n: int, clients: int) -> None:
-    data = Path(tempfile.mkdtemp(prefix="tg-api-bench-"))
+async def main(n: int, clients: int, data: Path) -> None:
     settings = Settings(data_dir=data, pg_shared_buffers_mb=1024)
     async with open_resources(settings) as resources:
         server = start_api_server(data, **BENCH_LIMITS)
@@ -117,4 +116,5 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--clients", type=int, default=16)
     args = parser.parse_args()
-    asyncio.run(main(args.n, args.clients))
+    with tempfile.TemporaryDirectory(prefix="tg-api-bench-") as tmp:
+        asyncio.run(main(args.n, args.clients, Path(tmp)))

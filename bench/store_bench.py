@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import random
 import statistics
@@ -533,7 +534,10 @@ if __name__ == "__main__":
     )
     parser.add_argument("--only", nargs="+", default=[], help="measure only these operations")
     args = parser.parse_args()
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="tenantgraph-bench-"))
-    asyncio.run(
-        main(args.sizes, args.ops, args.concurrency, args.rounds, data_dir, args.only, args.load)
-    )
+    # Without --data-dir the servers' data (GBs at 1M items) goes when the bench ends.
+    with contextlib.ExitStack() as stack:
+        data_dir = args.data_dir or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="tenantgraph-bench-"))
+        )
+        sizes, ops, clients, rounds = args.sizes, args.ops, args.concurrency, args.rounds
+        asyncio.run(main(sizes, ops, clients, rounds, data_dir, args.only, args.load))

@@ -7,8 +7,8 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack, ExitStack, contextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -58,6 +58,7 @@ def serve(
     """Run the API server (starts embedded Postgres and Valkey when no URL is set)."""
     from tenantgraph.api.app import create_app
     from tenantgraph.api.observability import LOGGING
+    from tenantgraph.resources import hold_embedded_servers
 
     settings = _settings(config)
     console.print(
@@ -67,7 +68,7 @@ def serve(
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_config=LOGGING)
         return
-    with _embedded_servers_held(settings), tempfile.TemporaryDirectory() as samples:
+    with hold_embedded_servers(settings), tempfile.TemporaryDirectory() as samples:
         # uvicorn's worker processes are spawned and build the app from the environment;
         # prometheus_client reads its multi-process directory when they import it.
         if config is not None:
@@ -81,26 +82,6 @@ def serve(
             workers=workers,
             log_config=LOGGING,
         )
-
-
-@contextmanager
-def _embedded_servers_held(settings: Settings) -> Iterator[None]:
-    """Hold the embedded servers (those without a URL) for the parent of several worker
-    processes, so a worker that uvicorn restarts never finds them stopped by the others."""
-    from tenantgraph.embedded import EmbeddedPostgres, EmbeddedValkey
-
-    with ExitStack() as stack:
-        if not settings.database_url:
-            pg = EmbeddedPostgres(
-                settings.data_dir, shared_buffers_mb=settings.pg_shared_buffers_mb
-            )
-            pg.start()
-            stack.callback(pg.stop)
-        if not settings.redis_url:
-            valkey = EmbeddedValkey(settings.data_dir)
-            valkey.start()
-            stack.callback(valkey.stop)
-        yield
 
 
 @app.command()

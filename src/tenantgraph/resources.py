@@ -8,8 +8,8 @@ reverse order. The HTTP app's lifespan, the worker and the tests all go through 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -22,7 +22,14 @@ from tenantgraph.scope import Principal
 from tenantgraph.settings import Settings
 from tenantgraph.stores.items import StoreConfig, TenantStore
 
-__all__ = ["Resources", "admin_conninfo", "open_resources", "redis_url", "runtime_conninfo"]
+__all__ = [
+    "Resources",
+    "admin_conninfo",
+    "hold_embedded_servers",
+    "open_resources",
+    "redis_url",
+    "runtime_conninfo",
+]
 
 
 @dataclass
@@ -42,7 +49,7 @@ async def admin_conninfo(settings: Settings, stack: AsyncExitStack) -> str:
     """The admin (migration) conninfo, starting embedded Postgres if none is configured."""
     if settings.database_url:
         return settings.database_url
-    server = EmbeddedPostgres(settings.data_dir, shared_buffers_mb=settings.pg_shared_buffers_mb)
+    server = _embedded_postgres(settings)
     conninfo = await asyncio.to_thread(server.start)
     stack.push_async_callback(asyncio.to_thread, server.stop)
     return conninfo
@@ -56,6 +63,27 @@ async def redis_url(settings: Settings, stack: AsyncExitStack) -> str:
     url = await asyncio.to_thread(server.start)
     stack.push_async_callback(asyncio.to_thread, server.stop)
     return url
+
+
+def _embedded_postgres(settings: Settings) -> EmbeddedPostgres:
+    return EmbeddedPostgres(settings.data_dir, shared_buffers_mb=settings.pg_shared_buffers_mb)
+
+
+@contextmanager
+def hold_embedded_servers(settings: Settings) -> Iterator[None]:
+    """Keep the embedded servers these settings use (those without a URL) running for the
+    block, for a process that opens no resources itself: the parent of several server
+    processes, so a worker process that uvicorn restarts never finds them stopped."""
+    with ExitStack() as stack:
+        if not settings.database_url:
+            postgres = _embedded_postgres(settings)
+            postgres.start()
+            stack.callback(postgres.stop)
+        if not settings.redis_url:
+            valkey = EmbeddedValkey(settings.data_dir)
+            valkey.start()
+            stack.callback(valkey.stop)
+        yield
 
 
 def runtime_conninfo(settings: Settings, admin_conninfo: str) -> str:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tenantgraph.errors import InvalidInput
+
 __all__ = [
     "CATEGORIES",
     "CONTEXT",
@@ -36,7 +38,7 @@ MAX_IDENTIFIER_LENGTH = 128
 _FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f{}.]")
 
 
-class InvalidIdentifier(ValueError):
+class InvalidIdentifier(InvalidInput, ValueError):
     """An org, user or key part that would be ambiguous or unsafe in a key or namespace."""
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from tenantgraph.ephemeral.settings import EphemeralSettings
+from tenantgraph.errors import InvalidInput
 from tenantgraph.scope import KeyKind, Principal, redis_key
 
 __all__ = [
@@ -38,7 +39,7 @@ __all__ = [
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
-class InvalidIdempotencyKey(ValueError):
+class InvalidIdempotencyKey(InvalidInput, ValueError):
     """The client's key is empty, too long or not visible ASCII."""
 
 

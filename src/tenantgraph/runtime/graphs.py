@@ -20,10 +20,12 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 
+from tenantgraph.errors import NotFound
+
 __all__ = ["GraphNotFound", "GraphRegistry", "load_graph_spec"]
 
 
-class GraphNotFound(LookupError):
+class GraphNotFound(NotFound, LookupError):
     """No graph is registered under this id."""
 
 

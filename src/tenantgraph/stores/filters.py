@@ -20,13 +20,15 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from tenantgraph.errors import InvalidInput
+
 __all__ = ["InvalidFilter", "compile_filter"]
 
 _RANGE = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 
 
-class InvalidFilter(ValueError):
-    """A filter the store cannot evaluate. HTTP: 422, like any invalid request body."""
+class InvalidFilter(InvalidInput, ValueError):
+    """A filter the store cannot evaluate (an invalid input, like any bad request body)."""
 
 
 def compile_filter(filter: Mapping[str, Any] | None, column: str) -> tuple[str, list[Any]]:

@@ -41,6 +41,7 @@ from langgraph.store.base import (
 )
 
 from tenantgraph.db.database import Database
+from tenantgraph.errors import Forbidden, QuotaExceeded
 from tenantgraph.scope import SHARED, Principal
 from tenantgraph.stores._group_commit import GroupCommit
 from tenantgraph.stores.embeddings import StoreIndex, resolve_index
@@ -84,8 +85,8 @@ _EXACT_MAX = 2000
 _LIVE = "(i.expires_at IS NULL OR i.expires_at > now())"
 
 
-class StoreForbidden(PermissionError):
-    """The caller may not do this to the store. HTTP: 403."""
+class StoreForbidden(Forbidden, PermissionError):
+    """The caller may not do this to the store (a graph may catch PermissionError)."""
 
 
 class ForbiddenNamespace(StoreForbidden):
@@ -93,15 +94,6 @@ class ForbiddenNamespace(StoreForbidden):
 
     Not 404: the space exists for every member (they can read it), so there is nothing to
     hide; the caller lacks the admin role for writing it.
-    """
-
-
-class QuotaExceeded(Exception):
-    """A write would take the org over its item or byte quota. HTTP: 413.
-
-    413 rather than 429: 429 means "slow down and retry" (the SDK retries it, clients honour
-    Retry-After), but a full store stays full until something is deleted, so a retry can
-    only fail again. 413 says the server refuses to store this much, which is the case.
     """
 
 

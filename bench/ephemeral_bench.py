@@ -31,10 +31,15 @@ from tests.ephemeral_app import SideEffects, build_app, caller, serve  # noqa: E
 from tenantgraph.ephemeral.client import connect  # noqa: E402
 from tenantgraph.ephemeral.idempotency import IdempotencyStore  # noqa: E402
 from tenantgraph.ephemeral.ratelimit import RateLimiter  # noqa: E402
-from tenantgraph.ephemeral.settings import EphemeralSettings, Limit, RateLimits  # noqa: E402
 from tenantgraph.resources import open_resources  # noqa: E402
 from tenantgraph.scope import KeyKind, Principal, redis_key  # noqa: E402
-from tenantgraph.settings import Settings  # noqa: E402
+from tenantgraph.services.limits import OrgLimits  # noqa: E402
+from tenantgraph.settings import (  # noqa: E402
+    EphemeralSettings,
+    Limit,
+    RateLimits,
+    Settings,
+)
 
 ORG = "bench-org"
 HUGE = Limit(limit=1_000_000_000, window_seconds=1)
@@ -77,7 +82,7 @@ async def main(quick: bool) -> None:
                     org_requests=HUGE, user_requests=HUGE, org_runs=HUGE, user_runs=HUGE
                 )
             )
-            limiter = RateLimiter(redis, resources.db, conf)
+            limiter = RateLimiter(redis, OrgLimits(resources.db).get, conf)
             alice = Principal(ORG, "alice")
             probe = redis_key(ORG, KeyKind.CACHE, "bench")
             await redis.set(probe, b"x", ex=600)

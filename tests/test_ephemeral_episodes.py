@@ -11,8 +11,8 @@ from redis.crc import key_slot
 from tenantgraph.ephemeral.client import connect
 from tenantgraph.ephemeral.context import bind
 from tenantgraph.ephemeral.episodes import Episode, EpisodicMemory, episodes, promote
-from tenantgraph.ephemeral.settings import EphemeralSettings
 from tenantgraph.scope import MEMORIES, Principal
+from tenantgraph.settings import EphemeralSettings
 
 from .ephemeral_app import valkey_url
 

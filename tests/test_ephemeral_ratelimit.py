@@ -8,9 +8,10 @@ import pytest
 from redis.crc import key_slot
 
 from tenantgraph.ephemeral.client import connect
-from tenantgraph.ephemeral.ratelimit import Bucket, RateLimiter, get_org_limits, set_org_limit
-from tenantgraph.ephemeral.settings import EphemeralSettings, Limit, RateLimits
+from tenantgraph.ephemeral.ratelimit import Bucket, RateLimiter
 from tenantgraph.scope import KeyKind, Principal, PrincipalKind, org_key_pattern, redis_key
+from tenantgraph.services.limits import OrgLimits
+from tenantgraph.settings import EphemeralSettings, Limit, RateLimits
 
 from .ephemeral_app import create_orgs, valkey_url
 
@@ -36,7 +37,9 @@ async def orgs(resources, org_ids):
 
 async def test_concurrent_checks_admit_exactly_the_limit(resources, redis, orgs):
     limiter = RateLimiter(
-        redis, resources.db, settings(user_requests=Limit(limit=37, window_seconds=DAY))
+        redis,
+        OrgLimits(resources.db).get,
+        settings(user_requests=Limit(limit=37, window_seconds=DAY)),
     )
     alice = Principal(orgs[0], "alice")
     decisions = await asyncio.gather(*(limiter.check_request(alice) for _ in range(500)))
@@ -49,7 +52,9 @@ async def test_concurrent_checks_admit_exactly_the_limit(resources, redis, orgs)
 
 async def test_one_orgs_burst_leaves_another_orgs_budget_untouched(resources, redis, orgs):
     limiter = RateLimiter(
-        redis, resources.db, settings(org_requests=Limit(limit=10, window_seconds=DAY))
+        redis,
+        OrgLimits(resources.db).get,
+        settings(org_requests=Limit(limit=10, window_seconds=DAY)),
     )
     a, b = Principal(orgs[0], "alice"), Principal(orgs[1], "alice")
     burst = await asyncio.gather(*(limiter.check_request(a) for _ in range(50)))
@@ -61,7 +66,7 @@ async def test_one_orgs_burst_leaves_another_orgs_budget_untouched(resources, re
 async def test_users_and_api_keys_have_their_own_buckets(resources, redis, orgs):
     limiter = RateLimiter(
         redis,
-        resources.db,
+        OrgLimits(resources.db).get,
         settings(
             user_requests=Limit(limit=3, window_seconds=DAY),
             api_key_requests=Limit(limit=2, window_seconds=DAY),
@@ -86,7 +91,7 @@ async def test_users_and_api_keys_have_their_own_buckets(resources, redis, orgs)
 async def test_a_denied_check_spends_nothing_from_any_bucket(resources, redis, orgs):
     limiter = RateLimiter(
         redis,
-        resources.db,
+        OrgLimits(resources.db).get,
         settings(
             org_requests=Limit(limit=5, window_seconds=DAY),
             user_requests=Limit(limit=1, window_seconds=DAY),
@@ -106,7 +111,7 @@ async def test_a_denied_check_spends_nothing_from_any_bucket(resources, redis, o
 async def test_runs_and_requests_are_separate_budgets(resources, redis, orgs):
     limiter = RateLimiter(
         redis,
-        resources.db,
+        OrgLimits(resources.db).get,
         settings(
             user_runs=Limit(limit=2, window_seconds=DAY),
             user_requests=Limit(limit=100, window_seconds=DAY),
@@ -122,7 +127,7 @@ async def test_runs_and_requests_are_separate_budgets(resources, redis, orgs):
 
 async def test_buckets_refill_with_server_time(resources, redis, orgs):
     limiter = RateLimiter(
-        redis, resources.db, settings(user_requests=Limit(limit=2, window_seconds=1))
+        redis, OrgLimits(resources.db).get, settings(user_requests=Limit(limit=2, window_seconds=1))
     )
     alice = Principal(orgs[0], "alice")
     assert (await limiter.check_request(alice)).allowed
@@ -134,7 +139,7 @@ async def test_buckets_refill_with_server_time(resources, redis, orgs):
 
 
 async def test_bucket_keys_are_tenant_tagged_and_expire(resources, redis, orgs):
-    limiter = RateLimiter(redis, resources.db, settings())
+    limiter = RateLimiter(redis, OrgLimits(resources.db).get, settings())
     alice = Principal(orgs[0], "alice", kind=PrincipalKind.API_KEY)
     await limiter.check_request(alice, api_key_id="k1")
     await limiter.check_run(alice)
@@ -156,26 +161,26 @@ async def test_bucket_keys_are_tenant_tagged_and_expire(resources, redis, orgs):
 
 async def test_org_overrides_come_from_postgres_and_are_cached(resources, redis, orgs):
     limiter = RateLimiter(
-        redis, resources.db, settings(user_runs=Limit(limit=50, window_seconds=DAY))
+        redis, OrgLimits(resources.db).get, settings(user_runs=Limit(limit=50, window_seconds=DAY))
     )
     a, b = Principal(orgs[0], "admin", role="admin"), Principal(orgs[1], "admin", role="admin")
-    await set_org_limit(resources.db, a, Bucket.USER_RUNS, Limit(limit=1, window_seconds=DAY))
-    assert await get_org_limits(resources.db, a) == {
+    await OrgLimits(resources.db).set(a, Bucket.USER_RUNS, Limit(limit=1, window_seconds=DAY))
+    assert await OrgLimits(resources.db).get(a) == {
         Bucket.USER_RUNS: Limit(limit=1, window_seconds=DAY)
     }
-    assert await get_org_limits(resources.db, b) == {}  # RLS: b sees nothing of a's
+    assert await OrgLimits(resources.db).get(b) == {}  # RLS: b sees nothing of a's
     assert [(await limiter.check_run(a)).allowed for _ in range(2)] == [True, False]
     assert (await limiter.check_run(b)).limit == 50
 
     # Cached: a change is seen after the cache entry expires (or is invalidated).
-    await set_org_limit(resources.db, a, Bucket.USER_RUNS, None)
+    await OrgLimits(resources.db).set(a, Bucket.USER_RUNS, None)
     assert (await limiter.check_run(a)).limit == 1
     limiter.invalidate(a.org_id)
     assert (await limiter.check_run(a)).limit == 50
 
 
 async def test_concurrent_cache_misses_share_one_database_read(resources, redis, orgs):
-    limiter = RateLimiter(redis, resources.db, settings())
+    limiter = RateLimiter(redis, OrgLimits(resources.db).get, settings())
     a = Principal(orgs[0], "alice")
     reads = 0
     original = limiter._load
@@ -192,7 +197,7 @@ async def test_concurrent_cache_misses_share_one_database_read(resources, redis,
 
 async def test_cost_larger_than_a_bucket_is_refused(resources, redis, orgs):
     limiter = RateLimiter(
-        redis, resources.db, settings(user_runs=Limit(limit=2, window_seconds=DAY))
+        redis, OrgLimits(resources.db).get, settings(user_runs=Limit(limit=2, window_seconds=DAY))
     )
     with pytest.raises(ValueError):
         await limiter.check_run(Principal(orgs[0], "alice"), cost=3)

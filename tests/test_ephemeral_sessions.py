@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from tenantgraph.ephemeral.client import connect
 from tenantgraph.ephemeral.context import bind
 from tenantgraph.ephemeral.sessions import SessionWindow, session_window
-from tenantgraph.ephemeral.settings import EphemeralSettings
 from tenantgraph.scope import Principal
+from tenantgraph.settings import EphemeralSettings
 
 from .ephemeral_app import valkey_url
 

@@ -11,8 +11,9 @@ import pytest
 from tenantgraph.ephemeral.client import connect
 from tenantgraph.ephemeral.idempotency import IdempotencyStore
 from tenantgraph.ephemeral.ratelimit import RateLimiter
-from tenantgraph.ephemeral.settings import EphemeralSettings
 from tenantgraph.scope import KeyKind, Principal, redis_key
+from tenantgraph.services.limits import OrgLimits
+from tenantgraph.settings import EphemeralSettings
 
 from .ephemeral_app import SideEffects, build_app, caller, serve, valkey_url
 
@@ -32,7 +33,11 @@ def effects():
 @pytest.fixture(scope="module")
 async def server(resources, redis, effects):
     conf = EphemeralSettings(idempotency_max_body_bytes=4096)
-    app = build_app(RateLimiter(redis, resources.db, conf), IdempotencyStore(redis, conf), effects)
+    app = build_app(
+        RateLimiter(redis, OrgLimits(resources.db).get, conf),
+        IdempotencyStore(redis, conf),
+        effects,
+    )
     async with serve(app) as url:
         yield url
 

@@ -9,9 +9,10 @@ import pytest
 
 from tenantgraph.ephemeral.client import connect
 from tenantgraph.ephemeral.idempotency import IdempotencyStore
-from tenantgraph.ephemeral.ratelimit import Bucket, RateLimiter, set_org_limit
-from tenantgraph.ephemeral.settings import EphemeralSettings, Limit
+from tenantgraph.ephemeral.ratelimit import Bucket, RateLimiter
 from tenantgraph.scope import Principal
+from tenantgraph.services.limits import OrgLimits
+from tenantgraph.settings import EphemeralSettings, Limit
 
 from .ephemeral_app import SideEffects, build_app, caller, create_orgs, serve, valkey_url
 
@@ -23,7 +24,9 @@ async def server(resources, settings):
     redis = connect(valkey_url(settings))
     conf = EphemeralSettings()
     app = build_app(
-        RateLimiter(redis, resources.db, conf), IdempotencyStore(redis, conf), SideEffects()
+        RateLimiter(redis, OrgLimits(resources.db).get, conf),
+        IdempotencyStore(redis, conf),
+        SideEffects(),
     )
     async with serve(app) as url:
         yield url
@@ -42,8 +45,8 @@ async def orgs(resources, org_ids):
     """Two orgs; the first has its user bucket overridden to LIMIT requests a day."""
     await create_orgs(resources.db, *org_ids)
     admin = Principal(org_ids[0], "admin", role="owner")
-    await set_org_limit(
-        resources.db, admin, Bucket.USER_REQUESTS, Limit(limit=LIMIT, window_seconds=86_400)
+    await OrgLimits(resources.db).set(
+        admin, Bucket.USER_REQUESTS, Limit(limit=LIMIT, window_seconds=86_400)
     )
     return org_ids
 
@@ -86,7 +89,7 @@ async def test_one_orgs_burst_leaves_another_orgs_budget_untouched(client, orgs)
 
 async def test_runs_spend_their_own_budget_and_get_the_same_429(client, resources, orgs):
     admin = Principal(orgs[1], "admin", role="owner")
-    await set_org_limit(resources.db, admin, Bucket.USER_RUNS, Limit(limit=3, window_seconds=60))
+    await OrgLimits(resources.db).set(admin, Bucket.USER_RUNS, Limit(limit=3, window_seconds=60))
     alice = caller(orgs[1], "alice")
     runs = [await client.post("/runs", headers=alice) for _ in range(4)]
     assert [r.status_code for r in runs] == [201, 201, 201, 429]

@@ -41,6 +41,7 @@ from tenantgraph.runtime.runs import Runs
 from tenantgraph.runtime.state import ThreadStates
 from tenantgraph.runtime.worker import Worker
 from tenantgraph.scope import Principal, Role
+from tenantgraph.services.limits import OrgLimits
 from tenantgraph.settings import Settings
 from tenantgraph.stores import orgs as org_store
 from tenantgraph.stores.item_lifecycle import StoreSweeper
@@ -116,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Lifespan state is copied into every request's scope["state"], where the
             # rate-limit and idempotency middlewares look for their stores.
             yield {
-                RATE_LIMITER: RateLimiter(redis, db, settings.ephemeral),
+                RATE_LIMITER: RateLimiter(redis, OrgLimits(db).get, settings.ephemeral),
                 IDEMPOTENCY_STORE: IdempotencyStore(redis, settings.ephemeral),
             }
 

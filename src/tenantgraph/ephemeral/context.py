@@ -15,8 +15,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from tenantgraph.ephemeral.settings import EphemeralSettings
 from tenantgraph.scope import Principal
+from tenantgraph.settings import EphemeralSettings
 
 __all__ = ["bind", "bound", "config_principal", "config_value"]
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from tenantgraph.ephemeral.settings import EphemeralSettings
 from tenantgraph.errors import InvalidInput
 from tenantgraph.scope import KeyKind, Principal, redis_key
+from tenantgraph.settings import EphemeralSettings
 
 __all__ = [
     "Claim",

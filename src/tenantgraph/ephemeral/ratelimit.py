@@ -7,7 +7,8 @@ Every key of a check starts with the caller's `{org_id}` hash tag, so the script
 unchanged on Redis Cluster. Requests and runs are separate budgets with separate keys.
 
 Limits are global settings (`RateLimits`) that an org may override per bucket in the
-tenant table `rate_limits`; the overrides are cached in-process for a few seconds.
+tenant table `rate_limits` (read through `load_overrides`); they are cached in-process
+for a few seconds.
 """
 
 from __future__ import annotations
@@ -16,21 +17,15 @@ import asyncio
 import enum
 import math
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from tenantgraph.db.database import Database
-from tenantgraph.ephemeral.settings import EphemeralSettings, Limit, RateLimits
 from tenantgraph.scope import KeyKind, Principal, PrincipalKind, redis_key, validate_identifier
+from tenantgraph.settings import EphemeralSettings, Limit, RateLimits
 
-__all__ = [
-    "Bucket",
-    "Decision",
-    "RateLimiter",
-    "get_org_limits",
-    "set_org_limit",
-]
+__all__ = ["Bucket", "Decision", "LoadOverrides", "RateLimiter"]
 
 
 class Bucket(enum.StrEnum):
@@ -84,6 +79,11 @@ return reply
 """
 
 
+# Reads an org's overrides (services/limits.py: OrgLimits.get); Postgres is not reached
+# from this layer.
+LoadOverrides = Callable[[Principal], Awaitable[Mapping[Bucket, Limit]]]
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The outcome of one check, reported for its tightest bucket.
@@ -125,9 +125,11 @@ def _run_buckets(principal: Principal) -> list[tuple[Bucket, tuple[str, ...]]]:
 class RateLimiter:
     """Checks request and run budgets; one instance per process, shared by all requests."""
 
-    def __init__(self, redis: aioredis.Redis, db: Database, settings: EphemeralSettings) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, load_overrides: LoadOverrides, settings: EphemeralSettings
+    ) -> None:
         self.redis = redis
-        self.db = db
+        self.load_overrides = load_overrides
         self.defaults = settings.rate_limits
         self.cache_seconds = settings.rate_limit_cache_seconds
         self._take = redis.register_script(_TAKE)
@@ -185,7 +187,7 @@ class RateLimiter:
         self._cache.pop(org_id, None)
 
     async def _load(self, principal: Principal) -> RateLimits:
-        overrides = await get_org_limits(self.db, principal)
+        overrides = await self.load_overrides(principal)
         return self.defaults.model_copy(update={b.value: lim for b, lim in overrides.items()})
 
     def _forget_failed(self, org_id: str, future: asyncio.Future[RateLimits]) -> None:
@@ -228,50 +230,3 @@ class RateLimiter:
                 for (bucket, _), limit in zip(buckets, chosen, strict=True)
             ),
         )
-
-
-# --- Per-org overrides (tenant table `rate_limits`, migration 0003) -----------------------
-
-_SELECT_OVERRIDES = """
-SELECT bucket, limit_count, window_seconds FROM rate_limits WHERE org_id = %(org)s
-"""
-_UPSERT_OVERRIDE = """
-INSERT INTO rate_limits (org_id, bucket, limit_count, window_seconds)
-VALUES (%(org)s, %(bucket)s, %(limit)s, %(window)s)
-ON CONFLICT (org_id, bucket) DO UPDATE
-SET limit_count = EXCLUDED.limit_count, window_seconds = EXCLUDED.window_seconds,
-    updated_at = now()
-RETURNING bucket
-"""
-_DELETE_OVERRIDE = """
-DELETE FROM rate_limits WHERE org_id = %(org)s AND bucket = %(bucket)s RETURNING bucket
-"""
-
-
-async def get_org_limits(db: Database, principal: Principal) -> dict[Bucket, Limit]:
-    """The buckets `principal`'s org overrides, and their limits."""
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(_SELECT_OVERRIDES, {"org": principal.org_id})
-        rows = await cur.fetchall()
-    return {
-        Bucket(row["bucket"]): Limit(limit=row["limit_count"], window_seconds=row["window_seconds"])
-        for row in rows
-    }
-
-
-async def set_org_limit(
-    db: Database, principal: Principal, bucket: Bucket, limit: Limit | None
-) -> None:
-    """Override one bucket for `principal`'s org, or restore the default with `None`.
-
-    Raising an org's own limits is a platform operator's decision: the caller (CLI or an
-    operator route) authorizes it; this function only writes the org's row.
-    """
-    params = {"org": principal.org_id, "bucket": Bucket(bucket).value}
-    async with db.tenant(principal) as conn:
-        if limit is None:
-            cur = await conn.execute(_DELETE_OVERRIDE, params)
-        else:
-            params |= {"limit": limit.limit, "window": limit.window_seconds}
-            cur = await conn.execute(_UPSERT_OVERRIDE, params)
-        await cur.fetchall()

@@ -44,7 +44,8 @@ from tests.servers import ServerProcess  # noqa: E402
 
 from tenantgraph.api.app import YOUNG_GC_THRESHOLD  # noqa: E402
 from tenantgraph.db.database import Database  # noqa: E402
-from tenantgraph.embedded import EmbeddedPostgres, EmbeddedValkey  # noqa: E402
+from tenantgraph.db.embedded import EmbeddedPostgres  # noqa: E402
+from tenantgraph.embedded import EmbeddedValkey  # noqa: E402
 from tenantgraph.resources import Resources, open_resources  # noqa: E402
 from tenantgraph.runtime.checkpointer import TenantCheckpointer  # noqa: E402
 from tenantgraph.runtime.graphs import GraphRegistry  # noqa: E402

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tenantgraph.api.errors import error_response
 from tenantgraph.api.middleware import (
     API_KEY_ID,
     IDEMPOTENCY_STORE,
@@ -30,7 +31,6 @@ from tenantgraph.api.middleware import (
     IdempotencyMiddleware,
     RateLimitMiddleware,
     run_budget_spent,
-    too_many_requests,
 )
 from tenantgraph.embedded import EmbeddedValkey
 from tenantgraph.ephemeral.idempotency import IdempotencyStore
@@ -104,7 +104,7 @@ def build_app(limiter: RateLimiter, store: IdempotencyStore, effects: SideEffect
         if not run_budget_spent(request.scope):  # spent by the middleware, as for real runs
             decision = await getattr(state, RATE_LIMITER).check_run(getattr(state, PRINCIPAL))
             if not decision.allowed:
-                return too_many_requests(decision)
+                return error_response(decision.denial())
         run = {"run_id": uuid.uuid4().hex}
         effects.created.append(run)
         return run

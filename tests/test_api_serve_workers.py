@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tenantgraph.embedded import EmbeddedPostgres, EmbeddedValkey
+from tenantgraph.db.embedded import EmbeddedPostgres
+from tenantgraph.embedded import EmbeddedValkey
 
 from .api_fixtures import Tenants, caller, start_api_server
 from .run_helpers import HI

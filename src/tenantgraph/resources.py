@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from tenantgraph.db.database import Database
+from tenantgraph.db.embedded import EmbeddedPostgres
 from tenantgraph.db.migrate import app_conninfo, migrate
-from tenantgraph.embedded import EmbeddedPostgres, EmbeddedValkey
+from tenantgraph.embedded import EmbeddedValkey
 from tenantgraph.ephemeral.client import connect
 from tenantgraph.scope import Principal
 from tenantgraph.settings import Settings

@@ -20,7 +20,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import model_validator
 
 from tenantgraph.api.deps import DB, Caller, graph_ids, resolve_assistant_id
-from tenantgraph.api.middleware import RateLimited, run_budget_spent
+from tenantgraph.api.middleware import run_budget_spent
 from tenantgraph.api.payloads import Body as Payload
 from tenantgraph.errors import InvalidRequest
 from tenantgraph.runtime import events
@@ -73,12 +73,12 @@ def _path(run: Json) -> str:
 async def _create(
     request: Request, db: Any, caller: Principal, thread_id: uuid.UUID | None, body: RunRequest
 ) -> Json:
-    """Queue a run after the caller's run budget admits it (RateLimited → 429); the rate
+    """Queue a run after the caller's run budget admits it (429 when spent); the rate
     limit middleware has spent it already for the routes that create one run."""
     if not run_budget_spent(request.scope):
         decision = await request.state.rate_limiter.check_run(caller)
         if not decision.allowed:
-            raise RateLimited(decision)
+            raise decision.denial()
     runs = _runs(request)
     worker = request.app.state.worker
     if body.assistant_id in graph_ids(request):

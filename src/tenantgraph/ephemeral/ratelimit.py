@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from tenantgraph.errors import RateLimited
 from tenantgraph.scope import KeyKind, Principal, PrincipalKind, redis_key, validate_identifier
 from tenantgraph.settings import EphemeralSettings, Limit, RateLimits
 
@@ -100,18 +101,26 @@ class Decision:
     retry_after_seconds: int
     policy: str
 
+    def budget(self) -> dict[str, str]:
+        """The `RateLimit-*` fields (draft-ietf-httpapi-ratelimit-headers-07) of the bucket."""
+        return {
+            "Limit": str(self.limit),
+            "Remaining": str(self.remaining),
+            "Reset": str(self.reset_seconds),
+            "Policy": self.policy,
+        }
+
     def headers(self) -> list[tuple[str, str]]:
-        """`RateLimit-*` headers (draft-ietf-httpapi-ratelimit-headers-07) and, on denial,
-        `Retry-After`."""
-        headers = [
-            ("RateLimit-Limit", str(self.limit)),
-            ("RateLimit-Remaining", str(self.remaining)),
-            ("RateLimit-Reset", str(self.reset_seconds)),
-            ("RateLimit-Policy", self.policy),
-        ]
-        if not self.allowed:
-            headers.append(("Retry-After", str(self.retry_after_seconds)))
-        return headers
+        """The `RateLimit-*` headers of an admitted request."""
+        return [(f"RateLimit-{name}", value) for name, value in self.budget().items()]
+
+    def denial(self) -> RateLimited:
+        """The error a denied check raises: the bucket, and when to retry."""
+        return RateLimited(
+            f"Rate limit exceeded ({self.bucket}); retry later.",
+            retry_after_seconds=self.retry_after_seconds,
+            budget=self.budget(),
+        )
 
 
 def _run_buckets(principal: Principal) -> list[tuple[Bucket, tuple[str, ...]]]:

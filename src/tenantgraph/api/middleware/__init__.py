@@ -15,10 +15,8 @@ Order, outermost first: auth → `RateLimitMiddleware` → `IdempotencyMiddlewar
 from tenantgraph.api.middleware.idempotency import IdempotencyMiddleware
 from tenantgraph.api.middleware.ratelimit import (
     RUN_ROUTE,
-    RateLimited,
     RateLimitMiddleware,
     run_budget_spent,
-    too_many_requests,
 )
 from tenantgraph.api.middleware.state import (
     API_KEY_ID,
@@ -36,8 +34,6 @@ __all__ = [
     "RUN_ROUTE",
     "IdempotencyMiddleware",
     "RateLimitMiddleware",
-    "RateLimited",
     "request_principal",
     "run_budget_spent",
-    "too_many_requests",
 ]

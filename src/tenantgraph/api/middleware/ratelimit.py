@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tenantgraph.api.errors import error_response
 from tenantgraph.api.middleware.state import API_KEY_ID, RATE_LIMITER, request_principal
-from tenantgraph.ephemeral.ratelimit import Decision, RateLimiter
+from tenantgraph.ephemeral.ratelimit import RateLimiter
 
-__all__ = ["RUN_ROUTE", "RateLimitMiddleware", "run_budget_spent", "too_many_requests"]
+__all__ = ["RUN_ROUTE", "RateLimitMiddleware", "run_budget_spent"]
 
 # The routes that create exactly one run (api/runs.py: POST …/runs, …/runs/stream,
 # …/runs/wait): their run token is spent with the request token, in one Valkey call.
@@ -22,24 +22,6 @@ _RUN_SPENT = "run_budget_spent"
 def run_budget_spent(scope: Scope) -> bool:
     """Whether this request's run token was spent with its request token."""
     return bool(scope["state"].get(_RUN_SPENT))
-
-
-class RateLimited(Exception):
-    """A denied budget check inside a route (e.g. the run budget); answered by
-    `too_many_requests` from the app's error handlers."""
-
-    def __init__(self, decision: Decision) -> None:
-        super().__init__(f"rate limit exceeded ({decision.bucket})")
-        self.decision = decision
-
-
-def too_many_requests(decision: Decision) -> JSONResponse:
-    """The 429 for a denied check; run routes answer a denied `check_run` with it too."""
-    return JSONResponse(
-        {"detail": f"Rate limit exceeded ({decision.bucket}); retry later."},
-        status_code=429,
-        headers=dict(decision.headers()),
-    )
 
 
 class RateLimitMiddleware:
@@ -65,7 +47,7 @@ class RateLimitMiddleware:
         )
         scope["state"][_RUN_SPENT] = with_run
         if not decision.allowed:
-            await too_many_requests(decision)(scope, receive, send)
+            await error_response(decision.denial())(scope, receive, send)
             return
         extra = [(name.lower().encode(), value.encode()) for name, value in decision.headers()]
 

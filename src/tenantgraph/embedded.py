@@ -22,7 +22,6 @@ import os
 import subprocess
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,11 +29,6 @@ import psutil
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-
-with warnings.catch_warnings():
-    # Importing the wheel computes a runtime dir we never use, and warns when
-    # XDG_RUNTIME_DIR is unset (always, under root in CI).
-    warnings.simplefilter("ignore")
 
 __all__ = ["EmbeddedValkey", "ServerStartError", "SharedServer", "socket_dir"]
 

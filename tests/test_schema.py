@@ -1,4 +1,4 @@
-"""Catalog lint: the isolation rules of DESIGN.md §5 hold for every table, now and later."""
+"""Catalog lint: the isolation rules of docs/architecture.md §3 hold for every table, now and later."""
 
 import psycopg
 import pytest

@@ -2,7 +2,7 @@
 
 This module is the only place where a tenant identity, a long-term-memory namespace or a
 Valkey key is built. Every builder takes the tenant first, so a key or namespace without
-its organisation cannot be written (DESIGN.md §2, §5 rule 4).
+its organisation cannot be written (docs/architecture.md §1, §3 rule 4).
 """
 
 from __future__ import annotations

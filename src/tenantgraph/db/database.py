@@ -48,7 +48,7 @@ class Database:
         rolled back on any exception.
 
         Pipeline mode sends BEGIN and set_config together with the first statement, so the
-        tenant costs no extra round trip (DESIGN.md §8). In pipeline mode a statement's
+        tenant costs no extra round trip (docs/measurements.md). In pipeline mode a statement's
         results (and `rowcount`) arrive when they are fetched: use RETURNING to count.
 
         BEGIN and COMMIT are plain statements here, not psycopg's `conn.transaction()`: in

@@ -3,7 +3,7 @@
 The runtime binds the process's Valkey client and settings once (`bind`) around graph
 execution; graph nodes then call `session_window(config)` or `episodes(config)` without
 plumbing a client through their state. The principal comes from the server-injected
-`configurable.org_id` / `user_id`, which clients cannot override (DESIGN.md §2).
+`configurable.org_id` / `user_id`, which clients cannot override (docs/architecture.md §1).
 """
 
 from __future__ import annotations

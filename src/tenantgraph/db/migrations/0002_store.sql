@@ -29,7 +29,7 @@ ALTER TABLE store_items
     ADD CONSTRAINT store_items_shared_owner
         CHECK ((owner_id = 'shared') = (namespace[1] = 'shared')),
     ADD PRIMARY KEY (org_id, owner_id, ns_path, key);
--- Room on each page for HOT updates: a value update then touches no index (DESIGN §8).
+-- Room on each page for HOT updates: a value update then touches no index (docs/measurements.md).
 ALTER TABLE store_items SET (fillfactor = 70);
 
 -- The namespace index: one row per (owner, namespace) that has been written. Puts add rows

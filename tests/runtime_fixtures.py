@@ -10,9 +10,10 @@ from psycopg.types.json import Jsonb
 
 from tenantgraph.db.database import Database
 from tenantgraph.runtime.graphs import GraphRegistry
-from tenantgraph.runtime.runs import Runs
 from tenantgraph.runtime.worker import Worker
 from tenantgraph.scope import Principal, Role
+from tenantgraph.services.crons import Crons
+from tenantgraph.services.runs import Runs
 
 TERMINAL = {"success", "error", "interrupted", "timeout"}
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,11 +58,14 @@ async def make_thread(db: Database, principal: Principal) -> uuid.UUID:
 
 
 def make_worker(resources, stores=None, **options) -> Worker:
+    """A worker that polls often and fires crons, as the app and `tenantgraph worker` build."""
+    crons = Crons(resources.db, Runs(resources.db, resources.redis))
     defaults = {
         "poll_seconds": 0.05,
         "heartbeat_seconds": 0.1,
         "lease_seconds": 5.0,
         "cron_seconds": 0.1,
+        "fire_crons": crons.fire_due,
     }
     return Worker(
         resources.db,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import psycopg
 import pytest
 from langgraph_sdk.schema import Command
 
@@ -368,3 +369,34 @@ async def test_the_thread_settles_on_the_state_the_run_left(tenants, graph, opti
     else:
         assert settled["status"] == "interrupted" and state["next"] == ["child"]
         assert list(settled["interrupts"]) == [state["tasks"][0]["id"]]
+
+
+async def _default_assistant_and_run_xmin(api_env, org: str, run_id: str) -> list:
+    """The creating transactions of the org's default `agent` assistant and of a run."""
+    async with await psycopg.AsyncConnection.connect(api_env["DATABASE_URL"]) as conn:
+        cur = await conn.execute(
+            "SELECT (SELECT xmin::text FROM tenantgraph.assistants a WHERE a.org_id = %(org)s"
+            " AND a.metadata->>'created_by' = 'system' AND a.graph_id = 'agent'),"
+            " (SELECT xmin::text FROM tenantgraph.runs r WHERE r.org_id = %(org)s"
+            " AND r.run_id = %(run)s)",
+            {"org": org, "run": run_id},
+        )
+        return list(await cur.fetchone())
+
+
+async def test_the_first_run_naming_a_graph_is_one_transaction(tenants, api_env):
+    """The org's default assistant for the graph is created with the first run naming it
+    (the run is due in an hour, so nothing else writes its row); a run that fails first
+    leaves no assistant."""
+    caller = tenants.a_member
+    with pytest.raises(httpx.HTTPStatusError) as missing:
+        await caller.sdk.runs.create(str(uuid.uuid4()), "agent", input=HI)
+    assert missing.value.response.status_code == 404
+    assert await _default_assistant_and_run_xmin(api_env, caller.org, str(uuid.uuid4())) == [
+        None,
+        None,
+    ]
+    thread = (await caller.sdk.threads.create())["thread_id"]
+    run = await caller.sdk.runs.create(thread, "agent", input=HI, after_seconds=3600)
+    assistant, created = await _default_assistant_and_run_xmin(api_env, caller.org, run["run_id"])
+    assert created is not None and assistant == created

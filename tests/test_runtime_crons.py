@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tenantgraph.runtime.crons import Crons, next_run_date
-from tenantgraph.runtime.runs import InvalidRun, RunNotFound, Runs
+from tenantgraph.services.crons import Crons, next_run_date
+from tenantgraph.services.runs import InvalidRun, RunNotFound, Runs
 
 from .runtime_fixtures import make_org, make_thread, make_worker, wait_for
 

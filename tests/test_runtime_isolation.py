@@ -11,8 +11,8 @@ import pytest
 
 from tenantgraph.runtime.checkpointer import TenantCheckpointer
 from tenantgraph.runtime.events import read_run_events
-from tenantgraph.runtime.runs import InvalidRun, RunCreate, RunNotFound, Runs
-from tenantgraph.runtime.state import EMPTY_STATE, ThreadStates
+from tenantgraph.services.runs import InvalidRun, RunCreate, RunNotFound, Runs
+from tenantgraph.services.thread_state import EMPTY_STATE, ThreadStates
 
 from .runtime_fixtures import make_org, make_thread, make_worker, registry, wait_for
 
@@ -88,9 +88,8 @@ async def _not_found() -> None:
 
 
 async def _copy_into_own_thread(w: dict[str, Any], principal: Any) -> None:
-    target = await make_thread(w["states"].db, principal)
-    await w["states"].copy(principal, w["thread_id"], target)
-    state = await w["states"].get(principal, target)
+    copied = await w["states"].copy_thread(principal, w["thread_id"])
+    state = await w["states"].get(principal, copied["thread_id"])
     assert "secret" not in str(state)
 
 

@@ -10,10 +10,10 @@ import pytest
 from langgraph.store.memory import InMemoryStore
 
 from tenantgraph.runtime.events import RunEvent, read_run_events
-from tenantgraph.runtime.runs import RunConflict, RunCreate, RunNotFound, Runs
-from tenantgraph.runtime.state import ThreadStates
 from tenantgraph.runtime.worker import Worker, claim_runs
 from tenantgraph.scope import Principal
+from tenantgraph.services.runs import RunConflict, RunCreate, RunNotFound, Runs
+from tenantgraph.services.thread_state import ThreadStates
 from tenantgraph.stores import runs as run_store
 from tenantgraph.stores import threads
 

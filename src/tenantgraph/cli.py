@@ -210,9 +210,42 @@ def worker(
     config: ConfigOption = None,
 ) -> None:
     """Run a worker: executes queued runs and fires crons until SIGINT/SIGTERM."""
-    from tenantgraph.runtime.worker import serve_worker
+    asyncio.run(_serve_worker(_settings(config), concurrency=concurrency))
 
-    asyncio.run(serve_worker(_settings(config), concurrency=concurrency))
+
+async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
+    """A worker process until SIGINT/SIGTERM, then a clean stop (runs in flight go back to
+    the queue for another worker)."""
+    import signal
+
+    from tenantgraph.ephemeral.context import bind
+    from tenantgraph.resources import open_resources
+    from tenantgraph.runtime.graphs import GraphRegistry
+    from tenantgraph.runtime.worker import Worker
+    from tenantgraph.services.crons import Crons
+    from tenantgraph.services.runs import Runs
+
+    async with open_resources(settings) as resources:
+        crons = Crons(resources.db, Runs(resources.db, resources.redis))
+        worker = Worker.from_settings(
+            settings,
+            resources.db,
+            resources.redis,
+            GraphRegistry.from_settings(settings),
+            resources.store,
+            concurrency=concurrency,
+            fire_crons=crons.fire_due,
+        )
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        with bind(resources.redis, settings.ephemeral):
+            await worker.start()  # its tasks inherit the bound Valkey client
+        try:
+            await stopping.wait()
+        finally:
+            await worker.stop()
 
 
 @keys_app.command("create")

@@ -35,13 +35,13 @@ from tenantgraph.ephemeral.idempotency import IdempotencyStore
 from tenantgraph.ephemeral.ratelimit import RateLimiter
 from tenantgraph.errors import Conflict
 from tenantgraph.resources import Resources, open_resources
-from tenantgraph.runtime.crons import Crons
 from tenantgraph.runtime.graphs import GraphRegistry
-from tenantgraph.runtime.runs import Runs
-from tenantgraph.runtime.state import ThreadStates
 from tenantgraph.runtime.worker import Worker
 from tenantgraph.scope import Principal, Role
+from tenantgraph.services.crons import Crons
 from tenantgraph.services.limits import OrgLimits
+from tenantgraph.services.runs import Runs
+from tenantgraph.services.thread_state import ThreadStates
 from tenantgraph.settings import Settings
 from tenantgraph.stores import orgs as org_store
 from tenantgraph.stores.item_lifecycle import StoreSweeper
@@ -97,7 +97,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await _first_start(resources)
             app.state.worker = None
             if settings.worker_concurrency > 0:
-                worker = Worker.from_settings(settings, db, redis, registry, resources.store)
+                worker = Worker.from_settings(
+                    settings,
+                    db,
+                    redis,
+                    registry,
+                    resources.store,
+                    fire_crons=app.state.crons.fire_due,
+                )
                 # The worker's tasks inherit this context: graphs reach the ephemeral
                 # helpers (session windows, episodes) through the bound client.
                 with bind(redis, settings.ephemeral):

@@ -10,8 +10,7 @@ from pydantic import ConfigDict, Field
 
 from tenantgraph.api.deps import DB, Caller, resolve_assistant_id
 from tenantgraph.api.payloads import Body, JsonObject, Text
-from tenantgraph.runtime.crons import Crons
-from tenantgraph.stores.crons import CronSortColumn
+from tenantgraph.services.crons import Crons, CronSortColumn
 
 router = APIRouter(prefix="/runs/crons", tags=["crons"])
 thread_router = APIRouter(prefix="/threads/{thread_id}/runs/crons", tags=["crons"])

@@ -1,7 +1,7 @@
 """Run routes: stateful (`/threads/{id}/runs…`) and stateless (`/runs…`), as the LangGraph
 API serves them — create, stream (SSE), wait, join, cancel, list, get, delete, batch.
 
-The runtime (`runtime/runs.py`) queues and reads runs; workers execute them. This module
+The run use cases (`services/runs.py`) queue and read runs; workers execute them. This module
 only speaks HTTP: SSE framing, keep-alive bytes, the Location headers the SDK follows.
 """
 
@@ -24,9 +24,8 @@ from tenantgraph.api.middleware import run_budget_spent
 from tenantgraph.api.payloads import Body as Payload
 from tenantgraph.errors import InvalidRequest
 from tenantgraph.runtime import events
-from tenantgraph.runtime.runs import RunCreate, RunNotFound, Runs
 from tenantgraph.scope import Principal
-from tenantgraph.stores import assistants
+from tenantgraph.services.runs import RunCreate, Runs
 
 router = APIRouter(tags=["runs"])
 
@@ -82,14 +81,11 @@ async def _create(
     runs = _runs(request)
     worker = request.app.state.worker
     if body.assistant_id in graph_ids(request):
-        # A graph name stands for the org's default assistant, whose id is fixed: create
-        # it only when the run cannot find it (its first use in this org), not per run.
-        assistant_id = assistants.default_assistant_id(body.assistant_id)
-        try:
-            run = await runs.create(caller, thread_id, assistant_id, body, worker=worker)
-        except RunNotFound:
-            await assistants.ensure_default(db, caller, body.assistant_id)
-            run = await runs.create(caller, thread_id, assistant_id, body, worker=worker)
+        # A graph name stands for the org's default assistant, created with the run on its
+        # first use in this org.
+        run = await runs.create(
+            caller, thread_id, None, body, default_graph=body.assistant_id, worker=worker
+        )
     else:
         assistant_id = await resolve_assistant_id(request, db, caller, body.assistant_id)
         run = await runs.create(caller, thread_id, assistant_id, body, worker=worker)

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from tenantgraph.api.deps import Caller
 from tenantgraph.api.payloads import Body, JsonObject, Text
-from tenantgraph.runtime.state import ThreadStates
+from tenantgraph.services.thread_state import ThreadStates
 
 router = APIRouter(prefix="/threads/{thread_id}", tags=["thread state"])
 

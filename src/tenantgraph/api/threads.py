@@ -86,8 +86,6 @@ async def delete_thread(thread_id: uuid.UUID, db: DB, caller: Caller) -> None:
 
 
 @router.post("/{thread_id}/copy")
-async def copy_thread(thread_id: uuid.UUID, request: Request, db: DB, caller: Caller) -> Json:
+async def copy_thread(thread_id: uuid.UUID, request: Request, caller: Caller) -> Json:
     """A new thread of the caller's with the source's metadata and every checkpoint."""
-    copied = await threads.copy(db, caller, thread_id)
-    await request.app.state.states.copy(caller, thread_id, copied["thread_id"])
-    return copied
+    return await request.app.state.states.copy_thread(caller, thread_id)

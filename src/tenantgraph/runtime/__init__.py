@@ -1,19 +1,16 @@
-"""Running graphs: the graph registry, the tenant checkpointer, runs, workers, crons.
+"""Running graphs: the graph registry, the tenant checkpointer, workers, the executor.
 
-Modules, in the order a run meets them:
+Modules, in the order a run meets them (the run use cases are in services/runs.py):
   graphs.py        GraphRegistry: the config file's `graphs`, imported at startup.
-  runs.py          Runs: create (multitask strategies), get, list, delete, cancel, join,
-                   events. What the HTTP routes call.
   worker.py        Worker: claims queued runs of every org, leases, cancel, crash rule,
-                   fires crons. Started and stopped by the app lifespan or
-                   `tenantgraph worker` (serve_worker).
+                   fires crons (a callable it is given). Started and stopped by the app
+                   lifespan or `tenantgraph worker`.
   executor.py      One run in its tenant: config layering, astream → Valkey, final status.
   events.py        Wire encoding of stream chunks (as the LangGraph API names them), the
                    Valkey stream per run, the reader used for SSE and Last-Event-ID.
-  checkpointer.py  TenantCheckpointer: LangGraph checkpoints in tenant tables.
-  state.py         ThreadStates: get_state, history, update_state, copy.
-  crons.py         Crons: CRUD and firing exactly once per due date.
+  checkpointer.py  TenantCheckpointer: LangGraph checkpoints in tenant tables (its SQL is
+                   in stores/checkpoints.py).
+  state_values.py  Thread state in the API's shape, from LangGraph's StateSnapshot.
 
-Errors for the HTTP layer: RunNotFound → 404, RunConflict → 409, InvalidRun → 400
-(pydantic's ValidationError of RunCreate → 422).
+Nothing here imports services/ or resources: collaborators are passed in.
 """

@@ -6,8 +6,9 @@ column, so two orgs with the same thread id would share rows; making it tenant-a
 means overriding every statement and its private connection handling (`_cursor`), which
 ties us to internals that change between releases. This saver keeps its table layout
 (checkpoint rows, one blob per channel version, pending writes — see migration 0004),
-uses LangGraph's own serializer, and runs every call inside `db.tenant(principal)`, so a
-graph holding it can reach its own org's threads and no other, whatever thread id it asks.
+uses LangGraph's own serializer, and runs every call inside `db.tenant(principal)` (the
+SQL is in stores/checkpoints.py), so a graph holding it can reach its own org's threads
+and no other, whatever thread id it asks.
 Threads are rows of `threads`: checkpoints of a thread that does not exist cannot be written.
 """
 
@@ -29,89 +30,12 @@ from langgraph.checkpoint.base import (
     get_serializable_checkpoint_metadata,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
-from psycopg.types.json import Jsonb
 
 from tenantgraph.db.database import Database
 from tenantgraph.scope import Principal
+from tenantgraph.stores import checkpoints as store
 
 __all__ = ["TenantCheckpointer"]
-
-# One checkpoint with its channel blobs and pending writes, in one statement.
-_SELECT = """
-SELECT c.thread_id::text AS thread_id, c.checkpoint_ns, c.checkpoint_id,
-       c.parent_checkpoint_id, c.checkpoint_type, c.checkpoint, c.metadata,
-       (SELECT coalesce(array_agg(b.channel ORDER BY b.channel), '{}') FROM checkpoint_blobs b
-          JOIN jsonb_each_text(c.channel_versions) v ON v.key = b.channel AND v.value = b.version
-         WHERE b.org_id = c.org_id AND b.thread_id = c.thread_id
-           AND b.checkpoint_ns = c.checkpoint_ns AND b.blob_type <> 'empty') AS blob_channels,
-       (SELECT coalesce(array_agg(b.blob_type ORDER BY b.channel), '{}') FROM checkpoint_blobs b
-          JOIN jsonb_each_text(c.channel_versions) v ON v.key = b.channel AND v.value = b.version
-         WHERE b.org_id = c.org_id AND b.thread_id = c.thread_id
-           AND b.checkpoint_ns = c.checkpoint_ns AND b.blob_type <> 'empty') AS blob_types,
-       (SELECT coalesce(array_agg(b.blob ORDER BY b.channel), '{}') FROM checkpoint_blobs b
-          JOIN jsonb_each_text(c.channel_versions) v ON v.key = b.channel AND v.value = b.version
-         WHERE b.org_id = c.org_id AND b.thread_id = c.thread_id
-           AND b.checkpoint_ns = c.checkpoint_ns AND b.blob_type <> 'empty') AS blobs,
-       (SELECT coalesce(array_agg(ARRAY[w.task_id, w.channel, w.blob_type]
-                                  ORDER BY w.task_path, w.task_id, w.idx), '{}')
-          FROM checkpoint_writes w
-         WHERE w.org_id = c.org_id AND w.thread_id = c.thread_id
-           AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id
-       ) AS write_keys,
-       (SELECT coalesce(array_agg(w.blob ORDER BY w.task_path, w.task_id, w.idx), '{}')
-          FROM checkpoint_writes w
-         WHERE w.org_id = c.org_id AND w.thread_id = c.thread_id
-           AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id
-       ) AS write_blobs
-FROM checkpoints c
-"""
-
-_UPSERT_BLOB = """
-INSERT INTO checkpoint_blobs
-    (org_id, thread_id, checkpoint_ns, channel, version, blob_type, blob)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (org_id, thread_id, checkpoint_ns, channel, version) DO NOTHING
-"""
-
-_UPSERT_CHECKPOINT = """
-INSERT INTO checkpoints (org_id, thread_id, checkpoint_ns, checkpoint_id,
-    parent_checkpoint_id, run_id, checkpoint_type, checkpoint, channel_versions, metadata)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (org_id, thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
-    checkpoint_type = excluded.checkpoint_type, checkpoint = excluded.checkpoint,
-    channel_versions = excluded.channel_versions, metadata = excluded.metadata
-"""
-
-# Regular writes (idx >= 0) are kept on retry; special writes (errors, interrupts) replace.
-_INSERT_WRITE = """
-INSERT INTO checkpoint_writes (org_id, thread_id, checkpoint_ns, checkpoint_id, task_id,
-    idx, channel, blob_type, blob, task_path)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (org_id, thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING
-"""
-_UPSERT_WRITE = (
-    _INSERT_WRITE.removesuffix("DO NOTHING\n")
-    + "DO UPDATE SET channel = excluded.channel, blob_type = excluded.blob_type,"
-    " blob = excluded.blob, task_path = excluded.task_path\n"
-)
-
-_COPY_THREAD = [
-    """INSERT INTO checkpoints (org_id, thread_id, checkpoint_ns, checkpoint_id,
-           parent_checkpoint_id, run_id, checkpoint_type, checkpoint, channel_versions,
-           metadata, created_at)
-       SELECT org_id, %(target)s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id,
-              checkpoint_type, checkpoint, channel_versions, metadata, created_at
-       FROM checkpoints WHERE org_id = %(org)s AND thread_id = %(source)s""",
-    """INSERT INTO checkpoint_blobs (org_id, thread_id, checkpoint_ns, channel, version,
-           blob_type, blob)
-       SELECT org_id, %(target)s, checkpoint_ns, channel, version, blob_type, blob
-       FROM checkpoint_blobs WHERE org_id = %(org)s AND thread_id = %(source)s""",
-    """INSERT INTO checkpoint_writes (org_id, thread_id, checkpoint_ns, checkpoint_id,
-           task_id, idx, channel, blob_type, blob, task_path)
-       SELECT org_id, %(target)s, checkpoint_ns, checkpoint_id, task_id, idx, channel,
-              blob_type, blob, task_path
-       FROM checkpoint_writes WHERE org_id = %(org)s AND thread_id = %(source)s""",
-]
 
 
 class TenantCheckpointer(BaseCheckpointSaver[str]):
@@ -137,15 +61,14 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         configurable = config["configurable"]
-        params: list[Any] = [self._org, configurable["thread_id"]]
-        where = "WHERE c.org_id = %s AND c.thread_id = %s AND c.checkpoint_ns = %s"
-        params.append(configurable.get("checkpoint_ns", ""))
-        if checkpoint_id := get_checkpoint_id(config):
-            where += " AND c.checkpoint_id = %s"
-            params.append(checkpoint_id)
-        query = f"{_SELECT} {where} ORDER BY c.checkpoint_id DESC LIMIT 1"
         async with self.db.tenant(self.principal) as conn:
-            cur = await conn.execute(query, params)
+            cur = await store.select_checkpoint(
+                conn,
+                self._org,
+                configurable["thread_id"],
+                configurable.get("checkpoint_ns", ""),
+                get_checkpoint_id(config),
+            )
         # Fetched after COMMIT: the pipeline delivered the rows with it, one round trip.
         row = await cur.fetchone()
         return self._tuple(row) if row else None
@@ -158,29 +81,18 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        clauses, params = ["c.org_id = %s"], [self._org]
-        if config:
-            configurable = config["configurable"]
-            clauses.append("c.thread_id = %s")
-            params.append(configurable["thread_id"])
-            if (ns := configurable.get("checkpoint_ns")) is not None:
-                clauses.append("c.checkpoint_ns = %s")
-                params.append(ns)
-            if checkpoint_id := get_checkpoint_id(config):
-                clauses.append("c.checkpoint_id = %s")
-                params.append(checkpoint_id)
-        if filter:
-            clauses.append("c.metadata @> %s")
-            params.append(Jsonb(filter))
-        if before and (before_id := get_checkpoint_id(before)):
-            clauses.append("c.checkpoint_id < %s")
-            params.append(before_id)
-        query = f"{_SELECT} WHERE {' AND '.join(clauses)} ORDER BY c.checkpoint_id DESC"
-        if limit is not None:
-            query += " LIMIT %s"
-            params.append(int(limit))
+        configurable = config["configurable"] if config else {}
         async with self.db.tenant(self.principal) as conn:
-            cur = await conn.execute(query, params)
+            cur = await store.select_checkpoints(
+                conn,
+                self._org,
+                thread_id=configurable.get("thread_id") if config else None,
+                checkpoint_ns=configurable.get("checkpoint_ns"),
+                checkpoint_id=get_checkpoint_id(config) if config else None,
+                metadata=filter,
+                before_id=get_checkpoint_id(before) if before else None,
+                limit=limit,
+            )
         rows = await cur.fetchall()  # after COMMIT, as in aget_tuple
         for row in rows:
             yield self._tuple(row)
@@ -228,28 +140,24 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
             kind, blob = (
                 self.serde.dumps_typed(values[channel]) if channel in values else ("empty", None)
             )
-            blobs.append((self._org, thread_id, ns, channel, str(version), kind, blob))
+            blobs.append((channel, str(version), kind, blob))
         kind, data = self.serde.dumps_typed(stored)
         meta = get_serializable_checkpoint_metadata(config, metadata)
         run_id = meta.get("run_id")
         async with self.db.tenant(self.principal) as conn:
-            if blobs:
-                async with conn.cursor() as cur:
-                    await cur.executemany(_UPSERT_BLOB, blobs)
-            await conn.execute(
-                _UPSERT_CHECKPOINT,
-                (
-                    self._org,
-                    thread_id,
-                    ns,
-                    checkpoint["id"],
-                    configurable.get("checkpoint_id"),
-                    str(run_id) if run_id is not None else None,
-                    kind,
-                    data,
-                    Jsonb({k: str(v) for k, v in checkpoint["channel_versions"].items()}),
-                    Jsonb(_jsonable(meta)),
-                ),
+            await store.put_checkpoint(
+                conn,
+                self._org,
+                thread_id,
+                ns,
+                checkpoint_id=checkpoint["id"],
+                parent_checkpoint_id=configurable.get("checkpoint_id"),
+                run_id=str(run_id) if run_id is not None else None,
+                checkpoint_type=kind,
+                checkpoint=data,
+                channel_versions={k: str(v) for k, v in checkpoint["channel_versions"].items()},
+                metadata=_jsonable(meta),
+                blobs=blobs,
             )
         return _config(thread_id, ns, checkpoint["id"])
 
@@ -260,59 +168,40 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
+        if not writes:
+            return
         configurable = config["configurable"]
-        rows = []
+        serialized = []
         for idx, (channel, value) in enumerate(writes):
             kind, blob = self.serde.dumps_typed(value)
-            rows.append(
-                (
-                    self._org,
-                    configurable["thread_id"],
-                    configurable.get("checkpoint_ns", ""),
-                    configurable["checkpoint_id"],
-                    task_id,
-                    WRITES_IDX_MAP.get(channel, idx),
-                    channel,
-                    kind,
-                    blob,
-                    task_path,
-                )
-            )
-        if not rows:
-            return
+            serialized.append((WRITES_IDX_MAP.get(channel, idx), channel, kind, blob))
         special = all(channel in WRITES_IDX_MAP for channel, _ in writes)
-        async with self.db.tenant(self.principal) as conn, conn.cursor() as cur:
-            await cur.executemany(_UPSERT_WRITE if special else _INSERT_WRITE, rows)
+        async with self.db.tenant(self.principal) as conn:
+            await store.put_writes(
+                conn,
+                self._org,
+                configurable["thread_id"],
+                configurable.get("checkpoint_ns", ""),
+                configurable["checkpoint_id"],
+                task_id,
+                task_path,
+                serialized,
+                replace=special,
+            )
 
     async def adelete_thread(self, thread_id: str) -> None:
         async with self.db.tenant(self.principal) as conn:
-            for table in ("checkpoint_writes", "checkpoint_blobs", "checkpoints"):
-                await conn.execute(
-                    f"DELETE FROM {table} WHERE org_id = %s AND thread_id = %s",
-                    (self._org, thread_id),
-                )
+            await store.delete_thread(conn, self._org, thread_id)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints a run wrote (rollback), with their pending writes."""
-        ids = [str(r) for r in run_ids]
         async with self.db.tenant(self.principal) as conn:
-            await conn.execute(
-                """DELETE FROM checkpoint_writes w USING checkpoints c
-                   WHERE c.org_id = %s AND c.run_id = ANY(%s) AND w.org_id = c.org_id
-                     AND w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns
-                     AND w.checkpoint_id = c.checkpoint_id""",
-                (self._org, ids),
-            )
-            await conn.execute(
-                "DELETE FROM checkpoints WHERE org_id = %s AND run_id = ANY(%s)", (self._org, ids)
-            )
+            await store.delete_for_runs(conn, self._org, [str(r) for r in run_ids])
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint, blob and write of a thread (the target row must exist)."""
-        params = {"org": self._org, "source": source_thread_id, "target": target_thread_id}
         async with self.db.tenant(self.principal) as conn:
-            for statement in _COPY_THREAD:
-                await conn.execute(statement, params)
+            await store.copy_thread(conn, self._org, source_thread_id, target_thread_id)
 
     def get_next_version(self, current: str | None, channel: None = None) -> str:
         """`<counter>.<random>` like LangGraph's savers: forks of a thread never reuse a

@@ -25,7 +25,7 @@ from tenantgraph.db.database import Database
 from tenantgraph.runtime import events
 from tenantgraph.runtime.checkpointer import TenantCheckpointer
 from tenantgraph.runtime.graphs import GraphRegistry
-from tenantgraph.runtime.state import interrupts_by_task, jsonable
+from tenantgraph.runtime.state_values import interrupts_by_task, jsonable
 from tenantgraph.scope import Principal
 from tenantgraph.stores import runs as store
 

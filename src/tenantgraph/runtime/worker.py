@@ -1,8 +1,8 @@
 """Workers: claim queued runs of every org, execute each in its tenant, fire crons.
 
 Durability rules, in one place:
-- A run is claimed through `claim_runs` (SECURITY DEFINER, `FOR UPDATE SKIP LOCKED`), which
-  gives the claiming worker a lease (`locked_until`). The worker renews it every
+- A run is claimed through `claim_runs` (the audited cross-tenant path, stores/run_queue.py),
+  which gives the claiming worker a lease (`locked_until`). The worker renews it every
   `heartbeat_seconds`; a worker that cannot renew (the lease was taken over, the run was
   deleted) stops the graph at once and writes nothing, so a run never executes in two
   places past one heartbeat.
@@ -20,31 +20,30 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from tenantgraph.db.database import Database
-from tenantgraph.ephemeral.context import bind
-from tenantgraph.resources import open_resources
 from tenantgraph.runtime import events
-from tenantgraph.runtime.crons import Crons
 from tenantgraph.runtime.executor import Executor, Outcome, StoreFactory
 from tenantgraph.runtime.graphs import GraphRegistry
-from tenantgraph.runtime.runs import Runs
 from tenantgraph.scope import Principal
 from tenantgraph.settings import Settings
-from tenantgraph.stores import runs as store
+from tenantgraph.stores import run_queue
 
-__all__ = ["MAX_ATTEMPTS", "Claim", "Worker", "claim_runs", "serve_worker"]
+__all__ = ["MAX_ATTEMPTS", "Claim", "CronFiring", "Worker", "claim_runs"]
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 2
+# Fires the due crons (services/crons.py `Crons.fire_due`), passed in by whoever builds the
+# worker: the worker only decides when.
+CronFiring = Callable[[], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +64,14 @@ async def claim_runs(
 ) -> list[Claim]:
     """The audited cross-tenant path: claim due runs (and runs with expired leases)."""
     async with db.system() as conn:
-        cur = await conn.execute(
-            "SELECT * FROM claim_runs(%s, %s, %s)", (worker_id, max_runs, lease_seconds)
-        )
-        rows = await cur.fetchall()
+        rows = await run_queue.claim_runs(conn, worker_id, max_runs, lease_seconds)
     return [Claim(r["org_id"], r["run_id"], r["owner_id"], r["attempt"]) for r in rows]
 
 
 class Worker:
-    """Executes up to `concurrency` runs at a time; started and stopped by its owner (the
-    app lifespan or `tenantgraph worker`)."""
+    """Executes up to `concurrency` runs at a time and, given `fire_crons`, fires the due
+    crons every `cron_seconds`; started and stopped by its owner (the app lifespan or
+    `tenantgraph worker`)."""
 
     def __init__(
         self,
@@ -90,6 +87,7 @@ class Worker:
         cron_seconds: float = 5.0,
         events_ttl: int = events.DEFAULT_TTL_SECONDS,
         worker_id: str | None = None,
+        fire_crons: CronFiring | None = None,
     ) -> None:
         if heartbeat_seconds >= lease_seconds:
             raise ValueError("heartbeat_seconds must be shorter than lease_seconds")
@@ -101,7 +99,7 @@ class Worker:
         self.cron_seconds = cron_seconds
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.executor = Executor(db, redis, registry, store_factory, events_ttl=events_ttl)
-        self.crons = Crons(db, Runs(db, redis, events_ttl=events_ttl))
+        self.fire_crons = fire_crons
         self._loop_task: asyncio.Task[None] | None = None
         self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
         # Results of runs started here at their creation, for a `wait` in this process.
@@ -120,6 +118,7 @@ class Worker:
         store_factory: StoreFactory,
         *,
         concurrency: int | None = None,
+        fire_crons: CronFiring | None = None,
     ) -> Worker:
         return cls(
             db,
@@ -131,6 +130,7 @@ class Worker:
             heartbeat_seconds=settings.worker_heartbeat_seconds,
             poll_seconds=settings.worker_poll_seconds,
             cron_seconds=settings.worker_cron_seconds,
+            fire_crons=fire_crons,
         )
 
     async def start(self) -> None:
@@ -207,9 +207,9 @@ class Worker:
         loop = asyncio.get_running_loop()
         while not self._stopping:
             try:
-                if loop.time() >= next_cron:
+                if self.fire_crons is not None and loop.time() >= next_cron:
                     next_cron = loop.time() + self.cron_seconds
-                    await self.crons.fire_due()
+                    await self.fire_crons()
                 free = self.concurrency - len(self._running) - self._reserved
                 if free > 0:
                     for claim in await claim_runs(
@@ -262,7 +262,7 @@ class Worker:
                 with contextlib.suppress(BaseException):
                     await execution
             async with self.db.tenant(principal) as conn:
-                await store.release_lease(conn, claim.org_id, claim.run_id, self.worker_id)
+                await run_queue.release_lease(conn, claim.org_id, claim.run_id, self.worker_id)
             raise
 
         def answer() -> None:  # the outcome is recorded: a local `wait` has its result
@@ -291,7 +291,7 @@ class Worker:
                 return execution.result()
             try:
                 async with self.db.tenant(claim.principal) as conn:
-                    held, action = await store.renew_lease(
+                    held, action = await run_queue.renew_lease(
                         conn, claim.org_id, claim.run_id, self.worker_id, self.lease_seconds
                     )
                 renewed = loop.time()
@@ -306,31 +306,3 @@ class Worker:
                 await execution
             kind: Any = "lost" if not held else action
             return Outcome(kind)
-
-
-async def serve_worker(
-    settings: Settings,
-    *,
-    concurrency: int = 4,
-) -> None:
-    """`tenantgraph worker`: a worker process until SIGINT/SIGTERM, then a clean stop
-    (runs in flight go back to the queue for another worker)."""
-    async with open_resources(settings) as resources:
-        worker = Worker.from_settings(
-            settings,
-            resources.db,
-            resources.redis,
-            GraphRegistry.from_settings(settings),
-            resources.store,
-            concurrency=concurrency,
-        )
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stopping.set)
-        with bind(resources.redis, settings.ephemeral):
-            await worker.start()  # its tasks inherit the bound Valkey client
-        try:
-            await stopping.wait()
-        finally:
-            await worker.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from psycopg import sql
+from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
 from tenantgraph.db.database import Database
@@ -82,33 +82,55 @@ async def create(
     )
 
 
-async def ensure_default(db: Database, principal: Principal, graph_id: str) -> dict[str, Any]:
-    """The org's default assistant for `graph_id`, created on first use by any member.
+async def ensure_default(
+    conn: AsyncConnection, principal: Principal, graph_id: str
+) -> dict[str, Any]:
+    """The org's default assistant for `graph_id`, created on first use by any member, in
+    the caller's transaction (run creation inserts it with the run).
 
     Read first: after its first use the assistant exists, and one read beats an insert
     that conflicts followed by the same read.
     """
-    try:
-        return await get(db, principal, default_assistant_id(graph_id))
-    except NotFound:
-        pass
-    return await _insert(
-        db,
-        principal,
-        assistant_id=default_assistant_id(graph_id),
-        graph_id=graph_id,
-        config={},
-        context={},
-        metadata={"created_by": "system"},
-        name=graph_id,
-        description=None,
-        if_exists="do_nothing",
-    )
+    if isinstance(conn, Database):
+        # Bridge for api/deps.py, which still passes the Database (issue 12 merge).
+        async with conn.tenant(principal) as tenant_conn:
+            return await ensure_default(tenant_conn, principal, graph_id)
+    assistant_id = default_assistant_id(graph_id)
+    row = await _select(conn, principal, assistant_id)
+    if row is None:
+        row = await _insert_row(
+            conn,
+            principal,
+            assistant_id=assistant_id,
+            graph_id=graph_id,
+            config={},
+            context={},
+            metadata={"created_by": "system"},
+            name=graph_id,
+            description=None,
+        )
+    if row is None:  # created meanwhile by a concurrent first use
+        row = await _select(conn, principal, assistant_id)
+    assert row is not None
+    return row
 
 
 async def _insert(
     db: Database, principal: Principal, *, assistant_id: uuid.UUID, if_exists: str, **fields: Any
 ) -> dict[str, Any]:
+    async with db.tenant(principal) as conn:
+        row = await _insert_row(conn, principal, assistant_id=assistant_id, **fields)
+    if row is not None:
+        return row
+    if if_exists == "do_nothing":
+        return await get(db, principal, assistant_id)
+    raise Conflict(f"assistant {assistant_id} already exists")
+
+
+async def _insert_row(
+    conn: AsyncConnection, principal: Principal, *, assistant_id: uuid.UUID, **fields: Any
+) -> dict[str, Any] | None:
+    """Insert an assistant with its version 1; None if the id is taken."""
     values = (
         principal.org_id,
         assistant_id,
@@ -119,39 +141,41 @@ async def _insert(
         Jsonb(fields["context"]),
         Jsonb(fields["metadata"]),
     )
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            sql.SQL(
-                """INSERT INTO assistants (org_id, assistant_id, graph_id, name, description,
-                                           config, context, metadata)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-                   ON CONFLICT (org_id, assistant_id) DO NOTHING RETURNING {}"""
-            ).format(_COLUMNS),
+    cur = await conn.execute(
+        sql.SQL(
+            """INSERT INTO assistants (org_id, assistant_id, graph_id, name, description,
+                                       config, context, metadata)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+               ON CONFLICT (org_id, assistant_id) DO NOTHING RETURNING {}"""
+        ).format(_COLUMNS),
+        values,
+    )
+    row = await cur.fetchone()
+    if row is not None:
+        await conn.execute(
+            """INSERT INTO assistant_versions (org_id, assistant_id, version, graph_id, name,
+                                              description, config, context, metadata)
+               VALUES (%s, %s, 1, %s, %s, %s, %s, %s, %s)""",
             values,
         )
-        row = await cur.fetchone()
-        if row is not None:
-            await conn.execute(
-                """INSERT INTO assistant_versions (org_id, assistant_id, version, graph_id, name,
-                                                  description, config, context, metadata)
-                   VALUES (%s, %s, 1, %s, %s, %s, %s, %s, %s)""",
-                values,
-            )
-            return row
-    if if_exists == "do_nothing":
-        return await get(db, principal, assistant_id)
-    raise Conflict(f"assistant {assistant_id} already exists")
+    return row
+
+
+async def _select(
+    conn: AsyncConnection, principal: Principal, assistant_id: uuid.UUID
+) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        sql.SQL("SELECT {} FROM assistants WHERE org_id = %s AND assistant_id = %s").format(
+            _COLUMNS
+        ),
+        (principal.org_id, assistant_id),
+    )
+    return await cur.fetchone()
 
 
 async def get(db: Database, principal: Principal, assistant_id: uuid.UUID) -> dict[str, Any]:
     async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            sql.SQL("SELECT {} FROM assistants WHERE org_id = %s AND assistant_id = %s").format(
-                _COLUMNS
-            ),
-            (principal.org_id, assistant_id),
-        )
-        row = await cur.fetchone()
+        row = await _select(conn, principal, assistant_id)
     if row is None:
         raise NotFound(f"assistant {assistant_id} not found")
     return row

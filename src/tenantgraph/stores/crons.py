@@ -1,4 +1,8 @@
-"""SQL for crons. Visibility as for threads: the cron's owner and the org's admins."""
+"""SQL for crons. Visibility as for threads: the cron's owner and the org's admins.
+
+`due_crons` is the audited cross-tenant path (a SECURITY DEFINER function, migration 0004),
+called on a connection with no tenant; everything else runs in a tenant transaction.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,11 @@ from tenantgraph.stores._query import caller_params, owner_or_admin
 
 __all__ = [
     "SORT_COLUMNS",
+    "CronSortColumn",
     "claim_firing",
     "count_crons",
     "delete_cron",
+    "due_crons",
     "get_cron",
     "insert_cron",
     "search_crons",
@@ -154,3 +160,10 @@ async def claim_firing(
         (next_run_date, next_run_date, org_id, cron_id, seen),
     )
     return await cur.fetchone()
+
+
+async def due_crons(conn: AsyncConnection, limit: int) -> list[dict[str, Any]]:
+    """Enabled crons of every org whose next date has come, oldest first: rows of
+    (org_id, cron_id, owner_id, next_run_date)."""
+    cur = await conn.execute("SELECT * FROM due_crons(%s)", (limit,))
+    return await cur.fetchall()

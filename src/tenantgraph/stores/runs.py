@@ -30,8 +30,6 @@ __all__ = [
     "list_runs",
     "lock_thread",
     "lock_thread_for_run",
-    "release_lease",
-    "renew_lease",
     "request_cancel",
     "settle_thread",
 ]
@@ -347,36 +345,3 @@ async def delete_temporary_thread(conn: AsyncConnection, org_id: str, thread_id:
     await conn.execute(
         "DELETE FROM threads WHERE org_id = %s AND thread_id = %s", (org_id, thread_id)
     )
-
-
-async def renew_lease(
-    conn: AsyncConnection, org_id: str, run_id: uuid.UUID, worker_id: str, lease_seconds: float
-) -> tuple[bool, str | None]:
-    """Extend the worker's lease; returns (still held, cancel action requested)."""
-    cur = await conn.execute(
-        """UPDATE run_queue q SET locked_until = now() + make_interval(secs => %s)
-           WHERE q.org_id = %s AND q.run_id = %s AND q.locked_by = %s
-           RETURNING (SELECT r.cancel_action FROM runs r
-                      WHERE r.org_id = q.org_id AND r.run_id = q.run_id) AS cancel_action""",
-        (lease_seconds, org_id, run_id, worker_id),
-    )
-    row = await cur.fetchone()
-    return (row is not None, row["cancel_action"] if row else None)
-
-
-async def release_lease(
-    conn: AsyncConnection, org_id: str, run_id: uuid.UUID, worker_id: str
-) -> None:
-    """Give a run back to the queue (worker shutdown): the attempt does not count."""
-    cur = await conn.execute(
-        """UPDATE run_queue SET locked_by = NULL, locked_until = NULL, available_at = now(),
-               attempts = greatest(attempts - 1, 0)
-           WHERE org_id = %s AND run_id = %s AND locked_by = %s RETURNING run_id""",
-        (org_id, run_id, worker_id),
-    )
-    if await cur.fetchone() is not None:
-        await conn.execute(
-            "UPDATE runs SET status = 'pending', updated_at = now()"
-            " WHERE org_id = %s AND run_id = %s",
-            (org_id, run_id),
-        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from psycopg import sql
+from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
 from tenantgraph.db.database import Database
@@ -183,21 +183,20 @@ async def count(
         return (await cur.fetchone())["n"]
 
 
-async def copy(db: Database, principal: Principal, thread_id: uuid.UUID) -> dict[str, Any]:
-    """A new thread owned by the caller with the source's metadata, values and status."""
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            sql.SQL(
-                """INSERT INTO threads (org_id, thread_id, owner_id, status, metadata, config,
-                                        "values", interrupts, error)
-                   SELECT org_id, %(copy)s, %(user)s, status,
-                          metadata || jsonb_build_object('owner', %(user)s::text),
-                          config, "values", interrupts, error
-                   FROM threads WHERE {} AND thread_id = %(thread)s RETURNING {}"""
-            ).format(_VISIBLE, _COLUMNS),
-            {**caller_params(principal), "thread": thread_id, "copy": uuid.uuid4()},
-        )
-        row = await cur.fetchone()
-    if row is None:
-        raise NotFound(f"thread {thread_id} not found")
-    return row
+async def copy(
+    conn: AsyncConnection, principal: Principal, thread_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """A new thread owned by the caller with the source's metadata, values and status;
+    None if the source is not one the caller may see."""
+    cur = await conn.execute(
+        sql.SQL(
+            """INSERT INTO threads (org_id, thread_id, owner_id, status, metadata, config,
+                                    "values", interrupts, error)
+               SELECT org_id, %(copy)s, %(user)s, status,
+                      metadata || jsonb_build_object('owner', %(user)s::text),
+                      config, "values", interrupts, error
+               FROM threads WHERE {} AND thread_id = %(thread)s RETURNING {}"""
+        ).format(_VISIBLE, _COLUMNS),
+        {**caller_params(principal), "thread": thread_id, "copy": uuid.uuid4()},
+    )
+    return await cur.fetchone()

@@ -1,9 +1,9 @@
 """Crons: stored in the `crons` table (so they survive restarts), fired by the workers.
 
 Each cron keeps `next_run_date`. Workers list due crons across orgs (`due_crons`, an
-audited SECURITY DEFINER function), then each fires a cron only if its conditional
-UPDATE moved `next_run_date` from the value it saw to the next one: with any number of
-workers a due date fires once. Missed dates (all workers down) fire once, not once per
+audited cross-tenant function, stores/crons.py), then each fires a cron only if its
+conditional update moved `next_run_date` from the value it saw to the next one: with any
+number of workers a due date fires once. Missed dates (all workers down) fire once, not once per
 missed date. A firing is claimed before its run is created, so a worker crash between the
 two loses that one firing rather than doubling it.
 """
@@ -19,12 +19,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 
 from tenantgraph.db.database import Database
-from tenantgraph.runtime.runs import InvalidRun, RunCreate, RunNotFound, Runs
 from tenantgraph.scope import Principal
+from tenantgraph.services.runs import InvalidRun, RunCreate, RunNotFound, Runs
 from tenantgraph.stores import crons as store
 from tenantgraph.stores import runs as run_store
+from tenantgraph.stores.crons import CronSortColumn
 
-__all__ = ["Crons", "next_run_date"]
+__all__ = ["CronSortColumn", "Crons", "next_run_date"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ def _as_cron(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class Crons:
+    """Cron CRUD for the routes, and `fire_due` for the workers (passed to each Worker)."""
+
     def __init__(self, db: Database, runs: Runs) -> None:
         self.db = db
         self.runs = runs
@@ -206,8 +209,7 @@ class Crons:
     async def fire_due(self, limit: int = 100) -> list[uuid.UUID]:
         """Fire every due cron this worker wins; returns the runs created."""
         async with self.db.system() as conn:
-            cur = await conn.execute("SELECT * FROM due_crons(%s)", (limit,))
-            due = await cur.fetchall()
+            due = await store.due_crons(conn, limit)
         created = []
         for cron in due:
             try:

@@ -1,5 +1,8 @@
 """Runs as the HTTP layer sees them: create (with multitask strategies), read, list,
 delete, cancel, wait for the result. Execution happens in a `Worker` (runtime/worker.py).
+
+Errors: RunNotFound → 404, RunConflict → 409, InvalidRun → 400 (pydantic's
+ValidationError of RunCreate → 422).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from tenantgraph.errors import Conflict, InvalidRequest, NotFound
 from tenantgraph.runtime import events
 from tenantgraph.runtime.events import RunEvent, RunResult
 from tenantgraph.scope import Principal
+from tenantgraph.stores import assistants as assistant_store
 from tenantgraph.stores import runs as store
 
 __all__ = [
@@ -161,14 +165,20 @@ class Runs:
         self,
         principal: Principal,
         thread_id: uuid.UUID | None,
-        assistant_id: uuid.UUID,
+        assistant_id: uuid.UUID | None,
         body: RunCreate,
         *,
+        default_graph: str | None = None,
         run_id: uuid.UUID | None = None,
         server_metadata: dict[str, Any] | None = None,
         worker: LocalWorker | None = None,
     ) -> dict[str, Any]:
         """Queue a run on a thread (None: a stateless run on a temporary thread).
+
+        `default_graph`: the run names a graph, which stands for the org's default assistant
+        of that graph (`assistant_id` is then that assistant's fixed id, or None). Its first
+        use in the org creates the assistant, in the run's transaction: a run that fails
+        leaves no assistant behind.
 
         Multitask strategy when the thread already has a pending or running run:
         `reject` raises RunConflict; `enqueue` queues behind it; `interrupt` and
@@ -179,6 +189,10 @@ class Runs:
         already claimed by it and handed over after the commit: no claim query, no load,
         no wait for the worker to wake (the lease and crash rule are the same).
         """
+        if default_graph is not None:
+            assistant_id = assistant_store.default_assistant_id(default_graph)
+        if assistant_id is None:
+            raise RunNotFound("Thread or assistant not found.")
         reserved = worker is not None and not (body.after_seconds or 0) > 0 and worker.reserve()
         try:
             run = await self._create(
@@ -186,6 +200,7 @@ class Runs:
                 thread_id,
                 assistant_id,
                 body,
+                default_graph=default_graph,
                 run_id=run_id,
                 server_metadata=server_metadata,
                 worker=worker if reserved else None,
@@ -209,6 +224,7 @@ class Runs:
         assistant_id: uuid.UUID,
         body: RunCreate,
         *,
+        default_graph: str | None,
         run_id: uuid.UUID | None,
         server_metadata: dict[str, Any] | None,
         worker: LocalWorker | None,
@@ -221,14 +237,18 @@ class Runs:
         temporary = thread_id is None
         thread_id = thread_id or uuid.uuid4()
         metadata = {k: v for k, v in (body.metadata or {}).items() if k not in _RESERVED_METADATA}
+        create = temporary or body.if_not_exists == "create"
         async with self.db.tenant(principal) as conn:
             locked = await store.lock_thread_for_run(
-                conn,
-                principal,
-                thread_id,
-                assistant_id,
-                create=temporary or body.if_not_exists == "create",
+                conn, principal, thread_id, assistant_id, create=create
             )
+            if locked is None and default_graph is not None:
+                # The first use of the graph in this org (or a missing thread: then the
+                # assistant goes with the rollback). After it, the lookup above finds it.
+                await assistant_store.ensure_default(conn, principal, default_graph)
+                locked = await store.lock_thread_for_run(
+                    conn, principal, thread_id, assistant_id, create=create
+                )
             if locked is None:
                 raise RunNotFound("Thread or assistant not found.")
             thread, assistant, active = locked

@@ -1,4 +1,5 @@
-"""Thread state as the LangGraph API shows it: get_state, history, update_state, copy.
+"""Thread state as the LangGraph API shows it: get_state, history, update_state, and the
+copy of a thread with its checkpoints.
 
 A thread's graph is the one its last run used (`metadata.graph_id`); the graph is given a
 `TenantCheckpointer` for the caller's org, so a thread id of another org shows an empty
@@ -10,104 +11,26 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import orjson
 from langchain_core.runnables import RunnableConfig
 from langgraph.pregel import Pregel
-from langgraph.types import Interrupt, StateSnapshot
 
 from tenantgraph.db.database import Database
-from tenantgraph.runtime import events
 from tenantgraph.runtime.checkpointer import TenantCheckpointer
 from tenantgraph.runtime.graphs import GraphRegistry
-from tenantgraph.runtime.runs import InvalidRun, RunConflict, RunNotFound
+from tenantgraph.runtime.state_values import (
+    EMPTY_STATE,
+    checkpoint_of,
+    interrupts_by_task,
+    jsonable,
+    snapshot_to_thread_state,
+)
 from tenantgraph.scope import Principal
+from tenantgraph.services.runs import InvalidRun, RunConflict, RunNotFound
+from tenantgraph.stores import checkpoints as checkpoint_store
 from tenantgraph.stores import runs as store
+from tenantgraph.stores import threads as thread_store
 
-__all__ = [
-    "EMPTY_STATE",
-    "ThreadStates",
-    "interrupts_by_task",
-    "jsonable",
-    "snapshot_to_thread_state",
-]
-
-EMPTY_STATE: dict[str, Any] = {
-    "values": {},
-    "next": [],
-    "tasks": [],
-    "metadata": None,
-    "created_at": None,
-    "checkpoint": None,
-    "parent_checkpoint": None,
-    "interrupts": [],
-    "checkpoint_id": None,
-    "parent_checkpoint_id": None,
-}
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON values (messages as dicts …), as they go on the wire and into jsonb."""
-    return orjson.loads(events.dumps(value))
-
-
-def _checkpoint(config: RunnableConfig | None) -> dict[str, Any] | None:
-    configurable = (config or {}).get("configurable") or {}
-    if not configurable.get("thread_id") or not configurable.get("checkpoint_id"):
-        return None
-    checkpoint = {
-        "thread_id": configurable["thread_id"],
-        "checkpoint_ns": configurable.get("checkpoint_ns") or "",
-        "checkpoint_id": configurable["checkpoint_id"],
-    }
-    if "checkpoint_map" in configurable:
-        checkpoint["checkpoint_map"] = configurable["checkpoint_map"]
-    return checkpoint
-
-
-def _interrupt(interrupt: Interrupt) -> dict[str, Any]:
-    return {"id": interrupt.id, "value": interrupt.value}
-
-
-def interrupts_by_task(state: StateSnapshot) -> dict[str, list[dict[str, Any]]]:
-    """The thread's `interrupts` field: task id → its pending interrupts."""
-    return {t.id: [_interrupt(i) for i in t.interrupts] for t in state.tasks if t.interrupts}
-
-
-def snapshot_to_thread_state(state: StateSnapshot) -> dict[str, Any]:
-    """LangGraph's StateSnapshot in the API's ThreadState shape (langgraph-api state.py)."""
-    tasks = [
-        {
-            "id": t.id,
-            "name": t.name,
-            "path": t.path,
-            "error": t.error,
-            "interrupts": [_interrupt(i) for i in t.interrupts],
-            "checkpoint": t.state["configurable"]
-            if t.state is not None and not isinstance(t.state, StateSnapshot)
-            else None,
-            "state": snapshot_to_thread_state(t.state)
-            if isinstance(t.state, StateSnapshot)
-            else None,
-            "result": getattr(t, "result", None),
-        }
-        for t in state.tasks
-    ]
-    checkpoint = _checkpoint(state.config)
-    parent = _checkpoint(state.parent_config)
-    return jsonable(
-        {
-            "values": state.values,
-            "next": list(state.next),
-            "tasks": tasks,
-            "metadata": state.metadata,
-            "created_at": state.created_at,
-            "checkpoint": checkpoint,
-            "parent_checkpoint": parent,
-            "interrupts": [_interrupt(i) for i in state.interrupts],
-            "checkpoint_id": checkpoint["checkpoint_id"] if checkpoint else None,
-            "parent_checkpoint_id": parent["checkpoint_id"] if parent else None,
-        }
-    )
+__all__ = ["EMPTY_STATE", "ThreadStates"]
 
 
 def _thread_config(
@@ -215,17 +138,21 @@ class ThreadStates:
                 values=jsonable(state.values),
                 interrupts=interrupts_by_task(state),
             )
-        saved = _checkpoint(new_config)
+        saved = checkpoint_of(new_config)
         return {
             "checkpoint": saved,
             "configurable": saved,
             "checkpoint_id": saved and saved["checkpoint_id"],
         }
 
-    async def copy(self, principal: Principal, source: uuid.UUID, target: uuid.UUID) -> None:
-        """Copy the checkpoints of `source` to `target` (both threads must be visible)."""
+    async def copy_thread(self, principal: Principal, thread_id: uuid.UUID) -> dict[str, Any]:
+        """`POST /threads/{id}/copy`: a new thread of the caller's with the source's
+        metadata, values and every checkpoint, in one transaction (all or nothing)."""
         async with self.db.tenant(principal) as conn:
-            for thread_id in (source, target):
-                if await store.lock_thread(conn, principal, thread_id) is None:
-                    raise RunNotFound("Thread not found")
-        await TenantCheckpointer(self.db, principal).acopy_thread(str(source), str(target))
+            copied = await thread_store.copy(conn, principal, thread_id)
+            if copied is None:
+                raise RunNotFound(f"thread {thread_id} not found")
+            await checkpoint_store.copy_thread(
+                conn, principal.org_id, thread_id, copied["thread_id"]
+            )
+        return copied

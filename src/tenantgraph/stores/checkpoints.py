@@ -1,0 +1,249 @@
+"""SQL for LangGraph checkpoints: checkpoint rows, one blob per channel version, pending
+writes (migration 0004). `runtime/checkpointer.py` serialises; this module stores.
+
+Every function takes a tenant connection and the org, which comes from the principal,
+never from a config: a thread id of another org finds nothing and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg.types.json import Jsonb
+
+__all__ = [
+    "copy_thread",
+    "delete_for_runs",
+    "delete_thread",
+    "put_checkpoint",
+    "put_writes",
+    "select_checkpoint",
+    "select_checkpoints",
+]
+
+# One checkpoint with its channel blobs and pending writes, in one statement.
+_SELECT = """
+SELECT c.thread_id::text AS thread_id, c.checkpoint_ns, c.checkpoint_id,
+       c.parent_checkpoint_id, c.checkpoint_type, c.checkpoint, c.metadata,
+       (SELECT coalesce(array_agg(b.channel ORDER BY b.channel), '{}') FROM checkpoint_blobs b
+          JOIN jsonb_each_text(c.channel_versions) v ON v.key = b.channel AND v.value = b.version
+         WHERE b.org_id = c.org_id AND b.thread_id = c.thread_id
+           AND b.checkpoint_ns = c.checkpoint_ns AND b.blob_type <> 'empty') AS blob_channels,
+       (SELECT coalesce(array_agg(b.blob_type ORDER BY b.channel), '{}') FROM checkpoint_blobs b
+          JOIN jsonb_each_text(c.channel_versions) v ON v.key = b.channel AND v.value = b.version
+         WHERE b.org_id = c.org_id AND b.thread_id = c.thread_id
+           AND b.checkpoint_ns = c.checkpoint_ns AND b.blob_type <> 'empty') AS blob_types,
+       (SELECT coalesce(array_agg(b.blob ORDER BY b.channel), '{}') FROM checkpoint_blobs b
+          JOIN jsonb_each_text(c.channel_versions) v ON v.key = b.channel AND v.value = b.version
+         WHERE b.org_id = c.org_id AND b.thread_id = c.thread_id
+           AND b.checkpoint_ns = c.checkpoint_ns AND b.blob_type <> 'empty') AS blobs,
+       (SELECT coalesce(array_agg(ARRAY[w.task_id, w.channel, w.blob_type]
+                                  ORDER BY w.task_path, w.task_id, w.idx), '{}')
+          FROM checkpoint_writes w
+         WHERE w.org_id = c.org_id AND w.thread_id = c.thread_id
+           AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id
+       ) AS write_keys,
+       (SELECT coalesce(array_agg(w.blob ORDER BY w.task_path, w.task_id, w.idx), '{}')
+          FROM checkpoint_writes w
+         WHERE w.org_id = c.org_id AND w.thread_id = c.thread_id
+           AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id
+       ) AS write_blobs
+FROM checkpoints c
+"""
+
+_UPSERT_BLOB = """
+INSERT INTO checkpoint_blobs
+    (org_id, thread_id, checkpoint_ns, channel, version, blob_type, blob)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (org_id, thread_id, checkpoint_ns, channel, version) DO NOTHING
+"""
+
+_UPSERT_CHECKPOINT = """
+INSERT INTO checkpoints (org_id, thread_id, checkpoint_ns, checkpoint_id,
+    parent_checkpoint_id, run_id, checkpoint_type, checkpoint, channel_versions, metadata)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (org_id, thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
+    checkpoint_type = excluded.checkpoint_type, checkpoint = excluded.checkpoint,
+    channel_versions = excluded.channel_versions, metadata = excluded.metadata
+"""
+
+# Regular writes (idx >= 0) are kept on retry; special writes (errors, interrupts) replace.
+_INSERT_WRITE = """
+INSERT INTO checkpoint_writes (org_id, thread_id, checkpoint_ns, checkpoint_id, task_id,
+    idx, channel, blob_type, blob, task_path)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (org_id, thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING
+"""
+_UPSERT_WRITE = (
+    _INSERT_WRITE.removesuffix("DO NOTHING\n")
+    + "DO UPDATE SET channel = excluded.channel, blob_type = excluded.blob_type,"
+    " blob = excluded.blob, task_path = excluded.task_path\n"
+)
+
+_DELETE_THREAD = [
+    f"DELETE FROM {table} WHERE org_id = %s AND thread_id = %s"
+    for table in ("checkpoint_writes", "checkpoint_blobs", "checkpoints")
+]
+
+_DELETE_FOR_RUNS = [
+    """DELETE FROM checkpoint_writes w USING checkpoints c
+       WHERE c.org_id = %s AND c.run_id = ANY(%s) AND w.org_id = c.org_id
+         AND w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns
+         AND w.checkpoint_id = c.checkpoint_id""",
+    "DELETE FROM checkpoints WHERE org_id = %s AND run_id = ANY(%s)",
+]
+
+_COPY_THREAD = [
+    """INSERT INTO checkpoints (org_id, thread_id, checkpoint_ns, checkpoint_id,
+           parent_checkpoint_id, run_id, checkpoint_type, checkpoint, channel_versions,
+           metadata, created_at)
+       SELECT org_id, %(target)s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id,
+              checkpoint_type, checkpoint, channel_versions, metadata, created_at
+       FROM checkpoints WHERE org_id = %(org)s AND thread_id = %(source)s""",
+    """INSERT INTO checkpoint_blobs (org_id, thread_id, checkpoint_ns, channel, version,
+           blob_type, blob)
+       SELECT org_id, %(target)s, checkpoint_ns, channel, version, blob_type, blob
+       FROM checkpoint_blobs WHERE org_id = %(org)s AND thread_id = %(source)s""",
+    """INSERT INTO checkpoint_writes (org_id, thread_id, checkpoint_ns, checkpoint_id,
+           task_id, idx, channel, blob_type, blob, task_path)
+       SELECT org_id, %(target)s, checkpoint_ns, checkpoint_id, task_id, idx, channel,
+              blob_type, blob, task_path
+       FROM checkpoint_writes WHERE org_id = %(org)s AND thread_id = %(source)s""",
+]
+
+
+async def select_checkpoint(
+    conn: AsyncConnection,
+    org_id: str,
+    thread_id: str,
+    checkpoint_ns: str,
+    checkpoint_id: str | None = None,
+) -> AsyncCursor[dict[str, Any]]:
+    """The checkpoint `checkpoint_id` of a thread's namespace, or its latest one.
+
+    Returns the cursor: fetch it after the transaction, and the row arrives with the
+    COMMIT (pipeline mode) instead of costing a round trip of its own."""
+    params: list[Any] = [org_id, thread_id, checkpoint_ns]
+    where = "WHERE c.org_id = %s AND c.thread_id = %s AND c.checkpoint_ns = %s"
+    if checkpoint_id:
+        where += " AND c.checkpoint_id = %s"
+        params.append(checkpoint_id)
+    return await conn.execute(f"{_SELECT} {where} ORDER BY c.checkpoint_id DESC LIMIT 1", params)
+
+
+async def select_checkpoints(
+    conn: AsyncConnection,
+    org_id: str,
+    *,
+    thread_id: str | None = None,
+    checkpoint_ns: str | None = None,
+    checkpoint_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    before_id: str | None = None,
+    limit: int | None = None,
+) -> AsyncCursor[dict[str, Any]]:
+    """Checkpoints of the org, newest first, narrowed by each argument given (`metadata`:
+    containment). Returns the cursor, to fetch after COMMIT as in `select_checkpoint`."""
+    clauses, params = ["c.org_id = %s"], [org_id]
+    if thread_id is not None:
+        clauses.append("c.thread_id = %s")
+        params.append(thread_id)
+        if checkpoint_ns is not None:
+            clauses.append("c.checkpoint_ns = %s")
+            params.append(checkpoint_ns)
+        if checkpoint_id:
+            clauses.append("c.checkpoint_id = %s")
+            params.append(checkpoint_id)
+    if metadata:
+        clauses.append("c.metadata @> %s")
+        params.append(Jsonb(metadata))
+    if before_id:
+        clauses.append("c.checkpoint_id < %s")
+        params.append(before_id)
+    query = f"{_SELECT} WHERE {' AND '.join(clauses)} ORDER BY c.checkpoint_id DESC"
+    if limit is not None:
+        query += " LIMIT %s"
+        params.append(int(limit))
+    return await conn.execute(query, params)
+
+
+async def put_checkpoint(
+    conn: AsyncConnection,
+    org_id: str,
+    thread_id: str,
+    checkpoint_ns: str,
+    *,
+    checkpoint_id: str,
+    parent_checkpoint_id: str | None,
+    run_id: str | None,
+    checkpoint_type: str,
+    checkpoint: bytes,
+    channel_versions: dict[str, str],
+    metadata: dict[str, Any],
+    blobs: Sequence[tuple[str, str, str, bytes | None]],
+) -> None:
+    """Upsert a checkpoint and the blobs of its new channel versions, given as
+    (channel, version, blob type, blob); a blob row once written never changes."""
+    if blobs:
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                _UPSERT_BLOB, [(org_id, thread_id, checkpoint_ns, *blob) for blob in blobs]
+            )
+    await conn.execute(
+        _UPSERT_CHECKPOINT,
+        (
+            org_id,
+            thread_id,
+            checkpoint_ns,
+            checkpoint_id,
+            parent_checkpoint_id,
+            run_id,
+            checkpoint_type,
+            checkpoint,
+            Jsonb(channel_versions),
+            Jsonb(metadata),
+        ),
+    )
+
+
+async def put_writes(
+    conn: AsyncConnection,
+    org_id: str,
+    thread_id: str,
+    checkpoint_ns: str,
+    checkpoint_id: str,
+    task_id: str,
+    task_path: str,
+    writes: Sequence[tuple[int, str, str, bytes | None]],
+    *,
+    replace: bool,
+) -> None:
+    """Store a task's pending writes, given as (idx, channel, blob type, blob). `replace`:
+    special writes (errors, interrupts) overwrite; regular ones are kept on retry."""
+    head = (org_id, thread_id, checkpoint_ns, checkpoint_id, task_id)
+    rows = [(*head, idx, channel, kind, blob, task_path) for idx, channel, kind, blob in writes]
+    async with conn.cursor() as cur:
+        await cur.executemany(_UPSERT_WRITE if replace else _INSERT_WRITE, rows)
+
+
+async def delete_thread(conn: AsyncConnection, org_id: str, thread_id: str) -> None:
+    """Every checkpoint, blob and write of a thread."""
+    for statement in _DELETE_THREAD:
+        await conn.execute(statement, (org_id, thread_id))
+
+
+async def delete_for_runs(conn: AsyncConnection, org_id: str, run_ids: list[str]) -> None:
+    """The checkpoints the runs wrote (rollback), with their pending writes."""
+    for statement in _DELETE_FOR_RUNS:
+        await conn.execute(statement, (org_id, run_ids))
+
+
+async def copy_thread(
+    conn: AsyncConnection, org_id: str, source_thread_id: Any, target_thread_id: Any
+) -> None:
+    """Copy every checkpoint, blob and write of a thread (the target row must exist)."""
+    params = {"org": org_id, "source": source_thread_id, "target": target_thread_id}
+    for statement in _COPY_THREAD:
+        await conn.execute(statement, params)

@@ -1,4 +1,4 @@
-"""Catalog lint: the isolation rules of docs/architecture.md §3 hold for every table, now and later."""
+"""Catalog lint: the isolation rules of docs/architecture.md §3 hold for every table."""
 
 import psycopg
 import pytest

@@ -40,9 +40,9 @@ from tenantgraph.db.database import Database
 from tenantgraph.db.migrate import APP_ROLE, SCHEMA
 from tenantgraph.resources import open_resources
 from tenantgraph.scope import Principal, Role
+from tenantgraph.services.embeddings import HashingEmbeddings, StoreIndex
 from tenantgraph.settings import Settings
 from tenantgraph.stores import items
-from tenantgraph.stores.embeddings import HashingEmbeddings, StoreIndex
 from tenantgraph.stores.items import TenantStore
 
 USERS = 10

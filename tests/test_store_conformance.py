@@ -19,8 +19,8 @@ from langgraph.store.base import (
 from langgraph.store.memory import InMemoryStore
 
 from tenantgraph.scope import Role
+from tenantgraph.services.embeddings import HashingEmbeddings
 from tenantgraph.stores import items
-from tenantgraph.stores.embeddings import HashingEmbeddings
 from tenantgraph.stores.filters import InvalidFilter
 from tenantgraph.stores.item_lifecycle import index_pending_vectors
 from tenantgraph.stores.items import ns_path

@@ -30,7 +30,7 @@ def _sentence(rng: random.Random) -> str:
 
 
 async def test_top10_for_a_one_percent_org_matches_exact_search(resources):
-    from tenantgraph.stores.embeddings import resolve_index
+    from tenantgraph.services.embeddings import resolve_index
 
     index = resolve_index({"dims": 384, "embed": "minilm", "fields": ["text"]})
     rng = random.Random(7)
@@ -63,8 +63,8 @@ async def test_top10_for_a_one_percent_org_matches_exact_search(resources):
 async def test_top10_through_the_hnsw_index_for_a_large_tenant(resources):
     """A caller with more vectors than exact search takes goes through the HNSW index (built
     with the default m and ef_construction), beside another user's as many vectors."""
+    from tenantgraph.services.embeddings import resolve_index
     from tenantgraph.stores import items
-    from tenantgraph.stores.embeddings import resolve_index
 
     index = resolve_index({"dims": 384, "embed": "minilm", "fields": ["text"]})
     per_user = items._EXACT_MAX + 1000

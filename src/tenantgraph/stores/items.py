@@ -43,8 +43,8 @@ from langgraph.store.base import (
 from tenantgraph.db.database import Database
 from tenantgraph.errors import Forbidden, QuotaExceeded
 from tenantgraph.scope import SHARED, Principal
-from tenantgraph.stores._group_commit import GroupCommit
-from tenantgraph.stores.embeddings import StoreIndex, resolve_index
+from tenantgraph.services.embeddings import StoreIndex, resolve_index
+from tenantgraph.services.group_commit import GroupCommit
 from tenantgraph.stores.filters import compile_filter
 
 __all__ = [

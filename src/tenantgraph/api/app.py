@@ -41,9 +41,9 @@ from tenantgraph.runtime.runs import Runs
 from tenantgraph.runtime.state import ThreadStates
 from tenantgraph.runtime.worker import Worker
 from tenantgraph.scope import Principal, Role
+from tenantgraph.services.memory_lifecycle import Memory, StoreSweeper
 from tenantgraph.settings import Settings
 from tenantgraph.stores import orgs as org_store
-from tenantgraph.stores.item_lifecycle import StoreSweeper
 
 __all__ = ["create_app"]
 
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.runs = Runs(db, redis)
             app.state.states = ThreadStates(db, registry)
             app.state.crons = Crons(db, app.state.runs)
+            app.state.memory = Memory(db, resources.store_config)
             await _first_start(resources)
             app.state.worker = None
             if settings.worker_concurrency > 0:

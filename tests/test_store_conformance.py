@@ -18,9 +18,10 @@ from langgraph.store.base import (
 )
 from langgraph.store.memory import InMemoryStore
 
-from tenantgraph.scope import Role
+from tenantgraph.errors import InvalidInput
+from tenantgraph.scope import Principal, Role
 from tenantgraph.services.embeddings import HashingEmbeddings
-from tenantgraph.services.memory_lifecycle import StoreSweeper
+from tenantgraph.services.memory_lifecycle import Memory, StoreSweeper
 from tenantgraph.stores import vectors
 from tenantgraph.stores.filters import InvalidFilter
 from tenantgraph.stores.item_scope import ns_path
@@ -433,3 +434,28 @@ async def test_concurrent_puts_share_commits_and_all_land(tenant):
 def test_ns_path_matches_the_sql_encoding():
     assert ns_path(("a", "b")) == "a.b."
     assert ns_path(("u1",)) != ns_path(("u10",))[: len("u1.")]
+
+
+@pytest.mark.parametrize("namespace", [(), ("a", ""), ("a.b",), ("langgraph", "x")])
+async def test_the_memory_service_raises_invalid_namespaces_as_invalid_input(
+    resources, org_ids, namespace
+):
+    """The routes call `Memory`: there LangGraph's error joins the family, message kept.
+    A graph calling the store directly still sees LangGraph's own error."""
+    await create_org(resources, org_ids[0])
+    memory = Memory(resources.db)
+    alice = Principal(org_ids[0], "alice")
+    with pytest.raises(InvalidNamespaceError) as direct:
+        await memory.store(alice).aput(namespace, "k", {"text": "t"})
+    assert not isinstance(direct.value, InvalidInput)
+    with pytest.raises(InvalidInput) as raised:
+        await memory.put_item(alice, namespace, "k", {"text": "t"})
+    assert str(raised.value) == str(direct.value)
+    with pytest.raises(InvalidInput):
+        await memory.get_item(alice, ("a.b",), "k")
+    with pytest.raises(InvalidInput):
+        await memory.delete_item(alice, ("a.b",), "k")
+    with pytest.raises(InvalidInput):
+        await memory.search_items(alice, ("a.b",))
+    with pytest.raises(InvalidInput):
+        await memory.list_namespaces(alice, prefix=("a.b",))

@@ -40,10 +40,10 @@ from tenantgraph.db.database import Database
 from tenantgraph.db.migrate import APP_ROLE, SCHEMA
 from tenantgraph.resources import open_resources
 from tenantgraph.scope import Principal, Role
+from tenantgraph.services.embeddings import HashingEmbeddings, StoreIndex
+from tenantgraph.services.memory import TenantStore
 from tenantgraph.settings import Settings
-from tenantgraph.stores import items
-from tenantgraph.stores.embeddings import HashingEmbeddings, StoreIndex
-from tenantgraph.stores.items import TenantStore
+from tenantgraph.stores import item_reads, vectors
 
 USERS = 10
 TOPICS = 10
@@ -193,7 +193,7 @@ async def _bulk_load(
                     (f"user{user}", list(namespace), key, Jsonb(value), str(vector))
                 )
         for statement in statements:
-            await conn.execute(statement, {"org": org, "exact_max": items._EXACT_MAX})
+            await conn.execute(statement, {"org": org, "exact_max": vectors.EXACT_MAX})
         for _, definition in indexes:
             await conn.execute(definition)
         await conn.commit()
@@ -462,9 +462,10 @@ async def _listing_buffers(store: TenantStore) -> int:
     """Shared buffers one list_namespaces call touches (EXPLAIN ANALYZE of the statement the
     store builds, under RLS, generic plan): the work per call, whatever the machine does."""
     op = ListNamespacesOp(match_conditions=(MatchCondition("prefix", ("memories", "u0")),))
-    sql, params = store._list_namespaces(op)  # the store's own builder: the measured SQL
+    # The store's own builder: the measured SQL.
+    sql, params = item_reads.list_namespaces_statement(store.principal, op)
     async with store.db.tenant(store.principal) as conn:
-        await conn.execute(items._READ_SETTINGS)
+        await conn.execute(item_reads.READ_SETTINGS)
         for _ in range(6):  # past psycopg's prepare threshold: the plan the store runs
             cur = await conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
         row = await cur.fetchone()

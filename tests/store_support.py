@@ -8,7 +8,7 @@ import psycopg
 
 from tenantgraph.resources import Resources
 from tenantgraph.scope import Principal, Role
-from tenantgraph.stores.items import TenantStore
+from tenantgraph.services.memory import TenantStore
 
 INDEX = {"dims": 64, "embed": "hashing", "fields": ["text"]}
 

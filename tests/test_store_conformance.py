@@ -18,12 +18,13 @@ from langgraph.store.base import (
 )
 from langgraph.store.memory import InMemoryStore
 
-from tenantgraph.scope import Role
-from tenantgraph.stores import items
-from tenantgraph.stores.embeddings import HashingEmbeddings
+from tenantgraph.errors import InvalidInput
+from tenantgraph.scope import Principal, Role
+from tenantgraph.services.embeddings import HashingEmbeddings
+from tenantgraph.services.memory_lifecycle import Memory, StoreSweeper
+from tenantgraph.stores import vectors
 from tenantgraph.stores.filters import InvalidFilter
-from tenantgraph.stores.item_lifecycle import index_pending_vectors
-from tenantgraph.stores.items import ns_path
+from tenantgraph.stores.item_scope import ns_path
 
 from .store_support import INDEX, admin_execute, create_org, store
 
@@ -34,7 +35,7 @@ async def backend(request, resources, org_ids, monkeypatch) -> AsyncIterator[Bas
         yield InMemoryStore(index={**INDEX, "embed": HashingEmbeddings(INDEX["dims"])})
         return
     if request.param == "tenant-hnsw":  # vector searches through the HNSW index, not exact
-        monkeypatch.setattr(items, "_EXACT_MAX", 0)
+        monkeypatch.setattr(vectors, "EXACT_MAX", 0)
     await create_org(resources, org_ids[0])
     yield store(resources, org_ids[0], "alice")
 
@@ -203,14 +204,14 @@ async def test_vector_search_answers_the_same_whichever_index_holds_the_vectors(
     await write(range(75))  # 75 vectors each: below the bound, written unindexed
     assert await indexed() == {"alice": [0, 75], "bob": [0, 75]}
     with monkeypatch.context() as bound:
-        bound.setattr(items, "_EXACT_MAX", 10)  # the next writes take both past it
+        bound.setattr(vectors, "EXACT_MAX", 10)  # the next writes take both past it
         await write(range(75, 150))
         assert await indexed() == {"alice": [75, 75], "bob": [75, 75]}
     exact = await answers()
     assert [len(a) for a in exact] == [10, 150] * len(queries)
-    monkeypatch.setattr(items, "_EXACT_MAX", 0)  # every search above the bound from now on
+    monkeypatch.setattr(vectors, "EXACT_MAX", 0)  # every search above the bound from now on
     assert await answers() == exact  # half from the HNSW index, half scored exactly
-    assert await index_pending_vectors(resources.db) >= 150
+    assert await StoreSweeper(resources.db).index_pending_vectors() >= 150
     assert await indexed() == {"alice": [150, 0], "bob": [150, 0]}
     assert await answers() == exact  # all from the HNSW index
 
@@ -433,3 +434,28 @@ async def test_concurrent_puts_share_commits_and_all_land(tenant):
 def test_ns_path_matches_the_sql_encoding():
     assert ns_path(("a", "b")) == "a.b."
     assert ns_path(("u1",)) != ns_path(("u10",))[: len("u1.")]
+
+
+@pytest.mark.parametrize("namespace", [(), ("a", ""), ("a.b",), ("langgraph", "x")])
+async def test_the_memory_service_raises_invalid_namespaces_as_invalid_input(
+    resources, org_ids, namespace
+):
+    """The routes call `Memory`: there LangGraph's error joins the family, message kept.
+    A graph calling the store directly still sees LangGraph's own error."""
+    await create_org(resources, org_ids[0])
+    memory = Memory(resources.db)
+    alice = Principal(org_ids[0], "alice")
+    with pytest.raises(InvalidNamespaceError) as direct:
+        await memory.store(alice).aput(namespace, "k", {"text": "t"})
+    assert not isinstance(direct.value, InvalidInput)
+    with pytest.raises(InvalidInput) as raised:
+        await memory.put_item(alice, namespace, "k", {"text": "t"})
+    assert str(raised.value) == str(direct.value)
+    with pytest.raises(InvalidInput):
+        await memory.get_item(alice, ("a.b",), "k")
+    with pytest.raises(InvalidInput):
+        await memory.delete_item(alice, ("a.b",), "k")
+    with pytest.raises(InvalidInput):
+        await memory.search_items(alice, ("a.b",))
+    with pytest.raises(InvalidInput):
+        await memory.list_namespaces(alice, prefix=("a.b",))

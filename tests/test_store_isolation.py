@@ -10,8 +10,8 @@ import pytest
 from langgraph.store.base import GetOp, ListNamespacesOp, PutOp, SearchOp
 
 from tenantgraph.scope import Role
-from tenantgraph.stores import items
-from tenantgraph.stores.items import ForbiddenNamespace, TenantStore
+from tenantgraph.services.memory import ForbiddenNamespace, TenantStore
+from tenantgraph.stores import vectors
 
 from .store_support import admin_execute, create_org, store
 
@@ -33,7 +33,7 @@ def vector_path(request, monkeypatch) -> str:
     real searches take it only above the exact bound."""
     path = getattr(request, "param", "exact")
     if path == "hnsw":
-        monkeypatch.setattr(items, "_EXACT_MAX", 0)
+        monkeypatch.setattr(vectors, "EXACT_MAX", 0)
     return path
 
 
@@ -55,7 +55,7 @@ async def world(resources, org_ids, vector_path, monkeypatch) -> dict[tuple[str,
             ("shared", "notes"), "k", {"text": f"shared secret in {org}", "org": org}
         )
     if vector_path == "unindexed":  # written below the bound, searched above it
-        monkeypatch.setattr(items, "_EXACT_MAX", 0)
+        monkeypatch.setattr(vectors, "EXACT_MAX", 0)
     return stores
 
 

@@ -9,20 +9,19 @@ import pytest
 from langgraph.store.base import PutOp
 from typer.testing import CliRunner
 
+from tenantgraph.errors import QuotaExceeded
 from tenantgraph.memory_cli import memory_app
 from tenantgraph.scope import Principal, Role
-from tenantgraph.stores import items
-from tenantgraph.stores.item_lifecycle import (
-    StoreSweeper,
-    delete_org_items,
-    delete_user_items,
-    export_user_items,
-    store_usage,
-    sweep_expired,
-)
-from tenantgraph.stores.items import QuotaExceeded, StoreForbidden, StoreLimits
+from tenantgraph.services.memory import StoreConfig, StoreForbidden, StoreLimits
+from tenantgraph.services.memory_lifecycle import Memory, StoreSweeper
+from tenantgraph.stores import vectors
 
 from .store_support import admin_execute, create_org, store
+
+
+@pytest.fixture
+def memory(resources) -> Memory:
+    return Memory(resources.db)
 
 
 @pytest.fixture
@@ -32,7 +31,9 @@ async def org(resources, org_ids) -> str:
     return org_ids[0]
 
 
-async def test_item_quota_rejects_new_items_but_allows_overwrites_and_deletes(resources, org):
+async def test_item_quota_rejects_new_items_but_allows_overwrites_and_deletes(
+    resources, memory, org
+):
     limits = StoreLimits(max_items=3)
     alice = store(resources, org, "alice", limits=limits)
     bob = store(resources, org, "bob", limits=limits)
@@ -45,16 +46,16 @@ async def test_item_quota_rejects_new_items_but_allows_overwrites_and_deletes(re
     await alice.aput(("q",), "1", {"text": "overwrite is fine"})
     await alice.adelete(("q",), "2")
     await bob.aput(("q",), "2", {"text": "room again"})
-    assert (await store_usage(resources.db, Principal(org, "x"))).items == 3
+    assert (await memory.usage(Principal(org, "x"))).items == 3
 
 
-async def test_byte_quota_counts_value_sizes(resources, org):
+async def test_byte_quota_counts_value_sizes(resources, memory, org):
     alice = store(resources, org, "alice", limits=StoreLimits(max_bytes=200))
     await alice.aput(("q",), "small", {"text": "x" * 50})
     with pytest.raises(QuotaExceeded):
         await alice.aput(("q",), "big", {"text": "x" * 200})
     await alice.aput(("q",), "small", {"text": "x" * 100})
-    usage = await store_usage(resources.db, Principal(org, "x"))
+    usage = await memory.usage(Principal(org, "x"))
     assert usage.items == 1 and 100 < usage.bytes < 200
 
 
@@ -76,7 +77,7 @@ async def test_quotas_are_per_org(resources, org, org_ids):
     await store(resources, org_ids[1], "alice", limits=limits).aput(("q",), "k", {"text": "a"})
 
 
-async def test_export_returns_one_users_live_items_only(resources, org, org_ids):
+async def test_export_returns_one_users_live_items_only(resources, memory, org, org_ids):
     admin = Principal(org, "alice", Role.ADMIN)
     bob = store(resources, org, "bob")
     await bob.abatch([])
@@ -91,32 +92,32 @@ async def test_export_returns_one_users_live_items_only(resources, org, org_ids)
     )
     await store(resources, org, "carol").aput(("notes",), "k", {"text": "carol"})
     await store(resources, org_ids[1], "bob").aput(("notes",), "k", {"text": "other org"})
-    items = [i async for i in export_user_items(resources.db, admin, "bob", page_size=2)]
+    items = [i async for i in memory.export_user_items(admin, "bob", page_size=2)]
     assert [i["value"]["text"] for i in items] == [f"note {n}" for n in range(5)]
-    own = [i async for i in export_user_items(resources.db, Principal(org, "bob"), "bob")]
+    own = [i async for i in memory.export_user_items(Principal(org, "bob"), "bob")]
     assert own == items
     with pytest.raises(StoreForbidden):
-        [i async for i in export_user_items(resources.db, Principal(org, "carol"), "bob")]
+        [i async for i in memory.export_user_items(Principal(org, "carol"), "bob")]
 
 
-async def test_delete_user_and_delete_org(resources, org, org_ids):
+async def test_delete_user_and_delete_org(resources, memory, org, org_ids):
     for user in ("bob", "carol"):
         await store(resources, org, user).aput(("notes",), "k", {"text": user})
     await store(resources, org, "alice", Role.ADMIN).aput(("shared",), "k", {"text": "s"})
     other = store(resources, org_ids[1], "bob")
     await other.aput(("notes",), "k", {"text": "other org"})
     with pytest.raises(StoreForbidden):
-        await delete_user_items(resources.db, Principal(org, "carol"), "bob")
+        await memory.delete_user_items(Principal(org, "carol"), "bob")
     admin = Principal(org, "alice", Role.ADMIN)
-    assert await delete_user_items(resources.db, admin, "bob") == 1
+    assert await memory.delete_user_items(admin, "bob") == 1
     assert await store(resources, org, "bob").aget(("notes",), "k") is None
     assert await store(resources, org, "bob").alist_namespaces() == [("shared",)]
     assert (await store(resources, org, "carol").aget(("notes",), "k")).value == {"text": "carol"}
     with pytest.raises(StoreForbidden):
-        await delete_org_items(resources.db, Principal(org, "carol"))
-    assert await delete_org_items(resources.db, admin) == 2
+        await memory.delete_org_items(Principal(org, "carol"))
+    assert await memory.delete_org_items(admin) == 2
     assert await store(resources, org, "carol").asearch(()) == []
-    assert (await store_usage(resources.db, admin)).items == 0
+    assert (await memory.usage(admin)).items == 0
     assert (await other.aget(("notes",), "k")).value == {"text": "other org"}
     assert await _vector_owner_rows(resources, org) == []  # the counts name users too
     assert await _vector_owner_rows(resources, org_ids[1]) == [("bob", "counted")]
@@ -133,9 +134,9 @@ async def _vector_owner_rows(resources, org: str) -> list[tuple[str, str]]:
 
 
 async def test_delete_user_forgets_the_users_vector_counts_and_promotion(
-    resources, org, monkeypatch
+    resources, memory, org, monkeypatch
 ):
-    monkeypatch.setattr(items, "_EXACT_MAX", 1)
+    monkeypatch.setattr(vectors, "EXACT_MAX", 1)
     for user in ("bob", "carol"):
         await store(resources, org, user).abatch(
             [PutOp(("notes",), f"k{n}", {"text": f"{user} {n}"}) for n in range(2)]
@@ -147,8 +148,8 @@ async def test_delete_user_forgets_the_users_vector_counts_and_promotion(
         ("dave", "counted"),
     ]
     admin = Principal(org, "alice", Role.ADMIN)
-    await delete_user_items(resources.db, admin, "bob")
-    await delete_user_items(resources.db, admin, "dave")
+    await memory.delete_user_items(admin, "bob")
+    await memory.delete_user_items(admin, "dave")
     assert await _vector_owner_rows(resources, org) == [("carol", "promoted")]
 
 
@@ -159,7 +160,7 @@ async def test_sweeper_moves_vectors_of_promoted_owners_into_the_hnsw_index(
     an owner with nothing left to move stops being visited a minute after promotion."""
     alice = store(resources, org, "alice")
     await alice.abatch([PutOp(("v",), f"k{n}", {"text": f"text {n}"}) for n in range(5)])
-    monkeypatch.setattr(items, "_EXACT_MAX", 5)
+    monkeypatch.setattr(vectors, "EXACT_MAX", 5)
     await alice.aput(("v",), "k5", {"text": "text 5"})  # the 6th vector: promoted
 
     async def state() -> list[tuple]:
@@ -200,7 +201,7 @@ async def test_sweeper_moves_vectors_of_promoted_owners_into_the_hnsw_index(
 
 
 async def test_sweeper_deletes_expired_items_of_every_org_and_their_namespaces(
-    resources, org, org_ids
+    resources, memory, org, org_ids
 ):
     stores = [store(resources, o, "alice") for o in org_ids]
     for s in stores:
@@ -236,8 +237,8 @@ async def test_sweeper_deletes_expired_items_of_every_org_and_their_namespaces(
     await sweeper.stop()
     assert await left() == swept
     for o in org_ids:
-        assert (await store_usage(resources.db, Principal(o, "x"))).items == 1
-    assert await sweep_expired(resources.db) == 0
+        assert (await memory.usage(Principal(o, "x"))).items == 1
+    assert await StoreSweeper(resources.db).sweep_expired() == 0
 
 
 async def test_cli_exports_and_deletes(resources, org, monkeypatch, tmp_path):
@@ -273,8 +274,6 @@ async def test_cli_exports_and_deletes(resources, org, monkeypatch, tmp_path):
 
 
 async def test_store_config_block_sets_index_ttl_and_limits(resources, org):
-    from tenantgraph.stores.items import StoreConfig
-
     config = StoreConfig.from_mapping(
         {
             "index": {"dims": 32, "embed": "hashing", "fields": ["text"]},
@@ -297,8 +296,6 @@ async def test_store_config_block_sets_index_ttl_and_limits(resources, org):
 
 
 async def test_ann_index_config_sets_the_hnsw_build_parameters(resources, org):
-    from tenantgraph.stores.items import StoreConfig
-
     ann = {"kind": "hnsw", "m": 8, "ef_construction": 24}
     index = {"dims": 24, "embed": "hashing", "fields": ["text"], "ann_index_config": ann}
     s = StoreConfig.from_mapping({"index": index}).store(resources.db, Principal(org, "alice"))

@@ -12,7 +12,7 @@ import numpy as np
 from langgraph.store.base import PutOp
 from tests.store_support import admin_execute, create_org, store
 
-from tenantgraph.stores.item_lifecycle import index_pending_vectors
+from tenantgraph.services.memory_lifecycle import StoreSweeper
 
 ORGS = 100
 PER_ORG = 100  # 10,000 items; each org, the one under test included, holds 1% of them
@@ -30,7 +30,7 @@ def _sentence(rng: random.Random) -> str:
 
 
 async def test_top10_for_a_one_percent_org_matches_exact_search(resources):
-    from tenantgraph.stores.embeddings import resolve_index
+    from tenantgraph.services.embeddings import resolve_index
 
     index = resolve_index({"dims": 384, "embed": "minilm", "fields": ["text"]})
     rng = random.Random(7)
@@ -63,11 +63,11 @@ async def test_top10_for_a_one_percent_org_matches_exact_search(resources):
 async def test_top10_through_the_hnsw_index_for_a_large_tenant(resources):
     """A caller with more vectors than exact search takes goes through the HNSW index (built
     with the default m and ef_construction), beside another user's as many vectors."""
-    from tenantgraph.stores import items
-    from tenantgraph.stores.embeddings import resolve_index
+    from tenantgraph.services.embeddings import resolve_index
+    from tenantgraph.stores import vectors
 
     index = resolve_index({"dims": 384, "embed": "minilm", "fields": ["text"]})
-    per_user = items._EXACT_MAX + 1000
+    per_user = vectors.EXACT_MAX + 1000
     rng = random.Random(11)
     org = f"recall-hnsw-{rng.randrange(10**8):08d}"
     await create_org(resources, org)
@@ -83,7 +83,7 @@ async def test_top10_through_the_hnsw_index_for_a_large_tenant(resources):
 
     # The vectors written before each user's promotion go into the HNSW index too, as the
     # server's sweeper would move them.
-    await index_pending_vectors(resources.db)
+    await StoreSweeper(resources.db).index_pending_vectors()
     rows = await admin_execute(
         resources,
         "SELECT count(*) FROM tenantgraph.store_vectors WHERE org_id = %s AND NOT ann",

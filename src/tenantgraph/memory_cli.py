@@ -1,7 +1,7 @@
 """`tenantgraph memory …`: export and erase long-term memory (the GDPR path) as an operator.
 
 The operator acts as the org's owner, so these commands run through the same tenant
-transaction and the same functions as the HTTP admin routes.
+transaction and the same `Memory` use cases as the HTTP admin routes.
 """
 
 from __future__ import annotations
@@ -16,14 +16,9 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 
-from tenantgraph.db.database import Database
 from tenantgraph.scope import Principal, Role
+from tenantgraph.services.memory_lifecycle import Memory
 from tenantgraph.settings import Settings
-from tenantgraph.stores.item_lifecycle import (
-    delete_org_items,
-    delete_user_items,
-    export_user_items,
-)
 
 memory_app = typer.Typer(help="Export and delete long-term memory (store items).")
 console = Console(stderr=True)
@@ -38,14 +33,14 @@ ConfigOption = Annotated[
 YesOption = Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")]
 
 
-def _run(config: Path | None, work: Callable[[Database], Awaitable[T]]) -> T:
+def _run(config: Path | None, work: Callable[[Memory], Awaitable[T]]) -> T:
     from tenantgraph.resources import open_resources
 
     settings = Settings(config=config) if config else Settings()
 
     async def main() -> T:
         async with open_resources(settings) as resources:
-            return await work(resources.db)
+            return await work(Memory(resources.db, resources.store_config))
 
     return asyncio.run(main())
 
@@ -65,11 +60,11 @@ def export(
 ) -> None:
     """Write every live item a user owns as JSON lines."""
 
-    async def work(db: Database) -> int:
+    async def work(memory: Memory) -> int:
         count = 0
         sink = output.open("w", encoding="utf-8") if output else sys.stdout
         try:
-            async for item in export_user_items(db, _operator(org), user):
+            async for item in memory.export_user_items(_operator(org), user):
                 sink.write(json.dumps(item, ensure_ascii=False) + "\n")
                 count += 1
         finally:
@@ -88,7 +83,7 @@ def delete_user(
     """Delete every item a user owns in an org."""
     if not yes:
         typer.confirm(f"Delete all memory of user {user} in org {org}?", abort=True)
-    deleted = _run(config, lambda db: delete_user_items(db, _operator(org), user))
+    deleted = _run(config, lambda memory: memory.delete_user_items(_operator(org), user))
     console.print(f"deleted [bold]{deleted}[/] items of {user} in {org}")
 
 
@@ -97,5 +92,5 @@ def delete_org(org: OrgOption, yes: YesOption = False, config: ConfigOption = No
     """Delete every store item of an org (all users and the shared space)."""
     if not yes:
         typer.confirm(f"Delete all memory of org {org}?", abort=True)
-    deleted = _run(config, lambda db: delete_org_items(db, _operator(org)))
+    deleted = _run(config, lambda memory: memory.delete_org_items(_operator(org)))
     console.print(f"deleted [bold]{deleted}[/] items in {org}")

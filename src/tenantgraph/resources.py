@@ -20,8 +20,8 @@ from tenantgraph.db.migrate import app_conninfo, migrate
 from tenantgraph.embedded import EmbeddedValkey
 from tenantgraph.ephemeral.client import connect
 from tenantgraph.scope import Principal
+from tenantgraph.services.memory import StoreConfig, TenantStore
 from tenantgraph.settings import Settings
-from tenantgraph.stores.items import StoreConfig, TenantStore
 
 __all__ = [
     "Resources",

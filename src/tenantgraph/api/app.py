@@ -40,11 +40,11 @@ from tenantgraph.runtime.worker import Worker
 from tenantgraph.scope import Principal, Role
 from tenantgraph.services.crons import Crons
 from tenantgraph.services.limits import OrgLimits
+from tenantgraph.services.memory_lifecycle import Memory, StoreSweeper
 from tenantgraph.services.runs import Runs
 from tenantgraph.services.thread_state import ThreadStates
 from tenantgraph.settings import Settings
 from tenantgraph.stores import orgs as org_store
-from tenantgraph.stores.item_lifecycle import StoreSweeper
 
 __all__ = ["create_app"]
 
@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.runs = Runs(db, redis)
             app.state.states = ThreadStates(db, registry)
             app.state.crons = Crons(db, app.state.runs)
+            app.state.memory = Memory(db, resources.store_config)
             await _first_start(resources)
             app.state.worker = None
             if settings.worker_concurrency > 0:

@@ -1,7 +1,8 @@
 """Long-term memory routes (`/store…`): the LangGraph store API plus usage, export, erasure.
 
-Every call goes through a `TenantStore` bound to the caller, so the ownership rule (items
-belong to org + writer; `("shared", …)` is org-wide) is the store's, not the route's.
+Every call goes through the `Memory` service, whose store is bound to the caller, so the
+ownership rule (items belong to org + writer; `("shared", …)` is org-wide) is the store's,
+not the route's.
 """
 
 from __future__ import annotations
@@ -10,15 +11,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 
-from tenantgraph.api.deps import DB, Caller
+from tenantgraph.api.deps import Caller
 from tenantgraph.api.payloads import Body, JsonObject, Text
-from tenantgraph.scope import Principal
-from tenantgraph.stores import item_lifecycle
-from tenantgraph.stores.items import TenantStore
+from tenantgraph.services.memory_lifecycle import Memory
 
 router = APIRouter(prefix="/store", tags=["store"])
 
@@ -56,8 +55,11 @@ class NamespaceList(Body):
     offset: int = Field(0, ge=0)
 
 
-def _store(request: Request, principal: Principal) -> TenantStore:
-    return request.app.state.resources.store(principal)
+async def _memory(request: Request) -> Memory:  # async: see api/auth.py, dependencies
+    return request.app.state.memory
+
+
+MemoryService = Annotated[Memory, Depends(_memory)]
 
 
 def _item(item: Any) -> Json:
@@ -65,34 +67,35 @@ def _item(item: Any) -> Json:
 
 
 @router.put("/items", status_code=204)
-async def put_item(body: ItemPut, request: Request, caller: Caller) -> None:
+async def put_item(body: ItemPut, memory: MemoryService, caller: Caller) -> None:
     index = False if body.index is False else body.index
-    await _store(request, caller).aput(
-        tuple(body.namespace), body.key, body.value, index=index, ttl=body.ttl
+    await memory.put_item(
+        caller, tuple(body.namespace), body.key, body.value, index=index, ttl=body.ttl
     )
 
 
 @router.get("/items")
 async def get_item(
-    request: Request,
+    memory: MemoryService,
     caller: Caller,
     key: Annotated[Text, Query(min_length=1)],
     namespace: Annotated[str, Query(description="labels joined with '.'")] = "",
     refresh_ttl: bool | None = None,
 ) -> Json | None:
     labels = tuple(namespace.split(".")) if namespace else ()
-    item = await _store(request, caller).aget(labels, key, refresh_ttl=refresh_ttl)
+    item = await memory.get_item(caller, labels, key, refresh_ttl=refresh_ttl)
     return _item(item) if item is not None else None
 
 
 @router.delete("/items", status_code=204)
-async def delete_item(body: ItemDelete, request: Request, caller: Caller) -> None:
-    await _store(request, caller).adelete(tuple(body.namespace), body.key)
+async def delete_item(body: ItemDelete, memory: MemoryService, caller: Caller) -> None:
+    await memory.delete_item(caller, tuple(body.namespace), body.key)
 
 
 @router.post("/items/search")
-async def search_items(body: ItemSearch, request: Request, caller: Caller) -> Json:
-    items = await _store(request, caller).asearch(
+async def search_items(body: ItemSearch, memory: MemoryService, caller: Caller) -> Json:
+    items = await memory.search_items(
+        caller,
         tuple(body.namespace_prefix),
         query=body.query,
         filter=body.filter,
@@ -104,10 +107,11 @@ async def search_items(body: ItemSearch, request: Request, caller: Caller) -> Js
 
 
 @router.post("/namespaces")
-async def list_namespaces(body: NamespaceList, request: Request, caller: Caller) -> Json:
-    namespaces = await _store(request, caller).alist_namespaces(
-        prefix=tuple(body.prefix) if body.prefix else None,
-        suffix=tuple(body.suffix) if body.suffix else None,
+async def list_namespaces(body: NamespaceList, memory: MemoryService, caller: Caller) -> Json:
+    namespaces = await memory.list_namespaces(
+        caller,
+        prefix=body.prefix,
+        suffix=body.suffix,
         max_depth=body.max_depth,
         limit=body.limit,
         offset=body.offset,
@@ -116,16 +120,16 @@ async def list_namespaces(body: NamespaceList, request: Request, caller: Caller)
 
 
 @router.get("/usage")
-async def usage(db: DB, caller: Caller) -> Json:
+async def usage(memory: MemoryService, caller: Caller) -> Json:
     """Items and bytes the caller's org stores, as the quota counts them."""
-    counted = await item_lifecycle.store_usage(db, caller)
+    counted = await memory.usage(caller)
     return {"items": counted.items, "bytes": counted.bytes}
 
 
 @router.get("/users/{user_id}/export")
-async def export_user(user_id: str, db: DB, caller: Caller) -> StreamingResponse:
+async def export_user(user_id: str, memory: MemoryService, caller: Caller) -> StreamingResponse:
     """Every item a user owns, as JSON lines (admins: anyone; members: themselves)."""
-    items = item_lifecycle.export_user_items(db, caller, user_id)
+    items = memory.export_user_items(caller, user_id)
     first = await anext(aiter(items), None)  # raise permission errors before streaming
 
     async def lines() -> AsyncIterator[bytes]:
@@ -139,12 +143,12 @@ async def export_user(user_id: str, db: DB, caller: Caller) -> StreamingResponse
 
 
 @router.delete("/users/{user_id}")
-async def delete_user_items(user_id: str, db: DB, caller: Caller) -> Json:
+async def delete_user_items(user_id: str, memory: MemoryService, caller: Caller) -> Json:
     """Erase every item a user owns in the org (admins: anyone; members: themselves)."""
-    return {"deleted": await item_lifecycle.delete_user_items(db, caller, user_id)}
+    return {"deleted": await memory.delete_user_items(caller, user_id)}
 
 
 @router.delete("/org")
-async def delete_org_items(db: DB, caller: Caller) -> Json:
+async def delete_org_items(memory: MemoryService, caller: Caller) -> Json:
     """Erase every item of the caller's org (admins only)."""
-    return {"deleted": await item_lifecycle.delete_org_items(db, caller)}
+    return {"deleted": await memory.delete_org_items(caller)}

@@ -1,4 +1,4 @@
--- Long-term memory for TenantStore (stores/items.py).
+-- Long-term memory for TenantStore (services/memory.py, SQL in stores/item_*.py).
 --
 -- namespace text[] stays the one truth; ns_path is its index key, derived by the database:
 -- every label followed by '.', which labels may not contain. So a prefix ('u1',) is the

@@ -1,4 +1,4 @@
--- Store search newest first (stores/items.py _SEARCH) as one ordered index scan: a search
+-- Store search newest first (stores/item_reads.py) as one ordered index scan: a search
 -- reads the owner's items in the order it returns them and stops after LIMIT matches,
 -- instead of reading all of the owner's items under the prefix and sorting them. The
 -- prefix range is checked on the index entry (ns_path is in the key), the filter on the row.

@@ -1,4 +1,4 @@
--- Vectors enter the HNSW index only for owners who need it (stores/items.py).
+-- Vectors enter the HNSW index only for owners who need it (stores/vectors.py).
 --
 -- Every vector search is for one owner (and the org-wide 'shared' space), and a search over
 -- at most a few thousand vectors is exact: scoring them all is faster than an HNSW scan that

@@ -1,7 +1,7 @@
 """Group commit: concurrent writers of one key share one transaction.
 
 A commit costs a WAL flush and a round trip; LangGraph's `AsyncPostgresStore` wins on puts
-by funnelling every call through one batching task (DESIGN.md §8). This does the same
+by funnelling every call through one batching task (docs/measurements.md). This does the same
 without a background task: the first writer of a key leads and flushes everything queued
 for that key; writers arriving meanwhile queue, and when the leader is done it hands the
 lead to the oldest of them. Nothing outlives the calls that use it.

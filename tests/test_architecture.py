@@ -51,8 +51,12 @@ def _sql_strings(path: Path) -> list[str]:
     return found
 
 
+CONNECTIONS = frozenset({"conn", "connection", "cur", "cursor", "tenant_conn"})
+
+
 def _execute_calls(path: Path) -> list[str]:
-    """`….execute(…)` / `executemany` calls: a connection used outside the stores."""
+    """`conn.execute(…)`-style calls: a database connection used outside the stores (a
+    Valkey pipeline's or the executor's `execute` is not one)."""
     tree = ast.parse(path.read_text(), str(path))
     return [
         f"{path.relative_to(ROOT)}:{node.lineno}"
@@ -60,13 +64,16 @@ def _execute_calls(path: Path) -> list[str]:
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and node.func.attr in ("execute", "executemany")
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id in CONNECTIONS
     ]
 
 
-def test_the_sql_detector_sees_sql() -> None:
-    """Positive control: the patterns find the statements the stores hold."""
+def test_the_detectors_see_sql_and_connections() -> None:
+    """Positive control: the checks find the statements and calls the stores hold."""
     stores = [p for p in _sources() if not _outside_sql_homes(p)]
     assert sum(len(_sql_strings(p)) for p in stores) > 50
+    assert sum(len(_execute_calls(p)) for p in stores) > 50
     assert not SQL.search("select the run, then update its status")
 
 

@@ -34,15 +34,14 @@ from tenantgraph.ephemeral.context import bind
 from tenantgraph.ephemeral.idempotency import IdempotencyStore
 from tenantgraph.ephemeral.ratelimit import RateLimiter
 from tenantgraph.errors import Conflict
-from tenantgraph.resources import Resources, open_resources
+from tenantgraph.resources import open_resources
 from tenantgraph.runtime.crons import Crons
 from tenantgraph.runtime.graphs import GraphRegistry
 from tenantgraph.runtime.runs import Runs
 from tenantgraph.runtime.state import ThreadStates
 from tenantgraph.runtime.worker import Worker
-from tenantgraph.scope import Principal, Role
+from tenantgraph.services.orgs import Orgs
 from tenantgraph.settings import Settings
-from tenantgraph.stores import orgs as org_store
 from tenantgraph.stores.item_lifecycle import StoreSweeper
 
 __all__ = ["create_app"]
@@ -53,21 +52,19 @@ DEFAULT_ADMIN = "admin"
 YOUNG_GC_THRESHOLD = 20_000
 
 
-async def _first_start(resources: Resources) -> None:
+async def _first_start(settings: Settings, orgs: Orgs) -> None:
     """On an embedded database with no `default` org yet, create it with one owner key.
 
     The key is printed once; the API never runs without a credential.
     """
-    if resources.settings.database_url:
+    if settings.database_url:
         return
     try:
-        await org_store.create_org(resources.db, DEFAULT_ORG, "Default", owner=DEFAULT_ADMIN)
+        _, secret = await orgs.create_org_with_key(
+            DEFAULT_ORG, "Default", owner=DEFAULT_ADMIN, key_name="first start"
+        )
     except Conflict:
         return
-    principal = Principal(DEFAULT_ORG, DEFAULT_ADMIN, Role.OWNER)
-    secret, _ = await org_store.create_api_key(
-        resources.db, principal, user_id=DEFAULT_ADMIN, role=Role.OWNER, name="first start"
-    )
     Console(stderr=True).print(
         f"\n[bold]Created organisation '{DEFAULT_ORG}' with an owner API key "
         "(shown only now):[/]\n"
@@ -87,13 +84,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with open_resources(settings) as resources, AsyncExitStack() as stack:
             db, redis = resources.db, resources.redis
             app.state.resources = resources
-            app.state.authenticator = Authenticator(settings, db)
+            app.state.orgs = Orgs(db)
+            app.state.authenticator = Authenticator(settings, app.state.orgs)
             app.state.registry = registry
             app.state.graph_ids = frozenset(registry.ids())
             app.state.runs = Runs(db, redis)
             app.state.states = ThreadStates(db, registry)
             app.state.crons = Crons(db, app.state.runs)
-            await _first_start(resources)
+            await _first_start(settings, app.state.orgs)
             app.state.worker = None
             if settings.worker_concurrency > 0:
                 worker = Worker.from_settings(settings, db, redis, registry, resources.store)

@@ -11,16 +11,22 @@ from tenantgraph.api.auth import current_principal, require_admin
 from tenantgraph.db.database import Database
 from tenantgraph.errors import NotFound
 from tenantgraph.scope import Principal
+from tenantgraph.services.orgs import Orgs
 from tenantgraph.stores import assistants
 
-__all__ = ["DB", "Admin", "Caller", "graph_ids", "resolve_assistant_id"]
+__all__ = ["DB", "Admin", "Caller", "OrgService", "graph_ids", "resolve_assistant_id"]
 
 
 async def _db(request: Request) -> Database:  # async: see api/auth.py, dependencies
     return request.app.state.resources.db
 
 
+async def _orgs(request: Request) -> Orgs:
+    return request.app.state.orgs
+
+
 DB = Annotated[Database, Depends(_db)]
+OrgService = Annotated[Orgs, Depends(_orgs)]
 Caller = Annotated[Principal, Depends(current_principal)]
 Admin = Annotated[Principal, Depends(require_admin)]
 

@@ -1,0 +1,1 @@
+"""Use cases: each opens one tenant transaction and calls the stores (docs/architecture.md)."""

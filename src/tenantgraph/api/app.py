@@ -41,6 +41,7 @@ from tenantgraph.runtime.runs import Runs
 from tenantgraph.runtime.state import ThreadStates
 from tenantgraph.runtime.worker import Worker
 from tenantgraph.services.orgs import Orgs
+from tenantgraph.services.threads import Threads
 from tenantgraph.settings import Settings
 from tenantgraph.stores.item_lifecycle import StoreSweeper
 
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             db, redis = resources.db, resources.redis
             app.state.resources = resources
             app.state.orgs = Orgs(db)
+            app.state.threads = Threads(db)
             app.state.authenticator = Authenticator(settings, app.state.orgs)
             app.state.registry = registry
             app.state.graph_ids = frozenset(registry.ids())

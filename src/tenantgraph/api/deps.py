@@ -12,9 +12,18 @@ from tenantgraph.db.database import Database
 from tenantgraph.errors import NotFound
 from tenantgraph.scope import Principal
 from tenantgraph.services.orgs import Orgs
+from tenantgraph.services.threads import Threads
 from tenantgraph.stores import assistants
 
-__all__ = ["DB", "Admin", "Caller", "OrgService", "graph_ids", "resolve_assistant_id"]
+__all__ = [
+    "DB",
+    "Admin",
+    "Caller",
+    "OrgService",
+    "ThreadService",
+    "graph_ids",
+    "resolve_assistant_id",
+]
 
 
 async def _db(request: Request) -> Database:  # async: see api/auth.py, dependencies
@@ -25,8 +34,13 @@ async def _orgs(request: Request) -> Orgs:
     return request.app.state.orgs
 
 
+async def _threads(request: Request) -> Threads:
+    return request.app.state.threads
+
+
 DB = Annotated[Database, Depends(_db)]
 OrgService = Annotated[Orgs, Depends(_orgs)]
+ThreadService = Annotated[Threads, Depends(_threads)]
 Caller = Annotated[Principal, Depends(current_principal)]
 Admin = Annotated[Principal, Depends(require_admin)]
 

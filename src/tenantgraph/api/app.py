@@ -40,6 +40,7 @@ from tenantgraph.runtime.graphs import GraphRegistry
 from tenantgraph.runtime.runs import Runs
 from tenantgraph.runtime.state import ThreadStates
 from tenantgraph.runtime.worker import Worker
+from tenantgraph.services.assistants import Assistants
 from tenantgraph.services.orgs import Orgs
 from tenantgraph.services.threads import Threads
 from tenantgraph.settings import Settings
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             db, redis = resources.db, resources.redis
             app.state.resources = resources
             app.state.orgs = Orgs(db)
+            app.state.assistants = Assistants(db, registry)
             app.state.threads = Threads(db)
             app.state.authenticator = Authenticator(settings, app.state.orgs)
             app.state.registry = registry

@@ -1,23 +1,22 @@
-"""Route dependencies: the resources, the caller, and assistant-id resolution."""
+"""Route dependencies: the services, the caller, and assistant-id resolution."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from tenantgraph.api.auth import current_principal, require_admin
-from tenantgraph.db.database import Database
-from tenantgraph.errors import NotFound
 from tenantgraph.scope import Principal
+from tenantgraph.services.assistants import Assistants
 from tenantgraph.services.orgs import Orgs
 from tenantgraph.services.threads import Threads
-from tenantgraph.stores import assistants
 
 __all__ = [
     "DB",
     "Admin",
+    "AssistantService",
     "Caller",
     "OrgService",
     "ThreadService",
@@ -26,7 +25,8 @@ __all__ = [
 ]
 
 
-async def _db(request: Request) -> Database:  # async: see api/auth.py, dependencies
+# Dependencies are `async def`: see api/auth.py, route dependencies.
+async def _db(request: Request) -> Any:
     return request.app.state.resources.db
 
 
@@ -34,12 +34,18 @@ async def _orgs(request: Request) -> Orgs:
     return request.app.state.orgs
 
 
+async def _assistants(request: Request) -> Assistants:
+    return request.app.state.assistants
+
+
 async def _threads(request: Request) -> Threads:
     return request.app.state.threads
 
 
-DB = Annotated[Database, Depends(_db)]
+# The runtime pool, for the routes that do not call a service yet.
+DB = Annotated[Any, Depends(_db)]
 OrgService = Annotated[Orgs, Depends(_orgs)]
+AssistantService = Annotated[Assistants, Depends(_assistants)]
 ThreadService = Annotated[Threads, Depends(_threads)]
 Caller = Annotated[Principal, Depends(current_principal)]
 Admin = Annotated[Principal, Depends(require_admin)]
@@ -50,13 +56,9 @@ def graph_ids(request: Request) -> frozenset[str]:
 
 
 async def resolve_assistant_id(
-    request: Request, db: Database, principal: Principal, raw: str
+    request: Request, db: Any, principal: Principal, raw: str
 ) -> uuid.UUID:
-    """A UUID, or a graph name standing for the org's default assistant of that graph."""
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        pass
-    if raw in graph_ids(request):
-        return (await assistants.ensure_default(db, principal, raw))["assistant_id"]
-    raise NotFound(f"assistant {raw!r} not found")
+    """A UUID, or a graph name standing for the org's default assistant of that graph
+    (`db` is unused: the assistant service opens the transaction)."""
+    assistants: Assistants = request.app.state.assistants
+    return await assistants.resolve_id(principal, raw)

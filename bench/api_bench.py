@@ -1,7 +1,7 @@
 """Latency of the HTTP API through langgraph-sdk, against the same calls made in-process.
 
 Baseline ("in-process"): the same store and thread operations called directly on
-`TenantStore` / `stores.threads` in this process, on the same embedded Postgres, so the
+`TenantStore` / the `Threads` service in this process, on the same embedded Postgres, so the
 ratio is what HTTP, auth and JSON cost on top of the database work.
 
     .venv/bin/python bench/api_bench.py [--n 300] [--clients 16]
@@ -27,8 +27,8 @@ from tests.api_fixtures import mint, start_api_server
 
 from tenantgraph.resources import open_resources
 from tenantgraph.scope import Principal, Role
+from tenantgraph.services.threads import Threads
 from tenantgraph.settings import Settings
-from tenantgraph.stores import threads
 
 Op = Callable[[int], Awaitable[object]]
 # The benchmark measures latency, not the default per-user budgets.
@@ -76,6 +76,7 @@ async def main(n: int, clients: int, data: Path) -> None:
             sdk = get_client(url=server.url, headers={"Authorization": f"Bearer {token}"})
             await sdk.threads.count()  # creates the org (claims mode)
             store = resources.store(principal)
+            threads = Threads(resources.db)
             ns = ("bench", "items")
             value = {"text": "a memory worth keeping", "n": 1}
 
@@ -86,7 +87,7 @@ async def main(n: int, clients: int, data: Path) -> None:
                 "store.search": lambda i: sdk.store.search_items(ns, filter={"n": 1}, limit=10),
             }
             local_ops: dict[str, Op] = {
-                "threads.create": lambda i: threads.create(resources.db, principal),
+                "threads.create": lambda i: threads.create(principal),
                 "store.put": lambda i: store.aput(ns, f"l{i}", value),
                 "store.get": lambda i: store.aget(ns, f"l{i % 50}"),
                 "store.search": lambda i: store.asearch(ns, filter={"n": 1}, limit=10),

@@ -16,8 +16,8 @@ from starlette.datastructures import Headers
 
 from tenantgraph.api.auth import Authenticator, AuthError
 from tenantgraph.scope import Principal, Role
+from tenantgraph.services.orgs import Orgs
 from tenantgraph.settings import Settings
-from tenantgraph.stores import orgs
 
 from .api_fixtures import ADMIN_TOKEN, JWT_SECRET, mint
 from .servers import ServerProcess
@@ -141,7 +141,7 @@ def _headers(token: str, **extra: str) -> Headers:
 
 async def test_audience_and_issuer_are_checked(resources):
     settings = Settings(jwt_secret=JWT_SECRET, jwt_audience="tenantgraph", jwt_issuer="https://id")
-    auth = Authenticator(settings, resources.db)
+    auth = Authenticator(settings, Orgs(resources.db))
     good = mint("aud-org", "u", aud="tenantgraph", iss="https://id")
     assert (await auth.authenticate(_headers(good))).principal == Principal("aud-org", "u")
     for token in (
@@ -157,7 +157,7 @@ async def test_audience_and_issuer_are_checked(resources):
 async def test_a_verified_token_is_reused_only_until_it_expires(resources):
     """Claims of a verified token are kept for its next requests, never past its `exp`;
     a token differing in any byte is verified on its own."""
-    auth = Authenticator(Settings(jwt_secret=JWT_SECRET), resources.db)
+    auth = Authenticator(Settings(jwt_secret=JWT_SECRET), Orgs(resources.db))
     token = mint("exp-org", "u", exp=int(time.time()) + 2)
     for _ in range(3):
         assert (await auth.authenticate(_headers(token))).principal == Principal("exp-org", "u")
@@ -170,17 +170,18 @@ async def test_a_verified_token_is_reused_only_until_it_expires(resources):
 
 
 async def test_no_configured_issuer_rejects_every_token(resources):
-    auth = Authenticator(Settings(), resources.db)
+    auth = Authenticator(Settings(), Orgs(resources.db))
     with pytest.raises(AuthError, match="no token issuer"):
         await auth.authenticate(_headers(mint("o", "u")))
 
 
 async def test_membership_mode_takes_the_role_from_the_database(resources, org_ids):
     org, other = org_ids
-    await orgs.create_org(resources.db, org, "M", owner="owner-1")
-    await orgs.set_member(resources.db, Principal(org, "owner-1", Role.OWNER), "ed", Role.ADMIN)
+    orgs = Orgs(resources.db)
+    await orgs.create_org(org, "M", owner="owner-1")
+    await orgs.set_member(Principal(org, "owner-1", Role.OWNER), "ed", Role.ADMIN)
     settings = Settings(jwt_secret=JWT_SECRET, org_mode="membership")
-    auth = Authenticator(settings, resources.db)
+    auth = Authenticator(settings, orgs)
     # The token's own org/role claims are ignored in this mode.
     token = mint("ignored", "ed", role="owner")
     identity = await auth.authenticate(_headers(token, **{"x-org-id": org}))
@@ -199,7 +200,7 @@ async def test_custom_claim_names_for_supabase_and_auth0(resources):
     settings = Settings(
         jwt_secret=JWT_SECRET, org_claim="app_metadata.org_id", role_claim="https://x.io/role"
     )
-    auth = Authenticator(settings, resources.db)
+    auth = Authenticator(settings, Orgs(resources.db))
     token = mint(
         None, "sb-user", app_metadata={"org_id": "supa-org"}, **{"https://x.io/role": "admin"}
     )
@@ -229,7 +230,7 @@ async def test_rs256_tokens_from_a_jwks_url(resources):
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json"
-        auth = Authenticator(Settings(jwks_url=url), resources.db)
+        auth = Authenticator(Settings(jwks_url=url), Orgs(resources.db))
         claims = {"sub": "rs", "org_id": "rs-org", "exp": int(time.time()) + 60}
         token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
         assert (await auth.authenticate(_headers(token))).principal == Principal("rs-org", "rs")

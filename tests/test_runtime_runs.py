@@ -14,8 +14,8 @@ from tenantgraph.runtime.worker import Worker, claim_runs
 from tenantgraph.scope import Principal
 from tenantgraph.services.runs import RunConflict, RunCreate, RunNotFound, Runs
 from tenantgraph.services.thread_state import ThreadStates
+from tenantgraph.services.threads import Threads
 from tenantgraph.stores import runs as run_store
-from tenantgraph.stores import threads
 
 from .runtime_fixtures import make_org, make_thread, make_worker, registry, wait_for
 
@@ -519,8 +519,8 @@ async def test_ending_a_run_writes_nothing_unless_this_worker_holds_it(resources
 
     assert not await end("w-2")  # the lease is w-1's: nothing changes
     assert (await runs.get(alice, run["run_id"]))["status"] == "running"
-    assert (await threads.get(resources.db, alice, thread_id))["status"] == "busy"
+    assert (await Threads(resources.db).get(alice, thread_id))["status"] == "busy"
     assert await end("w-1")
     assert (await runs.get(alice, run["run_id"]))["status"] == "success"
-    thread = await threads.get(resources.db, alice, thread_id)
+    thread = await Threads(resources.db).get(alice, thread_id)
     assert thread["status"] == "idle" and thread["values"] == {"done": True}

@@ -132,18 +132,18 @@ def orgs_create(
     owner: Annotated[str | None, typer.Option(help="user id of the first owner")] = None,
 ) -> None:
     """Create an organisation."""
-    from tenantgraph.stores import orgs
+    from tenantgraph.services.orgs import Orgs
 
-    row = _run(lambda r: orgs.create_org(r.db, org_id, name or org_id, owner=owner))
+    row = _run(lambda r: Orgs(r.db).create_org(org_id, name or org_id, owner=owner))
     console.print(f"created organisation [bold]{row['org_id']}[/]")
 
 
 @orgs_app.command("list")
 def orgs_list(limit: int = 100, offset: int = 0) -> None:
     """List organisations."""
-    from tenantgraph.stores import orgs
+    from tenantgraph.services.orgs import Orgs
 
-    rows = _run(lambda r: orgs.list_orgs(r.db, limit=limit, offset=offset))
+    rows = _run(lambda r: Orgs(r.db).list_orgs(limit=limit, offset=offset))
     table = Table("org_id", "name", "created_at")
     for row in rows:
         table.add_row(row["org_id"], row["name"], row["created_at"].isoformat())
@@ -153,20 +153,20 @@ def orgs_list(limit: int = 100, offset: int = 0) -> None:
 @orgs_app.command("delete")
 def orgs_delete(org_id: str, yes: Annotated[bool, typer.Option("--yes")] = False) -> None:
     """Delete an organisation and everything it owns."""
-    from tenantgraph.stores import orgs
+    from tenantgraph.services.orgs import Orgs
 
     if not yes:
         typer.confirm(f"Delete organisation {org_id} and all of its data?", abort=True)
-    _run(lambda r: orgs.delete_org(r.db, org_id))
+    _run(lambda r: Orgs(r.db).delete_org(org_id))
     console.print(f"deleted organisation [bold]{org_id}[/]")
 
 
 @orgs_app.command("members")
 def orgs_members(org_id: str) -> None:
     """List an organisation's members and their roles."""
-    from tenantgraph.stores import orgs
+    from tenantgraph.services.orgs import Orgs
 
-    rows = _run(lambda r: orgs.list_members(r.db, Principal(org_id, "cli", Role.OWNER)))
+    rows = _run(lambda r: Orgs(r.db).list_members(Principal(org_id, "cli", Role.OWNER)))
     table = Table("user_id", "role", "created_at")
     for row in rows:
         table.add_row(row["user_id"], row["role"], row["created_at"].isoformat())
@@ -180,18 +180,18 @@ def orgs_set_member(
     role: Annotated[Role, typer.Option(help="role in the organisation")] = Role.MEMBER,
 ) -> None:
     """Add a member or change their role."""
-    from tenantgraph.stores import orgs
+    from tenantgraph.services.orgs import Orgs
 
-    _run(lambda r: orgs.set_member(r.db, Principal(org_id, "cli", Role.OWNER), user_id, role))
+    _run(lambda r: Orgs(r.db).set_member(Principal(org_id, "cli", Role.OWNER), user_id, role))
     console.print(f"{user_id} is {role.value} of [bold]{org_id}[/]")
 
 
 @orgs_app.command("remove-member")
 def orgs_remove_member(org_id: str, user_id: str) -> None:
     """Remove a member from an organisation."""
-    from tenantgraph.stores import orgs
+    from tenantgraph.services.orgs import Orgs
 
-    _run(lambda r: orgs.delete_member(r.db, Principal(org_id, "cli", Role.OWNER), user_id))
+    _run(lambda r: Orgs(r.db).delete_member(Principal(org_id, "cli", Role.OWNER), user_id))
     console.print(f"removed {user_id} from [bold]{org_id}[/]")
 
 
@@ -256,11 +256,11 @@ def keys_create(
     name: Annotated[str, typer.Option(help="a label for the key")] = "",
 ) -> None:
     """Create an API key; the secret is printed once, on standard output."""
-    from tenantgraph.stores import orgs
+    from tenantgraph.services.orgs import Orgs
 
     principal = Principal(org, user, Role.OWNER)
     secret, record = _run(
-        lambda r: orgs.create_api_key(r.db, principal, user_id=user, role=role, name=name)
+        lambda r: Orgs(r.db).create_api_key(principal, user_id=user, role=role, name=name)
     )
     console.print(f"key [bold]{record['key_id']}[/] for {user} ({role.value}) in {org}:")
     print(secret)
@@ -269,9 +269,9 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(org: Annotated[str, typer.Option(help="organisation id")]) -> None:
     """List an organisation's API keys (never their secrets)."""
-    from tenantgraph.stores import orgs
+    from tenantgraph.services.orgs import Orgs
 
-    rows = _run(lambda r: orgs.list_api_keys(r.db, Principal(org, "cli", Role.OWNER)))
+    rows = _run(lambda r: Orgs(r.db).list_api_keys(Principal(org, "cli", Role.OWNER)))
     table = Table("key_id", "user_id", "role", "name", "revoked_at")
     for row in rows:
         revoked = row["revoked_at"].isoformat() if row["revoked_at"] else ""
@@ -282,10 +282,10 @@ def keys_list(org: Annotated[str, typer.Option(help="organisation id")]) -> None
 @keys_app.command("revoke")
 def keys_revoke(org: Annotated[str, typer.Option(help="organisation id")], key_id: str) -> None:
     """Revoke an API key; requests using it fail from now on."""
-    from tenantgraph.stores import orgs
+    from tenantgraph.services.orgs import Orgs
 
     principal = Principal(org, "cli", Role.OWNER)
-    _run(lambda r: orgs.revoke_api_key(r.db, principal, uuid.UUID(key_id)))
+    _run(lambda r: Orgs(r.db).revoke_api_key(principal, uuid.UUID(key_id)))
     console.print(f"revoked key [bold]{key_id}[/]")
 
 

@@ -34,17 +34,18 @@ from tenantgraph.ephemeral.context import bind
 from tenantgraph.ephemeral.idempotency import IdempotencyStore
 from tenantgraph.ephemeral.ratelimit import RateLimiter
 from tenantgraph.errors import Conflict
-from tenantgraph.resources import Resources, open_resources
+from tenantgraph.resources import open_resources
 from tenantgraph.runtime.graphs import GraphRegistry
 from tenantgraph.runtime.worker import Worker
-from tenantgraph.scope import Principal, Role
+from tenantgraph.services.assistants import Assistants
 from tenantgraph.services.crons import Crons
 from tenantgraph.services.limits import OrgLimits
 from tenantgraph.services.memory_lifecycle import Memory, StoreSweeper
+from tenantgraph.services.orgs import Orgs
 from tenantgraph.services.runs import Runs
 from tenantgraph.services.thread_state import ThreadStates
+from tenantgraph.services.threads import Threads
 from tenantgraph.settings import Settings
-from tenantgraph.stores import orgs as org_store
 
 __all__ = ["create_app"]
 
@@ -54,21 +55,19 @@ DEFAULT_ADMIN = "admin"
 YOUNG_GC_THRESHOLD = 20_000
 
 
-async def _first_start(resources: Resources) -> None:
+async def _first_start(settings: Settings, orgs: Orgs) -> None:
     """On an embedded database with no `default` org yet, create it with one owner key.
 
     The key is printed once; the API never runs without a credential.
     """
-    if resources.settings.database_url:
+    if settings.database_url:
         return
     try:
-        await org_store.create_org(resources.db, DEFAULT_ORG, "Default", owner=DEFAULT_ADMIN)
+        _, secret = await orgs.create_org_with_key(
+            DEFAULT_ORG, "Default", owner=DEFAULT_ADMIN, key_name="first start"
+        )
     except Conflict:
         return
-    principal = Principal(DEFAULT_ORG, DEFAULT_ADMIN, Role.OWNER)
-    secret, _ = await org_store.create_api_key(
-        resources.db, principal, user_id=DEFAULT_ADMIN, role=Role.OWNER, name="first start"
-    )
     Console(stderr=True).print(
         f"\n[bold]Created organisation '{DEFAULT_ORG}' with an owner API key "
         "(shown only now):[/]\n"
@@ -88,14 +87,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with open_resources(settings) as resources, AsyncExitStack() as stack:
             db, redis = resources.db, resources.redis
             app.state.resources = resources
-            app.state.authenticator = Authenticator(settings, db)
+            app.state.orgs = Orgs(db)
+            app.state.assistants = Assistants(db, registry)
+            app.state.threads = Threads(db)
+            app.state.authenticator = Authenticator(settings, app.state.orgs)
             app.state.registry = registry
             app.state.graph_ids = frozenset(registry.ids())
             app.state.runs = Runs(db, redis)
             app.state.states = ThreadStates(db, registry)
             app.state.crons = Crons(db, app.state.runs)
             app.state.memory = Memory(db, resources.store_config)
-            await _first_start(resources)
+            await _first_start(settings, app.state.orgs)
             app.state.worker = None
             if settings.worker_concurrency > 0:
                 worker = Worker.from_settings(

@@ -5,15 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from langgraph.pregel import Pregel
 from pydantic import Field
 
-from tenantgraph.api.deps import DB, Caller, graph_ids, resolve_assistant_id
+from tenantgraph.api.deps import AssistantService, Caller
 from tenantgraph.api.payloads import Body, JsonObject, Text
-from tenantgraph.errors import NotFound
-from tenantgraph.runtime.graphs import GraphRegistry
-from tenantgraph.stores import assistants
 
 router = APIRouter(prefix="/assistants", tags=["assistants"])
 
@@ -67,63 +64,45 @@ class SetLatest(Body):
     version: int = Field(ge=1)
 
 
-def _check_graph(request: Request, graph_id: str | None) -> None:
-    if graph_id is not None and graph_id not in graph_ids(request):
-        raise NotFound(f"graph {graph_id!r} not found")
-
-
 @router.post("")
-async def create_assistant(body: AssistantCreate, request: Request, db: DB, caller: Caller) -> Json:
-    _check_graph(request, body.graph_id)
-    return await assistants.create(db, caller, **body.model_dump())
+async def create_assistant(
+    body: AssistantCreate, assistants: AssistantService, caller: Caller
+) -> Json:
+    return await assistants.create(caller, **body.model_dump())
 
 
 @router.post("/search")
 async def search_assistants(
-    body: AssistantSearch, request: Request, response: Response, db: DB, caller: Caller
+    body: AssistantSearch, response: Response, assistants: AssistantService, caller: Caller
 ) -> list[Json]:
-    _check_graph(request, body.graph_id)
-    rows, more = await assistants.search(db, caller, **body.model_dump())
+    rows, more = await assistants.search(caller, **body.model_dump())
     if more:
         response.headers["X-Pagination-Next"] = str(body.offset + body.limit)
     return rows
 
 
 @router.post("/count")
-async def count_assistants(body: AssistantCount, db: DB, caller: Caller) -> int:
-    return await assistants.count(db, caller, **body.model_dump())
+async def count_assistants(
+    body: AssistantCount, assistants: AssistantService, caller: Caller
+) -> int:
+    return await assistants.count(caller, **body.model_dump())
 
 
 @router.get("/{assistant_id}")
-async def get_assistant(assistant_id: str, request: Request, db: DB, caller: Caller) -> Json:
-    resolved = await resolve_assistant_id(request, db, caller, assistant_id)
-    return await assistants.get(db, caller, resolved)
+async def get_assistant(assistant_id: str, assistants: AssistantService, caller: Caller) -> Json:
+    return await assistants.get(caller, assistant_id)
 
 
 @router.patch("/{assistant_id}")
 async def patch_assistant(
-    assistant_id: str, body: AssistantPatch, request: Request, db: DB, caller: Caller
+    assistant_id: str, body: AssistantPatch, assistants: AssistantService, caller: Caller
 ) -> Json:
-    _check_graph(request, body.graph_id)
-    resolved = await resolve_assistant_id(request, db, caller, assistant_id)
-    return await assistants.update(db, caller, resolved, **body.model_dump())
+    return await assistants.update(caller, assistant_id, **body.model_dump())
 
 
 @router.delete("/{assistant_id}", status_code=204)
-async def delete_assistant(assistant_id: str, request: Request, db: DB, caller: Caller) -> None:
-    resolved = await resolve_assistant_id(request, db, caller, assistant_id)
-    await assistants.delete(db, caller, resolved)
-
-
-async def _graph(
-    request: Request, db: DB, caller: Caller, assistant_id: str
-) -> tuple[Json, Pregel]:
-    """The assistant and its graph, built with the assistant's config."""
-    resolved = await resolve_assistant_id(request, db, caller, assistant_id)
-    assistant = await assistants.get(db, caller, resolved)
-    registry: GraphRegistry = request.app.state.registry
-    graph = await registry.get(assistant["graph_id"], {"configurable": assistant["config"]})
-    return assistant, graph
+async def delete_assistant(assistant_id: str, assistants: AssistantService, caller: Caller) -> None:
+    await assistants.delete(caller, assistant_id)
 
 
 def _schemas(graph: Pregel) -> Json:
@@ -140,12 +119,11 @@ def _schemas(graph: Pregel) -> Json:
 @router.get("/{assistant_id}/graph")
 async def get_graph(
     assistant_id: str,
-    request: Request,
-    db: DB,
+    assistants: AssistantService,
     caller: Caller,
     xray: Annotated[int | bool, Query()] = False,
 ) -> Json:
-    _, graph = await _graph(request, db, caller, assistant_id)
+    _, graph = await assistants.graph(caller, assistant_id)
     drawn = (await graph.aget_graph(xray=xray)).to_json()
     for node in drawn.get("nodes", []):
         if isinstance(node.get("data"), dict):
@@ -154,8 +132,8 @@ async def get_graph(
 
 
 @router.get("/{assistant_id}/schemas")
-async def get_schemas(assistant_id: str, request: Request, db: DB, caller: Caller) -> Json:
-    assistant, graph = await _graph(request, db, caller, assistant_id)
+async def get_schemas(assistant_id: str, assistants: AssistantService, caller: Caller) -> Json:
+    assistant, graph = await assistants.graph(caller, assistant_id)
     return {"graph_id": assistant["graph_id"], **_schemas(graph)}
 
 
@@ -163,13 +141,12 @@ async def get_schemas(assistant_id: str, request: Request, db: DB, caller: Calle
 @router.get("/{assistant_id}/subgraphs/{namespace}")
 async def get_subgraphs(
     assistant_id: str,
-    request: Request,
-    db: DB,
+    assistants: AssistantService,
     caller: Caller,
     namespace: str | None = None,
     recurse: bool = False,
 ) -> Json:
-    _, graph = await _graph(request, db, caller, assistant_id)
+    _, graph = await assistants.graph(caller, assistant_id)
     return {
         ns: _schemas(subgraph)
         async for ns, subgraph in graph.aget_subgraphs(namespace=namespace, recurse=recurse)
@@ -178,15 +155,13 @@ async def get_subgraphs(
 
 @router.post("/{assistant_id}/versions")
 async def list_versions(
-    assistant_id: str, body: VersionsQuery, request: Request, db: DB, caller: Caller
+    assistant_id: str, body: VersionsQuery, assistants: AssistantService, caller: Caller
 ) -> list[Json]:
-    resolved = await resolve_assistant_id(request, db, caller, assistant_id)
-    return await assistants.list_versions(db, caller, resolved, **body.model_dump())
+    return await assistants.list_versions(caller, assistant_id, **body.model_dump())
 
 
 @router.post("/{assistant_id}/latest")
 async def set_latest_version(
-    assistant_id: str, body: SetLatest, request: Request, db: DB, caller: Caller
+    assistant_id: str, body: SetLatest, assistants: AssistantService, caller: Caller
 ) -> Json:
-    resolved = await resolve_assistant_id(request, db, caller, assistant_id)
-    return await assistants.set_latest(db, caller, resolved, body.version)
+    return await assistants.set_latest(caller, assistant_id, body.version)

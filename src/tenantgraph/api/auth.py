@@ -26,10 +26,9 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tenantgraph.api.middleware.state import API_KEY_ID, PRINCIPAL
-from tenantgraph.db.database import Database
 from tenantgraph.scope import InvalidIdentifier, Principal, Role
+from tenantgraph.services.orgs import API_KEY_PREFIX, Orgs
 from tenantgraph.settings import Settings
-from tenantgraph.stores import orgs
 
 __all__ = [
     "PUBLIC_PATHS",
@@ -85,9 +84,9 @@ def _claim(claims: Mapping[str, Any], name: str) -> Any:
 class Authenticator:
     """Turns request headers into an Identity using the configured credential types."""
 
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, orgs: Orgs) -> None:
         self.settings = settings
-        self.db = db
+        self.orgs = orgs
         self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
         # Orgs seen to exist recently, so claims mode does not write on every request; the
         # expiry bounds how long an org deleted by another process is assumed present.
@@ -102,8 +101,8 @@ class Authenticator:
         if admin and hmac.compare_digest(credential.encode(), admin.get_secret_value().encode()):
             return Identity(platform_admin=True)
         key_id = None
-        if credential.startswith(orgs.API_KEY_PREFIX):
-            resolved = await orgs.resolve_api_key(self.db, credential)
+        if credential.startswith(API_KEY_PREFIX):
+            resolved = await self.orgs.resolve_api_key(credential)
             if resolved is None:
                 raise AuthError("invalid or revoked API key")
             principal, key_id = resolved
@@ -133,7 +132,7 @@ class Authenticator:
                 candidate = Principal(org_id, user_id)
             except InvalidIdentifier as exc:
                 raise AuthError(f"invalid identity: {exc}") from exc
-            role = await orgs.get_member_role(self.db, candidate)
+            role = await self.orgs.get_member_role(candidate)
             if role is None:
                 raise AuthError("not a member of this organisation", 403)
             return Principal(org_id, user_id, role)
@@ -147,7 +146,7 @@ class Authenticator:
             raise AuthError(f"invalid identity in token: {exc}") from exc
         now = time.monotonic()
         if self._known_orgs.get(principal.org_id, 0.0) < now:
-            await orgs.ensure_org(self.db, principal)
+            await self.orgs.ensure_org(principal)
             self._known_orgs[principal.org_id] = now + KNOWN_ORG_SECONDS
         return principal
 

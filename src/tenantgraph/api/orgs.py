@@ -9,11 +9,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
 from tenantgraph.api.auth import require_platform_admin, tenant_principal
-from tenantgraph.api.deps import DB, Admin
+from tenantgraph.api.deps import Admin, OrgService
 from tenantgraph.api.payloads import Body, JsonObject, Text
 from tenantgraph.errors import Forbidden, NotFound
 from tenantgraph.scope import Principal, Role
-from tenantgraph.stores import orgs
 
 router = APIRouter(prefix="/orgs", tags=["organisations"])
 PlatformAdmin = Depends(require_platform_admin)
@@ -46,58 +45,59 @@ def _in_org(principal: Principal, org_id: str) -> Principal:
 
 
 @router.post("", dependencies=[PlatformAdmin])
-async def create_org(body: OrgCreate, db: DB) -> Json:
+async def create_org(body: OrgCreate, orgs: OrgService) -> Json:
     return await orgs.create_org(
-        db, body.org_id, body.name or body.org_id, owner=body.owner, metadata=body.metadata
+        body.org_id, body.name or body.org_id, owner=body.owner, metadata=body.metadata
     )
 
 
 @router.get("", dependencies=[PlatformAdmin])
 async def list_orgs(
-    db: DB,
+    orgs: OrgService,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[Json]:
-    return await orgs.list_orgs(db, limit=limit, offset=offset)
+    return await orgs.list_orgs(limit=limit, offset=offset)
 
 
 @router.get("/{org_id}")
-async def get_org(org_id: str, request: Request, db: DB) -> Json:
+async def get_org(org_id: str, request: Request, orgs: OrgService) -> Json:
     identity = request.state.identity
     if identity.platform_admin:
         principal = Principal(org_id, "platform-admin", Role.OWNER)
     else:
         principal = _in_org(tenant_principal(request), org_id)
-    return await orgs.get_org(db, principal)
+    return await orgs.get_org(principal)
 
 
 @router.delete("/{org_id}", status_code=204, dependencies=[PlatformAdmin])
-async def delete_org(org_id: str, request: Request, db: DB) -> None:
-    await orgs.delete_org(db, org_id)
+async def delete_org(org_id: str, request: Request, orgs: OrgService) -> None:
+    await orgs.delete_org(org_id)
     request.app.state.authenticator.forget_org(org_id)
 
 
 @router.get("/{org_id}/members")
-async def list_members(org_id: str, db: DB, admin: Admin) -> list[Json]:
-    return await orgs.list_members(db, _in_org(admin, org_id))
+async def list_members(org_id: str, orgs: OrgService, admin: Admin) -> list[Json]:
+    return await orgs.list_members(_in_org(admin, org_id))
 
 
 @router.put("/{org_id}/members/{user_id}")
-async def set_member(org_id: str, user_id: str, body: MemberSet, db: DB, admin: Admin) -> Json:
+async def set_member(
+    org_id: str, user_id: str, body: MemberSet, orgs: OrgService, admin: Admin
+) -> Json:
     _grantable(admin, body.role)
-    return await orgs.set_member(db, _in_org(admin, org_id), user_id, body.role)
+    return await orgs.set_member(_in_org(admin, org_id), user_id, body.role)
 
 
 @router.delete("/{org_id}/members/{user_id}", status_code=204)
-async def delete_member(org_id: str, user_id: str, db: DB, admin: Admin) -> None:
-    await orgs.delete_member(db, _in_org(admin, org_id), user_id)
+async def delete_member(org_id: str, user_id: str, orgs: OrgService, admin: Admin) -> None:
+    await orgs.delete_member(_in_org(admin, org_id), user_id)
 
 
 @router.post("/{org_id}/keys")
-async def create_key(org_id: str, body: KeyCreate, db: DB, admin: Admin) -> Json:
+async def create_key(org_id: str, body: KeyCreate, orgs: OrgService, admin: Admin) -> Json:
     _grantable(admin, body.role)
     secret, record = await orgs.create_api_key(
-        db,
         _in_org(admin, org_id),
         user_id=body.user_id or admin.user_id,
         role=body.role,
@@ -107,13 +107,13 @@ async def create_key(org_id: str, body: KeyCreate, db: DB, admin: Admin) -> Json
 
 
 @router.get("/{org_id}/keys")
-async def list_keys(org_id: str, db: DB, admin: Admin) -> list[Json]:
-    return await orgs.list_api_keys(db, _in_org(admin, org_id))
+async def list_keys(org_id: str, orgs: OrgService, admin: Admin) -> list[Json]:
+    return await orgs.list_api_keys(_in_org(admin, org_id))
 
 
 @router.delete("/{org_id}/keys/{key_id}", status_code=204)
-async def revoke_key(org_id: str, key_id: uuid.UUID, db: DB, admin: Admin) -> None:
-    await orgs.revoke_api_key(db, _in_org(admin, org_id), key_id)
+async def revoke_key(org_id: str, key_id: uuid.UUID, orgs: OrgService, admin: Admin) -> None:
+    await orgs.revoke_api_key(_in_org(admin, org_id), key_id)
 
 
 def _grantable(admin: Principal, role: Role) -> None:

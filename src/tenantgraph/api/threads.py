@@ -8,9 +8,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import Field
 
-from tenantgraph.api.deps import DB, Caller
+from tenantgraph.api.deps import Caller, ThreadService
 from tenantgraph.api.payloads import Body, JsonObject, Text
-from tenantgraph.stores import threads
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 
@@ -47,42 +46,42 @@ class ThreadCount(Body):
 
 
 @router.post("")
-async def create_thread(body: ThreadCreate, db: DB, caller: Caller) -> Json:
-    return await threads.create(db, caller, **body.model_dump())
+async def create_thread(body: ThreadCreate, threads: ThreadService, caller: Caller) -> Json:
+    return await threads.create(caller, **body.model_dump())
 
 
 @router.post("/search")
-async def search_threads(body: ThreadSearch, db: DB, caller: Caller) -> list[Json]:
-    return await threads.search(db, caller, **body.model_dump())
+async def search_threads(body: ThreadSearch, threads: ThreadService, caller: Caller) -> list[Json]:
+    return await threads.search(caller, **body.model_dump())
 
 
 @router.post("/count")
-async def count_threads(body: ThreadCount, db: DB, caller: Caller) -> int:
-    return await threads.count(db, caller, **body.model_dump())
+async def count_threads(body: ThreadCount, threads: ThreadService, caller: Caller) -> int:
+    return await threads.count(caller, **body.model_dump())
 
 
 @router.get("/{thread_id}")
-async def get_thread(thread_id: uuid.UUID, db: DB, caller: Caller) -> Json:
-    return await threads.get(db, caller, thread_id)
+async def get_thread(thread_id: uuid.UUID, threads: ThreadService, caller: Caller) -> Json:
+    return await threads.get(caller, thread_id)
 
 
 @router.patch("/{thread_id}", response_model=None)
 async def patch_thread(
     thread_id: uuid.UUID,
     body: ThreadPatch,
-    db: DB,
+    threads: ThreadService,
     caller: Caller,
     prefer: str | None = Header(default=None),
 ) -> Json | Response:
-    row = await threads.update(db, caller, thread_id, metadata=body.metadata)
+    row = await threads.update(caller, thread_id, metadata=body.metadata)
     if prefer and "return=minimal" in prefer:
         return Response(status_code=204)
     return row
 
 
 @router.delete("/{thread_id}", status_code=204)
-async def delete_thread(thread_id: uuid.UUID, db: DB, caller: Caller) -> None:
-    await threads.delete(db, caller, thread_id)
+async def delete_thread(thread_id: uuid.UUID, threads: ThreadService, caller: Caller) -> None:
+    await threads.delete(caller, thread_id)
 
 
 @router.post("/{thread_id}/copy")

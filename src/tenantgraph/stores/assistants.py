@@ -1,30 +1,31 @@
-"""Assistants and their versions. Every member reads and runs them; admins write."""
+"""Assistants and their versions: their SQL, on the caller's connection."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
-from tenantgraph.db.database import Database
-from tenantgraph.errors import Conflict, Forbidden, NotFound
+from tenantgraph.errors import NotFound
 from tenantgraph.scope import Principal
 from tenantgraph.stores._query import order_by, selected
 
 __all__ = [
     "FIELDS",
+    "add_version",
     "count",
-    "create",
     "default_assistant_id",
     "delete",
     "ensure_default",
     "get",
+    "get_for_update",
+    "insert",
     "list_versions",
     "search",
     "set_latest",
-    "update",
+    "write_latest",
 ]
 
 # LangGraph's namespace for the system assistant of a graph: the same id as its server.
@@ -41,217 +42,142 @@ FIELDS = (
     "created_at",
     "updated_at",
 )
+# The fields a version holds and a caller may set, in the order of the statements below.
+VERSIONED = ("graph_id", "name", "description", "config", "context", "metadata")
+_JSON = frozenset({"config", "context", "metadata"})
 _COLUMNS = sql.SQL(", ").join(map(sql.Identifier, FIELDS))
 _SORTABLE = ("assistant_id", "graph_id", "name", "created_at", "updated_at")
+
+_INSERT = sql.SQL(
+    """INSERT INTO assistants (org_id, assistant_id, graph_id, name, description,
+                               config, context, metadata)
+       VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+       ON CONFLICT (org_id, assistant_id) DO NOTHING RETURNING {}"""
+).format(_COLUMNS)
+_INSERT_FIRST_VERSION = """INSERT INTO assistant_versions (org_id, assistant_id, version,
+                               graph_id, name, description, config, context, metadata)
+                           VALUES (%s, %s, 1, %s, %s, %s, %s, %s, %s)"""
+_GET = sql.SQL("SELECT {} FROM assistants WHERE org_id = %s AND assistant_id = %s").format(_COLUMNS)
+_GET_FOR_UPDATE = "SELECT * FROM assistants WHERE org_id = %s AND assistant_id = %s FOR UPDATE"
+_ADD_VERSION = """INSERT INTO assistant_versions (org_id, assistant_id, version, graph_id, name,
+                                                  description, config, context, metadata)
+                  SELECT %s, %s, max(version) + 1, %s, %s, %s, %s, %s, %s
+                  FROM assistant_versions WHERE org_id = %s AND assistant_id = %s
+                  RETURNING version"""
+_WRITE_LATEST = sql.SQL(
+    """UPDATE assistants SET graph_id = %s, name = %s, description = %s,
+              config = %s, context = %s, metadata = %s, version = %s, updated_at = now()
+       WHERE org_id = %s AND assistant_id = %s RETURNING {}"""
+).format(_COLUMNS)
+_DELETE = "DELETE FROM assistants WHERE org_id = %s AND assistant_id = %s RETURNING 1"
+_LIST_VERSIONS = sql.SQL(
+    """SELECT assistant_id, version, graph_id, name, description, config, context, metadata,
+              created_at
+       FROM assistant_versions WHERE {} ORDER BY version DESC LIMIT %s OFFSET %s"""
+)
+_SET_LATEST = sql.SQL(
+    """UPDATE assistants a SET graph_id = v.graph_id, name = v.name,
+              description = v.description, config = v.config, context = v.context,
+              metadata = v.metadata, version = v.version, updated_at = now()
+       FROM assistant_versions v
+       WHERE a.org_id = %s AND a.assistant_id = %s
+         AND v.org_id = a.org_id AND v.assistant_id = a.assistant_id AND v.version = %s
+       RETURNING {}"""
+).format(sql.SQL(", ").join(sql.Identifier("a", f) for f in FIELDS))
 
 
 def default_assistant_id(graph_id: str) -> uuid.UUID:
     return uuid.uuid5(_SYSTEM_NAMESPACE, graph_id)
 
 
-def _require_admin(principal: Principal) -> None:
-    if not principal.is_admin:
-        raise Forbidden("changing assistants needs the admin or owner role")
+def _versioned(fields: dict[str, Any]) -> tuple[Any, ...]:
+    """The VERSIONED fields as statement parameters, JSON columns wrapped."""
+    return tuple(Jsonb(fields[f]) if f in _JSON else fields[f] for f in VERSIONED)
 
 
-async def create(
-    db: Database,
-    principal: Principal,
-    *,
-    graph_id: str,
-    assistant_id: uuid.UUID | None = None,
-    config: dict | None = None,
-    context: dict | None = None,
-    metadata: dict | None = None,
-    name: str | None = None,
-    description: str | None = None,
-    if_exists: Literal["raise", "do_nothing"] = "raise",
-) -> dict[str, Any]:
-    _require_admin(principal)
-    return await _insert(
-        db,
-        principal,
-        assistant_id=assistant_id or uuid.uuid4(),
-        graph_id=graph_id,
-        config=config or {},
-        context=context or {},
-        metadata=metadata or {},
-        name=name or "Untitled",
-        description=description,
-        if_exists=if_exists,
-    )
+async def insert(
+    conn: AsyncConnection, principal: Principal, assistant_id: uuid.UUID, fields: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Insert an assistant (the VERSIONED `fields`) and its version 1; None if the id is taken."""
+    values = (principal.org_id, assistant_id, *_versioned(fields))
+    cur = await conn.execute(_INSERT, values)
+    row = await cur.fetchone()
+    if row is not None:
+        await conn.execute(_INSERT_FIRST_VERSION, values)
+    return row
 
 
 async def ensure_default(
     conn: AsyncConnection, principal: Principal, graph_id: str
 ) -> dict[str, Any]:
-    """The org's default assistant for `graph_id`, created on first use by any member, in
-    the caller's transaction (run creation inserts it with the run).
+    """The org's default assistant for `graph_id`, created on first use by any member.
 
     Read first: after its first use the assistant exists, and one read beats an insert
-    that conflicts followed by the same read.
+    that conflicts followed by the same read. A concurrent first use makes the insert do
+    nothing; the read after it then finds the other transaction's row.
     """
-    if isinstance(conn, Database):
-        # Bridge for api/deps.py, which still passes the Database (issue 12 merge).
-        async with conn.tenant(principal) as tenant_conn:
-            return await ensure_default(tenant_conn, principal, graph_id)
     assistant_id = default_assistant_id(graph_id)
-    row = await _select(conn, principal, assistant_id)
+    row = await get(conn, principal, assistant_id)
     if row is None:
-        row = await _insert_row(
-            conn,
-            principal,
-            assistant_id=assistant_id,
-            graph_id=graph_id,
-            config={},
-            context={},
-            metadata={"created_by": "system"},
-            name=graph_id,
-            description=None,
-        )
-    if row is None:  # created meanwhile by a concurrent first use
-        row = await _select(conn, principal, assistant_id)
-    assert row is not None
-    return row
-
-
-async def _insert(
-    db: Database, principal: Principal, *, assistant_id: uuid.UUID, if_exists: str, **fields: Any
-) -> dict[str, Any]:
-    async with db.tenant(principal) as conn:
-        row = await _insert_row(conn, principal, assistant_id=assistant_id, **fields)
-    if row is not None:
-        return row
-    if if_exists == "do_nothing":
-        return await get(db, principal, assistant_id)
-    raise Conflict(f"assistant {assistant_id} already exists")
-
-
-async def _insert_row(
-    conn: AsyncConnection, principal: Principal, *, assistant_id: uuid.UUID, **fields: Any
-) -> dict[str, Any] | None:
-    """Insert an assistant with its version 1; None if the id is taken."""
-    values = (
-        principal.org_id,
-        assistant_id,
-        fields["graph_id"],
-        fields["name"],
-        fields["description"],
-        Jsonb(fields["config"]),
-        Jsonb(fields["context"]),
-        Jsonb(fields["metadata"]),
-    )
-    cur = await conn.execute(
-        sql.SQL(
-            """INSERT INTO assistants (org_id, assistant_id, graph_id, name, description,
-                                       config, context, metadata)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-               ON CONFLICT (org_id, assistant_id) DO NOTHING RETURNING {}"""
-        ).format(_COLUMNS),
-        values,
-    )
-    row = await cur.fetchone()
-    if row is not None:
-        await conn.execute(
-            """INSERT INTO assistant_versions (org_id, assistant_id, version, graph_id, name,
-                                              description, config, context, metadata)
-               VALUES (%s, %s, 1, %s, %s, %s, %s, %s, %s)""",
-            values,
-        )
-    return row
-
-
-async def _select(
-    conn: AsyncConnection, principal: Principal, assistant_id: uuid.UUID
-) -> dict[str, Any] | None:
-    cur = await conn.execute(
-        sql.SQL("SELECT {} FROM assistants WHERE org_id = %s AND assistant_id = %s").format(
-            _COLUMNS
-        ),
-        (principal.org_id, assistant_id),
-    )
-    return await cur.fetchone()
-
-
-async def get(db: Database, principal: Principal, assistant_id: uuid.UUID) -> dict[str, Any]:
-    async with db.tenant(principal) as conn:
-        row = await _select(conn, principal, assistant_id)
+        fields = {
+            "graph_id": graph_id,
+            "name": graph_id,
+            "description": None,
+            "config": {},
+            "context": {},
+            "metadata": {"created_by": "system"},
+        }
+        row = await insert(conn, principal, assistant_id, fields)
     if row is None:
+        row = await get(conn, principal, assistant_id)
+    if row is None:  # deleted again since the insert conflicted
         raise NotFound(f"assistant {assistant_id} not found")
     return row
 
 
-async def update(
-    db: Database,
+async def get(
+    conn: AsyncConnection, principal: Principal, assistant_id: uuid.UUID
+) -> dict[str, Any] | None:
+    cur = await conn.execute(_GET, (principal.org_id, assistant_id))
+    return await cur.fetchone()
+
+
+async def get_for_update(
+    conn: AsyncConnection, principal: Principal, assistant_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """The assistant, locked until the transaction ends (versions are numbered under it)."""
+    cur = await conn.execute(_GET_FOR_UPDATE, (principal.org_id, assistant_id))
+    return await cur.fetchone()
+
+
+async def add_version(
+    conn: AsyncConnection, principal: Principal, assistant_id: uuid.UUID, fields: dict[str, Any]
+) -> int:
+    """Record the VERSIONED `fields` as the next version; call under `get_for_update`."""
+    cur = await conn.execute(
+        _ADD_VERSION,
+        (principal.org_id, assistant_id, *_versioned(fields), principal.org_id, assistant_id),
+    )
+    return (await cur.fetchone())["version"]
+
+
+async def write_latest(
+    conn: AsyncConnection,
     principal: Principal,
     assistant_id: uuid.UUID,
-    *,
-    graph_id: str | None = None,
-    config: dict | None = None,
-    context: dict | None = None,
-    metadata: dict | None = None,
-    name: str | None = None,
-    description: str | None = None,
+    version: int,
+    fields: dict[str, Any],
 ) -> dict[str, Any]:
-    """A new version from the latest one; metadata is merged, other fields replaced."""
-    _require_admin(principal)
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            """SELECT * FROM assistants WHERE org_id = %s AND assistant_id = %s FOR UPDATE""",
-            (principal.org_id, assistant_id),
-        )
-        current = await cur.fetchone()
-        if current is None:
-            raise NotFound(f"assistant {assistant_id} not found")
-        cur = await conn.execute(
-            "SELECT max(version) AS v FROM assistant_versions"
-            " WHERE org_id = %s AND assistant_id = %s",
-            (principal.org_id, assistant_id),
-        )
-        version = (await cur.fetchone())["v"] + 1
-        new = {
-            "graph_id": graph_id or current["graph_id"],
-            "config": current["config"] if config is None else config,
-            "context": current["context"] if context is None else context,
-            "metadata": {**current["metadata"], **(metadata or {})},
-            "name": name or current["name"],
-            "description": current["description"] if description is None else description,
-        }
-        params = (
-            new["graph_id"],
-            new["name"],
-            new["description"],
-            Jsonb(new["config"]),
-            Jsonb(new["context"]),
-            Jsonb(new["metadata"]),
-        )
-        await conn.execute(
-            """INSERT INTO assistant_versions (org_id, assistant_id, version, graph_id, name,
-                                              description, config, context, metadata)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-            (principal.org_id, assistant_id, version, *params),
-        )
-        cur = await conn.execute(
-            sql.SQL(
-                """UPDATE assistants SET graph_id = %s, name = %s, description = %s,
-                          config = %s, context = %s, metadata = %s, version = %s,
-                          updated_at = now()
-                   WHERE org_id = %s AND assistant_id = %s RETURNING {}"""
-            ).format(_COLUMNS),
-            (*params, version, principal.org_id, assistant_id),
-        )
-        return await cur.fetchone()
+    """Make `fields` (those of `version`) the assistant's current ones."""
+    cur = await conn.execute(
+        _WRITE_LATEST, (*_versioned(fields), version, principal.org_id, assistant_id)
+    )
+    return await cur.fetchone()
 
 
-async def delete(db: Database, principal: Principal, assistant_id: uuid.UUID) -> None:
-    _require_admin(principal)
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            "DELETE FROM assistants WHERE org_id = %s AND assistant_id = %s RETURNING 1",
-            (principal.org_id, assistant_id),
-        )
-        if not await cur.fetchall():
-            raise NotFound(f"assistant {assistant_id} not found")
+async def delete(conn: AsyncConnection, principal: Principal, assistant_id: uuid.UUID) -> bool:
+    cur = await conn.execute(_DELETE, (principal.org_id, assistant_id))
+    return bool(await cur.fetchall())
 
 
 def _filters(
@@ -274,7 +200,7 @@ def _filters(
 
 
 async def search(
-    db: Database,
+    conn: AsyncConnection,
     principal: Principal,
     *,
     metadata: dict | None = None,
@@ -291,14 +217,13 @@ async def search(
     query = sql.SQL("SELECT {} FROM assistants WHERE {} {} LIMIT %s OFFSET %s").format(
         _COLUMNS, where, order_by(sort_by, sort_order, _SORTABLE, "created_at")
     )
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(query, (*params, limit + 1, offset))
-        rows = await cur.fetchall()
+    cur = await conn.execute(query, (*params, limit + 1, offset))
+    rows = await cur.fetchall()
     return selected(rows[:limit], select, FIELDS), len(rows) > limit
 
 
 async def count(
-    db: Database,
+    conn: AsyncConnection,
     principal: Principal,
     *,
     metadata: dict | None = None,
@@ -306,15 +231,14 @@ async def count(
     name: str | None = None,
 ) -> int:
     where, params = _filters(principal, metadata, graph_id, name)
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            sql.SQL("SELECT count(*) AS n FROM assistants WHERE {}").format(where), params
-        )
-        return (await cur.fetchone())["n"]
+    cur = await conn.execute(
+        sql.SQL("SELECT count(*) AS n FROM assistants WHERE {}").format(where), params
+    )
+    return (await cur.fetchone())["n"]
 
 
 async def list_versions(
-    db: Database,
+    conn: AsyncConnection,
     principal: Principal,
     assistant_id: uuid.UUID,
     *,
@@ -327,40 +251,13 @@ async def list_versions(
     if metadata:
         clauses = sql.SQL("{} AND metadata @> %s").format(clauses)
         params.append(Jsonb(metadata))
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            sql.SQL(
-                """SELECT assistant_id, version, graph_id, name, description, config, context,
-                          metadata, created_at
-                   FROM assistant_versions WHERE {} ORDER BY version DESC LIMIT %s OFFSET %s"""
-            ).format(clauses),
-            (*params, limit, offset),
-        )
-        rows = await cur.fetchall()
-    if not rows and offset == 0:
-        raise NotFound(f"assistant {assistant_id} not found")
-    return rows
+    cur = await conn.execute(_LIST_VERSIONS.format(clauses), (*params, limit, offset))
+    return await cur.fetchall()
 
 
 async def set_latest(
-    db: Database, principal: Principal, assistant_id: uuid.UUID, version: int
-) -> dict[str, Any]:
-    _require_admin(principal)
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            sql.SQL(
-                """UPDATE assistants a SET graph_id = v.graph_id, name = v.name,
-                          description = v.description, config = v.config, context = v.context,
-                          metadata = v.metadata, version = v.version, updated_at = now()
-                   FROM assistant_versions v
-                   WHERE a.org_id = %s AND a.assistant_id = %s
-                     AND v.org_id = a.org_id AND v.assistant_id = a.assistant_id
-                     AND v.version = %s
-                   RETURNING {}"""
-            ).format(sql.SQL(", ").join(sql.Identifier("a", f) for f in FIELDS)),
-            (principal.org_id, assistant_id, version),
-        )
-        row = await cur.fetchone()
-    if row is None:
-        raise NotFound(f"assistant {assistant_id} version {version} not found")
-    return row
+    conn: AsyncConnection, principal: Principal, assistant_id: uuid.UUID, version: int
+) -> dict[str, Any] | None:
+    """Make `version` the assistant's current one; None if there is no such version."""
+    cur = await conn.execute(_SET_LATEST, (principal.org_id, assistant_id, version))
+    return await cur.fetchone()

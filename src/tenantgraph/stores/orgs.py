@@ -1,29 +1,24 @@
-"""Organisations, memberships and API keys."""
+"""Organisations, memberships and API keys: their SQL, on the caller's connection."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 from datetime import datetime
 from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from tenantgraph.db.database import Database
-from tenantgraph.errors import Conflict, NotFound
-from tenantgraph.scope import Principal, PrincipalKind, Role, validate_identifier
+from tenantgraph.scope import Principal, Role
 
 __all__ = [
-    "API_KEY_PREFIX",
-    "create_api_key",
-    "create_org",
     "delete_member",
     "delete_org",
     "ensure_org",
     "get_member_role",
     "get_org",
-    "hash_api_key",
+    "insert_api_key",
+    "insert_org",
     "list_api_keys",
     "list_members",
     "list_orgs",
@@ -32,166 +27,127 @@ __all__ = [
     "set_member",
 ]
 
-API_KEY_PREFIX = "tg_"
+_INSERT_ORG = """INSERT INTO orgs (org_id, name, slug, metadata) VALUES (%s, %s, %s, %s)
+                 ON CONFLICT (org_id) DO NOTHING RETURNING *"""
+_ENSURE_ORG = """INSERT INTO orgs (org_id, name, slug) VALUES (%s, %s, %s)
+                 ON CONFLICT (org_id) DO NOTHING"""
+_GET_ORG = "SELECT * FROM orgs WHERE org_id = %s"
+_LIST_ORGS = "SELECT * FROM list_orgs(%s, %s)"
+_DELETE_ORG = "DELETE FROM orgs WHERE org_id = %s RETURNING 1"
+
+_SET_MEMBER = """INSERT INTO memberships (org_id, user_id, role) VALUES (%s, %s, %s)
+                 ON CONFLICT (org_id, user_id) DO UPDATE SET role = EXCLUDED.role
+                 RETURNING user_id, role, created_at"""
+_LIST_MEMBERS = (
+    "SELECT user_id, role, created_at FROM memberships WHERE org_id = %s ORDER BY user_id"
+)
+_MEMBER_ROLE = "SELECT role FROM memberships WHERE org_id = %s AND user_id = %s"
+_DELETE_MEMBER = "DELETE FROM memberships WHERE org_id = %s AND user_id = %s RETURNING 1"
+
+_KEY_COLUMNS = "key_id, user_id, role, name, created_at, revoked_at"
+_INSERT_KEY = f"""INSERT INTO api_keys (org_id, key_id, user_id, role, name, key_hash)
+                  VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_KEY_COLUMNS}"""
+_LIST_KEYS = f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE org_id = %s ORDER BY created_at"
+_REVOKE_KEY = """UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
+                 WHERE org_id = %s AND key_id = %s RETURNING revoked_at"""
+_RESOLVE_KEY = "SELECT * FROM resolve_api_key(%s)"
 
 
-def hash_api_key(secret: str) -> bytes:
-    """SHA-256: keys are 256-bit random, so a slow password hash would add nothing."""
-    return hashlib.sha256(secret.encode()).digest()
+async def insert_org(
+    conn: AsyncConnection, principal: Principal, name: str, metadata: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The new row of the principal's org, or None if its id is taken."""
+    org_id = principal.org_id
+    cur = await conn.execute(_INSERT_ORG, (org_id, name, org_id.lower(), Jsonb(metadata)))
+    return await cur.fetchone()
 
 
-async def create_org(
-    db: Database, org_id: str, name: str, *, owner: str | None = None, metadata: dict | None = None
-) -> dict[str, Any]:
-    """Create an org (and its first owner when given); Conflict if the id is taken."""
-    validate_identifier(org_id, "org_id")
-    principal = Principal(org_id, owner or "system", Role.OWNER)
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            """INSERT INTO orgs (org_id, name, slug, metadata) VALUES (%s, %s, %s, %s)
-               ON CONFLICT (org_id) DO NOTHING RETURNING *""",
-            (org_id, name, org_id.lower(), Jsonb(metadata or {})),
-        )
-        row = await cur.fetchone()
-        if row is None:
-            raise Conflict(f"organisation {org_id!r} already exists")
-        if owner:
-            await conn.execute(
-                "INSERT INTO memberships (org_id, user_id, role) VALUES (%s, %s, 'owner')",
-                (org_id, owner),
-            )
-    return row
+async def ensure_org(conn: AsyncConnection, principal: Principal) -> None:
+    """Create the principal's org, named after its id, unless it exists."""
+    org_id = principal.org_id
+    await conn.execute(_ENSURE_ORG, (org_id, org_id, org_id.lower()))
 
 
-async def ensure_org(db: Database, principal: Principal) -> None:
-    """Create the principal's org if it does not exist (claims mode: first use creates it)."""
-    async with db.tenant(principal) as conn:
-        await conn.execute(
-            """INSERT INTO orgs (org_id, name, slug) VALUES (%s, %s, %s)
-               ON CONFLICT (org_id) DO NOTHING""",
-            (principal.org_id, principal.org_id, principal.org_id.lower()),
-        )
+async def get_org(conn: AsyncConnection, principal: Principal) -> dict[str, Any] | None:
+    cur = await conn.execute(_GET_ORG, (principal.org_id,))
+    return await cur.fetchone()
 
 
-async def get_org(db: Database, principal: Principal) -> dict[str, Any]:
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute("SELECT * FROM orgs WHERE org_id = %s", (principal.org_id,))
-        row = await cur.fetchone()
-    if row is None:
-        raise NotFound("organisation not found")
-    return row
+async def list_orgs(conn: AsyncConnection, *, limit: int, offset: int) -> list[dict[str, Any]]:
+    """Every org, through the audited definer function (`conn` carries no tenant)."""
+    cur = await conn.execute(_LIST_ORGS, (limit, offset))
+    return await cur.fetchall()
 
 
-async def list_orgs(db: Database, *, limit: int, offset: int) -> list[dict[str, Any]]:
-    """Every org: a platform-admin path, through the audited definer function."""
-    async with db.system() as conn:
-        cur = await conn.execute("SELECT * FROM list_orgs(%s, %s)", (limit, offset))
-        return await cur.fetchall()
-
-
-async def delete_org(db: Database, org_id: str) -> None:
-    """Delete an org and, by cascade, everything it owns in Postgres."""
-    async with db.tenant(Principal(org_id, "system", Role.OWNER)) as conn:
-        cur = await conn.execute("DELETE FROM orgs WHERE org_id = %s RETURNING 1", (org_id,))
-        if not await cur.fetchall():
-            raise NotFound("organisation not found")
+async def delete_org(conn: AsyncConnection, principal: Principal) -> bool:
+    """Delete the principal's org and, by cascade, everything it owns in Postgres."""
+    cur = await conn.execute(_DELETE_ORG, (principal.org_id,))
+    return bool(await cur.fetchall())
 
 
 # --- memberships -----------------------------------------------------------------------
 
 
-async def set_member(db: Database, principal: Principal, user_id: str, role: Role) -> dict:
-    validate_identifier(user_id, "user_id")
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            """INSERT INTO memberships (org_id, user_id, role) VALUES (%s, %s, %s)
-               ON CONFLICT (org_id, user_id) DO UPDATE SET role = EXCLUDED.role
-               RETURNING user_id, role, created_at""",
-            (principal.org_id, user_id, Role(role).value),
-        )
-        return await cur.fetchone()
+async def set_member(
+    conn: AsyncConnection, principal: Principal, user_id: str, role: Role
+) -> dict[str, Any]:
+    cur = await conn.execute(_SET_MEMBER, (principal.org_id, user_id, Role(role).value))
+    return await cur.fetchone()
 
 
-async def list_members(db: Database, principal: Principal) -> list[dict[str, Any]]:
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            "SELECT user_id, role, created_at FROM memberships WHERE org_id = %s ORDER BY user_id",
-            (principal.org_id,),
-        )
-        return await cur.fetchall()
+async def list_members(conn: AsyncConnection, principal: Principal) -> list[dict[str, Any]]:
+    cur = await conn.execute(_LIST_MEMBERS, (principal.org_id,))
+    return await cur.fetchall()
 
 
-async def get_member_role(db: Database, principal: Principal) -> Role | None:
+async def get_member_role(conn: AsyncConnection, principal: Principal) -> Role | None:
     """The role the principal's user holds in the principal's org, if a member."""
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            "SELECT role FROM memberships WHERE org_id = %s AND user_id = %s",
-            (principal.org_id, principal.user_id),
-        )
-        row = await cur.fetchone()
+    cur = await conn.execute(_MEMBER_ROLE, (principal.org_id, principal.user_id))
+    row = await cur.fetchone()
     return Role(row["role"]) if row else None
 
 
-async def delete_member(db: Database, principal: Principal, user_id: str) -> None:
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            "DELETE FROM memberships WHERE org_id = %s AND user_id = %s RETURNING 1",
-            (principal.org_id, user_id),
-        )
-        if not await cur.fetchall():
-            raise NotFound("member not found")
+async def delete_member(conn: AsyncConnection, principal: Principal, user_id: str) -> bool:
+    cur = await conn.execute(_DELETE_MEMBER, (principal.org_id, user_id))
+    return bool(await cur.fetchall())
 
 
 # --- API keys --------------------------------------------------------------------------
 
 
-async def create_api_key(
-    db: Database, principal: Principal, *, user_id: str, role: Role, name: str = ""
-) -> tuple[str, dict[str, Any]]:
-    """Return the secret (shown once, never stored) and the key's record."""
-    validate_identifier(user_id, "user_id")
-    secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            """INSERT INTO api_keys (org_id, key_id, user_id, role, name, key_hash)
-               VALUES (%s, %s, %s, %s, %s, %s)
-               RETURNING key_id, user_id, role, name, created_at, revoked_at""",
-            (principal.org_id, uuid.uuid4(), user_id, Role(role).value, name, hash_api_key(secret)),
-        )
-        return secret, await cur.fetchone()
+async def insert_api_key(
+    conn: AsyncConnection,
+    principal: Principal,
+    *,
+    user_id: str,
+    role: Role,
+    name: str,
+    key_hash: bytes,
+) -> dict[str, Any]:
+    """The new key's record; only the hash of its secret is stored."""
+    cur = await conn.execute(
+        _INSERT_KEY,
+        (principal.org_id, uuid.uuid4(), user_id, Role(role).value, name, key_hash),
+    )
+    return await cur.fetchone()
 
 
-async def list_api_keys(db: Database, principal: Principal) -> list[dict[str, Any]]:
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            """SELECT key_id, user_id, role, name, created_at, revoked_at FROM api_keys
-               WHERE org_id = %s ORDER BY created_at""",
-            (principal.org_id,),
-        )
-        return await cur.fetchall()
+async def list_api_keys(conn: AsyncConnection, principal: Principal) -> list[dict[str, Any]]:
+    cur = await conn.execute(_LIST_KEYS, (principal.org_id,))
+    return await cur.fetchall()
 
 
-async def revoke_api_key(db: Database, principal: Principal, key_id: uuid.UUID) -> datetime:
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            """UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
-               WHERE org_id = %s AND key_id = %s RETURNING revoked_at""",
-            (principal.org_id, key_id),
-        )
-        row = await cur.fetchone()
-    if row is None:
-        raise NotFound("API key not found")
-    return row["revoked_at"]
+async def revoke_api_key(
+    conn: AsyncConnection, principal: Principal, key_id: uuid.UUID
+) -> datetime | None:
+    """When the key was revoked (now, or earlier), or None if the org has no such key."""
+    cur = await conn.execute(_REVOKE_KEY, (principal.org_id, key_id))
+    row = await cur.fetchone()
+    return row["revoked_at"] if row else None
 
 
-async def resolve_api_key(db: Database, secret: str) -> tuple[Principal, uuid.UUID] | None:
-    """The principal an API key stands for and the key's id, or None if unknown or revoked."""
-    if not secret.startswith(API_KEY_PREFIX):
-        return None
-    async with db.system() as conn:
-        cur = await conn.execute("SELECT * FROM resolve_api_key(%s)", (hash_api_key(secret),))
-        row = await cur.fetchone()
-    if row is None:
-        return None
-    principal = Principal(row["org_id"], row["user_id"], Role(row["role"]), PrincipalKind.API_KEY)
-    return principal, row["key_id"]
+async def resolve_api_key(conn: AsyncConnection, key_hash: bytes) -> dict[str, Any] | None:
+    """The live key with this hash (org, user, role, key id), through the audited definer
+    function (`conn` carries no tenant)."""
+    cur = await conn.execute(_RESOLVE_KEY, (key_hash,))
+    return await cur.fetchone()

@@ -7,17 +7,15 @@ convention), and a client can neither set nor change it.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
-from tenantgraph.db.database import Database
-from tenantgraph.errors import Conflict, NotFound
 from tenantgraph.scope import Principal
 from tenantgraph.stores._query import caller_params, order_by, owner_or_admin, selected
 
-__all__ = ["FIELDS", "copy", "count", "create", "delete", "get", "search", "update"]
+__all__ = ["FIELDS", "copy", "count", "delete", "get", "insert", "search", "update"]
 
 FIELDS = (
     "thread_id",
@@ -38,84 +36,74 @@ _COLUMNS = sql.SQL(
 _SORTABLE = ("thread_id", "status", "created_at", "updated_at", "state_updated_at")
 _VISIBLE = sql.SQL("threads.org_id = %(org)s AND " + owner_or_admin("threads"))
 
+_INSERT = sql.SQL(
+    """INSERT INTO threads (org_id, thread_id, owner_id, metadata)
+       VALUES (%s, %s, %s, %s) ON CONFLICT (org_id, thread_id) DO NOTHING
+       RETURNING {}"""
+).format(_COLUMNS)
+_GET = sql.SQL("SELECT {} FROM threads WHERE {} AND thread_id = %(thread)s").format(
+    _COLUMNS, _VISIBLE
+)
+_UPDATE = sql.SQL(
+    """UPDATE threads SET metadata = metadata || %(metadata)s || jsonb_build_object(
+              'owner', owner_id), updated_at = now()
+       WHERE {} AND thread_id = %(thread)s RETURNING {}"""
+).format(_VISIBLE, _COLUMNS)
+_DELETE = sql.SQL("DELETE FROM threads WHERE {} AND thread_id = %(thread)s RETURNING 1").format(
+    _VISIBLE
+)
+_COPY = sql.SQL(
+    """INSERT INTO threads (org_id, thread_id, owner_id, status, metadata, config,
+                            "values", interrupts, error)
+       SELECT org_id, %(copy)s, %(user)s, status,
+              metadata || jsonb_build_object('owner', %(user)s::text),
+              config, "values", interrupts, error
+       FROM threads WHERE {} AND thread_id = %(thread)s RETURNING {}"""
+).format(_VISIBLE, _COLUMNS)
+
 
 def _stamped(metadata: dict | None, owner: str) -> Jsonb:
     return Jsonb({**(metadata or {}), "owner": owner})
 
 
-async def create(
-    db: Database,
+async def insert(
+    conn: AsyncConnection,
     principal: Principal,
     *,
-    thread_id: uuid.UUID | None = None,
+    thread_id: uuid.UUID,
     metadata: dict | None = None,
-    if_exists: Literal["raise", "do_nothing"] = "raise",
-) -> dict[str, Any]:
-    thread_id = thread_id or uuid.uuid4()
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            sql.SQL(
-                """INSERT INTO threads (org_id, thread_id, owner_id, metadata)
-                   VALUES (%s, %s, %s, %s) ON CONFLICT (org_id, thread_id) DO NOTHING
-                   RETURNING {}"""
-            ).format(_COLUMNS),
-            (principal.org_id, thread_id, principal.user_id, _stamped(metadata, principal.user_id)),
-        )
-        row = await cur.fetchone()
-    if row is not None:
-        return row
-    if if_exists == "do_nothing":
-        try:
-            return await get(db, principal, thread_id)
-        except NotFound:
-            pass  # another user's thread: the id is taken, but not theirs to see
-    raise Conflict(f"thread {thread_id} already exists")
+) -> dict[str, Any] | None:
+    """A new thread of the principal's; None if the org has a thread with this id."""
+    cur = await conn.execute(
+        _INSERT,
+        (principal.org_id, thread_id, principal.user_id, _stamped(metadata, principal.user_id)),
+    )
+    return await cur.fetchone()
 
 
-async def get(db: Database, principal: Principal, thread_id: uuid.UUID) -> dict[str, Any]:
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            sql.SQL("SELECT {} FROM threads WHERE {} AND thread_id = %(thread)s").format(
-                _COLUMNS, _VISIBLE
-            ),
-            {**caller_params(principal), "thread": thread_id},
-        )
-        row = await cur.fetchone()
-    if row is None:
-        raise NotFound(f"thread {thread_id} not found")
-    return row
+async def get(
+    conn: AsyncConnection, principal: Principal, thread_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """The thread if the principal may see it."""
+    cur = await conn.execute(_GET, {**caller_params(principal), "thread": thread_id})
+    return await cur.fetchone()
 
 
 async def update(
-    db: Database, principal: Principal, thread_id: uuid.UUID, *, metadata: dict | None
-) -> dict[str, Any]:
+    conn: AsyncConnection, principal: Principal, thread_id: uuid.UUID, *, metadata: dict | None
+) -> dict[str, Any] | None:
     """Merge `metadata` into the thread's; `owner` stays the thread owner's."""
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            sql.SQL(
-                """UPDATE threads SET metadata = metadata || %(metadata)s || jsonb_build_object(
-                          'owner', owner_id), updated_at = now()
-                   WHERE {} AND thread_id = %(thread)s RETURNING {}"""
-            ).format(_VISIBLE, _COLUMNS),
-            {**caller_params(principal), "thread": thread_id, "metadata": Jsonb(metadata or {})},
-        )
-        row = await cur.fetchone()
-    if row is None:
-        raise NotFound(f"thread {thread_id} not found")
-    return row
+    cur = await conn.execute(
+        _UPDATE,
+        {**caller_params(principal), "thread": thread_id, "metadata": Jsonb(metadata or {})},
+    )
+    return await cur.fetchone()
 
 
-async def delete(db: Database, principal: Principal, thread_id: uuid.UUID) -> None:
+async def delete(conn: AsyncConnection, principal: Principal, thread_id: uuid.UUID) -> bool:
     """Delete a thread; its runs, crons and checkpoints go with it by cascade."""
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            sql.SQL("DELETE FROM threads WHERE {} AND thread_id = %(thread)s RETURNING 1").format(
-                _VISIBLE
-            ),
-            {**caller_params(principal), "thread": thread_id},
-        )
-        if not await cur.fetchall():
-            raise NotFound(f"thread {thread_id} not found")
+    cur = await conn.execute(_DELETE, {**caller_params(principal), "thread": thread_id})
+    return bool(await cur.fetchall())
 
 
 def _filters(
@@ -143,7 +131,7 @@ def _filters(
 
 
 async def search(
-    db: Database,
+    conn: AsyncConnection,
     principal: Principal,
     *,
     metadata: dict | None = None,
@@ -161,14 +149,12 @@ async def search(
     query = sql.SQL("SELECT {} FROM threads WHERE {} {} LIMIT %(limit)s OFFSET %(offset)s").format(
         _COLUMNS, where, order_by(sort, sort_order, _SORTABLE, "updated_at")
     )
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(query, {**params, "limit": limit, "offset": offset})
-        rows = await cur.fetchall()
-    return selected(rows, select, FIELDS)
+    cur = await conn.execute(query, {**params, "limit": limit, "offset": offset})
+    return selected(await cur.fetchall(), select, FIELDS)
 
 
 async def count(
-    db: Database,
+    conn: AsyncConnection,
     principal: Principal,
     *,
     metadata: dict | None = None,
@@ -176,27 +162,18 @@ async def count(
     status: str | None = None,
 ) -> int:
     where, params = _filters(principal, metadata, values, status, None)
-    async with db.tenant(principal) as conn:
-        cur = await conn.execute(
-            sql.SQL("SELECT count(*) AS n FROM threads WHERE {}").format(where), params
-        )
-        return (await cur.fetchone())["n"]
+    cur = await conn.execute(
+        sql.SQL("SELECT count(*) AS n FROM threads WHERE {}").format(where), params
+    )
+    return (await cur.fetchone())["n"]
 
 
 async def copy(
     conn: AsyncConnection, principal: Principal, thread_id: uuid.UUID
 ) -> dict[str, Any] | None:
     """A new thread owned by the caller with the source's metadata, values and status;
-    None if the source is not one the caller may see."""
+    None if the source is not the caller's to see. Checkpoints are copied apart."""
     cur = await conn.execute(
-        sql.SQL(
-            """INSERT INTO threads (org_id, thread_id, owner_id, status, metadata, config,
-                                    "values", interrupts, error)
-               SELECT org_id, %(copy)s, %(user)s, status,
-                      metadata || jsonb_build_object('owner', %(user)s::text),
-                      config, "values", interrupts, error
-               FROM threads WHERE {} AND thread_id = %(thread)s RETURNING {}"""
-        ).format(_VISIBLE, _COLUMNS),
-        {**caller_params(principal), "thread": thread_id, "copy": uuid.uuid4()},
+        _COPY, {**caller_params(principal), "thread": thread_id, "copy": uuid.uuid4()}
     )
     return await cur.fetchone()

@@ -1,0 +1,166 @@
+"""Organisations, their members and API keys: each use case is one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from tenantgraph.db.database import Database
+from tenantgraph.errors import Conflict, NotFound
+from tenantgraph.scope import Principal, PrincipalKind, Role, validate_identifier
+from tenantgraph.stores import orgs as org_store
+
+__all__ = ["API_KEY_PREFIX", "Orgs", "hash_api_key"]
+
+API_KEY_PREFIX = "tg_"
+# The user id an org is created as when it has no owner yet (the transaction's tenant).
+_SYSTEM_USER = "system"
+
+
+def hash_api_key(secret: str) -> bytes:
+    """SHA-256: keys are 256-bit random, so a slow password hash would add nothing."""
+    return hashlib.sha256(secret.encode()).digest()
+
+
+class Orgs:
+    """The org administration use cases, for the routes, the CLI and authentication."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create_org(
+        self, org_id: str, name: str, *, owner: str | None = None, metadata: dict | None = None
+    ) -> dict[str, Any]:
+        """Create an org (and its first owner when given); Conflict if the id is taken."""
+        principal = _founder(org_id, owner or _SYSTEM_USER)
+        async with self.db.tenant(principal) as conn:
+            return await _insert_org(conn, principal, name, owner, metadata)
+
+    async def create_org_with_key(
+        self, org_id: str, name: str, *, owner: str, key_name: str, metadata: dict | None = None
+    ) -> tuple[dict[str, Any], str]:
+        """Create an org, its owner and an owner API key in one transaction, so no org is
+        left without its credential; returns the org and the key's secret (shown once)."""
+        principal = _founder(org_id, owner)
+        async with self.db.tenant(principal) as conn:
+            org = await _insert_org(conn, principal, name, owner, metadata)
+            secret, _ = await _insert_key(conn, principal, owner, Role.OWNER, key_name)
+        return org, secret
+
+    async def ensure_org(self, principal: Principal) -> None:
+        """Create the principal's org if it does not exist (claims mode: first use creates it)."""
+        async with self.db.tenant(principal) as conn:
+            await org_store.ensure_org(conn, principal)
+
+    async def get_org(self, principal: Principal) -> dict[str, Any]:
+        async with self.db.tenant(principal) as conn:
+            row = await org_store.get_org(conn, principal)
+        if row is None:
+            raise NotFound("organisation not found")
+        return row
+
+    async def list_orgs(self, *, limit: int, offset: int) -> list[dict[str, Any]]:
+        """Every org: a platform-admin path, through the audited definer function."""
+        async with self.db.system() as conn:
+            return await org_store.list_orgs(conn, limit=limit, offset=offset)
+
+    async def delete_org(self, org_id: str) -> None:
+        """Delete an org and, by cascade, everything it owns in Postgres."""
+        principal = Principal(org_id, _SYSTEM_USER, Role.OWNER)
+        async with self.db.tenant(principal) as conn:
+            deleted = await org_store.delete_org(conn, principal)
+        if not deleted:
+            raise NotFound("organisation not found")
+
+    # --- memberships -------------------------------------------------------------------
+
+    async def set_member(self, principal: Principal, user_id: str, role: Role) -> dict[str, Any]:
+        validate_identifier(user_id, "user_id")
+        async with self.db.tenant(principal) as conn:
+            return await org_store.set_member(conn, principal, user_id, role)
+
+    async def list_members(self, principal: Principal) -> list[dict[str, Any]]:
+        async with self.db.tenant(principal) as conn:
+            return await org_store.list_members(conn, principal)
+
+    async def get_member_role(self, principal: Principal) -> Role | None:
+        """The role the principal's user holds in the principal's org, if a member."""
+        async with self.db.tenant(principal) as conn:
+            return await org_store.get_member_role(conn, principal)
+
+    async def delete_member(self, principal: Principal, user_id: str) -> None:
+        async with self.db.tenant(principal) as conn:
+            deleted = await org_store.delete_member(conn, principal, user_id)
+        if not deleted:
+            raise NotFound("member not found")
+
+    # --- API keys ----------------------------------------------------------------------
+
+    async def create_api_key(
+        self, principal: Principal, *, user_id: str, role: Role, name: str = ""
+    ) -> tuple[str, dict[str, Any]]:
+        """Return the secret (shown once, never stored) and the key's record."""
+        validate_identifier(user_id, "user_id")
+        async with self.db.tenant(principal) as conn:
+            return await _insert_key(conn, principal, user_id, role, name)
+
+    async def list_api_keys(self, principal: Principal) -> list[dict[str, Any]]:
+        async with self.db.tenant(principal) as conn:
+            return await org_store.list_api_keys(conn, principal)
+
+    async def revoke_api_key(self, principal: Principal, key_id: uuid.UUID) -> datetime:
+        async with self.db.tenant(principal) as conn:
+            revoked_at = await org_store.revoke_api_key(conn, principal, key_id)
+        if revoked_at is None:
+            raise NotFound("API key not found")
+        return revoked_at
+
+    async def resolve_api_key(self, secret: str) -> tuple[Principal, uuid.UUID] | None:
+        """The principal an API key stands for and the key's id, or None if unknown or revoked."""
+        if not secret.startswith(API_KEY_PREFIX):
+            return None
+        async with self.db.system() as conn:
+            row = await org_store.resolve_api_key(conn, hash_api_key(secret))
+        if row is None:
+            return None
+        principal = Principal(
+            row["org_id"], row["user_id"], Role(row["role"]), PrincipalKind.API_KEY
+        )
+        return principal, row["key_id"]
+
+
+def _founder(org_id: str, user_id: str) -> Principal:
+    """The owner a new org is created as (the tenant of its first transaction)."""
+    validate_identifier(org_id, "org_id")
+    return Principal(org_id, user_id, Role.OWNER)
+
+
+async def _insert_org(
+    conn: AsyncConnection,
+    principal: Principal,
+    name: str,
+    owner: str | None,
+    metadata: dict | None,
+) -> dict[str, Any]:
+    org = await org_store.insert_org(conn, principal, name, metadata or {})
+    if org is None:
+        raise Conflict(f"organisation {principal.org_id!r} already exists")
+    if owner:
+        await org_store.set_member(conn, principal, owner, Role.OWNER)
+    return org
+
+
+async def _insert_key(
+    conn: AsyncConnection, principal: Principal, user_id: str, role: Role, name: str
+) -> tuple[str, dict[str, Any]]:
+    """A new key's secret (returned once, stored only as its hash) and its record."""
+    secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    record = await org_store.insert_api_key(
+        conn, principal, user_id=user_id, role=role, name=name, key_hash=hash_api_key(secret)
+    )
+    return secret, record

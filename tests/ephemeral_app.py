@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -23,19 +24,12 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tenantgraph.api.errors import error_response
-from tenantgraph.api.middleware import (
-    API_KEY_ID,
-    IDEMPOTENCY_STORE,
-    PRINCIPAL,
-    RATE_LIMITER,
-    IdempotencyMiddleware,
-    RateLimitMiddleware,
-    run_budget_spent,
-)
+from tenantgraph.api.identity import IDENTITY, Identity, request_principal
+from tenantgraph.api.middleware import IdempotencyMiddleware, RateLimitMiddleware, run_budget_spent
 from tenantgraph.embedded import EmbeddedValkey
 from tenantgraph.ephemeral.idempotency import IdempotencyStore
 from tenantgraph.ephemeral.ratelimit import RateLimiter
-from tenantgraph.scope import Principal, PrincipalKind
+from tenantgraph.scope import Principal
 from tenantgraph.settings import Settings
 
 
@@ -47,14 +41,8 @@ class TestAuth:
         if scope["type"] == "http":
             headers = {k.decode(): v.decode() for k, v in scope["headers"]}
             if "x-test-org" in headers:
-                key = headers.get("x-test-key")
-                scope["state"][PRINCIPAL] = Principal(
-                    headers["x-test-org"],
-                    headers["x-test-user"],
-                    kind=PrincipalKind.API_KEY if key else PrincipalKind.USER,
-                )
-                if key:
-                    scope["state"][API_KEY_ID] = key
+                principal = Principal(headers["x-test-org"], headers["x-test-user"])
+                scope.setdefault("state", {})[IDENTITY] = Identity(principal)
         await self.app(scope, receive, send)
 
 
@@ -68,16 +56,13 @@ class SideEffects:
 
 
 def build_app(limiter: RateLimiter, store: IdempotencyStore, effects: SideEffects) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[dict]:
-        yield {RATE_LIMITER: limiter, IDEMPOTENCY_STORE: store}
-
+    # What the real middlewares use of the app's AppState.
+    state = SimpleNamespace(rate_limiter=limiter, idempotency=store)
     app = FastAPI(
-        lifespan=lifespan,
         middleware=[
             Middleware(TestAuth),
-            Middleware(RateLimitMiddleware),
-            Middleware(IdempotencyMiddleware),
+            Middleware(RateLimitMiddleware, state=state),
+            Middleware(IdempotencyMiddleware, state=state),
         ],
     )
 
@@ -100,9 +85,8 @@ def build_app(limiter: RateLimiter, store: IdempotencyStore, effects: SideEffect
     @app.post("/runs", status_code=201, response_model=None)
     async def create_run(request: Request) -> dict | JSONResponse:
         """How run routes spend the run budget (separate from the request budget)."""
-        state = request.state
         if not run_budget_spent(request.scope):  # spent by the middleware, as for real runs
-            decision = await getattr(state, RATE_LIMITER).check_run(getattr(state, PRINCIPAL))
+            decision = await limiter.check_run(request_principal(request.scope))
             if not decision.allowed:
                 return error_response(decision.denial())
         run = {"run_id": uuid.uuid4().hex}
@@ -138,7 +122,7 @@ def build_app(limiter: RateLimiter, store: IdempotencyStore, effects: SideEffect
 
 
 def _org(request: Request) -> str | None:
-    principal = getattr(request.state, PRINCIPAL, None)
+    principal = request_principal(request.scope)
     return principal.org_id if principal else None
 
 

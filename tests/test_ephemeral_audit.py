@@ -8,9 +8,9 @@ import uuid
 import pytest
 from typer.testing import CliRunner
 
+from tenantgraph.cli.redis import redis_app
 from tenantgraph.ephemeral.audit import audit_keys, purge_org
 from tenantgraph.ephemeral.client import connect
-from tenantgraph.ephemeral.commands import redis_app
 from tenantgraph.ephemeral.flags import ConversationFlags
 from tenantgraph.ephemeral.sessions import SessionWindow
 from tenantgraph.scope import KeyKind, Principal, redis_key

@@ -210,10 +210,13 @@ async def test_an_unusable_key_is_400(client, effects):
 
 
 def test_principal_is_only_taken_from_scope_state():
-    """Guard for the contract with the auth middleware (see api/middleware/__init__.py)."""
-    from tenantgraph.api.middleware import request_principal
+    """Guard for the contract with the auth middleware (see api/identity.py)."""
+    from tenantgraph.api.identity import Identity, request_principal
 
-    scope = {"type": "http", "state": {"principal": Principal("org-x", "alice")}}
-    assert request_principal(scope) == Principal("org-x", "alice")
+    identity = Identity(Principal("org-x", "alice"))
+    assert request_principal({"type": "http", "state": {"identity": identity}}) == Principal(
+        "org-x", "alice"
+    )
+    assert request_principal({"type": "http", "state": {}}) is None
     with pytest.raises(TypeError):
-        request_principal({"type": "http", "state": {"principal": "org-x"}})
+        request_principal({"type": "http", "state": {"identity": Principal("org-x", "alice")}})

@@ -9,8 +9,8 @@ import pytest
 from langgraph.store.base import PutOp
 from typer.testing import CliRunner
 
+from tenantgraph.cli.memory import memory_app
 from tenantgraph.errors import QuotaExceeded
-from tenantgraph.memory_cli import memory_app
 from tenantgraph.scope import Principal, Role
 from tenantgraph.services.memory import StoreConfig, StoreForbidden, StoreLimits
 from tenantgraph.services.memory_lifecycle import Memory, StoreSweeper

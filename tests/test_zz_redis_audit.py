@@ -7,7 +7,7 @@ import asyncio
 
 from typer.testing import CliRunner
 
-from tenantgraph.ephemeral.commands import redis_app
+from tenantgraph.cli.redis import redis_app
 
 from .ephemeral_app import valkey_url
 

@@ -14,28 +14,28 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tenantgraph.api.middleware.state import API_KEY_ID, PRINCIPAL
+from tenantgraph.api.errors import error_response
+from tenantgraph.api.identity import IDENTITY, Identity, request_identity
+from tenantgraph.errors import Forbidden, TenantgraphError, Unauthenticated
 from tenantgraph.scope import InvalidIdentifier, Principal, Role
 from tenantgraph.services.orgs import API_KEY_PREFIX, Orgs
 from tenantgraph.settings import Settings
 
+if TYPE_CHECKING:
+    from tenantgraph.api.state import AppState
+
 __all__ = [
     "PUBLIC_PATHS",
-    "AuthError",
     "AuthMiddleware",
     "Authenticator",
-    "Identity",
     "current_principal",
     "require_admin",
     "require_platform_admin",
@@ -49,23 +49,6 @@ KNOWN_ORG_SECONDS = 30.0
 VERIFIED_TOKEN_SECONDS = 60.0
 VERIFIED_TOKENS_MAX = 10_000
 PUBLIC_PATHS = frozenset({"/ok", "/info", "/metrics", "/docs", "/redoc", "/openapi.json"})
-
-
-class AuthError(Exception):
-    """Authentication failed: 401 for a bad or missing credential, 403 for a wrong org."""
-
-    def __init__(self, message: str, status: int = 401) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who a request is from: a tenant principal, or the platform administrator."""
-
-    principal: Principal | None = None
-    platform_admin: bool = False
-    api_key_id: uuid.UUID | None = None
 
 
 def _claim(claims: Mapping[str, Any], name: str) -> Any:
@@ -96,7 +79,9 @@ class Authenticator:
     async def authenticate(self, headers: Headers) -> Identity:
         credential = self._credential(headers)
         if credential is None:
-            raise AuthError("missing credentials: send Authorization: Bearer <token> or X-Api-Key")
+            raise Unauthenticated(
+                "missing credentials: send Authorization: Bearer <token> or X-Api-Key"
+            )
         admin = self.settings.admin_token
         if admin and hmac.compare_digest(credential.encode(), admin.get_secret_value().encode()):
             return Identity(platform_admin=True)
@@ -104,13 +89,13 @@ class Authenticator:
         if credential.startswith(API_KEY_PREFIX):
             resolved = await self.orgs.resolve_api_key(credential)
             if resolved is None:
-                raise AuthError("invalid or revoked API key")
+                raise Unauthenticated("invalid or revoked API key")
             principal, key_id = resolved
         else:
             principal = await self._from_jwt(credential, headers)
         requested = headers.get("x-org-id")
         if requested is not None and requested != principal.org_id:
-            raise AuthError("the credential was not issued for this organisation", 403)
+            raise Forbidden("the credential was not issued for this organisation")
         return Identity(principal=principal, api_key_id=key_id)
 
     @staticmethod
@@ -127,23 +112,23 @@ class Authenticator:
         if self.settings.org_mode == "membership":
             org_id = headers.get("x-org-id")
             if not org_id:
-                raise AuthError("membership mode: send the organisation in X-Org-Id", 403)
+                raise Forbidden("membership mode: send the organisation in X-Org-Id")
             try:
                 candidate = Principal(org_id, user_id)
             except InvalidIdentifier as exc:
-                raise AuthError(f"invalid identity: {exc}") from exc
+                raise Unauthenticated(f"invalid identity: {exc}") from exc
             role = await self.orgs.get_member_role(candidate)
             if role is None:
-                raise AuthError("not a member of this organisation", 403)
+                raise Forbidden("not a member of this organisation")
             return Principal(org_id, user_id, role)
         org_id = _claim(claims, self.settings.org_claim)
         if org_id is None:
-            raise AuthError(f"token has no {self.settings.org_claim!r} claim")
+            raise Unauthenticated(f"token has no {self.settings.org_claim!r} claim")
         role = _claim(claims, self.settings.role_claim) or Role.MEMBER.value
         try:
             principal = Principal(str(org_id), user_id, Role(role))
         except (InvalidIdentifier, ValueError) as exc:
-            raise AuthError(f"invalid identity in token: {exc}") from exc
+            raise Unauthenticated(f"invalid identity in token: {exc}") from exc
         now = time.monotonic()
         if self._known_orgs.get(principal.org_id, 0.0) < now:
             await self.orgs.ensure_org(principal)
@@ -179,8 +164,8 @@ class Authenticator:
                 secret = self.settings.jwt_secret.get_secret_value()
                 return jwt.decode(token, secret, algorithms=["HS256"], **common)
         except jwt.PyJWTError as exc:
-            raise AuthError(f"invalid token: {exc}") from exc
-        raise AuthError("invalid credentials: no token issuer is configured")
+            raise Unauthenticated(f"invalid token: {exc}") from exc
+        raise Unauthenticated("invalid credentials: no token issuer is configured")
 
     def forget_org(self, org_id: str) -> None:
         self._known_orgs.pop(org_id, None)
@@ -188,29 +173,22 @@ class Authenticator:
 
 class AuthMiddleware:
     """Authenticates every request but the public ones and stores the Identity in
-    `scope["state"]`, so later middlewares (rate limits, idempotency) can key on it."""
+    `scope["state"]` (api/identity.py), so later middlewares and routes can key on it."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, state: AppState) -> None:
         self.app = app
+        self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
-        authenticator: Authenticator = scope["app"].state.authenticator
         try:
-            identity = await authenticator.authenticate(Headers(scope=scope))
-        except AuthError as exc:
-            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-            response = JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
-            await response(scope, receive, send)
+            identity = await self.state.authenticator.authenticate(Headers(scope=scope))
+        except TenantgraphError as exc:
+            await error_response(exc)(scope, receive, send)
             return
-        state = scope.setdefault("state", {})
-        state["identity"] = identity
-        if identity.principal is not None:
-            state[PRINCIPAL] = identity.principal
-        if identity.api_key_id is not None:
-            state[API_KEY_ID] = str(identity.api_key_id)
+        scope.setdefault("state", {})[IDENTITY] = identity
         await self.app(scope, receive, send)
 
 
@@ -222,14 +200,17 @@ class AuthMiddleware:
 
 
 def _identity(request: Request) -> Identity:
-    return request.state.identity
+    identity = request_identity(request.scope)
+    if identity is None:
+        raise Unauthenticated("missing credentials")
+    return identity
 
 
 def tenant_principal(request: Request) -> Principal:
     """The caller as a tenant principal; the platform admin token is not one."""
     principal = _identity(request).principal
     if principal is None:
-        raise AuthError("this route needs an organisation credential", 403)
+        raise Forbidden("this route needs an organisation credential")
     return principal
 
 
@@ -241,10 +222,10 @@ async def current_principal(request: Request) -> Principal:
 async def require_admin(request: Request) -> Principal:
     principal = tenant_principal(request)
     if not principal.is_admin:
-        raise AuthError("this action needs the admin or owner role", 403)
+        raise Forbidden("this action needs the admin or owner role")
     return principal
 
 
 async def require_platform_admin(request: Request) -> None:
     if not _identity(request).platform_admin:
-        raise AuthError("this route needs the platform admin token", 403)
+        raise Forbidden("this route needs the platform admin token")

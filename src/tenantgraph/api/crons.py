@@ -8,8 +8,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import ConfigDict, Field
 
-from tenantgraph.api.deps import DB, Caller, resolve_assistant_id
+from tenantgraph.api.deps import Caller, app_state
 from tenantgraph.api.payloads import Body, JsonObject, Text
+from tenantgraph.scope import Principal
 from tenantgraph.services.crons import Crons, CronSortColumn
 
 router = APIRouter(prefix="/runs/crons", tags=["crons"])
@@ -50,27 +51,27 @@ class CronCount(Body):
 
 
 def _crons(request: Request) -> Crons:
-    return request.app.state.crons
+    return app_state(request).crons
 
 
 async def _create(
-    request: Request, db: Any, caller: Any, body: CronCreate, thread_id: uuid.UUID | None
+    request: Request, caller: Principal, body: CronCreate, thread_id: uuid.UUID | None
 ) -> Json:
-    assistant_id = await resolve_assistant_id(request, db, caller, body.assistant_id)
+    assistant_id = await app_state(request).assistants.resolve_id(caller, body.assistant_id)
     payload = body.model_dump(exclude_unset=True, exclude={"assistant_id"})
     return await _crons(request).create(caller, assistant_id, payload, thread_id=thread_id)
 
 
 @router.post("")
-async def create_cron(body: CronCreate, request: Request, db: DB, caller: Caller) -> Json:
-    return await _create(request, db, caller, body, None)
+async def create_cron(body: CronCreate, request: Request, caller: Caller) -> Json:
+    return await _create(request, caller, body, None)
 
 
 @thread_router.post("")
 async def create_thread_cron(
-    thread_id: uuid.UUID, body: CronCreate, request: Request, db: DB, caller: Caller
+    thread_id: uuid.UUID, body: CronCreate, request: Request, caller: Caller
 ) -> Json:
-    return await _create(request, db, caller, body, thread_id)
+    return await _create(request, caller, body, thread_id)
 
 
 @router.post("/search")

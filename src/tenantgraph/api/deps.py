@@ -1,64 +1,85 @@
-"""Route dependencies: the services, the caller, and assistant-id resolution."""
+"""Route dependencies: the caller and the services, all read from the one `AppState`."""
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 
 from tenantgraph.api.auth import current_principal, require_admin
+from tenantgraph.api.state import AppState
 from tenantgraph.scope import Principal
 from tenantgraph.services.assistants import Assistants
+from tenantgraph.services.crons import Crons
+from tenantgraph.services.memory_lifecycle import Memory
 from tenantgraph.services.orgs import Orgs
+from tenantgraph.services.runs import Runs
+from tenantgraph.services.thread_state import ThreadStates
 from tenantgraph.services.threads import Threads
 
 __all__ = [
-    "DB",
     "Admin",
     "AssistantService",
     "Caller",
+    "CronService",
+    "MemoryService",
     "OrgService",
+    "RunService",
+    "State",
     "ThreadService",
-    "graph_ids",
-    "resolve_assistant_id",
+    "ThreadStateService",
+    "app_state",
 ]
 
 
-# Dependencies are `async def`: see api/auth.py, route dependencies.
-async def _db(request: Request) -> Any:
-    return request.app.state.resources.db
+def app_state(request: Request) -> AppState:
+    """The app's state object, for routes that need more than one service."""
+    return request.app.state.tenantgraph
 
 
-async def _orgs(request: Request) -> Orgs:
-    return request.app.state.orgs
+# Dependencies are `async def` although they do no I/O: FastAPI runs a plain `def`
+# dependency in a worker thread, a thread hop per dependency per request.
+async def _state(request: Request) -> AppState:
+    return app_state(request)
 
 
-async def _assistants(request: Request) -> Assistants:
-    return request.app.state.assistants
+State = Annotated[AppState, Depends(_state)]
 
 
-async def _threads(request: Request) -> Threads:
-    return request.app.state.threads
+async def _orgs(state: State) -> Orgs:
+    return state.orgs
 
 
-# The runtime pool, for the routes that do not call a service yet.
-DB = Annotated[Any, Depends(_db)]
+async def _assistants(state: State) -> Assistants:
+    return state.assistants
+
+
+async def _threads(state: State) -> Threads:
+    return state.threads
+
+
+async def _thread_states(state: State) -> ThreadStates:
+    return state.thread_states
+
+
+async def _runs(state: State) -> Runs:
+    return state.runs
+
+
+async def _crons(state: State) -> Crons:
+    return state.crons
+
+
+async def _memory(state: State) -> Memory:
+    return state.memory
+
+
 OrgService = Annotated[Orgs, Depends(_orgs)]
 AssistantService = Annotated[Assistants, Depends(_assistants)]
 ThreadService = Annotated[Threads, Depends(_threads)]
+ThreadStateService = Annotated[ThreadStates, Depends(_thread_states)]
+RunService = Annotated[Runs, Depends(_runs)]
+CronService = Annotated[Crons, Depends(_crons)]
+MemoryService = Annotated[Memory, Depends(_memory)]
 Caller = Annotated[Principal, Depends(current_principal)]
 Admin = Annotated[Principal, Depends(require_admin)]
-
-
-def graph_ids(request: Request) -> frozenset[str]:
-    return request.app.state.graph_ids
-
-
-async def resolve_assistant_id(
-    request: Request, db: Any, principal: Principal, raw: str
-) -> uuid.UUID:
-    """A UUID, or a graph name standing for the org's default assistant of that graph
-    (`db` is unused: the assistant service opens the transaction)."""
-    assistants: Assistants = request.app.state.assistants
-    return await assistants.resolve_id(principal, raw)

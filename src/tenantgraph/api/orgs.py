@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
 from tenantgraph.api.auth import require_platform_admin, tenant_principal
-from tenantgraph.api.deps import Admin, OrgService
+from tenantgraph.api.deps import Admin, OrgService, app_state
+from tenantgraph.api.identity import request_identity
 from tenantgraph.api.payloads import Body, JsonObject, Text
 from tenantgraph.errors import Forbidden, NotFound
 from tenantgraph.scope import Principal, Role
@@ -62,8 +63,8 @@ async def list_orgs(
 
 @router.get("/{org_id}")
 async def get_org(org_id: str, request: Request, orgs: OrgService) -> Json:
-    identity = request.state.identity
-    if identity.platform_admin:
+    identity = request_identity(request.scope)
+    if identity is not None and identity.platform_admin:
         principal = Principal(org_id, "platform-admin", Role.OWNER)
     else:
         principal = _in_org(tenant_principal(request), org_id)
@@ -73,7 +74,7 @@ async def get_org(org_id: str, request: Request, orgs: OrgService) -> Json:
 @router.delete("/{org_id}", status_code=204, dependencies=[PlatformAdmin])
 async def delete_org(org_id: str, request: Request, orgs: OrgService) -> None:
     await orgs.delete_org(org_id)
-    request.app.state.authenticator.forget_org(org_id)
+    app_state(request).authenticator.forget_org(org_id)
 
 
 @router.get("/{org_id}/members")

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import model_validator
 
-from tenantgraph.api.deps import DB, Caller, graph_ids, resolve_assistant_id
+from tenantgraph.api.deps import Caller, app_state
 from tenantgraph.api.middleware import run_budget_spent
 from tenantgraph.api.payloads import Body as Payload
 from tenantgraph.errors import InvalidRequest
@@ -56,7 +56,7 @@ class CancelMany(Payload):
 
 
 def _runs(request: Request) -> Runs:
-    return request.app.state.runs
+    return app_state(request).runs
 
 
 def _public(run: Json) -> Json:
@@ -70,24 +70,24 @@ def _path(run: Json) -> str:
 
 
 async def _create(
-    request: Request, db: Any, caller: Principal, thread_id: uuid.UUID | None, body: RunRequest
+    request: Request, caller: Principal, thread_id: uuid.UUID | None, body: RunRequest
 ) -> Json:
     """Queue a run after the caller's run budget admits it (429 when spent); the rate
     limit middleware has spent it already for the routes that create one run."""
     if not run_budget_spent(request.scope):
-        decision = await request.state.rate_limiter.check_run(caller)
+        decision = await app_state(request).rate_limiter.check_run(caller)
         if not decision.allowed:
             raise decision.denial()
-    runs = _runs(request)
-    worker = request.app.state.worker
-    if body.assistant_id in graph_ids(request):
+    state = app_state(request)
+    runs, worker = state.runs, state.worker
+    if body.assistant_id in state.assistants.graph_ids:
         # A graph name stands for the org's default assistant, created with the run on its
         # first use in this org.
         run = await runs.create(
             caller, thread_id, None, body, default_graph=body.assistant_id, worker=worker
         )
     else:
-        assistant_id = await resolve_assistant_id(request, db, caller, body.assistant_id)
+        assistant_id = await state.assistants.resolve_id(caller, body.assistant_id)
         run = await runs.create(caller, thread_id, assistant_id, body, worker=worker)
     if worker is not None and run["status"] == "pending":
         worker.wake()
@@ -160,7 +160,7 @@ def _locations(run: Json) -> dict[str, str]:
 
 async def _waiting(request: Request, caller: Principal, run: Json) -> Response:
     """The result of a run the caller has just created (`…/runs/wait`)."""
-    result = _runs(request).wait(caller, run, worker=request.app.state.worker)
+    result = _runs(request).wait(caller, run, worker=app_state(request).worker)
     return await _awaiting(result, _locations(run))
 
 
@@ -187,62 +187,55 @@ async def create_run(
     body: RunRequest,
     request: Request,
     response: Response,
-    db: DB,
     caller: Caller,
 ) -> Json:
-    run = await _create(request, db, caller, thread_id, body)
+    run = await _create(request, caller, thread_id, body)
     response.headers["Content-Location"] = _path(run)
     return _public(run)
 
 
 @router.post("/runs", response_model=None)
 async def create_stateless_run(
-    body: RunRequest, request: Request, response: Response, db: DB, caller: Caller
+    body: RunRequest, request: Request, response: Response, caller: Caller
 ) -> Json:
-    run = await _create(request, db, caller, None, body)
+    run = await _create(request, caller, None, body)
     response.headers["Content-Location"] = _path(run)
     return _public(run)
 
 
 @router.post("/threads/{thread_id}/runs/stream", response_model=None)
 async def stream_run(
-    thread_id: uuid.UUID, body: RunRequest, request: Request, db: DB, caller: Caller
+    thread_id: uuid.UUID, body: RunRequest, request: Request, caller: Caller
 ) -> Response:
-    run = await _create(request, db, caller, thread_id, body)
+    run = await _create(request, caller, thread_id, body)
     return _sse(request, caller, run, cancel_on_disconnect=body.on_disconnect == "cancel")
 
 
 @router.post("/runs/stream", response_model=None)
-async def stream_stateless_run(
-    body: RunRequest, request: Request, db: DB, caller: Caller
-) -> Response:
-    run = await _create(request, db, caller, None, body)
+async def stream_stateless_run(body: RunRequest, request: Request, caller: Caller) -> Response:
+    run = await _create(request, caller, None, body)
     return _sse(request, caller, run, cancel_on_disconnect=body.on_disconnect == "cancel")
 
 
 @router.post("/threads/{thread_id}/runs/wait", response_model=None)
 async def wait_run(
-    thread_id: uuid.UUID, body: RunRequest, request: Request, db: DB, caller: Caller
+    thread_id: uuid.UUID, body: RunRequest, request: Request, caller: Caller
 ) -> Response:
-    run = await _create(request, db, caller, thread_id, body)
+    run = await _create(request, caller, thread_id, body)
     return await _waiting(request, caller, run)
 
 
 @router.post("/runs/wait", response_model=None)
-async def wait_stateless_run(
-    body: RunRequest, request: Request, db: DB, caller: Caller
-) -> Response:
-    run = await _create(request, db, caller, None, body)
+async def wait_stateless_run(body: RunRequest, request: Request, caller: Caller) -> Response:
+    run = await _create(request, caller, None, body)
     return await _waiting(request, caller, run)
 
 
 @router.post("/runs/batch", response_model=None)
-async def create_batch(
-    body: list[RunRequest], request: Request, db: DB, caller: Caller
-) -> list[Json]:
+async def create_batch(body: list[RunRequest], request: Request, caller: Caller) -> list[Json]:
     created = []
     for item in body:
-        created.append(_public(await _create(request, db, caller, None, item)))
+        created.append(_public(await _create(request, caller, None, item)))
     return created
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
-from tenantgraph.api.deps import DB, Caller, resolve_assistant_id
+from tenantgraph.api.deps import Caller, app_state
 from tenantgraph.api.payloads import Body, JsonObject
 from tenantgraph.ephemeral.sessions import SessionWindow
 from tenantgraph.scope import Principal
@@ -20,13 +20,14 @@ class Append(Body):
 
 
 async def _window(
-    request: Request, db: Any, caller: Principal, assistant_id: str, session_id: str
+    request: Request, caller: Principal, assistant_id: str, session_id: str
 ) -> SessionWindow:
     """The window keyed by the caller's org and user: no one else's is addressable."""
-    resolved = await resolve_assistant_id(request, db, caller, assistant_id)
-    settings = request.app.state.resources.settings.ephemeral
+    state = app_state(request)
+    resolved = await state.assistants.resolve_id(caller, assistant_id)
+    settings = state.settings.ephemeral
     return SessionWindow(
-        request.app.state.resources.redis,
+        state.resources.redis,
         caller,
         str(resolved),
         session_id,
@@ -40,25 +41,24 @@ async def read_window(
     assistant_id: str,
     session_id: str,
     request: Request,
-    db: DB,
     caller: Caller,
     last: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    window = await _window(request, db, caller, assistant_id, session_id)
+    window = await _window(request, caller, assistant_id, session_id)
     return {"messages": await window.messages(last)}
 
 
 @router.post("/messages")
 async def append_to_window(
-    assistant_id: str, session_id: str, body: Append, request: Request, db: DB, caller: Caller
+    assistant_id: str, session_id: str, body: Append, request: Request, caller: Caller
 ) -> dict[str, int]:
-    window = await _window(request, db, caller, assistant_id, session_id)
+    window = await _window(request, caller, assistant_id, session_id)
     return {"length": await window.append(*body.messages)}
 
 
 @router.delete("", status_code=204)
 async def clear_window(
-    assistant_id: str, session_id: str, request: Request, db: DB, caller: Caller
+    assistant_id: str, session_id: str, request: Request, caller: Caller
 ) -> None:
-    window = await _window(request, db, caller, assistant_id, session_id)
+    window = await _window(request, caller, assistant_id, session_id)
     await window.clear()

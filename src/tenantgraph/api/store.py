@@ -11,13 +11,12 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 
-from tenantgraph.api.deps import Caller
+from tenantgraph.api.deps import Caller, MemoryService
 from tenantgraph.api.payloads import Body, JsonObject, Text
-from tenantgraph.services.memory_lifecycle import Memory
 
 router = APIRouter(prefix="/store", tags=["store"])
 
@@ -53,13 +52,6 @@ class NamespaceList(Body):
     max_depth: int | None = Field(None, ge=1)
     limit: int = Field(100, ge=1, le=1000)
     offset: int = Field(0, ge=0)
-
-
-async def _memory(request: Request) -> Memory:  # async: see api/auth.py, dependencies
-    return request.app.state.memory
-
-
-MemoryService = Annotated[Memory, Depends(_memory)]
 
 
 def _item(item: Any) -> Json:

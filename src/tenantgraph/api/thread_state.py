@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
-from tenantgraph.api.deps import Caller
+from tenantgraph.api.deps import Caller, app_state
 from tenantgraph.api.payloads import Body, JsonObject, Text
 from tenantgraph.services.thread_state import ThreadStates
 
@@ -37,7 +37,7 @@ class HistoryQuery(Body):
 
 
 def _states(request: Request) -> ThreadStates:
-    return request.app.state.states
+    return app_state(request).thread_states
 
 
 @router.get("/state")

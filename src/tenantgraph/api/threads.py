@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import Field
 
-from tenantgraph.api.deps import Caller, ThreadService
+from tenantgraph.api.deps import Caller, ThreadService, app_state
 from tenantgraph.api.payloads import Body, JsonObject, Text
 
 router = APIRouter(prefix="/threads", tags=["threads"])
@@ -87,4 +87,4 @@ async def delete_thread(thread_id: uuid.UUID, threads: ThreadService, caller: Ca
 @router.post("/{thread_id}/copy")
 async def copy_thread(thread_id: uuid.UUID, request: Request, caller: Caller) -> Json:
     """A new thread of the caller's with the source's metadata and every checkpoint."""
-    return await request.app.state.states.copy_thread(caller, thread_id)
+    return await app_state(request).thread_states.copy_thread(caller, thread_id)

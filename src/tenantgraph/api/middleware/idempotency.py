@@ -17,19 +17,22 @@ Requests without a principal or without the header pass through.
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tenantgraph.api.middleware.state import IDEMPOTENCY_STORE, request_principal
+from tenantgraph.api.identity import request_principal
 from tenantgraph.ephemeral.idempotency import (
     ClaimResult,
-    IdempotencyStore,
     InvalidIdempotencyKey,
     StoredResponse,
     fingerprint,
 )
+
+if TYPE_CHECKING:
+    from tenantgraph.api.state import AppState
 
 __all__ = ["IdempotencyMiddleware"]
 
@@ -43,8 +46,9 @@ _NOT_STORED = frozenset(
 
 
 class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, state: AppState) -> None:
         self.app = app
+        self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         principal = request_principal(scope)
@@ -52,7 +56,7 @@ class IdempotencyMiddleware:
         if principal is None or key is None or scope["method"] not in METHODS:
             await self.app(scope, receive, send)
             return
-        store: IdempotencyStore = scope["state"][IDEMPOTENCY_STORE]
+        store = self.state.idempotency
         try:
             body = await _read_body(receive, store.max_body_bytes)
         except _Disconnected:

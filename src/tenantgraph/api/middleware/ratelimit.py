@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantgraph.api.errors import error_response
-from tenantgraph.api.middleware.state import API_KEY_ID, RATE_LIMITER, request_principal
-from tenantgraph.ephemeral.ratelimit import RateLimiter
+from tenantgraph.api.identity import request_identity
+
+if TYPE_CHECKING:
+    from tenantgraph.api.state import AppState
 
 __all__ = ["RUN_ROUTE", "RateLimitMiddleware", "run_budget_spent"]
 
@@ -32,18 +35,19 @@ class RateLimitMiddleware:
     principal (health checks, failed auth) are not counted.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, state: AppState) -> None:
         self.app = app
+        self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        principal = request_principal(scope)
-        if principal is None:
+        identity = request_identity(scope)
+        if identity is None or identity.principal is None:
             await self.app(scope, receive, send)
             return
-        limiter: RateLimiter = scope["state"][RATE_LIMITER]
+        key_id = str(identity.api_key_id) if identity.api_key_id is not None else None
         with_run = scope["method"] == "POST" and RUN_ROUTE.fullmatch(scope["path"]) is not None
-        decision = await limiter.check_request(
-            principal, api_key_id=scope["state"].get(API_KEY_ID), with_run=with_run
+        decision = await self.state.rate_limiter.check_request(
+            identity.principal, api_key_id=key_id, with_run=with_run
         )
         scope["state"][_RUN_SPENT] = with_run
         if not decision.allowed:

@@ -17,8 +17,8 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from tenantgraph.ephemeral.commands import redis_app
-from tenantgraph.memory_cli import memory_app
+from tenantgraph.cli.memory import memory_app
+from tenantgraph.cli.redis import redis_app
 from tenantgraph.scope import Principal, Role
 from tenantgraph.settings import Settings
 
@@ -315,7 +315,3 @@ def token(
     if settings.jwt_issuer:
         claims["iss"] = settings.jwt_issuer
     print(jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256"))
-
-
-if __name__ == "__main__":
-    app()

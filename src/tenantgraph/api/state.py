@@ -1,0 +1,124 @@
+"""The app's one state object: the services the routes call and the collaborators the
+middlewares use, opened and closed by the app's lifespan (`AppState.running`).
+
+`create_app` builds it empty, hands it to every middleware it installs and keeps it as
+`app.state.tenantgraph` for the route dependencies (api/deps.py); `running()` fills it.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from rich.console import Console
+
+from tenantgraph.api.auth import Authenticator
+from tenantgraph.ephemeral.context import bind
+from tenantgraph.ephemeral.idempotency import IdempotencyStore
+from tenantgraph.ephemeral.ratelimit import RateLimiter
+from tenantgraph.errors import Conflict
+from tenantgraph.resources import Resources, open_resources
+from tenantgraph.runtime.graphs import GraphRegistry
+from tenantgraph.runtime.worker import Worker
+from tenantgraph.services.assistants import Assistants
+from tenantgraph.services.crons import Crons
+from tenantgraph.services.limits import OrgLimits
+from tenantgraph.services.memory_lifecycle import Memory, StoreSweeper
+from tenantgraph.services.orgs import Orgs
+from tenantgraph.services.runs import Runs
+from tenantgraph.services.thread_state import ThreadStates
+from tenantgraph.services.threads import Threads
+from tenantgraph.settings import Settings
+
+__all__ = ["DEFAULT_ADMIN", "DEFAULT_ORG", "YOUNG_GC_THRESHOLD", "AppState"]
+
+DEFAULT_ORG = "default"
+DEFAULT_ADMIN = "admin"
+YOUNG_GC_THRESHOLD = 20_000
+
+
+class AppState:
+    """Everything a request may need, built once per process when the app starts."""
+
+    resources: Resources
+    registry: GraphRegistry
+    authenticator: Authenticator
+    rate_limiter: RateLimiter
+    idempotency: IdempotencyStore
+    orgs: Orgs
+    assistants: Assistants
+    threads: Threads
+    thread_states: ThreadStates
+    runs: Runs
+    crons: Crons
+    memory: Memory
+    worker: Worker | None
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Open the resources, build the services, start the worker and the sweeper; undo
+        all of it in reverse order on exit."""
+        settings = self.settings
+        registry = GraphRegistry.from_settings(settings)
+        async with open_resources(settings) as resources, AsyncExitStack() as stack:
+            db, redis = resources.db, resources.redis
+            self.resources, self.registry = resources, registry
+            self.orgs = Orgs(db)
+            self.authenticator = Authenticator(settings, self.orgs)
+            self.rate_limiter = RateLimiter(redis, OrgLimits(db).get, settings.ephemeral)
+            self.idempotency = IdempotencyStore(redis, settings.ephemeral)
+            self.assistants = Assistants(db, registry)
+            self.threads = Threads(db)
+            self.thread_states = ThreadStates(db, registry)
+            self.runs = Runs(db, redis)
+            self.crons = Crons(db, self.runs)
+            self.memory = Memory(db, resources.store_config)
+            await _first_start(settings, self.orgs)
+            self.worker = None
+            if settings.worker_concurrency > 0:
+                worker = Worker.from_settings(
+                    settings, db, redis, registry, resources.store, fire_crons=self.crons.fire_due
+                )
+                # The worker's tasks inherit this context: graphs reach the ephemeral
+                # helpers (session windows, episodes) through the bound client.
+                with bind(redis, settings.ephemeral):
+                    await worker.start()
+                stack.push_async_callback(worker.stop)
+                self.worker = worker
+            ttl = resources.store_config.ttl or {}
+            sweeper = StoreSweeper(db, interval=60 * (ttl.get("sweep_interval_minutes") or 1))
+            sweeper.start()
+            stack.push_async_callback(sweeper.stop)
+            # A run allocates many short-lived containers (LangGraph, pydantic, psycopg):
+            # young collections every 700 allocations cost ~10% of the server's CPU per
+            # run at 8 concurrent runs; every 20,000 it fell from ~5.8 to ~5.2 ms per run
+            # (bench/runs_bench.py, docs/measurements.md). Older generations keep theirs.
+            stack.callback(gc.set_threshold, *gc.get_threshold())
+            gc.set_threshold(YOUNG_GC_THRESHOLD)
+            yield
+
+
+async def _first_start(settings: Settings, orgs: Orgs) -> None:
+    """On an embedded database with no `default` org yet, create it with one owner key.
+
+    The key is printed once; the API never runs without a credential.
+    """
+    if settings.database_url:
+        return
+    try:
+        _, secret = await orgs.create_org_with_key(
+            DEFAULT_ORG, "Default", owner=DEFAULT_ADMIN, key_name="first start"
+        )
+    except Conflict:
+        return
+    Console(stderr=True).print(
+        f"\n[bold]Created organisation '{DEFAULT_ORG}' with an owner API key "
+        "(shown only now):[/]\n"
+        f"  [green]{secret}[/]\n"
+        "Use it as  Authorization: Bearer <key>  or  X-Api-Key: <key>, e.g.\n"
+        "  get_client(url=..., api_key=<key>)  from langgraph-sdk.\n"
+    )

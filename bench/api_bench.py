@@ -27,6 +27,7 @@ from tests.api_fixtures import mint, start_api_server
 
 from tenantgraph.resources import open_resources
 from tenantgraph.scope import Principal, Role
+from tenantgraph.services.memory import Memory
 from tenantgraph.services.threads import Threads
 from tenantgraph.settings import Settings
 
@@ -75,7 +76,7 @@ async def main(n: int, clients: int, data: Path) -> None:
             token = mint(org, "u1")
             sdk = get_client(url=server.url, headers={"Authorization": f"Bearer {token}"})
             await sdk.threads.count()  # creates the org (claims mode)
-            store = resources.store(principal)
+            store = Memory(resources.db, resources.store_config).store(principal)
             threads = Threads(resources.db)
             ns = ("bench", "items")
             value = {"text": "a memory worth keeping", "n": 1}

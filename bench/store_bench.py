@@ -41,7 +41,7 @@ from tenantgraph.db.migrate import APP_ROLE, SCHEMA
 from tenantgraph.resources import open_resources
 from tenantgraph.scope import Principal, Role
 from tenantgraph.services.embeddings import HashingEmbeddings, StoreIndex
-from tenantgraph.services.memory import TenantStore
+from tenantgraph.services.tenant_store import TenantStore
 from tenantgraph.settings import Settings
 from tenantgraph.stores import item_reads, vectors
 

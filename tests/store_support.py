@@ -8,7 +8,7 @@ import psycopg
 
 from tenantgraph.resources import Resources
 from tenantgraph.scope import Principal, Role
-from tenantgraph.services.memory import TenantStore
+from tenantgraph.services.tenant_store import TenantStore
 
 INDEX = {"dims": 64, "embed": "hashing", "fields": ["text"]}
 

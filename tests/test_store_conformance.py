@@ -21,7 +21,8 @@ from langgraph.store.memory import InMemoryStore
 from tenantgraph.errors import InvalidInput
 from tenantgraph.scope import Principal, Role
 from tenantgraph.services.embeddings import HashingEmbeddings
-from tenantgraph.services.memory_lifecycle import Memory, StoreSweeper
+from tenantgraph.services.memory import Memory
+from tenantgraph.services.store_sweeper import StoreSweeper
 from tenantgraph.stores import vectors
 from tenantgraph.stores.filters import InvalidFilter
 from tenantgraph.stores.item_scope import ns_path

@@ -10,7 +10,7 @@ import pytest
 from langgraph.store.base import GetOp, ListNamespacesOp, PutOp, SearchOp
 
 from tenantgraph.scope import Role
-from tenantgraph.services.memory import ForbiddenNamespace, TenantStore
+from tenantgraph.services.tenant_store import ForbiddenNamespace, TenantStore
 from tenantgraph.stores import vectors
 
 from .store_support import admin_execute, create_org, store

@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 from tenantgraph.cli.memory import memory_app
 from tenantgraph.errors import QuotaExceeded
 from tenantgraph.scope import Principal, Role
-from tenantgraph.services.memory import StoreConfig, StoreForbidden, StoreLimits
-from tenantgraph.services.memory_lifecycle import Memory, StoreSweeper
+from tenantgraph.services.memory import Memory
+from tenantgraph.services.store_sweeper import StoreSweeper
+from tenantgraph.services.tenant_store import StoreConfig, StoreForbidden, StoreLimits
 from tenantgraph.stores import vectors
 
 from .store_support import admin_execute, create_org, store

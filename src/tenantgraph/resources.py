@@ -19,8 +19,7 @@ from tenantgraph.db.embedded import EmbeddedPostgres
 from tenantgraph.db.migrate import app_conninfo, migrate
 from tenantgraph.embedded import EmbeddedValkey
 from tenantgraph.ephemeral.client import connect
-from tenantgraph.scope import Principal
-from tenantgraph.services.memory import StoreConfig, TenantStore
+from tenantgraph.services.tenant_store import StoreConfig
 from tenantgraph.settings import Settings
 
 __all__ = [
@@ -40,10 +39,6 @@ class Resources:
     redis: aioredis.Redis
     admin_conninfo: str
     store_config: StoreConfig
-
-    def store(self, principal: Principal) -> TenantStore:
-        """The long-term memory store bound to `principal` (graphs and the store routes)."""
-        return self.store_config.store(self.db, principal)
 
 
 async def admin_conninfo(settings: Settings, stack: AsyncExitStack) -> str:

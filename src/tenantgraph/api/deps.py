@@ -11,7 +11,7 @@ from tenantgraph.api.state import AppState
 from tenantgraph.scope import Principal
 from tenantgraph.services.assistants import Assistants
 from tenantgraph.services.crons import Crons
-from tenantgraph.services.memory_lifecycle import Memory
+from tenantgraph.services.memory import Memory
 from tenantgraph.services.orgs import Orgs
 from tenantgraph.services.runs import Runs
 from tenantgraph.services.thread_state import ThreadStates

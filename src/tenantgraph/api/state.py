@@ -24,9 +24,10 @@ from tenantgraph.runtime.worker import Worker
 from tenantgraph.services.assistants import Assistants
 from tenantgraph.services.crons import Crons
 from tenantgraph.services.limits import OrgLimits
-from tenantgraph.services.memory_lifecycle import Memory, StoreSweeper
+from tenantgraph.services.memory import Memory
 from tenantgraph.services.orgs import Orgs
 from tenantgraph.services.runs import Runs
+from tenantgraph.services.store_sweeper import StoreSweeper
 from tenantgraph.services.thread_state import ThreadStates
 from tenantgraph.services.threads import Threads
 from tenantgraph.settings import Settings
@@ -81,7 +82,7 @@ class AppState:
             self.worker = None
             if settings.worker_concurrency > 0:
                 worker = Worker.from_settings(
-                    settings, db, redis, registry, resources.store, fire_crons=self.crons.fire_due
+                    settings, db, redis, registry, self.memory.store, fire_crons=self.crons.fire_due
                 )
                 # The worker's tasks inherit this context: graphs reach the ephemeral
                 # helpers (session windows, episodes) through the bound client.

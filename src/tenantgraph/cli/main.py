@@ -223,6 +223,7 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
     from tenantgraph.runtime.graphs import GraphRegistry
     from tenantgraph.runtime.worker import Worker
     from tenantgraph.services.crons import Crons
+    from tenantgraph.services.memory import Memory
     from tenantgraph.services.runs import Runs
 
     async with open_resources(settings) as resources:
@@ -232,7 +233,7 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
             resources.db,
             resources.redis,
             GraphRegistry.from_settings(settings),
-            resources.store,
+            Memory(resources.db, resources.store_config).store,
             concurrency=concurrency,
             fire_crons=crons.fire_due,
         )

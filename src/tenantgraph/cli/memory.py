@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from tenantgraph.scope import Principal, Role
-from tenantgraph.services.memory_lifecycle import Memory
+from tenantgraph.services.memory import Memory
 from tenantgraph.settings import Settings
 
 memory_app = typer.Typer(help="Export and delete long-term memory (store items).")

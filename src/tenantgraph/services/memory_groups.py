@@ -21,7 +21,7 @@ from tenantgraph.stores.item_reads import Statement
 from tenantgraph.stores.item_writes import Change
 
 if TYPE_CHECKING:
-    from tenantgraph.services.memory import TenantStore
+    from tenantgraph.services.tenant_store import TenantStore
 
 __all__ = ["Read", "Reads", "Writes", "flush_reads", "flush_writes", "shared"]
 

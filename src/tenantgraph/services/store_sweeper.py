@@ -1,0 +1,98 @@
+"""The store's background work across orgs: expired items, empty namespaces, and moving
+vectors into the HNSW index. It crosses orgs only through the audited `sweep_store_items`,
+`gc_store_namespaces` and `index_store_vectors` functions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import psycopg
+
+from tenantgraph.db.database import Database
+from tenantgraph.stores import item_lifecycle, vectors
+
+__all__ = ["StoreSweeper"]
+
+log = logging.getLogger(__name__)
+
+
+class StoreSweeper:
+    """The store's background work, started and stopped by the app's lifespan: the vector
+    indexer every `index_interval` seconds, `sweep_expired` every `interval` seconds."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        interval: float = 60.0,
+        index_interval: float = 2.0,
+        batch: int = 1000,
+        index_batch: int = 500,
+    ) -> None:
+        self.db = db
+        self.interval = interval
+        self.index_interval = index_interval
+        self.batch = batch
+        self.index_batch = index_batch
+        self._task: asyncio.Task[None] | None = None
+
+    async def sweep_expired(self) -> int:
+        """Delete expired items of every org in batches, then drop emptied namespace rows.
+
+        Reads never return an expired item whether or not this has run; it frees the space
+        and the quota. Returns how many items it deleted.
+        """
+        total = await self._in_batches(item_lifecycle.sweep_batch, self.batch)
+        async with self.db.system() as conn:
+            await item_lifecycle.gc_namespaces(conn)
+        return total
+
+    async def index_pending_vectors(self) -> int:
+        """Move vectors written before their owner's promotion into the HNSW index, in
+        batches of every org (`stores/vectors.py` explains promotion). Searches are right
+        before and after; this makes them use the index. Returns how many vectors it moved."""
+        return await self._in_batches(vectors.index_batch, self.index_batch)
+
+    async def _in_batches(
+        self, step: Callable[[psycopg.AsyncConnection, int], Awaitable[int]], batch: int
+    ) -> int:
+        """Run an audited cross-tenant `step(conn, batch)` until it does less than a full
+        batch; returns the rows it handled in all."""
+        total = 0
+        while True:
+            async with self.db.system() as conn:
+                done = await step(conn, batch)
+            total += done
+            if done < batch:
+                return total
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="tenantgraph-store-sweeper")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        next_sweep = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                moved = await self.index_pending_vectors()
+                if moved:
+                    log.info("store indexer moved vectors into HNSW", extra={"moved": moved})
+                if loop.time() >= next_sweep:
+                    next_sweep = loop.time() + self.interval
+                    deleted = await self.sweep_expired()
+                    if deleted:
+                        log.info("store sweeper deleted expired items", extra={"deleted": deleted})
+            except Exception:
+                log.exception("store sweep failed; retrying next interval")
+            await asyncio.sleep(self.index_interval)

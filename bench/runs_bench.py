@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from tests.api_fixtures import Tenants, start_api_server  # noqa: E402
 from tests.servers import ServerProcess  # noqa: E402
 
-from tenantgraph.api.app import YOUNG_GC_THRESHOLD  # noqa: E402
+from tenantgraph.api.state import YOUNG_GC_THRESHOLD  # noqa: E402
 from tenantgraph.db.database import Database  # noqa: E402
 from tenantgraph.db.embedded import EmbeddedPostgres  # noqa: E402
 from tenantgraph.embedded import EmbeddedValkey  # noqa: E402

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import ConfigDict, Field
 
-from tenantgraph.api.deps import Caller, app_state
+from tenantgraph.api.deps import AssistantService, Caller, CronService
 from tenantgraph.api.payloads import Body, JsonObject, Text
 from tenantgraph.scope import Principal
+from tenantgraph.services.assistants import Assistants
 from tenantgraph.services.crons import Crons, CronSortColumn
 
 router = APIRouter(prefix="/runs/crons", tags=["crons"])
@@ -50,52 +51,58 @@ class CronCount(Body):
     metadata: JsonObject | None = None
 
 
-def _crons(request: Request) -> Crons:
-    return app_state(request).crons
-
-
 async def _create(
-    request: Request, caller: Principal, body: CronCreate, thread_id: uuid.UUID | None
+    assistants: Assistants,
+    crons: Crons,
+    caller: Principal,
+    body: CronCreate,
+    thread_id: uuid.UUID | None,
 ) -> Json:
-    assistant_id = await app_state(request).assistants.resolve_id(caller, body.assistant_id)
+    assistant_id = await assistants.resolve_id(caller, body.assistant_id)
     payload = body.model_dump(exclude_unset=True, exclude={"assistant_id"})
-    return await _crons(request).create(caller, assistant_id, payload, thread_id=thread_id)
+    return await crons.create(caller, assistant_id, payload, thread_id=thread_id)
 
 
 @router.post("")
-async def create_cron(body: CronCreate, request: Request, caller: Caller) -> Json:
-    return await _create(request, caller, body, None)
+async def create_cron(
+    body: CronCreate, assistants: AssistantService, crons: CronService, caller: Caller
+) -> Json:
+    return await _create(assistants, crons, caller, body, None)
 
 
 @thread_router.post("")
 async def create_thread_cron(
-    thread_id: uuid.UUID, body: CronCreate, request: Request, caller: Caller
+    thread_id: uuid.UUID,
+    body: CronCreate,
+    assistants: AssistantService,
+    crons: CronService,
+    caller: Caller,
 ) -> Json:
-    return await _create(request, caller, body, thread_id)
+    return await _create(assistants, crons, caller, body, thread_id)
 
 
 @router.post("/search")
-async def search_crons(body: CronSearch, request: Request, caller: Caller) -> list[Json]:
-    return await _crons(request).search(caller, **body.model_dump())
+async def search_crons(body: CronSearch, crons: CronService, caller: Caller) -> list[Json]:
+    return await crons.search(caller, **body.model_dump())
 
 
 @router.post("/count")
-async def count_crons(body: CronCount, request: Request, caller: Caller) -> int:
-    return await _crons(request).count(caller, **body.model_dump())
+async def count_crons(body: CronCount, crons: CronService, caller: Caller) -> int:
+    return await crons.count(caller, **body.model_dump())
 
 
 @router.get("/{cron_id}")
-async def get_cron(cron_id: uuid.UUID, request: Request, caller: Caller) -> Json:
-    return await _crons(request).get(caller, cron_id)
+async def get_cron(cron_id: uuid.UUID, crons: CronService, caller: Caller) -> Json:
+    return await crons.get(caller, cron_id)
 
 
 @router.patch("/{cron_id}")
 async def update_cron(
-    cron_id: uuid.UUID, body: CronPatch, request: Request, caller: Caller
+    cron_id: uuid.UUID, body: CronPatch, crons: CronService, caller: Caller
 ) -> Json:
-    return await _crons(request).update(caller, cron_id, body.model_dump(exclude_unset=True))
+    return await crons.update(caller, cron_id, body.model_dump(exclude_unset=True))
 
 
 @router.delete("/{cron_id}", status_code=204)
-async def delete_cron(cron_id: uuid.UUID, request: Request, caller: Caller) -> None:
-    await _crons(request).delete(caller, cron_id)
+async def delete_cron(cron_id: uuid.UUID, crons: CronService, caller: Caller) -> None:
+    await crons.delete(caller, cron_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -13,7 +13,6 @@ from tenantgraph.services.assistants import Assistants
 from tenantgraph.services.crons import Crons
 from tenantgraph.services.memory import Memory
 from tenantgraph.services.orgs import Orgs
-from tenantgraph.services.runs import Runs
 from tenantgraph.services.thread_state import ThreadStates
 from tenantgraph.services.threads import Threads
 
@@ -24,7 +23,6 @@ __all__ = [
     "CronService",
     "MemoryService",
     "OrgService",
-    "RunService",
     "State",
     "ThreadService",
     "ThreadStateService",
@@ -46,40 +44,20 @@ async def _state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(_state)]
 
 
-async def _orgs(state: State) -> Orgs:
-    return state.orgs
+def _service(name: str) -> Any:
+    """A dependency that answers with the state's service `name`."""
+
+    async def dependency(state: State) -> Any:
+        return getattr(state, name)
+
+    return Depends(dependency)
 
 
-async def _assistants(state: State) -> Assistants:
-    return state.assistants
-
-
-async def _threads(state: State) -> Threads:
-    return state.threads
-
-
-async def _thread_states(state: State) -> ThreadStates:
-    return state.thread_states
-
-
-async def _runs(state: State) -> Runs:
-    return state.runs
-
-
-async def _crons(state: State) -> Crons:
-    return state.crons
-
-
-async def _memory(state: State) -> Memory:
-    return state.memory
-
-
-OrgService = Annotated[Orgs, Depends(_orgs)]
-AssistantService = Annotated[Assistants, Depends(_assistants)]
-ThreadService = Annotated[Threads, Depends(_threads)]
-ThreadStateService = Annotated[ThreadStates, Depends(_thread_states)]
-RunService = Annotated[Runs, Depends(_runs)]
-CronService = Annotated[Crons, Depends(_crons)]
-MemoryService = Annotated[Memory, Depends(_memory)]
+OrgService = Annotated[Orgs, _service("orgs")]
+AssistantService = Annotated[Assistants, _service("assistants")]
+ThreadService = Annotated[Threads, _service("threads")]
+ThreadStateService = Annotated[ThreadStates, _service("thread_states")]
+CronService = Annotated[Crons, _service("crons")]
+MemoryService = Annotated[Memory, _service("memory")]
 Caller = Annotated[Principal, Depends(current_principal)]
 Admin = Annotated[Principal, Depends(require_admin)]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import Field
 
-from tenantgraph.api.deps import Caller, app_state
+from tenantgraph.api.deps import Caller, ThreadStateService
 from tenantgraph.api.payloads import Body, JsonObject, Text
-from tenantgraph.services.thread_state import ThreadStates
 
 router = APIRouter(prefix="/threads/{thread_id}", tags=["thread state"])
 
@@ -36,61 +35,57 @@ class HistoryQuery(Body):
     checkpoint: JsonObject | None = None
 
 
-def _states(request: Request) -> ThreadStates:
-    return app_state(request).thread_states
-
-
 @router.get("/state")
 async def get_state(
-    thread_id: uuid.UUID, request: Request, caller: Caller, subgraphs: bool = False
+    thread_id: uuid.UUID, states: ThreadStateService, caller: Caller, subgraphs: bool = False
 ) -> Json:
-    return await _states(request).get(caller, thread_id, subgraphs=subgraphs)
+    return await states.get(caller, thread_id, subgraphs=subgraphs)
 
 
 @router.get("/state/{checkpoint_id}")
 async def get_state_at(
     thread_id: uuid.UUID,
     checkpoint_id: str,
-    request: Request,
+    states: ThreadStateService,
     caller: Caller,
     subgraphs: bool = False,
 ) -> Json:
     checkpoint = {"checkpoint_id": checkpoint_id}
-    return await _states(request).get(caller, thread_id, checkpoint, subgraphs=subgraphs)
+    return await states.get(caller, thread_id, checkpoint, subgraphs=subgraphs)
 
 
 @router.post("/state/checkpoint")
 async def get_state_at_checkpoint(
-    thread_id: uuid.UUID, body: StateAtCheckpoint, request: Request, caller: Caller
+    thread_id: uuid.UUID, body: StateAtCheckpoint, states: ThreadStateService, caller: Caller
 ) -> Json:
-    return await _states(request).get(caller, thread_id, body.checkpoint, subgraphs=body.subgraphs)
+    return await states.get(caller, thread_id, body.checkpoint, subgraphs=body.subgraphs)
 
 
 @router.post("/state")
 async def update_state(
-    thread_id: uuid.UUID, body: StateUpdate, request: Request, caller: Caller
+    thread_id: uuid.UUID, body: StateUpdate, states: ThreadStateService, caller: Caller
 ) -> Json:
     checkpoint = dict(body.checkpoint or {})
     if body.checkpoint_id:
         checkpoint["checkpoint_id"] = body.checkpoint_id
-    return await _states(request).update(
+    return await states.update(
         caller, thread_id, body.values, as_node=body.as_node, checkpoint=checkpoint or None
     )
 
 
 @router.post("/history")
 async def post_history(
-    thread_id: uuid.UUID, body: HistoryQuery, request: Request, caller: Caller
+    thread_id: uuid.UUID, body: HistoryQuery, states: ThreadStateService, caller: Caller
 ) -> list[Json]:
-    return await _states(request).history(caller, thread_id, **body.model_dump())
+    return await states.history(caller, thread_id, **body.model_dump())
 
 
 @router.get("/history")
 async def get_history(
     thread_id: uuid.UUID,
-    request: Request,
+    states: ThreadStateService,
     caller: Caller,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
     before: str | None = None,
 ) -> list[Json]:
-    return await _states(request).history(caller, thread_id, limit=limit, before=before)
+    return await states.history(caller, thread_id, limit=limit, before=before)

@@ -273,22 +273,19 @@ def result(op: Op, rows: Sequence[Mapping[str, Any]]) -> Result:
     return [tuple(r["namespace"]) for r in rows]
 
 
+def _fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "namespace": tuple(row["namespace"]),
+        "key": row["key"],
+        "value": row["value"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
 def _item(row: Mapping[str, Any]) -> Item:
-    return Item(
-        namespace=tuple(row["namespace"]),
-        key=row["key"],
-        value=row["value"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+    return Item(**_fields(row))
 
 
 def _search_item(row: Mapping[str, Any]) -> SearchItem:
-    return SearchItem(
-        namespace=tuple(row["namespace"]),
-        key=row["key"],
-        value=row["value"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        score=row["score"],
-    )
+    return SearchItem(**_fields(row), score=row["score"])

@@ -119,6 +119,7 @@ def test_the_layer_contract_holds() -> None:
         ("api/threads.py", "from tenantgraph.stores import threads as _store"),
         ("api/runs.py", "from tenantgraph.db import database as _db"),
         ("stores/threads.py", "from tenantgraph.services import threads as _service"),
+        ("stores/runs.py", "from tenantgraph.db.database import Database as _Database"),
         ("runtime/worker.py", "from tenantgraph import resources as _resources"),
         ("settings.py", "from tenantgraph import scope as _scope"),
     ],

@@ -17,8 +17,8 @@ def caller_params(principal: Principal) -> dict[str, Any]:
 
 
 def owner_or_admin(alias: str) -> str:
-    """The visibility rule of an owned resource (DESIGN.md §2): the caller owns the row
-    `alias` or is an admin of the org (the parameters of `caller_params`)."""
+    """The visibility rule of an owned resource (docs/architecture.md §1): the caller owns
+    the row `alias` or is an admin of the org (the parameters of `caller_params`)."""
     return f"(%(admin)s OR {alias}.owner_id = %(user)s)"
 
 

@@ -17,8 +17,8 @@ from langgraph.store.base import Op, Result, SearchOp
 from tenantgraph.db.database import Database
 from tenantgraph.services.group_commit import GroupCommit
 from tenantgraph.stores import item_reads, item_writes
+from tenantgraph.stores.item_changes import Change
 from tenantgraph.stores.item_reads import Statement
-from tenantgraph.stores.item_writes import Change
 
 if TYPE_CHECKING:
     from tenantgraph.services.tenant_store import TenantStore

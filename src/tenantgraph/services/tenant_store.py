@@ -39,9 +39,9 @@ from tenantgraph.scope import SHARED, Principal
 from tenantgraph.services import memory_groups
 from tenantgraph.services.embeddings import StoreIndex, resolve_index
 from tenantgraph.stores import item_reads, vectors
+from tenantgraph.stores.item_changes import Change
 from tenantgraph.stores.item_reads import Statement
 from tenantgraph.stores.item_scope import owner_of
-from tenantgraph.stores.item_writes import Change
 
 __all__ = [
     "ForbiddenNamespace",

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
 
 import psycopg
 
 from tenantgraph.errors import QuotaExceeded
 from tenantgraph.scope import Principal
 from tenantgraph.stores import vectors
+from tenantgraph.stores.item_changes import Change
 from tenantgraph.stores.item_reads import Statement
 from tenantgraph.stores.item_scope import ns_path
 
@@ -74,26 +73,6 @@ WITH x AS (
 ){vectors}
 SELECT store_check_quota(items, bytes, %(max_items)s, %(max_bytes)s) FROM delta
 """
-
-
-@dataclass(slots=True)
-class Change:
-    """One put (value set) or delete (value None) after ownership has been resolved;
-    `vectors` are the put's embedded fields, as (field path, embedding)."""
-
-    owner: str
-    namespace: tuple[str, ...]
-    key: str
-    value: dict[str, Any] | None
-    ttl: float | None = None
-    vectors: list[tuple[str, list[float]]] = field(default_factory=list)
-
-    @property
-    def identity(self) -> tuple[str, tuple[str, ...], str]:
-        return self.owner, self.namespace, self.key
-
-    def row(self) -> dict[str, Any]:
-        return {"owner_id": self.owner, "namespace": list(self.namespace), "key": self.key}
 
 
 def write_statement(

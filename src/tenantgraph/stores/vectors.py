@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 
+from tenantgraph.stores.item_changes import Change
 from tenantgraph.stores.item_scope import ns_path
-
-if TYPE_CHECKING:
-    from tenantgraph.stores.item_writes import Change
 
 __all__ = [
     "EXACT_MAX",

@@ -103,11 +103,11 @@ class RunCreate(BaseModel):
 def _run_kwargs(body: RunCreate, *, temporary: bool) -> dict[str, Any]:
     """What the worker needs, stored on the run (the LangGraph API's `kwargs` shape)."""
     config = dict(body.config or {})
-    configurable = {k: v for k, v in (config.get("configurable") or {}).items() if not _reserved(k)}
-    if body.checkpoint:
-        configurable.update(
-            {k: v for k, v in body.checkpoint.items() if k != "thread_id" and v is not None}
-        )
+    # The checkpoint's keys join the configurable before the filter: the scope and the
+    # server's own keys cannot be smuggled in through either.
+    checkpoint = {k: v for k, v in (body.checkpoint or {}).items() if v is not None}
+    merged = {**(config.get("configurable") or {}), **checkpoint}
+    configurable = {k: v for k, v in merged.items() if not _reserved(k)}
     if body.checkpoint_id:
         configurable["checkpoint_id"] = body.checkpoint_id
     config["configurable"] = configurable

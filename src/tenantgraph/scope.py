@@ -35,7 +35,11 @@ __all__ = [
 ]
 
 MAX_IDENTIFIER_LENGTH = 128
-_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f{}.]")
+# Whitespace, C0 and C1 controls, lone surrogates (not encodable, so never storable), the
+# hash-tag braces and the namespace separator. Stricter than the schema's
+# `is_valid_identifier` (its [:space:] leaves out no-break spaces), never looser:
+# tests/test_identifiers.py holds the two side by side.
+_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f-\x9f\ud800-\udfff{}.]")
 
 
 class InvalidIdentifier(InvalidInput, ValueError):

@@ -1,0 +1,71 @@
+"""Fair claiming: a backlog of one org, or of one user, does not hold back anyone else's
+runs. Runs in its own database, so no worker of another test claims (or loses) them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from tenantgraph.db.database import Database
+from tenantgraph.db.migrate import migrate
+from tenantgraph.resources import runtime_conninfo
+from tenantgraph.runtime.worker import claim_runs
+from tenantgraph.scope import Principal, Role
+from tenantgraph.services.orgs import Orgs
+from tenantgraph.services.runs import RunCreate, Runs
+
+BACKLOG = 500
+WORKER_CONCURRENCY = 4  # the default of TENANTGRAPH_WORKER_CONCURRENCY
+
+
+@pytest.fixture
+async def queue_db(resources, settings) -> AsyncIterator[Database]:
+    name = f"tenantgraph_fair_{uuid.uuid4().hex[:8]}"
+    async with await psycopg.AsyncConnection.connect(
+        resources.admin_conninfo, autocommit=True
+    ) as conn:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    admin = make_conninfo(**{**conninfo_to_dict(resources.admin_conninfo), "dbname": name})
+    await migrate(admin)
+    db = Database(runtime_conninfo(settings, admin), min_size=1, max_size=4)
+    await db.open()
+    yield db
+    await db.close()
+
+
+async def _queue(runs: Runs, principal: Principal, count: int) -> list[uuid.UUID]:
+    body = RunCreate(input={"messages": []})
+    created = []
+    for _ in range(count):
+        run = await runs.create(principal, None, None, body, default_graph="agent")
+        created.append(run["run_id"])
+    return created
+
+
+async def test_a_backlog_of_one_org_and_one_user_delays_no_one_else(resources, queue_db):
+    orgs, runs = Orgs(queue_db), Runs(queue_db, resources.redis)
+    alice, bob = Principal("fair-a", "alice"), Principal("fair-a", "bob")
+    carol = Principal("fair-b", "carol")
+    for org, owner in (("fair-a", "alice"), ("fair-b", "carol")):
+        await orgs.create_org(org, org, owner=owner)
+    await orgs.set_member(Principal("fair-a", "alice", Role.OWNER), "bob", Role.MEMBER)
+
+    backlog = await _queue(runs, alice, BACKLOG)  # queued first: FIFO would take these
+    (bobs,) = await _queue(runs, bob, 1)
+    (carols,) = await _queue(runs, carol, 1)
+
+    claimed = await claim_runs(queue_db, "fair-worker", WORKER_CONCURRENCY, 30)
+    claimed_ids = [c.run_id for c in claimed]
+    assert len(claimed_ids) == WORKER_CONCURRENCY
+    assert bobs in claimed_ids  # another user of the same org
+    assert carols in claimed_ids  # another org
+    # Alice still gets her turns, oldest first.
+    assert [r for r in claimed_ids if r in set(backlog)] == backlog[:2]
+
+    # Claimed runs are not claimed again; the next claim goes on with alice's backlog.
+    again = [c.run_id for c in await claim_runs(queue_db, "fair-worker", 4, 30)]
+    assert again == backlog[2:6]

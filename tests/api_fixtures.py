@@ -47,6 +47,8 @@ def start_api_server(data_dir: Path, **env: str) -> ServerProcess:
         env={
             "TENANTGRAPH_JWT_SECRET": JWT_SECRET,
             "TENANTGRAPH_ADMIN_TOKEN": ADMIN_TOKEN,
+            # Cron tests fire every second; the one-minute minimum has its own test.
+            "TENANTGRAPH_CRON_MIN_INTERVAL_SECONDS": "0",
             **env,
         },
     )

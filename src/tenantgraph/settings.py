@@ -152,6 +152,10 @@ class Settings(BaseSettings):
     worker_cron_seconds: float = Field(
         default=5.0, gt=0, description="How often a worker fires due crons."
     )
+    cron_min_interval_seconds: float = Field(
+        default=60.0, ge=0, description="Schedules that fire more often than this are refused."
+    )
+    crons_per_user: int = Field(default=100, gt=0, description="Crons one user may own.")
     pg_shared_buffers_mb: int | None = Field(
         default=None, description="Embedded Postgres shared_buffers; sized from memory if unset."
     )

@@ -76,7 +76,13 @@ class AppState:
             self.threads = Threads(db)
             self.thread_states = ThreadStates(db, registry)
             self.runs = Runs(db, redis)
-            self.crons = Crons(db, self.runs)
+            self.crons = Crons(
+                db,
+                self.runs,
+                min_interval_seconds=settings.cron_min_interval_seconds,
+                max_per_user=settings.crons_per_user,
+                charge=self.rate_limiter.check_run,
+            )
             self.memory = Memory(db, resources.store_config)
             await _first_start(settings, self.orgs)
             self.worker = None

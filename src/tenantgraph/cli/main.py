@@ -219,15 +219,24 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
     import signal
 
     from tenantgraph.ephemeral.context import bind
+    from tenantgraph.ephemeral.ratelimit import RateLimiter
     from tenantgraph.resources import open_resources
     from tenantgraph.runtime.graphs import GraphRegistry
     from tenantgraph.runtime.worker import Worker
     from tenantgraph.services.crons import Crons
+    from tenantgraph.services.limits import OrgLimits
     from tenantgraph.services.memory import Memory
     from tenantgraph.services.runs import Runs
 
     async with open_resources(settings) as resources:
-        crons = Crons(resources.db, Runs(resources.db, resources.redis))
+        limiter = RateLimiter(resources.redis, OrgLimits(resources.db).get, settings.ephemeral)
+        crons = Crons(
+            resources.db,
+            Runs(resources.db, resources.redis),
+            min_interval_seconds=settings.cron_min_interval_seconds,
+            max_per_user=settings.crons_per_user,
+            charge=limiter.check_run,
+        )
         worker = Worker.from_settings(
             settings,
             resources.db,

@@ -12,22 +12,34 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
+from prometheus_client import Counter
 
 from tenantgraph.db.database import Database
+from tenantgraph.ephemeral.ratelimit import Decision
+from tenantgraph.errors import InvalidInput, QuotaExceeded
 from tenantgraph.scope import Principal
 from tenantgraph.services.runs import InvalidRun, RunCreate, RunNotFound, Runs
 from tenantgraph.stores import crons as store
 from tenantgraph.stores import runs as run_store
 from tenantgraph.stores.crons import CronSortColumn
 
-__all__ = ["CronSortColumn", "Crons", "next_run_date"]
+__all__ = ["ChargeRun", "CronSortColumn", "Crons", "check_interval", "next_run_date"]
 
 log = logging.getLogger(__name__)
+# How many next firings a schedule's interval is checked over (a schedule like
+# "0,10 * * * * *" is short only once a minute).
+_INTERVAL_SAMPLES = 60
+SKIPPED_FIRINGS = Counter(
+    "tenantgraph_cron_firings_skipped_total", "Cron firings skipped: the owner's run budget"
+)
+# Spends one run from a principal's run budget (RateLimiter.check_run).
+ChargeRun = Callable[[Principal], Awaitable[Decision]]
 
 
 def _zone(name: str | None) -> ZoneInfo:
@@ -51,6 +63,21 @@ def next_run_date(
     base = (after or datetime.now(UTC)).astimezone(_zone(timezone))
     when = croniter(schedule, base).get_next(datetime).astimezone(UTC)
     return None if end_time is not None and when > end_time else when
+
+
+def check_interval(schedule: str, timezone: str | None, min_seconds: float) -> None:
+    """Refuse a schedule that would fire twice within `min_seconds` (e.g. a six-field
+    `* * * * * *`, every second), looking at its next firings from now."""
+    when = next_run_date(schedule, timezone)
+    for _ in range(_INTERVAL_SAMPLES):
+        following = next_run_date(schedule, timezone, after=when)
+        if when is None or following is None:
+            return
+        if (following - when).total_seconds() < min_seconds:
+            raise InvalidInput(
+                f"schedule {schedule!r} fires more often than every {min_seconds:g} seconds"
+            )
+        when = following
 
 
 def _as_cron(row: dict[str, Any]) -> dict[str, Any]:
@@ -77,9 +104,22 @@ def _as_cron(row: dict[str, Any]) -> dict[str, Any]:
 class Crons:
     """Cron CRUD for the routes, and `fire_due` for the workers (passed to each Worker)."""
 
-    def __init__(self, db: Database, runs: Runs) -> None:
+    def __init__(
+        self,
+        db: Database,
+        runs: Runs,
+        *,
+        min_interval_seconds: float = 60.0,
+        max_per_user: int = 100,
+        charge: ChargeRun | None = None,
+    ) -> None:
         self.db = db
         self.runs = runs
+        self.min_interval_seconds = min_interval_seconds
+        self.max_per_user = max_per_user
+        # A fired run spends its owner's run budget like one created over HTTP; without
+        # `charge` (tests of firing itself) nothing is charged.
+        self.charge = charge
 
     async def create(
         self,
@@ -98,9 +138,12 @@ class Crons:
         end_time = _parse_time(payload.get("end_time"))
         enabled = payload.get("enabled", True) is not False
         next_date = next_run_date(schedule, payload.get("timezone"), end_time=end_time)
+        check_interval(schedule, payload.get("timezone"), self.min_interval_seconds)
         async with self.db.tenant(principal) as conn:
             if await run_store.get_assistant(conn, assistant_id) is None:
                 raise RunNotFound("Assistant not found")
+            if await store.count_owned(conn, principal) >= self.max_per_user:
+                raise QuotaExceeded(f"a user may own at most {self.max_per_user} crons")
             if thread_id is not None and (
                 await run_store.lock_thread(conn, principal, thread_id) is None
             ):
@@ -145,6 +188,8 @@ class Crons:
             end_time = _parse_time(patch["end_time"]) if "end_time" in patch else row["end_time"]
             enabled = patch.get("enabled", row["enabled"]) is not False
             next_date = next_run_date(schedule, payload.get("timezone"), end_time=end_time)
+            if "schedule" in patch:
+                check_interval(schedule, payload.get("timezone"), self.min_interval_seconds)
             changes: dict[str, Any] = {
                 "schedule": schedule,
                 "payload": _stored_payload(payload, row["thread_id"]),
@@ -235,6 +280,15 @@ class Crons:
                 conn, principal.org_id, row["cron_id"], due["next_run_date"], following
             )
         if claimed is None:
+            return None
+        if self.charge is not None and not (await self.charge(principal)).allowed:
+            # The date has moved on: this firing is skipped, not queued for later.
+            SKIPPED_FIRINGS.inc()
+            log.warning(
+                "cron %s of org %s skipped a firing: its owner's run budget is spent",
+                row["cron_id"],
+                principal.org_id,
+            )
             return None
         body = RunCreate.model_validate(
             {

@@ -21,6 +21,7 @@ __all__ = [
     "CronSortColumn",
     "claim_firing",
     "count_crons",
+    "count_owned",
     "delete_cron",
     "due_crons",
     "get_cron",
@@ -140,6 +141,16 @@ async def search_crons(
 async def count_crons(conn: AsyncConnection, principal: Principal, filters: dict[str, Any]) -> int:
     where, params = _filters(principal, filters)
     cur = await conn.execute(f"SELECT count(*) AS n FROM crons c WHERE {where}", params)
+    row = await cur.fetchone()
+    return int(row["n"]) if row else 0
+
+
+async def count_owned(conn: AsyncConnection, principal: Principal) -> int:
+    """The crons the principal owns (the per-user cap counts these, whoever may see more)."""
+    cur = await conn.execute(
+        "SELECT count(*) AS n FROM crons WHERE org_id = %s AND owner_id = %s",
+        (principal.org_id, principal.user_id),
+    )
     row = await cur.fetchone()
     return int(row["n"]) if row else 0
 

@@ -34,7 +34,7 @@ KEEPALIVE_SECONDS = 5.0
 _HIDDEN = ("owner_id", "cancel_action", "assistant")
 
 
-class RunRequest(RunCreate):
+class RunRequest(RunCreate, Payload):
     """A run-create body; `assistant_id` (a UUID or a graph name) is required."""
 
     assistant_id: str  # type: ignore[assignment]

@@ -1,0 +1,73 @@
+"""Input the database could not store, or a later read could not serve, is refused with a
+422 naming the field before anything is written: NaN and Infinity (Python's JSON parser
+accepts them), NUL characters, unpaired surrogates, and JSON nested too deep."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tenantgraph.api.payloads import MAX_JSON_DEPTH
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+# Raw JSON text: the SDK's encoder would refuse NaN itself, a client in another language may not.
+BAD_BODIES = [
+    ("/threads", '{"metadata": {"score": NaN}}', "metadata.score: numbers must be finite"),
+    ("/threads", '{"metadata": {"x": "a\\u0000b"}}', "metadata.x: must not contain NUL"),
+    ("/threads", '{"metadata": {"x": "\\ud800"}}', "metadata.x: must not contain unpaired"),
+    (
+        "/runs/wait",
+        '{"assistant_id": "agent", "input": {"messages": [Infinity]}}',
+        "input.messages.0: numbers must be finite",
+    ),
+    (
+        "/runs",
+        '{"assistant_id": "agent", "config": {"configurable": {"k": -Infinity}}}',
+        "config.configurable.k: numbers must be finite",
+    ),
+    ("/runs/crons", '{"assistant_id": "agent", "schedule": "0 3 * * *", "input": NaN}', "input"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "detail"), BAD_BODIES)
+async def test_unstorable_json_is_422_naming_the_field_and_writes_nothing(
+    tenants, path, body, detail
+):
+    member = tenants.a_member
+    before = await member.sdk.threads.count()
+    response = await member.http.post(
+        path, content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert detail in response.json()["detail"]
+    assert await member.sdk.threads.count() == before  # no thread, temporary or not
+
+
+async def test_json_nested_too_deep_is_422_and_the_limit_itself_is_accepted(tenants):
+    member = tenants.a_member
+    ok = await member.sdk.threads.create(metadata=_nested(MAX_JSON_DEPTH - 1))
+    found = await member.sdk.threads.search(metadata={"a": {}}, limit=1000)  # readable
+    assert ok["thread_id"] in {t["thread_id"] for t in found}
+    too_deep = await member.http.post("/threads", json={"metadata": _nested(MAX_JSON_DEPTH + 1)})
+    assert too_deep.status_code == 422
+    assert "nested more than" in too_deep.json()["detail"]
+    await member.sdk.threads.delete(ok["thread_id"])
+
+
+async def test_the_connection_survives_a_refused_body(tenants):
+    """One keep-alive connection: a 422, then an ordinary answer on the same socket."""
+    member = tenants.a_member
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with httpx.AsyncClient(
+        base_url=member.http.base_url, headers=member.http.headers, limits=limits
+    ) as client:
+        bad = await client.post("/threads", content='{"metadata": {"x": NaN}}')
+        assert bad.status_code == 422
+        assert (await client.post("/threads/count", json={})).status_code == 200

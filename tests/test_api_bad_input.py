@@ -71,3 +71,28 @@ async def test_the_connection_survives_a_refused_body(tenants):
         bad = await client.post("/threads", content='{"metadata": {"x": NaN}}')
         assert bad.status_code == 422
         assert (await client.post("/threads/count", json={})).status_code == 200
+
+
+BIG = 2**63  # one past a Postgres bigint
+OUT_OF_RANGE = [
+    ("POST", "/threads/search", {"offset": BIG}),
+    ("POST", "/assistants/search", {"offset": BIG}),
+    ("POST", "/runs/crons/search", {"offset": BIG}),
+    ("POST", "/store/items/search", {"namespace_prefix": ["a"], "offset": BIG}),
+    ("POST", "/store/namespaces", {"max_depth": BIG}),
+    ("POST", "/store/namespaces", {"offset": BIG}),
+    ("PUT", "/store/items", {"namespace": ["a"], "key": "k", "value": {}, "ttl": 1e308}),
+    ("POST", "/runs", {"assistant_id": "agent", "after_seconds": 1e308}),
+    ("GET", "/threads/{thread}/runs?offset=9223372036854775808", None),
+    ("GET", "/sessions/agent/s1/messages?last=100000000000000000000", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), OUT_OF_RANGE)
+async def test_numbers_out_of_range_are_422_not_500(tenants, method, path, body):
+    member = tenants.a_member
+    thread = await member.sdk.threads.create()
+    before = await member.sdk.threads.count()
+    response = await member.http.request(method, path.format(thread=thread["thread_id"]), json=body)
+    assert response.status_code == 422, response.text
+    assert await member.sdk.threads.count() == before

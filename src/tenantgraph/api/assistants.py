@@ -10,7 +10,7 @@ from langgraph.pregel import Pregel
 from pydantic import Field
 
 from tenantgraph.api.deps import AssistantService, Caller
-from tenantgraph.api.payloads import Body, JsonObject, Text
+from tenantgraph.api.payloads import Body, Count, JsonObject, Text
 
 router = APIRouter(prefix="/assistants", tags=["assistants"])
 
@@ -42,7 +42,7 @@ class AssistantSearch(Body):
     graph_id: Text | None = None
     name: Text | None = None
     limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: Count = 0
     sort_by: Text | None = None
     sort_order: Literal["asc", "desc"] | None = None
     select: list[str] | None = None
@@ -57,7 +57,7 @@ class AssistantCount(Body):
 class VersionsQuery(Body):
     metadata: JsonObject | None = None
     limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: Count = 0
 
 
 class SetLatest(Body):

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import ConfigDict, Field
 
 from tenantgraph.api.deps import AssistantService, Caller, CronService
-from tenantgraph.api.payloads import Body, JsonObject, Text
+from tenantgraph.api.payloads import Body, Count, JsonObject, Text
 from tenantgraph.scope import Principal
 from tenantgraph.services.assistants import Assistants
 from tenantgraph.services.crons import Crons, CronSortColumn
@@ -40,7 +40,7 @@ class CronSearch(Body):
     enabled: bool | None = None
     metadata: JsonObject | None = None
     limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: Count = 0
     sort_by: CronSortColumn = "created_at"
     sort_order: Literal["asc", "desc"] = "desc"
 

@@ -11,7 +11,7 @@ from pydantic import Field
 from tenantgraph.api.auth import require_platform_admin, tenant_principal
 from tenantgraph.api.deps import Admin, OrgService, app_state
 from tenantgraph.api.identity import request_identity
-from tenantgraph.api.payloads import Body, JsonObject, Text
+from tenantgraph.api.payloads import Body, Count, JsonObject, Text
 from tenantgraph.errors import Forbidden, NotFound
 from tenantgraph.scope import Principal, Role
 
@@ -56,7 +56,7 @@ async def create_org(body: OrgCreate, orgs: OrgService) -> Json:
 async def list_orgs(
     orgs: OrgService,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Count, Query()] = 0,
 ) -> list[Json]:
     return await orgs.list_orgs(limit=limit, offset=offset)
 

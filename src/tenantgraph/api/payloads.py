@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["MAX_JSON_DEPTH", "Body", "JsonObject", "Text"]
+__all__ = ["MAX_JSON_DEPTH", "Body", "Count", "JsonObject", "Text"]
 
 # Deeper than any state or metadata we have met, far below what Postgres's jsonb and
 # Python's parser refuse.
@@ -55,6 +55,8 @@ def _check_json(value: Any, path: str = "", depth: int = 0) -> Any:
 
 
 Text = Annotated[str, AfterValidator(_check_text)]
+# Offsets, depths and window sizes: what a Postgres bigint (and a Valkey index) can hold.
+Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_check_json)]
 
 

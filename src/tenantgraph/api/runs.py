@@ -22,6 +22,7 @@ from pydantic import model_validator
 from tenantgraph.api.deps import Caller, app_state
 from tenantgraph.api.middleware import run_budget_spent
 from tenantgraph.api.payloads import Body as Payload
+from tenantgraph.api.payloads import Count
 from tenantgraph.errors import InvalidRequest
 from tenantgraph.runtime import events
 from tenantgraph.scope import Principal
@@ -248,7 +249,7 @@ async def list_runs(
     request: Request,
     caller: Caller,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Count, Query()] = 0,
     status: Literal["pending", "running", "error", "success", "timeout", "interrupted"]
     | None = None,
 ) -> list[Json]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from tenantgraph.api.deps import Caller, app_state
-from tenantgraph.api.payloads import Body, JsonObject
+from tenantgraph.api.payloads import Body, Count, JsonObject
 from tenantgraph.ephemeral.sessions import SessionWindow
 from tenantgraph.scope import Principal
 
@@ -42,7 +42,7 @@ async def read_window(
     session_id: str,
     request: Request,
     caller: Caller,
-    last: Annotated[int | None, Query(ge=1)] = None,
+    last: Annotated[Count | None, Query(ge=1)] = None,
 ) -> dict[str, list[dict[str, Any]]]:
     window = await _window(request, caller, assistant_id, session_id)
     return {"messages": await window.messages(last)}

@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import Field
 
 from tenantgraph.api.deps import Caller, MemoryService
-from tenantgraph.api.payloads import Body, JsonObject, Text
+from tenantgraph.api.payloads import Body, Count, JsonObject, Text
 
 router = APIRouter(prefix="/store", tags=["store"])
 
@@ -24,12 +24,16 @@ Json = dict[str, Any]
 Namespace = list[Text]
 
 
+# A century: longer is forever, which is no TTL at all.
+MAX_TTL_MINUTES = 100 * 365 * 24 * 60
+
+
 class ItemPut(Body):
     namespace: Namespace
     key: Text
     value: JsonObject
     index: Annotated[bool, Field(strict=True)] | list[Text] | None = None
-    ttl: float | None = Field(None, gt=0, description="minutes")
+    ttl: float | None = Field(None, gt=0, le=MAX_TTL_MINUTES, description="minutes")
 
 
 class ItemDelete(Body):
@@ -41,7 +45,7 @@ class ItemSearch(Body):
     namespace_prefix: Namespace = Field(default_factory=list)
     filter: JsonObject | None = None
     limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: Count = 0
     query: Text | None = None
     refresh_ttl: bool | None = None
 
@@ -49,9 +53,9 @@ class ItemSearch(Body):
 class NamespaceList(Body):
     prefix: Namespace | None = None
     suffix: Namespace | None = None
-    max_depth: int | None = Field(None, ge=1)
+    max_depth: Annotated[Count, Field(ge=1)] | None = None
     limit: int = Field(100, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: Count = 0
 
 
 def _item(item: Any) -> Json:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Request, Response
 from pydantic import Field
 
 from tenantgraph.api.deps import Caller, ThreadService, app_state
-from tenantgraph.api.payloads import Body, JsonObject, Text
+from tenantgraph.api.payloads import Body, Count, JsonObject, Text
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 
@@ -33,7 +33,7 @@ class ThreadSearch(Body):
     status: Status | None = None
     ids: list[uuid.UUID] | None = None
     limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: Count = 0
     sort_by: Text | None = None
     sort_order: Literal["asc", "desc"] | None = None
     select: list[str] | None = None

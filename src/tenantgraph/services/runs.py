@@ -84,7 +84,8 @@ class RunCreate(BaseModel):
     multitask_strategy: MultitaskStrategy = "enqueue"
     if_not_exists: Literal["create", "reject"] = "reject"
     on_completion: Literal["delete", "keep"] | None = None
-    after_seconds: float | None = None
+    # Up to a year ahead; a negative delay means now.
+    after_seconds: float | None = Field(None, le=365 * 24 * 3600)
 
     @field_validator("stream_mode")
     @classmethod

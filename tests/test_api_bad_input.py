@@ -84,12 +84,17 @@ OUT_OF_RANGE = [
     ("PUT", "/store/items", {"namespace": ["a"], "key": "k", "value": {}, "ttl": 1e308}),
     ("POST", "/runs", {"assistant_id": "agent", "after_seconds": 1e308}),
     ("GET", "/threads/{thread}/runs?offset=9223372036854775808", None),
+    ("PUT", "/store/items", {"namespace": ["a"], "key": "", "value": {}}),
+    ("DELETE", "/store/items", {"namespace": ["a"], "key": ""}),
+    ("POST", "/runs/crons", {"assistant_id": "agent", "schedule": "0 3 * * *", "end_time": "x"}),
     ("GET", "/sessions/agent/s1/messages?last=100000000000000000000", None),
 ]
 
 
 @pytest.mark.parametrize(("method", "path", "body"), OUT_OF_RANGE)
-async def test_numbers_out_of_range_are_422_not_500(tenants, method, path, body):
+async def test_numbers_out_of_range_and_unusable_values_are_422_not_500(
+    tenants, method, path, body
+):
     member = tenants.a_member
     thread = await member.sdk.threads.create()
     before = await member.sdk.threads.count()

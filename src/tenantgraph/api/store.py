@@ -28,9 +28,13 @@ Namespace = list[Text]
 MAX_TTL_MINUTES = 100 * 365 * 24 * 60
 
 
+# An item's key: never empty, as the GET route's query parameter already requires.
+Key = Annotated[Text, Field(min_length=1)]
+
+
 class ItemPut(Body):
     namespace: Namespace
-    key: Text
+    key: Key
     value: JsonObject
     index: Annotated[bool, Field(strict=True)] | list[Text] | None = None
     ttl: float | None = Field(None, gt=0, le=MAX_TTL_MINUTES, description="minutes")
@@ -38,7 +42,7 @@ class ItemPut(Body):
 
 class ItemDelete(Body):
     namespace: Namespace
-    key: Text
+    key: Key
 
 
 class ItemSearch(Body):

@@ -310,7 +310,10 @@ class Crons:
 def _parse_time(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
-    parsed = datetime.fromisoformat(str(value))
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidInput(f"end_time {value!r} is not an ISO 8601 date and time") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

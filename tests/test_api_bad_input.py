@@ -101,3 +101,29 @@ async def test_numbers_out_of_range_and_unusable_values_are_422_not_500(
     response = await member.http.request(method, path.format(thread=thread["thread_id"]), json=body)
     assert response.status_code == 422, response.text
     assert await member.sdk.threads.count() == before
+
+
+@pytest.mark.parametrize(
+    ("query", "headers"),
+    [
+        ("stream_mode=%5B%7B%7D%5D", {}),  # [{}]
+        ("stream_mode=%5B%5B%5B", {}),  # [[[
+        ("stream_mode=nonsense", {}),
+        ("", {"Last-Event-ID": "garbage"}),
+        ("", {"Last-Event-ID": "-"}),
+        ("", {"Last-Event-ID": "99999999999999999999999-0"}),
+    ],
+)
+async def test_a_join_stream_with_bad_options_is_refused_before_it_starts(tenants, query, headers):
+    member = tenants.a_member
+    thread = await member.sdk.threads.create()
+    run = await member.sdk.runs.create(thread["thread_id"], "agent", input={"messages": []})
+    path = f"/threads/{thread['thread_id']}/runs/{run['run_id']}/stream?{query}"
+    response = await member.http.get(path, headers=headers)
+    assert response.status_code in (400, 422), response.text
+    # Positive control: the same join with good options streams the run to its end.
+    good = await member.http.get(
+        f"/threads/{thread['thread_id']}/runs/{run['run_id']}/stream?stream_mode=values",
+        headers={"Last-Event-ID": "0-0"},
+    )
+    assert good.status_code == 200 and "event: values" in good.text

@@ -23,7 +23,7 @@ from tenantgraph.api.deps import Caller, app_state
 from tenantgraph.api.middleware import run_budget_spent
 from tenantgraph.api.payloads import Body as Payload
 from tenantgraph.api.payloads import Count
-from tenantgraph.errors import InvalidRequest
+from tenantgraph.errors import InvalidInput, InvalidRequest
 from tenantgraph.runtime import events
 from tenantgraph.scope import Principal
 from tenantgraph.services.runs import RunCreate, Runs
@@ -167,15 +167,18 @@ async def _waiting(request: Request, caller: Principal, run: Json) -> Response:
 
 def _stream_modes(raw: list[str]) -> list[str] | None:
     """`stream_mode` of a join: repeated keys, a JSON array, or empty for every event."""
-    modes: list[str] = []
+    modes: list[Any] = []
     for value in raw:
         if value.startswith("["):
             try:
                 modes.extend(json.loads(value))
-            except ValueError as exc:
+            except (ValueError, TypeError) as exc:
                 raise InvalidRequest("stream_mode is not a JSON array") from exc
         elif value:
             modes.append(value)
+    unknown = [m for m in modes if not isinstance(m, str) or m not in events.STREAM_MODES]
+    if unknown:
+        raise InvalidInput(f"stream_mode: unknown modes {unknown!r}")
     return modes or None
 
 
@@ -303,6 +306,8 @@ async def _join_options(
     cancel_on_disconnect: bool = False,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> JoinOptions:
+    if last_event_id is not None:
+        events.check_event_id(last_event_id)
     return JoinOptions(_stream_modes(stream_mode), cancel_on_disconnect, last_event_id)
 
 

@@ -9,6 +9,7 @@ bytes); entry ids (`<ms>-<seq>`) are the SSE event ids. Entries named `__…__` 
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from langchain_core.messages import (
 from langgraph.errors import GraphBubbleUp, GraphRecursionError, InvalidUpdateError
 from langgraph.types import Send
 
+from tenantgraph.errors import InvalidInput
 from tenantgraph.scope import KeyKind, Principal, redis_key
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "RunResult",
     "StreamEncoder",
     "can_read_run_events",
+    "check_event_id",
     "dumps",
     "error_payload",
     "format_sse",
@@ -219,6 +222,19 @@ class StreamEncoder:
         current = self._messages[msg.id]
         name = "messages/partial" if isinstance(msg, BaseMessageChunk) else "messages/complete"
         yield name, [current if is_chunk else message_chunk_to_message(current)]
+
+
+_STREAM_ID = re.compile(r"(\d{1,20})(?:-(\d{1,20}))?")
+_STREAM_ID_MAX = 2**64 - 1
+
+
+def check_event_id(raw: str) -> str:
+    """A client's `Last-Event-ID` if it is a stream entry id (`<ms>-<seq>` or `<ms>`, each
+    below 2^64), else InvalidInput: checked before a stream starts, not half way through."""
+    match = _STREAM_ID.fullmatch(raw)
+    if match is None or any(int(part) > _STREAM_ID_MAX for part in match.groups("0")):
+        raise InvalidInput(f"Last-Event-ID {raw!r} is not an event id of this stream")
+    return raw
 
 
 def mode_matches(event: str, modes: Iterable[str]) -> bool:

@@ -127,3 +127,29 @@ async def test_a_join_stream_with_bad_options_is_refused_before_it_starts(tenant
         headers={"Last-Event-ID": "0-0"},
     )
     assert good.status_code == 200 and "event: values" in good.text
+
+
+async def _chunks(total: int, size: int = 64 * 1024):
+    """A JSON body sent chunked (no Content-Length): a thread whose metadata is `total` long."""
+    yield b'{"metadata": {"pad": "'
+    for start in range(0, total, size):
+        yield b"x" * min(size, total - start)
+    yield b'"}}'
+
+
+async def test_a_body_over_the_cap_is_413_whether_sized_or_chunked(tenants):
+    member = tenants.a_member
+    before = await member.sdk.threads.count()
+    cap = 10 * 2**20  # TENANTGRAPH_MAX_BODY_BYTES's default
+    sized = await member.http.post("/threads", json={"metadata": {"pad": "x" * cap}})
+    assert sized.status_code == 413
+    assert "larger than" in sized.json()["detail"]
+    chunked = await member.http.post("/threads", content=_chunks(cap))
+    assert chunked.status_code == 413
+    assert await member.sdk.threads.count() == before
+    # Positive control: a chunked body under the cap reaches the route whole.
+    small = await member.http.post(
+        "/threads", content=_chunks(1000), headers={"content-type": "application/json"}
+    )
+    assert small.status_code == 200, small.text
+    assert small.json()["metadata"]["pad"] == "x" * 1000

@@ -52,7 +52,7 @@ class Unauthenticated(TenantgraphError):
 
 
 class QuotaExceeded(TenantgraphError):
-    """The org's storage quota would be exceeded by this write."""
+    """A size limit would be passed: the org's storage quota, a request body's size."""
 
 
 class RateLimited(TenantgraphError):

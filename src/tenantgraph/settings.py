@@ -156,6 +156,9 @@ class Settings(BaseSettings):
         default=60.0, ge=0, description="Schedules that fire more often than this are refused."
     )
     crons_per_user: int = Field(default=100, gt=0, description="Crons one user may own.")
+    max_body_bytes: int = Field(
+        default=10 * 2**20, gt=0, description="Larger request bodies are refused with 413."
+    )
     pg_shared_buffers_mb: int | None = Field(
         default=None, description="Embedded Postgres shared_buffers; sized from memory if unset."
     )

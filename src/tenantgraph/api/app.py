@@ -18,7 +18,11 @@ from tenantgraph.api import (
 )
 from tenantgraph.api.auth import AuthMiddleware
 from tenantgraph.api.errors import CatchAllMiddleware, install_error_handlers
-from tenantgraph.api.middleware import IdempotencyMiddleware, RateLimitMiddleware
+from tenantgraph.api.middleware import (
+    BodyLimitMiddleware,
+    IdempotencyMiddleware,
+    RateLimitMiddleware,
+)
 from tenantgraph.api.observability import ObservabilityMiddleware, metrics
 from tenantgraph.api.state import AppState
 from tenantgraph.settings import Settings
@@ -32,11 +36,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="tenantgraph", version=__version__, lifespan=lambda _: state.running())
     app.state.tenantgraph = state
     install_error_handlers(app)
-    # Added last runs first: observability → catch-all → authentication → rate limits →
-    # idempotency → routes.
+    # Added last runs first: observability → catch-all → body cap → authentication →
+    # rate limits → idempotency → routes.
     app.add_middleware(IdempotencyMiddleware, state=state)
     app.add_middleware(RateLimitMiddleware, state=state)
     app.add_middleware(AuthMiddleware, state=state)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=state.settings.max_body_bytes)
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(ObservabilityMiddleware)
 

@@ -7,7 +7,14 @@ middleware installed *outside* (before) them; requests without one pass through 
 Order, outermost first: auth → `RateLimitMiddleware` → `IdempotencyMiddleware` → routes.
 """
 
+from tenantgraph.api.middleware.body_limit import BodyLimitMiddleware
 from tenantgraph.api.middleware.idempotency import IdempotencyMiddleware
 from tenantgraph.api.middleware.ratelimit import RUN_ROUTE, RateLimitMiddleware, run_budget_spent
 
-__all__ = ["RUN_ROUTE", "IdempotencyMiddleware", "RateLimitMiddleware", "run_budget_spent"]
+__all__ = [
+    "RUN_ROUTE",
+    "BodyLimitMiddleware",
+    "IdempotencyMiddleware",
+    "RateLimitMiddleware",
+    "run_budget_spent",
+]

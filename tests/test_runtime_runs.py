@@ -17,7 +17,7 @@ from tenantgraph.services.thread_state import ThreadStates
 from tenantgraph.services.threads import Threads
 from tenantgraph.stores import runs as run_store
 
-from .runtime_fixtures import make_org, make_thread, make_worker, registry, wait_for
+from .runtime_fixtures import GRAPHS, make_org, make_thread, make_worker, registry, wait_for
 
 
 class Stores:
@@ -328,7 +328,7 @@ async def test_a_run_whose_worker_died_is_retried_once(resources, orgs, runs):
         body(input={"messages": [{"role": "user", "content": "x"}]}),
     )
     # A worker claims it and dies: nothing renews its lease.
-    claimed = await claim_runs(resources.db, "dead-1", 100, 0.2)
+    claimed = await claim_runs(resources.db, "dead-1", 100, 0.2, list(GRAPHS))
     assert run["run_id"] in {c.run_id for c in claimed}
     assert (await runs.get(alice, run["run_id"]))["status"] == "running"
     await asyncio.sleep(0.3)
@@ -352,7 +352,7 @@ async def test_a_run_lost_twice_is_marked_error(resources, orgs, runs):
     thread_id = await make_thread(resources.db, alice)
     run = await runs.create(alice, thread_id, assistants["agent"], body(input={}))
     for dead in ("dead-1", "dead-2"):
-        claimed = await claim_runs(resources.db, dead, 100, 0.2)
+        claimed = await claim_runs(resources.db, dead, 100, 0.2, list(GRAPHS))
         assert run["run_id"] in {c.run_id for c in claimed}
         await asyncio.sleep(0.3)
     w = make_worker(resources)
@@ -506,7 +506,7 @@ async def test_ending_a_run_writes_nothing_unless_this_worker_holds_it(resources
     (alice, _, assistants), _ = orgs
     thread_id = await make_thread(resources.db, alice)
     run = await runs.create(alice, thread_id, assistants["agent"], body(input={}))
-    claimed = await claim_runs(resources.db, "w-1", 10, 30.0)
+    claimed = await claim_runs(resources.db, "w-1", 10, 30.0, list(GRAPHS))
     assert run["run_id"] in {c.run_id for c in claimed}
     ending = {"thread_id": thread_id, "thread_status": "idle", "values": {"done": True}}
 

@@ -22,7 +22,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,11 +60,12 @@ class Claim:
 
 
 async def claim_runs(
-    db: Database, worker_id: str, max_runs: int, lease_seconds: float
+    db: Database, worker_id: str, max_runs: int, lease_seconds: float, graph_ids: Sequence[str]
 ) -> list[Claim]:
-    """The audited cross-tenant path: claim due runs (and runs with expired leases)."""
+    """The audited cross-tenant path: claim due runs (and runs with expired leases) of the
+    graphs `graph_ids` (those the claiming worker has)."""
     async with db.system() as conn:
-        rows = await run_queue.claim_runs(conn, worker_id, max_runs, lease_seconds)
+        rows = await run_queue.claim_runs(conn, worker_id, max_runs, lease_seconds, graph_ids)
     return [Claim(r["org_id"], r["run_id"], r["owner_id"], r["attempt"]) for r in rows]
 
 
@@ -99,6 +100,7 @@ class Worker:
         self.cron_seconds = cron_seconds
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.executor = Executor(db, redis, registry, store_factory, events_ttl=events_ttl)
+        self.graph_ids = frozenset(registry.ids())
         self.fire_crons = fire_crons
         self._loop_task: asyncio.Task[None] | None = None
         self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
@@ -213,7 +215,7 @@ class Worker:
                 free = self.concurrency - len(self._running) - self._reserved
                 if free > 0:
                     for claim in await claim_runs(
-                        self.db, self.worker_id, free, self.lease_seconds
+                        self.db, self.worker_id, free, self.lease_seconds, self.graph_ids
                     ):
                         self._spawn(claim)
             except Exception:

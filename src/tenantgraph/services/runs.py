@@ -138,6 +138,7 @@ class LocalWorker(Protocol):
 
     worker_id: str
     lease_seconds: float
+    graph_ids: frozenset[str]
 
     def reserve(self) -> bool: ...
 
@@ -263,7 +264,9 @@ class Runs:
                 ended = await self._cancel(
                     conn, principal, active, body.multitask_strategy, settle=False
                 )
-            claimed_by = worker.worker_id if worker is not None and not active else None
+            # Taken here only by a local worker that has the graph; else queued for one.
+            takes = worker is not None and not active and assistant["graph_id"] in worker.graph_ids
+            claimed_by = worker.worker_id if takes else None
             # The stream's opening entry goes out while Postgres inserts the run; both are
             # done before the commit makes the run claimable (the marker must come first).
             marker = asyncio.ensure_future(

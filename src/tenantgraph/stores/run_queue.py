@@ -10,6 +10,7 @@ with the status it sets.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -18,12 +19,17 @@ __all__ = ["claim_runs", "release_lease", "renew_lease"]
 
 
 async def claim_runs(
-    conn: AsyncConnection, worker_id: str, max_runs: int, lease_seconds: float
+    conn: AsyncConnection,
+    worker_id: str,
+    max_runs: int,
+    lease_seconds: float,
+    graph_ids: Sequence[str],
 ) -> list[dict[str, Any]]:
-    """Claim up to `max_runs` due runs (and runs whose lease expired) of every org for
-    `worker_id`: rows of (org_id, run_id, owner_id, attempt)."""
+    """Claim up to `max_runs` due runs (and runs whose lease expired) of the graphs
+    `graph_ids`, of every org, for `worker_id`: rows of (org_id, run_id, owner_id, attempt)."""
     cur = await conn.execute(
-        "SELECT * FROM claim_runs(%s, %s, %s)", (worker_id, max_runs, lease_seconds)
+        "SELECT * FROM claim_runs(%s, %s, %s, %s)",
+        (worker_id, max_runs, lease_seconds, list(graph_ids)),
     )
     return await cur.fetchall()
 

@@ -1,4 +1,6 @@
--- Fair claiming: one org's (or one user's) backlog no longer delays everyone else's runs.
+-- Claims are fair, and only for graphs the claiming worker has.
+--
+-- Fair: one org's (or one user's) backlog no longer delays everyone else's runs.
 -- Ready runs take turns: first across the users of an org (each user's oldest run, then
 -- each user's second, …), then across orgs (each org's first turn, then each org's second,
 -- …), oldest first within a turn. A run of org B queued behind 500 runs of org A is among
@@ -6,7 +8,13 @@
 -- The ranking reads every ready run of the queue (a sort of the backlog per claim); the
 -- conditions are checked again on the locked row, so a run claimed meanwhile by another
 -- worker is skipped, never claimed twice.
-CREATE OR REPLACE FUNCTION claim_runs(worker_id text, max_runs integer, lease_seconds double precision)
+--
+-- Only for the worker's graphs: a worker started with an older config leaves the runs of
+-- graphs it does not have to the workers that have them, instead of failing them.
+DROP FUNCTION claim_runs(text, integer, double precision);
+CREATE FUNCTION claim_runs(
+    worker_id text, max_runs integer, lease_seconds double precision, graph_ids text[]
+)
 RETURNS TABLE (org_id text, run_id uuid, owner_id text, attempt integer)
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = tenantgraph, pg_temp AS $$
     WITH ready AS (
@@ -15,8 +23,10 @@ LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = tenantgraph, pg_temp AS
                                   ORDER BY q.available_at, q.run_id) AS user_turn
         FROM run_queue q
         JOIN runs r ON r.org_id = q.org_id AND r.run_id = q.run_id
+        JOIN assistants a ON a.org_id = r.org_id AND a.assistant_id = r.assistant_id
         WHERE q.available_at <= now()
           AND (q.locked_until IS NULL OR q.locked_until < now())
+          AND a.graph_id = ANY(graph_ids)
           AND NOT EXISTS (
               SELECT 1 FROM runs o
               WHERE r.thread_id IS NOT NULL
@@ -55,3 +65,7 @@ LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = tenantgraph, pg_temp AS
     SELECT s.org_id, s.run_id, s.owner_id, c.attempts
     FROM started s JOIN claimed c ON c.org_id = s.org_id AND c.run_id = s.run_id
 $$;
+
+REVOKE ALL ON FUNCTION claim_runs(text, integer, double precision, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION claim_runs(text, integer, double precision, text[])
+    TO tenantgraph_app;

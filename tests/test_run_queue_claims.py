@@ -1,5 +1,6 @@
-"""Fair claiming: a backlog of one org, or of one user, does not hold back anyone else's
-runs. Runs in its own database, so no worker of another test claims (or loses) them."""
+"""Claims: fair (a backlog of one org, or of one user, does not hold back anyone else's
+runs), and only of the graphs the claiming worker has. In a database of their own, so no
+worker of another test claims (or loses) these runs."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tenantgraph.scope import Principal, Role
 from tenantgraph.services.orgs import Orgs
 from tenantgraph.services.runs import RunCreate, Runs
 
+GRAPHS = ["agent", "memory"]
 BACKLOG = 500
 WORKER_CONCURRENCY = 4  # the default of TENANTGRAPH_WORKER_CONCURRENCY
 
@@ -37,11 +39,13 @@ async def queue_db(resources, settings) -> AsyncIterator[Database]:
     await db.close()
 
 
-async def _queue(runs: Runs, principal: Principal, count: int) -> list[uuid.UUID]:
+async def _queue(
+    runs: Runs, principal: Principal, count: int, graph: str = "agent"
+) -> list[uuid.UUID]:
     body = RunCreate(input={"messages": []})
     created = []
     for _ in range(count):
-        run = await runs.create(principal, None, None, body, default_graph="agent")
+        run = await runs.create(principal, None, None, body, default_graph=graph)
         created.append(run["run_id"])
     return created
 
@@ -58,7 +62,7 @@ async def test_a_backlog_of_one_org_and_one_user_delays_no_one_else(resources, q
     (bobs,) = await _queue(runs, bob, 1)
     (carols,) = await _queue(runs, carol, 1)
 
-    claimed = await claim_runs(queue_db, "fair-worker", WORKER_CONCURRENCY, 30)
+    claimed = await claim_runs(queue_db, "fair-worker", WORKER_CONCURRENCY, 30, GRAPHS)
     claimed_ids = [c.run_id for c in claimed]
     assert len(claimed_ids) == WORKER_CONCURRENCY
     assert bobs in claimed_ids  # another user of the same org
@@ -67,5 +71,21 @@ async def test_a_backlog_of_one_org_and_one_user_delays_no_one_else(resources, q
     assert [r for r in claimed_ids if r in set(backlog)] == backlog[:2]
 
     # Claimed runs are not claimed again; the next claim goes on with alice's backlog.
-    again = [c.run_id for c in await claim_runs(queue_db, "fair-worker", 4, 30)]
+    again = [c.run_id for c in await claim_runs(queue_db, "fair-worker", 4, 30, GRAPHS)]
     assert again == backlog[2:6]
+
+
+async def test_a_worker_claims_only_runs_of_graphs_it_has(resources, queue_db):
+    orgs, runs = Orgs(queue_db), Runs(queue_db, resources.redis)
+    alice = Principal("claims-a", "alice")
+    await orgs.create_org("claims-a", "claims-a", owner="alice")
+    (memory_run,) = await _queue(runs, alice, 1, graph="memory")
+    (agent_run,) = await _queue(runs, alice, 1, graph="agent")
+
+    # A worker started with an older config, without the `memory` graph.
+    older = await claim_runs(queue_db, "older-worker", 10, 30, ["agent"])
+    assert [c.run_id for c in older] == [agent_run]
+    assert (await runs.get(alice, memory_run))["status"] == "pending"
+    # A worker that has the graph takes the run the other one left.
+    newer = await claim_runs(queue_db, "newer-worker", 10, 30, ["agent", "memory"])
+    assert [c.run_id for c in newer] == [memory_run]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from tenantgraph import __version__
 from tenantgraph.db.database import Database
 from tenantgraph.db.embedded import EmbeddedPostgres
 from tenantgraph.db.migrate import app_conninfo, migrate
@@ -29,7 +30,19 @@ __all__ = [
     "open_resources",
     "redis_url",
     "runtime_conninfo",
+    "startup_line",
 ]
+
+
+def startup_line(settings: Settings, graph_ids: list[str], concurrency: int) -> str:
+    """What a starting process runs with, for its first log line: an operator sees at once
+    a worker started from the wrong directory or with an older config."""
+    config = settings.config_file.path
+    return (
+        f"tenantgraph {__version__}: data dir {settings.data_dir.resolve()}, "
+        f"config {config or 'none'}, graphs {', '.join(sorted(graph_ids)) or 'none'}, "
+        f"worker concurrency {concurrency}"
+    )
 
 
 @dataclass

@@ -103,6 +103,11 @@ class ConfigFile(BaseModel):
         return config
 
     @property
+    def path(self) -> Path | None:
+        """The file read, if any (absolute)."""
+        return self._path
+
+    @property
     def base_dir(self) -> Path:
         """Directory that relative paths in the file (e.g. graph modules) are resolved from."""
         return self._path.parent if self._path else Path.cwd()

@@ -8,6 +8,7 @@ middlewares use, opened and closed by the app's lifespan (`AppState.running`).
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -18,7 +19,7 @@ from tenantgraph.ephemeral.context import bind
 from tenantgraph.ephemeral.idempotency import IdempotencyStore
 from tenantgraph.ephemeral.ratelimit import RateLimiter
 from tenantgraph.errors import Conflict
-from tenantgraph.resources import Resources, open_resources
+from tenantgraph.resources import Resources, open_resources, startup_line
 from tenantgraph.runtime.graphs import GraphRegistry
 from tenantgraph.runtime.worker import Worker
 from tenantgraph.services.assistants import Assistants
@@ -34,6 +35,7 @@ from tenantgraph.settings import Settings
 
 __all__ = ["DEFAULT_ADMIN", "DEFAULT_ORG", "YOUNG_GC_THRESHOLD", "AppState"]
 
+log = logging.getLogger("tenantgraph")
 DEFAULT_ORG = "default"
 DEFAULT_ADMIN = "admin"
 YOUNG_GC_THRESHOLD = 20_000
@@ -65,6 +67,7 @@ class AppState:
         all of it in reverse order on exit."""
         settings = self.settings
         registry = GraphRegistry.from_settings(settings)
+        log.info(startup_line(settings, registry.ids(), settings.worker_concurrency))
         async with open_resources(settings) as resources, AsyncExitStack() as stack:
             db, redis = resources.db, resources.redis
             self.resources, self.registry = resources, registry

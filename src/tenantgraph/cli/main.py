@@ -220,7 +220,7 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
 
     from tenantgraph.ephemeral.context import bind
     from tenantgraph.ephemeral.ratelimit import RateLimiter
-    from tenantgraph.resources import open_resources
+    from tenantgraph.resources import open_resources, startup_line
     from tenantgraph.runtime.graphs import GraphRegistry
     from tenantgraph.runtime.worker import Worker
     from tenantgraph.services.crons import Crons
@@ -237,11 +237,13 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
             max_per_user=settings.crons_per_user,
             charge=limiter.check_run,
         )
+        registry = GraphRegistry.from_settings(settings)
+        console.print(startup_line(settings, registry.ids(), concurrency), soft_wrap=True)
         worker = Worker.from_settings(
             settings,
             resources.db,
             resources.redis,
-            GraphRegistry.from_settings(settings),
+            registry,
             Memory(resources.db, resources.store_config).store,
             concurrency=concurrency,
             fire_crons=crons.fire_due,

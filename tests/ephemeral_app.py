@@ -29,7 +29,7 @@ from tenantgraph.api.middleware import IdempotencyMiddleware, RateLimitMiddlewar
 from tenantgraph.embedded import EmbeddedValkey
 from tenantgraph.ephemeral.idempotency import IdempotencyStore
 from tenantgraph.ephemeral.ratelimit import RateLimiter
-from tenantgraph.scope import Principal
+from tenantgraph.scope import Principal, PrincipalKind, Role
 from tenantgraph.settings import Settings
 
 
@@ -41,8 +41,15 @@ class TestAuth:
         if scope["type"] == "http":
             headers = {k.decode(): v.decode() for k, v in scope["headers"]}
             if "x-test-org" in headers:
-                principal = Principal(headers["x-test-org"], headers["x-test-user"])
-                scope.setdefault("state", {})[IDENTITY] = Identity(principal)
+                key = headers.get("x-test-key")
+                principal = Principal(
+                    headers["x-test-org"],
+                    headers["x-test-user"],
+                    Role(headers.get("x-test-role", "member")),
+                    PrincipalKind.API_KEY if key else PrincipalKind.USER,
+                )
+                identity = Identity(principal, api_key_id=uuid.UUID(key) if key else None)
+                scope.setdefault("state", {})[IDENTITY] = identity
         await self.app(scope, receive, send)
 
 
@@ -156,10 +163,13 @@ async def serve(app: FastAPI, uds: Path | None = None) -> AsyncIterator[str]:
         sock.close()
 
 
-def caller(org: str, user: str, key: str | None = None) -> dict[str, str]:
-    headers = {"X-Test-Org": org, "X-Test-User": user}
+def caller(
+    org: str, user: str, key: uuid.UUID | None = None, role: str = "member"
+) -> dict[str, str]:
+    """The headers of a test caller: an org member, or one acting through an API key."""
+    headers = {"X-Test-Org": org, "X-Test-User": user, "X-Test-Role": role}
     if key:
-        headers["X-Test-Key"] = key
+        headers["X-Test-Key"] = str(key)
     return headers
 
 

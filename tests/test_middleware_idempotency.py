@@ -11,7 +11,7 @@ import pytest
 from tenantgraph.ephemeral.client import connect
 from tenantgraph.ephemeral.idempotency import IdempotencyStore
 from tenantgraph.ephemeral.ratelimit import RateLimiter
-from tenantgraph.scope import KeyKind, Principal, redis_key
+from tenantgraph.scope import Principal
 from tenantgraph.services.limits import OrgLimits
 from tenantgraph.settings import EphemeralSettings
 
@@ -49,6 +49,11 @@ async def client(server, effects):
     effects.entered.clear()
     async with httpx.AsyncClient(base_url=server, timeout=30) as client:
         yield client
+
+
+def _stored(idem: str) -> str:
+    """The Valkey key holding alice's (a member acting with a token) answer for `idem`."""
+    return IdempotencyStore.key(Principal("org-x", "alice"), "token", idem)
 
 
 def key() -> str:
@@ -177,9 +182,7 @@ async def test_a_request_that_crashed_frees_its_key(client, effects, redis):
     alice = caller("org-x", "alice")
     k = key()
     assert (await post(client, "/crash", alice, k, content=b"{}")).status_code == 500
-    assert not await redis.exists(redis_key("org-x", KeyKind.IDEMPOTENCY, "alice", k)), (
-        "the claim must be released"
-    )
+    assert not await redis.exists(_stored(k)), "the claim must be released"
     assert (await post(client, "/crash", alice, k, content=b"{}")).status_code == 500
     assert len(effects.created) == 2
 
@@ -187,7 +190,7 @@ async def test_a_request_that_crashed_frees_its_key(client, effects, redis):
 async def test_stored_responses_expire_after_a_day(client, redis):
     k = key()
     await post(client, "/items", caller("org-x", "alice"), k, json={"name": "x"})
-    ttl = await redis.pttl(redis_key("org-x", KeyKind.IDEMPOTENCY, "alice", k))
+    ttl = await redis.pttl(_stored(k))
     assert 86_000_000 < ttl <= 86_400_000
 
 

@@ -105,7 +105,9 @@ def fingerprint(method: str, path: str, query: bytes, body: bytes) -> str:
 
 
 class IdempotencyStore:
-    """Claims, stores and replays responses by idempotency key, per org and user.
+    """Claims, stores and replays responses by idempotency key, per requester: the org, the
+    user, the role and the credential (an API key's id, or `token`), so a replay never
+    crosses roles or credentials.
 
     Expects a client with `decode_responses=False` (the process default): bodies are bytes.
     """
@@ -119,15 +121,24 @@ class IdempotencyStore:
         self._release = redis.register_script(_RELEASE)
 
     @staticmethod
-    def key(principal: Principal, idempotency_key: str) -> str:
+    def key(principal: Principal, credential: str, idempotency_key: str) -> str:
         if not _VALID_KEY.match(idempotency_key):
             raise InvalidIdempotencyKey("Idempotency-Key must be 1 to 255 visible ASCII characters")
-        return redis_key(principal.org_id, KeyKind.IDEMPOTENCY, principal.user_id, idempotency_key)
+        return redis_key(
+            principal.org_id,
+            KeyKind.IDEMPOTENCY,
+            principal.user_id,
+            principal.role.value,
+            credential,
+            idempotency_key,
+        )
 
-    async def claim(self, principal: Principal, idempotency_key: str, request_fp: str) -> Claim:
+    async def claim(
+        self, principal: Principal, credential: str, idempotency_key: str, request_fp: str
+    ) -> Claim:
         """Claim the key for this request, or say why not (and give the stored response)."""
         token = secrets.token_hex(16)
-        key = self.key(principal, idempotency_key)
+        key = self.key(principal, credential, idempotency_key)
         reply = await self._claim(keys=[key], args=[request_fp, token, self.pending_ms])
         result = ClaimResult(_text(reply[0]))
         if result is ClaimResult.STARTED:
@@ -141,6 +152,7 @@ class IdempotencyStore:
     async def complete(
         self,
         principal: Principal,
+        credential: str,
         idempotency_key: str,
         token: str,
         response: StoredResponse,
@@ -154,7 +166,7 @@ class IdempotencyStore:
         replayable = replayable and len(response.body) <= self.max_body_bytes
         state = ClaimResult.REPLAY if replayable else ClaimResult.UNREPLAYABLE
         stored = await self._complete(
-            keys=[self.key(principal, idempotency_key)],
+            keys=[self.key(principal, credential, idempotency_key)],
             args=[
                 token,
                 state.value,
@@ -166,9 +178,11 @@ class IdempotencyStore:
         )
         return bool(stored)
 
-    async def release(self, principal: Principal, idempotency_key: str, token: str) -> None:
+    async def release(
+        self, principal: Principal, credential: str, idempotency_key: str, token: str
+    ) -> None:
         """Give the key up (the request failed before it answered): a retry runs anew."""
-        await self._release(keys=[self.key(principal, idempotency_key)], args=[token])
+        await self._release(keys=[self.key(principal, credential, idempotency_key)], args=[token])
 
 
 def _text(value: bytes | str) -> str:

@@ -1,7 +1,8 @@
 """`Idempotency-Key` on POST, PUT and PATCH: run a request once, replay its first response.
 
 - first use of a key: the request runs; its response (status, headers, body — errors too)
-  is stored for 24 h;
+  is stored for 24 h, before the response's last byte goes out, so a retry sent the moment
+  the answer arrived is replayed, never told "still in progress";
 - same key, same request (method, path, query, body): the stored response is sent again
   with `Idempotent-Replayed: true`, and the route does not run;
 - same key, different request: `422`; same key while the first is still running: `409`;
@@ -10,20 +11,22 @@
 - a request that raised or was abandoned before its response finished frees its key, so
   the client's retry runs it again (no response was ever delivered).
 
-Keys belong to the principal's org and user: two tenants using one key never meet.
+Keys belong to the requester — org, user, role and credential: two tenants, or one user
+acting through two roles or two API keys, never meet.
 Requests without a principal or without the header pass through.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tenantgraph.api.identity import request_principal
+from tenantgraph.api.identity import request_identity
 from tenantgraph.ephemeral.idempotency import (
     ClaimResult,
     InvalidIdempotencyKey,
@@ -51,11 +54,14 @@ class IdempotencyMiddleware:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        principal = request_principal(scope)
+        identity = request_identity(scope)
+        principal = identity.principal if identity is not None else None
         key = Headers(scope=scope).get(HEADER) if principal is not None else None
         if principal is None or key is None or scope["method"] not in METHODS:
             await self.app(scope, receive, send)
             return
+        assert identity is not None
+        credential = str(identity.api_key_id) if identity.api_key_id is not None else "token"
         store = self.state.idempotency
         try:
             body = await _read_body(receive, store.max_body_bytes)
@@ -66,7 +72,7 @@ class IdempotencyMiddleware:
             return
         request_fp = fingerprint(scope["method"], scope["path"], scope["query_string"], body)
         try:
-            claim = await store.claim(principal, key, request_fp)
+            claim = await store.claim(principal, credential, key, request_fp)
         except InvalidIdempotencyKey as exc:
             await _error(400, str(exc), scope, send)
             return
@@ -106,28 +112,35 @@ class IdempotencyMiddleware:
             await response(scope, receive, send)
             return
 
-        recorder = _Recorder(send, store.max_body_bytes)
+        async def record(response: StoredResponse, replayable: bool) -> None:
+            # Shielded: a cancelled request still stores its answer.
+            await asyncio.shield(
+                store.complete(
+                    principal, credential, key, claim.token, response, replayable=replayable
+                )
+            )
+
+        recorder = _Recorder(send, store.max_body_bytes, record)
         try:
             await self.app(scope, _replay_body(body, receive), recorder.send)
         finally:
-            # Shielded: a cancelled request still stores or frees its claim.
-            if recorder.finished:
-                response = recorder.response()
-                await asyncio.shield(
-                    store.complete(
-                        principal, key, claim.token, response, replayable=recorder.replayable
-                    )
-                )
-            else:
-                await asyncio.shield(store.release(principal, key, claim.token))
+            if not recorder.finished:
+                await asyncio.shield(store.release(principal, credential, key, claim.token))
 
 
 class _Recorder:
-    """Passes a response through unchanged while keeping a copy to store."""
+    """Passes a response through unchanged while keeping a copy, which it stores (`record`)
+    before it lets the response's last part go out."""
 
-    def __init__(self, send: Send, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        send: Send,
+        max_body_bytes: int,
+        record: Callable[[StoredResponse, bool], Awaitable[None]],
+    ) -> None:
         self._send = send
         self._max = max_body_bytes
+        self._record = record
         self.status = 500
         self.headers: list[tuple[str, str]] = []
         self.chunks: list[bytes] = []
@@ -154,6 +167,7 @@ class _Recorder:
                 self.replayable = False
                 self.chunks.clear()
             if not message.get("more_body", False):
+                await self._record(self.response(), self.replayable)
                 self.finished = True
         await self._send(message)
 

@@ -49,6 +49,8 @@ def start_api_server(data_dir: Path, **env: str) -> ServerProcess:
             "TENANTGRAPH_ADMIN_TOKEN": ADMIN_TOKEN,
             # Cron tests fire every second; the one-minute minimum has its own test.
             "TENANTGRAPH_CRON_MIN_INTERVAL_SECONDS": "0",
+            # An override set by a test applies at once (servers cache them 10 s by default).
+            "TENANTGRAPH_EPHEMERAL__RATE_LIMIT_CACHE_SECONDS": "0",
             **env,
         },
     )

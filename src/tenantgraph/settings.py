@@ -44,13 +44,19 @@ class Limit(BaseModel):
 
 
 class RateLimits(BaseModel):
-    """Global defaults of every bucket; an org may override each one (table `rate_limits`)."""
+    """Global defaults of every bucket; an org may override each one (table `rate_limits`).
 
-    org_requests: Limit = Limit(limit=6000, window_seconds=60)
-    user_requests: Limit = Limit(limit=600, window_seconds=60)
-    api_key_requests: Limit = Limit(limit=600, window_seconds=60)
-    org_runs: Limit = Limit(limit=600, window_seconds=60)
-    user_runs: Limit = Limit(limit=60, window_seconds=60)
+    Sized so that people and their scripts never meet them in ordinary use (a bucket holds
+    its whole limit, so a burst may spend it at once): an evaluation of 100 runs at a time
+    with its thread and store calls, or a loop of a thousand store puts, passes; a runaway
+    loop is stopped within a minute. The README has the numbers and how to tighten them.
+    """
+
+    org_requests: Limit = Limit(limit=30_000, window_seconds=60)
+    user_requests: Limit = Limit(limit=3_000, window_seconds=60)
+    api_key_requests: Limit = Limit(limit=3_000, window_seconds=60)
+    org_runs: Limit = Limit(limit=1_200, window_seconds=60)
+    user_runs: Limit = Limit(limit=300, window_seconds=60)
 
 
 class EphemeralSettings(BaseModel):

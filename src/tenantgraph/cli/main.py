@@ -17,6 +17,8 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from tenantgraph.cli._resources import run_with_resources
+from tenantgraph.cli.limits import limits_app
 from tenantgraph.cli.memory import memory_app
 from tenantgraph.cli.redis import redis_app
 from tenantgraph.scope import Principal, Role
@@ -108,13 +110,7 @@ def migrate(config: ConfigOption = None) -> None:
 
 def _run(work: Callable[[Resources], Awaitable[T]]) -> T:
     """Open the resources (embedded servers included), run `work`, close them."""
-    from tenantgraph.resources import open_resources
-
-    async def main() -> T:
-        async with open_resources(Settings()) as resources:
-            return await work(resources)
-
-    return asyncio.run(main())
+    return run_with_resources(Settings(), work)
 
 
 orgs_app = typer.Typer(help="Manage organisations.", no_args_is_help=True)
@@ -123,6 +119,7 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(redis_app, name="redis")
 app.add_typer(memory_app, name="memory")
+app.add_typer(limits_app, name="limits")
 
 
 @orgs_app.command("create")

@@ -6,7 +6,6 @@ transaction and the same `Memory` use cases as the HTTP admin routes.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -16,6 +15,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 
+from tenantgraph.cli._resources import run_with_resources
 from tenantgraph.scope import Principal, Role
 from tenantgraph.services.memory import Memory
 from tenantgraph.settings import Settings
@@ -34,15 +34,10 @@ YesOption = Annotated[bool, typer.Option("--yes", help="Do not ask for confirmat
 
 
 def _run(config: Path | None, work: Callable[[Memory], Awaitable[T]]) -> T:
-    from tenantgraph.resources import open_resources
-
     settings = Settings(config=config) if config else Settings()
-
-    async def main() -> T:
-        async with open_resources(settings) as resources:
-            return await work(Memory(resources.db, resources.store_config))
-
-    return asyncio.run(main())
+    return run_with_resources(
+        settings, lambda resources: work(Memory(resources.db, resources.store_config))
+    )
 
 
 def _operator(org: str) -> Principal:

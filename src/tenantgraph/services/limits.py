@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import psycopg
+
 from tenantgraph.db.database import Database
 from tenantgraph.ephemeral.ratelimit import Bucket
+from tenantgraph.errors import NotFound
 from tenantgraph.scope import Principal
 from tenantgraph.settings import Limit
 from tenantgraph.stores import rate_limits as store
@@ -34,10 +37,13 @@ class OrgLimits:
         Raising an org's own limits is a platform operator's decision: the caller (CLI or an
         operator route) authorizes it; this only writes the org's row.
         """
-        async with self.db.tenant(principal) as conn:
-            if limit is None:
-                await store.delete_override(conn, principal, Bucket(bucket).value)
-            else:
-                await store.upsert_override(
-                    conn, principal, Bucket(bucket).value, limit.limit, limit.window_seconds
-                )
+        try:
+            async with self.db.tenant(principal) as conn:
+                if limit is None:
+                    await store.delete_override(conn, principal, Bucket(bucket).value)
+                else:
+                    await store.upsert_override(
+                        conn, principal, Bucket(bucket).value, limit.limit, limit.window_seconds
+                    )
+        except psycopg.errors.ForeignKeyViolation:
+            raise NotFound(f"organisation {principal.org_id!r} not found") from None

@@ -1,0 +1,57 @@
+"""Default budgets fit people and their scripts; an operator sets one org's budget from the
+CLI and the running server enforces it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from .test_cli import tenantgraph
+
+HI = {"messages": [{"role": "user", "content": "hi"}]}
+
+
+# Runs in flight at once: 100 waiting clients would each hold a Valkey connection of the
+# server's pool of 64 (the resilience issue's stream multiplexing lifts that), so the
+# evaluation runs 16 at a time; the budget sees all 100 within a few seconds all the same.
+IN_FLIGHT = 16
+
+
+async def test_the_defaults_admit_an_evaluation_of_100_runs_and_a_put_loop(tenants):
+    member = tenants.a_member
+    threads = [(await member.sdk.threads.create())["thread_id"] for _ in range(100)]
+    slots = asyncio.Semaphore(IN_FLIGHT)
+
+    async def evaluate(thread: str) -> dict:
+        async with slots:
+            return await member.sdk.runs.wait(thread, "agent", input=HI)
+
+    results = await asyncio.gather(*(evaluate(thread) for thread in threads))
+    assert [r["messages"][-1]["content"] for r in results] == ["echo: hi"] * 100
+    for i in range(1000):
+        await member.sdk.store.put_item(("loop",), f"k{i}", {"i": i})
+    found = await member.sdk.store.search_items(("loop",), limit=1000)
+    assert len(found["items"]) == 1000
+
+
+async def test_an_operator_sets_and_resets_one_orgs_run_budget(settings, api_env, tenants):
+    member, other = tenants.a_member, tenants.b_member
+    org = member.org
+    thread = (await member.sdk.threads.create())["thread_id"]  # the org's first request
+    tenantgraph(
+        settings, api_env, "limits", "set", "--org", org, "--bucket", "user_runs", "--limit", "2"
+    )
+    shown = tenantgraph(settings, api_env, "limits", "show", "--org", org).stdout
+    assert "user_runs" in shown and "org" in shown
+    statuses = []
+    for _ in range(3):
+        response = await member.http.post(
+            f"/threads/{thread}/runs", json={"assistant_id": "agent", "input": HI}
+        )
+        statuses.append(response.status_code)
+    assert statuses == [200, 200, 429]
+    # Another org keeps the default.
+    other_thread = (await other.sdk.threads.create())["thread_id"]
+    for _ in range(3):
+        await other.sdk.runs.create(other_thread, "agent", input=HI, multitask_strategy="enqueue")
+    tenantgraph(settings, api_env, "limits", "reset", "--org", org, "--bucket", "user_runs")
+    assert "default" in tenantgraph(settings, api_env, "limits", "show", "--org", org).stdout

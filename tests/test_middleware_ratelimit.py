@@ -12,7 +12,7 @@ from tenantgraph.ephemeral.idempotency import IdempotencyStore
 from tenantgraph.ephemeral.ratelimit import Bucket, RateLimiter
 from tenantgraph.scope import Principal
 from tenantgraph.services.limits import OrgLimits
-from tenantgraph.settings import EphemeralSettings, Limit
+from tenantgraph.settings import EphemeralSettings, Limit, RateLimits
 
 from .ephemeral_app import SideEffects, build_app, caller, create_orgs, serve, valkey_url
 
@@ -77,11 +77,12 @@ async def test_one_orgs_burst_leaves_another_orgs_budget_untouched(client, orgs)
         *(client.get("/ping", headers=caller(orgs[0], "alice")) for _ in range(2 * LIMIT))
     )
     assert [r.status_code for r in burst].count(429) == LIMIT
-    # Same user id, other org: the defaults (600/min per user) are untouched.
+    # Same user id, other org: the default per-user bucket (the tightest) is untouched.
+    default = RateLimits().user_requests.limit
     other = await client.get("/ping", headers=caller(orgs[1], "alice"))
     assert other.status_code == 200
-    assert other.headers["RateLimit-Limit"] == "600"
-    assert other.headers["RateLimit-Remaining"] == "599"
+    assert other.headers["RateLimit-Limit"] == str(default)
+    assert other.headers["RateLimit-Remaining"] == str(default - 1)
     # And another user of the burst org still has their own bucket.
     bob = await client.get("/ping", headers=caller(orgs[0], "bob"))
     assert bob.status_code == 200

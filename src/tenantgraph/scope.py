@@ -21,6 +21,7 @@ __all__ = [
     "GLOBAL_ASSISTANT",
     "MEMORIES",
     "PREFERENCES",
+    "SERVICE_PREFIX",
     "SHARED",
     "TOKENS",
     "InvalidIdentifier",
@@ -31,7 +32,9 @@ __all__ = [
     "memory_namespace",
     "org_key_pattern",
     "redis_key",
+    "service_account",
     "validate_identifier",
+    "validate_person_id",
 ]
 
 MAX_IDENTIFIER_LENGTH = 128
@@ -63,6 +66,28 @@ def validate_identifier(value: object, what: str = "identifier") -> str:
             "'{', '}' and '.' are not allowed"
         )
     return value
+
+
+# User ids no person can hold: the org-wide memory space, and service accounts (keys that
+# act for a job, not a person). Authentication and memberships refuse them as person ids.
+SHARED = "shared"
+SERVICE_PREFIX = "svc:"
+
+
+def validate_person_id(value: object, what: str = "user_id") -> str:
+    """`validate_identifier`, and not a reserved name (`shared`, `svc:…`)."""
+    value = validate_identifier(value, what)
+    if value == SHARED or value.startswith(SERVICE_PREFIX):
+        raise InvalidIdentifier(
+            f"{what} {value!r} is reserved: {SHARED!r} and the {SERVICE_PREFIX!r} prefix "
+            "are not person ids"
+        )
+    return value
+
+
+def service_account(user_id: str) -> bool:
+    """Whether `user_id` names a service account (`svc:<name>`)."""
+    return user_id.startswith(SERVICE_PREFIX) and len(user_id) > len(SERVICE_PREFIX)
 
 
 class Role(enum.StrEnum):
@@ -104,6 +129,16 @@ class Principal:
     def is_admin(self) -> bool:
         return self.role.at_least(Role.ADMIN)
 
+    @property
+    def is_service(self) -> bool:
+        return service_account(self.user_id)
+
+    @property
+    def sees_all_users(self) -> bool:
+        """Whether the caller reaches other users' threads, runs and crons: a person who is
+        an admin; never a service account, whatever its role."""
+        return self.is_admin and not self.is_service
+
 
 # --- Long-term memory convention -------------------------------------------------------
 # Items are keyed by org column + owner column + namespace. The seed convention
@@ -111,7 +146,6 @@ class Principal:
 # SHARED for the org-wide space), and the namespace (assistant_id | GLOBAL_ASSISTANT,
 # category).
 
-SHARED = "shared"
 GLOBAL_ASSISTANT = "global"
 MEMORIES = "memories"
 PREFERENCES = "preferences"

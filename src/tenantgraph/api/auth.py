@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tenantgraph.api.errors import error_response
 from tenantgraph.api.identity import IDENTITY, Identity, request_identity
 from tenantgraph.errors import Forbidden, TenantgraphError, Unauthenticated
-from tenantgraph.scope import InvalidIdentifier, Principal, Role
+from tenantgraph.scope import InvalidIdentifier, Principal, Role, validate_person_id
 from tenantgraph.services.orgs import API_KEY_PREFIX, Orgs
 from tenantgraph.settings import Settings
 
@@ -109,6 +109,10 @@ class Authenticator:
     async def _from_jwt(self, token: str, headers: Headers) -> Principal:
         claims = await self._verify(token)
         user_id = _claim(claims, self.settings.user_claim)
+        try:
+            validate_person_id(user_id, "the token's user")  # never `shared` or `svc:…`
+        except InvalidIdentifier as exc:
+            raise Unauthenticated(f"invalid identity in token: {exc}") from exc
         if self.settings.org_mode == "membership":
             org_id = headers.get("x-org-id")
             if not org_id:

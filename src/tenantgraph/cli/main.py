@@ -108,13 +108,18 @@ def migrate(config: ConfigOption = None) -> None:
 
 def _run(work: Callable[[Resources], Awaitable[T]]) -> T:
     """Open the resources (embedded servers included), run `work`, close them."""
+    from tenantgraph.errors import TenantgraphError
     from tenantgraph.resources import open_resources
 
     async def main() -> T:
         async with open_resources(Settings()) as resources:
             return await work(resources)
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except TenantgraphError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
 
 
 orgs_app = typer.Typer(help="Manage organisations.", no_args_is_help=True)
@@ -263,11 +268,15 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
 @keys_app.command("create")
 def keys_create(
     org: Annotated[str, typer.Option(help="organisation id")],
-    user: Annotated[str, typer.Option(help="user id the key acts as")],
+    user: Annotated[
+        str, typer.Option(help="user id the key acts as: a person, or a service account svc:<name>")
+    ],
     role: Annotated[Role, typer.Option(help="role the key carries")] = Role.MEMBER,
     name: Annotated[str, typer.Option(help="a label for the key")] = "",
 ) -> None:
-    """Create an API key; the secret is printed once, on standard output."""
+    """Create an API key; the secret is printed once, on standard output. The CLI is the
+    operator: it may create any person's key and change any role, but the rules of the org
+    service hold (reserved names, an org's last owner is kept)."""
     from tenantgraph.services.orgs import Orgs
 
     principal = Principal(org, user, Role.OWNER)

@@ -21,6 +21,7 @@ __all__ = [
     "GLOBAL_ASSISTANT",
     "MEMORIES",
     "PREFERENCES",
+    "SCOPES",
     "SERVICE_PREFIX",
     "SHARED",
     "TOKENS",
@@ -105,6 +106,28 @@ class Role(enum.StrEnum):
         return self.rank >= other.rank
 
 
+# What a credential may be narrowed to (README "Scopes"); a route needs one of them
+# (api/scopes.py). A credential that names none of them keeps what its role allows.
+SCOPES = frozenset(
+    {
+        "threads:read",
+        "threads:write",
+        "runs:create",
+        "runs:read",
+        "assistants:read",
+        "assistants:write",
+        "store:read",
+        "store:write",
+        "crons:read",
+        "crons:write",
+        "feedback:write",
+        "mcp:invoke",
+        "a2a:invoke",
+        "admin",
+    }
+)
+
+
 class PrincipalKind(enum.StrEnum):
     USER = "user"
     API_KEY = "api_key"
@@ -118,12 +141,32 @@ class Principal:
     user_id: str
     role: Role = Role.MEMBER
     kind: PrincipalKind = PrincipalKind.USER
+    # The credential's permissions as it gave them (None: it gave none); graphs receive
+    # them as `langgraph_auth_permissions`, and the known ones narrow the role (`scopes`).
+    permissions: tuple[str, ...] | None = None
+    # The assistants (ids or graph names) the credential may run; None: every one.
+    assistants: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         validate_identifier(self.org_id, "org_id")
         validate_identifier(self.user_id, "user_id")
         object.__setattr__(self, "role", Role(self.role))
         object.__setattr__(self, "kind", PrincipalKind(self.kind))
+        if self.permissions is not None:
+            object.__setattr__(self, "permissions", tuple(self.permissions))
+        if self.assistants is not None:
+            object.__setattr__(self, "assistants", frozenset(self.assistants))
+
+    @property
+    def scopes(self) -> frozenset[str] | None:
+        """The scopes this credential is narrowed to, or None when it names none of
+        `SCOPES` (an OAuth token's `openid profile` leaves the role's meaning)."""
+        known = SCOPES.intersection(self.permissions or ())
+        return frozenset(known) if known or self.permissions == () else None
+
+    def may_run(self, assistant_id: str, graph_id: str) -> bool:
+        """Whether the credential may run this assistant (by its id or its graph's name)."""
+        return self.assistants is None or not self.assistants.isdisjoint({assistant_id, graph_id})
 
     @property
     def is_admin(self) -> bool:

@@ -3,7 +3,7 @@ live in one `AppState`, opened by the lifespan."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from tenantgraph import __version__
 from tenantgraph.api import (
@@ -24,6 +24,7 @@ from tenantgraph.api.middleware import (
     RateLimitMiddleware,
 )
 from tenantgraph.api.observability import ObservabilityMiddleware, metrics
+from tenantgraph.api.scopes import require_route_scope
 from tenantgraph.api.state import AppState
 from tenantgraph.settings import Settings
 
@@ -33,7 +34,12 @@ __all__ = ["create_app"]
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the database and Valkey are opened when it starts, not here."""
     state = AppState(settings or Settings())
-    app = FastAPI(title="tenantgraph", version=__version__, lifespan=lambda _: state.running())
+    app = FastAPI(
+        title="tenantgraph",
+        version=__version__,
+        lifespan=lambda _: state.running(),
+        dependencies=[Depends(require_route_scope)],  # the one check of every route's scope
+    )
     app.state.tenantgraph = state
     install_error_handlers(app)
     # Added last runs first: observability → catch-all → body cap → authentication →

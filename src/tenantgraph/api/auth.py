@@ -124,13 +124,15 @@ class Authenticator:
             role = await self.orgs.get_member_role(candidate)
             if role is None:
                 raise Forbidden("not a member of this organisation")
-            return Principal(org_id, user_id, role)
+            return Principal(org_id, user_id, role, permissions=self._permissions(claims))
         org_id = _claim(claims, self.settings.org_claim)
         if org_id is None:
             raise Unauthenticated(f"token has no {self.settings.org_claim!r} claim")
         role = _claim(claims, self.settings.role_claim) or Role.MEMBER.value
         try:
-            principal = Principal(str(org_id), user_id, Role(role))
+            principal = Principal(
+                str(org_id), user_id, Role(role), permissions=self._permissions(claims)
+            )
         except (InvalidIdentifier, ValueError) as exc:
             raise Unauthenticated(f"invalid identity in token: {exc}") from exc
         now = time.monotonic()
@@ -138,6 +140,17 @@ class Authenticator:
             await self.orgs.ensure_org(principal)
             self._known_orgs[principal.org_id] = now + KNOWN_ORG_SECONDS
         return principal
+
+    def _permissions(self, claims: Mapping[str, Any]) -> list[str] | None:
+        """The token's scopes: the first configured claim present, an OAuth `scope` string
+        or a list (Auth0's `permissions`); None if it has none."""
+        for name in self.settings.scope_claims:
+            value = _claim(claims, name)
+            if isinstance(value, str) and value.strip():
+                return value.split()
+            if isinstance(value, list):
+                return [str(v) for v in value]
+        return None
 
     async def _verify(self, token: str) -> dict[str, Any]:
         """The token's claims if it verifies; reused while it is valid (see above)."""

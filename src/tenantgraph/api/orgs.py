@@ -40,6 +40,12 @@ class KeyCreate(Body):
     )
     role: Role = Role.MEMBER
     name: Text = ""
+    scopes: list[str] | None = Field(
+        None, description="what the key may do (README 'Scopes'); default: all its role allows"
+    )
+    assistants: list[Text] | None = Field(
+        None, description="assistant ids or graph names the key may run; default: any"
+    )
 
 
 def _in_org(principal: Principal, org_id: str) -> Principal:
@@ -105,6 +111,8 @@ async def create_key(org_id: str, body: KeyCreate, orgs: OrgService, admin: Admi
         user_id=body.user_id,
         role=body.role,
         name=body.name,
+        scopes=body.scopes,
+        assistants=body.assistants,
     )
     return {**record, "key": secret}
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 import uvicorn
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from tenantgraph.cli.memory import memory_app
 from tenantgraph.cli.redis import redis_app
@@ -273,6 +273,12 @@ def keys_create(
     ],
     role: Annotated[Role, typer.Option(help="role the key carries")] = Role.MEMBER,
     name: Annotated[str, typer.Option(help="a label for the key")] = "",
+    scope: Annotated[
+        list[str] | None, typer.Option(help="a scope the key is narrowed to (repeatable)")
+    ] = None,
+    assistant: Annotated[
+        list[str] | None, typer.Option(help="an assistant id or graph it may run (repeatable)")
+    ] = None,
 ) -> None:
     """Create an API key; the secret is printed once, on standard output. The CLI is the
     operator: it may create any person's key and change any role, but the rules of the org
@@ -281,7 +287,9 @@ def keys_create(
 
     principal = Principal(org, user, Role.OWNER)
     secret, record = _run(
-        lambda r: Orgs(r.db).create_api_key(principal, user_id=user, role=role, name=name)
+        lambda r: Orgs(r.db).create_api_key(
+            principal, user_id=user, role=role, name=name, scopes=scope, assistants=assistant
+        )
     )
     console.print(f"key [bold]{record['key_id']}[/] for {user} ({role.value}) in {org}:")
     print(secret)
@@ -293,10 +301,11 @@ def keys_list(org: Annotated[str, typer.Option(help="organisation id")]) -> None
     from tenantgraph.services.orgs import Orgs
 
     rows = _run(lambda r: Orgs(r.db).list_api_keys(Principal(org, "cli", Role.OWNER)))
-    table = Table("key_id", "user_id", "role", "name", "revoked_at")
+    table = Table(Column("key_id", no_wrap=True), "user_id", "role", "name", "scopes", "revoked_at")
     for row in rows:
         revoked = row["revoked_at"].isoformat() if row["revoked_at"] else ""
-        table.add_row(str(row["key_id"]), row["user_id"], row["role"], row["name"], revoked)
+        scopes = "all" if row["scopes"] is None else " ".join(row["scopes"]) or "none"
+        table.add_row(str(row["key_id"]), row["user_id"], row["role"], row["name"], scopes, revoked)
     Console().print(table)
 
 

@@ -17,8 +17,9 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from tenantgraph.db.database import Database
-from tenantgraph.errors import Conflict, Forbidden, NotFound
+from tenantgraph.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tenantgraph.scope import (
+    SCOPES,
     Principal,
     PrincipalKind,
     Role,
@@ -126,10 +127,13 @@ class Orgs:
         user_id: str | None = None,
         role: Role,
         name: str = "",
+        scopes: list[str] | None = None,
+        assistants: list[str] | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """A key acting as its creator (`user_id` absent or the creator's own) or, created by
-        an owner or admin, as a service account; at most the creator's role. Returns the
-        secret (shown once, never stored) and the key's record."""
+        an owner or admin, as a service account; at most the creator's role, scopes and
+        assistants (None: the creator's). Returns the secret (shown once, never stored) and
+        the key's record."""
         user_id = principal.user_id if user_id is None else user_id
         if service_account(user_id):
             validate_identifier(user_id, "user_id")
@@ -142,8 +146,13 @@ class Orgs:
                     "a key acts as its creator or as a service account (user_id 'svc:<name>')"
                 )
         _grantable(principal, role)
+        scopes = _narrowed("scopes", scopes, principal.scopes)
+        assistants = _narrowed("assistants", assistants, principal.assistants)
+        unknown = set(scopes or ()) - SCOPES
+        if unknown:
+            raise InvalidInput(f"unknown scopes {sorted(unknown)}; known: {sorted(SCOPES)}")
         async with self.db.tenant(principal) as conn:
-            return await _insert_key(conn, principal, user_id, role, name)
+            return await _insert_key(conn, principal, user_id, role, name, scopes, assistants)
 
     async def list_api_keys(self, principal: Principal) -> list[dict[str, Any]]:
         async with self.db.tenant(principal) as conn:
@@ -174,7 +183,12 @@ class Orgs:
         if row is None:
             return None
         principal = Principal(
-            row["org_id"], row["user_id"], Role(row["role"]), PrincipalKind.API_KEY
+            row["org_id"],
+            row["user_id"],
+            Role(row["role"]),
+            PrincipalKind.API_KEY,
+            permissions=row["scopes"],
+            assistants=row["assistants"],
         )
         return principal, row["key_id"]
 
@@ -183,6 +197,17 @@ def _grantable(principal: Principal, role: Role) -> None:
     """Nobody hands out more rights than they hold."""
     if not principal.role.at_least(role):
         raise Forbidden(f"a {principal.role.value} cannot grant the {role.value} role")
+
+
+def _narrowed(
+    what: str, requested: list[str] | None, held: frozenset[str] | None
+) -> list[str] | None:
+    """A new key's scopes or assistants: what was asked, within what its creator holds."""
+    if requested is None:
+        return None if held is None else sorted(held)
+    if held is not None and not held.issuperset(requested):
+        raise Forbidden(f"a key's {what} are at most its creator's: {sorted(held)}")
+    return sorted(set(requested))
 
 
 async def _may_unseat_owner(conn: AsyncConnection, principal: Principal, user_id: str) -> None:
@@ -219,11 +244,24 @@ async def _insert_org(
 
 
 async def _insert_key(
-    conn: AsyncConnection, principal: Principal, user_id: str, role: Role, name: str
+    conn: AsyncConnection,
+    principal: Principal,
+    user_id: str,
+    role: Role,
+    name: str,
+    scopes: list[str] | None = None,
+    assistants: list[str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """A new key's secret (returned once, stored only as its hash) and its record."""
     secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
     record = await org_store.insert_api_key(
-        conn, principal, user_id=user_id, role=role, name=name, key_hash=hash_api_key(secret)
+        conn,
+        principal,
+        user_id=user_id,
+        role=role,
+        name=name,
+        key_hash=hash_api_key(secret),
+        scopes=scopes,
+        assistants=assistants,
     )
     return secret, record

@@ -48,9 +48,10 @@ _LOCK_OWNERS = """SELECT user_id FROM memberships WHERE org_id = %s AND role = '
                   ORDER BY user_id FOR UPDATE"""
 _DELETE_MEMBER = "DELETE FROM memberships WHERE org_id = %s AND user_id = %s RETURNING 1"
 
-_KEY_COLUMNS = "key_id, user_id, role, name, created_at, revoked_at"
-_INSERT_KEY = f"""INSERT INTO api_keys (org_id, key_id, user_id, role, name, key_hash)
-                  VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_KEY_COLUMNS}"""
+_KEY_COLUMNS = "key_id, user_id, role, name, scopes, assistants, created_at, revoked_at"
+_INSERT_KEY = f"""INSERT INTO api_keys
+                  (org_id, key_id, user_id, role, name, key_hash, scopes, assistants)
+                  VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_KEY_COLUMNS}"""
 _LIST_KEYS = f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE org_id = %s ORDER BY created_at"
 _GET_KEY = f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE org_id = %s AND key_id = %s"
 _REVOKE_KEY = """UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
@@ -135,11 +136,22 @@ async def insert_api_key(
     role: Role,
     name: str,
     key_hash: bytes,
+    scopes: list[str] | None = None,
+    assistants: list[str] | None = None,
 ) -> dict[str, Any]:
     """The new key's record; only the hash of its secret is stored."""
     cur = await conn.execute(
         _INSERT_KEY,
-        (principal.org_id, uuid.uuid4(), user_id, Role(role).value, name, key_hash),
+        (
+            principal.org_id,
+            uuid.uuid4(),
+            user_id,
+            Role(role).value,
+            name,
+            key_hash,
+            scopes,
+            assistants,
+        ),
     )
     return await cur.fetchone()
 

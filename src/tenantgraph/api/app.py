@@ -17,6 +17,7 @@ from tenantgraph.api import (
     threads,
 )
 from tenantgraph.api.auth import AuthMiddleware
+from tenantgraph.api.custom_auth import CustomAuthMiddleware
 from tenantgraph.api.errors import CatchAllMiddleware, install_error_handlers
 from tenantgraph.api.middleware import (
     BodyLimitMiddleware,
@@ -43,9 +44,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.tenantgraph = state
     install_error_handlers(app)
     # Added last runs first: observability → catch-all → body cap → authentication →
-    # rate limits → idempotency → routes.
+    # custom auth's per-resource handlers → rate limits → idempotency → routes.
     app.add_middleware(IdempotencyMiddleware, state=state)
     app.add_middleware(RateLimitMiddleware, state=state)
+    app.add_middleware(CustomAuthMiddleware, state=state)
     app.add_middleware(AuthMiddleware, state=state)
     app.add_middleware(BodyLimitMiddleware, max_bytes=state.settings.max_body_bytes)
     app.add_middleware(CatchAllMiddleware)

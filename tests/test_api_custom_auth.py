@@ -88,6 +88,20 @@ async def test_permissions_are_scopes_and_reach_graphs(custom_url):
     assert READ_ONLY  # rita's permissions name scopes, alice's ("profile") none
 
 
+async def test_a_stateless_run_is_read_through_the_filter(custom_url):
+    """The run is stamped with its creator as owner; the org's admin, who would read it
+    without the handler, gets 404."""
+    alice, anna = _client(custom_url, "alice-token"), _client(custom_url, "anna-token")
+    async with alice, anna:
+        body = {"assistant_id": "tell", "input": {"messages": []}, "on_completion": "keep"}
+        run = await alice.post("/runs", json=body)
+        assert run.status_code == 200 and run.json()["metadata"]["owner"] == "alice"
+        run_id = run.json()["run_id"]
+        for path in (f"/runs/{run_id}/join", f"/runs/{run_id}"):
+            assert (await alice.get(path)).status_code == 200, path
+            assert (await anna.get(path)).status_code == 404, path
+
+
 async def test_api_keys_are_checked_first_and_meet_the_handlers(custom_url):
     async with _client(custom_url, "olga-token") as olga:
         made = await olga.post(f"/orgs/{ORG_A}/keys", json={"user_id": "svc:ci", "role": "admin"})

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 import uvicorn
 from rich.console import Console
-from rich.table import Column, Table
+from rich.table import Table
 
 from tenantgraph.cli.memory import memory_app
 from tenantgraph.cli.redis import redis_app
@@ -35,6 +35,14 @@ console = Console(stderr=True)
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="tenantgraph.json or langgraph.json", exists=True)
 ]
+
+
+def _print_table(table: Table) -> None:
+    """On a terminal, fitted to it; piped, never cut (a script reads every id and scope)."""
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=1000)
+    console.print(table)
 
 
 def _settings(config: Path | None) -> Settings:
@@ -152,7 +160,7 @@ def orgs_list(limit: int = 100, offset: int = 0) -> None:
     table = Table("org_id", "name", "created_at")
     for row in rows:
         table.add_row(row["org_id"], row["name"], row["created_at"].isoformat())
-    Console().print(table)
+    _print_table(table)
 
 
 @orgs_app.command("delete")
@@ -175,7 +183,7 @@ def orgs_members(org_id: str) -> None:
     table = Table("user_id", "role", "created_at")
     for row in rows:
         table.add_row(row["user_id"], row["role"], row["created_at"].isoformat())
-    Console().print(table)
+    _print_table(table)
 
 
 @orgs_app.command("set-member")
@@ -301,12 +309,12 @@ def keys_list(org: Annotated[str, typer.Option(help="organisation id")]) -> None
     from tenantgraph.services.orgs import Orgs
 
     rows = _run(lambda r: Orgs(r.db).list_api_keys(Principal(org, "cli", Role.OWNER)))
-    table = Table(Column("key_id", no_wrap=True), "user_id", "role", "name", "scopes", "revoked_at")
+    table = Table("key_id", "user_id", "role", "name", "scopes", "revoked_at")
     for row in rows:
         revoked = row["revoked_at"].isoformat() if row["revoked_at"] else ""
         scopes = "all" if row["scopes"] is None else " ".join(row["scopes"]) or "none"
         table.add_row(str(row["key_id"]), row["user_id"], row["role"], row["name"], scopes, revoked)
-    Console().print(table)
+    _print_table(table)
 
 
 @keys_app.command("revoke")

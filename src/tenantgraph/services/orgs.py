@@ -140,11 +140,11 @@ class Orgs:
             if user_id != principal.user_id and not principal.is_admin:
                 raise Forbidden("only owners and admins create service-account keys")
         else:
-            validate_person_id(user_id)
             if user_id != principal.user_id:
                 raise Forbidden(
                     "a key acts as its creator or as a service account (user_id 'svc:<name>')"
                 )
+            validate_person_id(user_id)
         _grantable(principal, role)
         scopes = _narrowed("scopes", scopes, principal.scopes)
         assistants = _narrowed("assistants", assistants, principal.assistants)

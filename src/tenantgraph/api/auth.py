@@ -6,7 +6,10 @@ Accepted credentials, in `Authorization: Bearer …` or `X-Api-Key`:
   In `claims` mode the org and role are signed claims; in `membership` mode the org is the
   `X-Org-Id` header and the role comes from the memberships table.
 - The platform admin token `TENANTGRAPH_ADMIN_TOKEN`, which only manages organisations.
-With nothing configured, only API keys work: the server never opens up.
+- With a custom auth handler (`auth.path`, api/custom_auth.py), every credential but API
+  keys and the admin token goes to the handler instead of the JWT checks.
+With nothing configured, only API keys work: the server never opens up. A key's or token's
+scopes narrow its role (api/scopes.py).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ middlewares and the route dependencies read it from there and nowhere else.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.types import Scope
@@ -27,7 +27,7 @@ class Identity:
     principal: Principal | None = None
     platform_admin: bool = False
     api_key_id: uuid.UUID | None = None
-    auth_user: Any = None
+    auth_user: Any = field(default=None, compare=False, hash=False)
 
 
 def request_identity(scope: Scope) -> Identity | None:

@@ -103,7 +103,7 @@ async def test_org_admin_flow_with_api_keys(api_url, tenants):
         assert bad.status_code == 422 and "org_id" in bad.json()["detail"]
     owner = httpx.AsyncClient(base_url=api_url, headers=_bearer(mint(org, "olga", "owner")))
     async with owner:
-        made = await owner.post(f"/orgs/{org}/keys", json={"user_id": "kim", "role": "admin"})
+        made = await owner.post(f"/orgs/{org}/keys", json={"user_id": "svc:kim", "role": "admin"})
         assert made.status_code == 200, made.text
         key, key_id = made.json()["key"], made.json()["key_id"]
         assert key.startswith("tg_")
@@ -117,7 +117,7 @@ async def test_org_admin_flow_with_api_keys(api_url, tenants):
         }
         async with httpx.AsyncClient(base_url=api_url, headers={"X-Api-Key": key}) as kim:
             thread = await kim.post("/threads", json={})
-            assert thread.status_code == 200 and thread.json()["metadata"]["owner"] == "kim"
+            assert thread.status_code == 200 and thread.json()["metadata"]["owner"] == "svc:kim"
             grant = await kim.post(f"/orgs/{org}/keys", json={"role": "owner"})
             assert grant.status_code == 403  # an admin cannot mint an owner key
             foreign = await kim.get(f"/orgs/{tenants.a_admin.org}/keys")

@@ -21,6 +21,8 @@ __all__ = [
     "GLOBAL_ASSISTANT",
     "MEMORIES",
     "PREFERENCES",
+    "SCOPES",
+    "SERVICE_PREFIX",
     "SHARED",
     "TOKENS",
     "InvalidIdentifier",
@@ -31,7 +33,9 @@ __all__ = [
     "memory_namespace",
     "org_key_pattern",
     "redis_key",
+    "service_account",
     "validate_identifier",
+    "validate_person_id",
 ]
 
 MAX_IDENTIFIER_LENGTH = 128
@@ -65,6 +69,28 @@ def validate_identifier(value: object, what: str = "identifier") -> str:
     return value
 
 
+# User ids no person can hold: the org-wide memory space, and service accounts (keys that
+# act for a job, not a person). Authentication and memberships refuse them as person ids.
+SHARED = "shared"
+SERVICE_PREFIX = "svc:"
+
+
+def validate_person_id(value: object, what: str = "user_id") -> str:
+    """`validate_identifier`, and not a reserved name (`shared`, `svc:…`)."""
+    value = validate_identifier(value, what)
+    if value == SHARED or value.startswith(SERVICE_PREFIX):
+        raise InvalidIdentifier(
+            f"{what} {value!r} is reserved: {SHARED!r} and the {SERVICE_PREFIX!r} prefix "
+            "are not person ids"
+        )
+    return value
+
+
+def service_account(user_id: str) -> bool:
+    """Whether `user_id` names a service account (`svc:<name>`)."""
+    return user_id.startswith(SERVICE_PREFIX) and len(user_id) > len(SERVICE_PREFIX)
+
+
 class Role(enum.StrEnum):
     """A member's rights inside one organisation, weakest last."""
 
@@ -80,6 +106,28 @@ class Role(enum.StrEnum):
         return self.rank >= other.rank
 
 
+# What a credential may be narrowed to (README "Scopes"); a route needs one of them
+# (api/scopes.py). A credential that names none of them keeps what its role allows.
+SCOPES = frozenset(
+    {
+        "threads:read",
+        "threads:write",
+        "runs:create",
+        "runs:read",
+        "assistants:read",
+        "assistants:write",
+        "store:read",
+        "store:write",
+        "crons:read",
+        "crons:write",
+        "feedback:write",
+        "mcp:invoke",
+        "a2a:invoke",
+        "admin",
+    }
+)
+
+
 class PrincipalKind(enum.StrEnum):
     USER = "user"
     API_KEY = "api_key"
@@ -93,16 +141,46 @@ class Principal:
     user_id: str
     role: Role = Role.MEMBER
     kind: PrincipalKind = PrincipalKind.USER
+    # The credential's permissions as it gave them (None: it gave none); graphs receive
+    # them as `langgraph_auth_permissions`, and the known ones narrow the role (`scopes`).
+    permissions: tuple[str, ...] | None = None
+    # The assistants (ids or graph names) the credential may run; None: every one.
+    assistants: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         validate_identifier(self.org_id, "org_id")
         validate_identifier(self.user_id, "user_id")
         object.__setattr__(self, "role", Role(self.role))
         object.__setattr__(self, "kind", PrincipalKind(self.kind))
+        if self.permissions is not None:
+            object.__setattr__(self, "permissions", tuple(self.permissions))
+        if self.assistants is not None:
+            object.__setattr__(self, "assistants", frozenset(self.assistants))
+
+    @property
+    def scopes(self) -> frozenset[str] | None:
+        """The scopes this credential is narrowed to, or None when it names none of
+        `SCOPES` (an OAuth token's `openid profile` leaves the role's meaning)."""
+        known = SCOPES.intersection(self.permissions or ())
+        return frozenset(known) if known or self.permissions == () else None
+
+    def may_run(self, assistant_id: str, graph_id: str) -> bool:
+        """Whether the credential may run this assistant (by its id or its graph's name)."""
+        return self.assistants is None or not self.assistants.isdisjoint({assistant_id, graph_id})
 
     @property
     def is_admin(self) -> bool:
         return self.role.at_least(Role.ADMIN)
+
+    @property
+    def is_service(self) -> bool:
+        return service_account(self.user_id)
+
+    @property
+    def sees_all_users(self) -> bool:
+        """Whether the caller reaches other users' threads, runs and crons: a person who is
+        an admin; never a service account, whatever its role."""
+        return self.is_admin and not self.is_service
 
 
 # --- Long-term memory convention -------------------------------------------------------
@@ -111,7 +189,6 @@ class Principal:
 # SHARED for the org-wide space), and the namespace (assistant_id | GLOBAL_ASSISTANT,
 # category).
 
-SHARED = "shared"
 GLOBAL_ASSISTANT = "global"
 MEMORIES = "memories"
 PREFERENCES = "preferences"

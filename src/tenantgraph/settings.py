@@ -32,6 +32,7 @@ AUTH_FIELDS = frozenset(
         "org_claim",
         "role_claim",
         "user_claim",
+        "scope_claims",
     }
 )
 
@@ -184,6 +185,11 @@ class Settings(BaseSettings):
     org_claim: str = "org_id"
     role_claim: str = "org_role"
     user_claim: str = "sub"
+    scope_claims: list[str] = Field(
+        default_factory=lambda: ["scope", "permissions"],
+        description="Claims holding a token's scopes (the first present: a space-separated "
+        "string or a list).",
+    )
     admin_token: SecretStr | None = None
 
     @model_validator(mode="after")

@@ -3,7 +3,7 @@ live in one `AppState`, opened by the lifespan."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from tenantgraph import __version__
 from tenantgraph.api import (
@@ -17,6 +17,7 @@ from tenantgraph.api import (
     threads,
 )
 from tenantgraph.api.auth import AuthMiddleware
+from tenantgraph.api.custom_auth import CustomAuthMiddleware
 from tenantgraph.api.errors import CatchAllMiddleware, install_error_handlers
 from tenantgraph.api.middleware import (
     BodyLimitMiddleware,
@@ -24,6 +25,7 @@ from tenantgraph.api.middleware import (
     RateLimitMiddleware,
 )
 from tenantgraph.api.observability import ObservabilityMiddleware, metrics
+from tenantgraph.api.scopes import require_route_scope
 from tenantgraph.api.state import AppState
 from tenantgraph.settings import Settings
 
@@ -33,13 +35,19 @@ __all__ = ["create_app"]
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the database and Valkey are opened when it starts, not here."""
     state = AppState(settings or Settings())
-    app = FastAPI(title="tenantgraph", version=__version__, lifespan=lambda _: state.running())
+    app = FastAPI(
+        title="tenantgraph",
+        version=__version__,
+        lifespan=lambda _: state.running(),
+        dependencies=[Depends(require_route_scope)],  # the one check of every route's scope
+    )
     app.state.tenantgraph = state
     install_error_handlers(app)
     # Added last runs first: observability → catch-all → body cap → authentication →
-    # rate limits → idempotency → routes.
+    # custom auth's per-resource handlers → rate limits → idempotency → routes.
     app.add_middleware(IdempotencyMiddleware, state=state)
     app.add_middleware(RateLimitMiddleware, state=state)
+    app.add_middleware(CustomAuthMiddleware, state=state)
     app.add_middleware(AuthMiddleware, state=state)
     app.add_middleware(BodyLimitMiddleware, max_bytes=state.settings.max_body_bytes)
     app.add_middleware(CatchAllMiddleware)

@@ -6,7 +6,10 @@ Accepted credentials, in `Authorization: Bearer …` or `X-Api-Key`:
   In `claims` mode the org and role are signed claims; in `membership` mode the org is the
   `X-Org-Id` header and the role comes from the memberships table.
 - The platform admin token `TENANTGRAPH_ADMIN_TOKEN`, which only manages organisations.
-With nothing configured, only API keys work: the server never opens up.
+- With a custom auth handler (`auth.path`, api/custom_auth.py), every credential but API
+  keys and the admin token goes to the handler instead of the JWT checks.
+With nothing configured, only API keys work: the server never opens up. A key's or token's
+scopes narrow its role (api/scopes.py).
 """
 
 from __future__ import annotations
@@ -22,14 +25,17 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tenantgraph.api import custom_auth
 from tenantgraph.api.errors import error_response
 from tenantgraph.api.identity import IDENTITY, Identity, request_identity
 from tenantgraph.errors import Forbidden, TenantgraphError, Unauthenticated
-from tenantgraph.scope import InvalidIdentifier, Principal, Role
+from tenantgraph.scope import InvalidIdentifier, Principal, Role, validate_person_id
 from tenantgraph.services.orgs import API_KEY_PREFIX, Orgs
 from tenantgraph.settings import Settings
 
 if TYPE_CHECKING:
+    from langgraph_sdk import Auth
+
     from tenantgraph.api.state import AppState
 
 __all__ = [
@@ -67,36 +73,60 @@ def _claim(claims: Mapping[str, Any], name: str) -> Any:
 class Authenticator:
     """Turns request headers into an Identity using the configured credential types."""
 
-    def __init__(self, settings: Settings, orgs: Orgs) -> None:
+    def __init__(self, settings: Settings, orgs: Orgs, custom: Auth | None = None) -> None:
         self.settings = settings
         self.orgs = orgs
+        self.custom = custom
         self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
         # Orgs seen to exist recently, so claims mode does not write on every request; the
         # expiry bounds how long an org deleted by another process is assumed present.
         self._known_orgs: dict[str, float] = {}
         self._verified: dict[str, tuple[float, dict[str, Any]]] = {}
 
-    async def authenticate(self, headers: Headers) -> Identity:
+    async def authenticate(self, headers: Headers, scope: Scope | None = None) -> Identity:
+        """The caller of a request (`scope`: the request's, for a custom auth handler)."""
         credential = self._credential(headers)
-        if credential is None:
-            raise Unauthenticated(
-                "missing credentials: send Authorization: Bearer <token> or X-Api-Key"
-            )
         admin = self.settings.admin_token
-        if admin and hmac.compare_digest(credential.encode(), admin.get_secret_value().encode()):
+        if (
+            credential is not None
+            and admin
+            and hmac.compare_digest(credential.encode(), admin.get_secret_value().encode())
+        ):
             return Identity(platform_admin=True)
-        key_id = None
-        if credential.startswith(API_KEY_PREFIX):
+        key_id, user = None, None
+        if credential is not None and credential.startswith(API_KEY_PREFIX):
             resolved = await self.orgs.resolve_api_key(credential)
             if resolved is None:
                 raise Unauthenticated("invalid or revoked API key")
             principal, key_id = resolved
+        elif self.custom is not None and scope is not None:
+            # The handler is authoritative for every other credential, or none.
+            user = await custom_auth.authenticate(self.custom, scope)
+            principal = await self._from_user(user, headers)
+        elif credential is None:
+            raise Unauthenticated(
+                "missing credentials: send Authorization: Bearer <token> or X-Api-Key"
+            )
         else:
             principal = await self._from_jwt(credential, headers)
         requested = headers.get("x-org-id")
         if requested is not None and requested != principal.org_id:
             raise Forbidden("the credential was not issued for this organisation")
-        return Identity(principal=principal, api_key_id=key_id)
+        return Identity(principal=principal, api_key_id=key_id, auth_user=user)
+
+    async def _from_user(self, user: custom_auth.AuthUser, headers: Headers) -> Principal:
+        """A custom auth user's principal: its org and role fields (named as the JWT
+        claims), else membership mode's `X-Org-Id`, else 403."""
+        org_id = _claim(user, self.settings.org_claim)
+        if org_id is None and self.settings.org_mode != "membership":
+            raise Forbidden("no organisation: the user has no org and no membership mode")
+        return await self._principal(
+            user.get("identity"),
+            None if org_id is None else str(org_id),
+            _claim(user, self.settings.role_claim),
+            user.permissions if "permissions" in user else None,
+            headers,
+        )
 
     @staticmethod
     def _credential(headers: Headers) -> str | None:
@@ -108,8 +138,34 @@ class Authenticator:
 
     async def _from_jwt(self, token: str, headers: Headers) -> Principal:
         claims = await self._verify(token)
-        user_id = _claim(claims, self.settings.user_claim)
-        if self.settings.org_mode == "membership":
+        org_id = None
+        if self.settings.org_mode != "membership":
+            org_id = _claim(claims, self.settings.org_claim)
+            if org_id is None:
+                raise Unauthenticated(f"token has no {self.settings.org_claim!r} claim")
+        return await self._principal(
+            _claim(claims, self.settings.user_claim),
+            None if org_id is None else str(org_id),
+            _claim(claims, self.settings.role_claim),
+            self._permissions(claims),
+            headers,
+        )
+
+    async def _principal(
+        self,
+        user_id: Any,
+        org_id: str | None,
+        role: Any,
+        permissions: list[str] | None,
+        headers: Headers,
+    ) -> Principal:
+        """A verified user's principal: in `org_id` with `role` (the org is created on first
+        use), or, with no org, in the `X-Org-Id` org with the role of its membership."""
+        try:
+            validate_person_id(user_id, "the token's user")  # never `shared` or `svc:…`
+        except InvalidIdentifier as exc:
+            raise Unauthenticated(f"invalid identity in token: {exc}") from exc
+        if org_id is None:
             org_id = headers.get("x-org-id")
             if not org_id:
                 raise Forbidden("membership mode: send the organisation in X-Org-Id")
@@ -117,16 +173,14 @@ class Authenticator:
                 candidate = Principal(org_id, user_id)
             except InvalidIdentifier as exc:
                 raise Unauthenticated(f"invalid identity: {exc}") from exc
-            role = await self.orgs.get_member_role(candidate)
-            if role is None:
+            member_role = await self.orgs.get_member_role(candidate)
+            if member_role is None:
                 raise Forbidden("not a member of this organisation")
-            return Principal(org_id, user_id, role)
-        org_id = _claim(claims, self.settings.org_claim)
-        if org_id is None:
-            raise Unauthenticated(f"token has no {self.settings.org_claim!r} claim")
-        role = _claim(claims, self.settings.role_claim) or Role.MEMBER.value
+            return Principal(org_id, user_id, member_role, permissions=permissions)
         try:
-            principal = Principal(str(org_id), user_id, Role(role))
+            principal = Principal(
+                org_id, user_id, Role(role or Role.MEMBER.value), permissions=permissions
+            )
         except (InvalidIdentifier, ValueError) as exc:
             raise Unauthenticated(f"invalid identity in token: {exc}") from exc
         now = time.monotonic()
@@ -134,6 +188,17 @@ class Authenticator:
             await self.orgs.ensure_org(principal)
             self._known_orgs[principal.org_id] = now + KNOWN_ORG_SECONDS
         return principal
+
+    def _permissions(self, claims: Mapping[str, Any]) -> list[str] | None:
+        """The token's scopes: the first configured claim present, an OAuth `scope` string
+        or a list (Auth0's `permissions`); None if it has none."""
+        for name in self.settings.scope_claims:
+            value = _claim(claims, name)
+            if isinstance(value, str) and value.strip():
+                return value.split()
+            if isinstance(value, list):
+                return [str(v) for v in value]
+        return None
 
     async def _verify(self, token: str) -> dict[str, Any]:
         """The token's claims if it verifies; reused while it is valid (see above)."""
@@ -184,9 +249,12 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            identity = await self.state.authenticator.authenticate(Headers(scope=scope))
+            identity = await self.state.authenticator.authenticate(Headers(scope=scope), scope)
         except TenantgraphError as exc:
             await error_response(exc)(scope, receive, send)
+            return
+        except custom_auth.HandlerRejected as exc:
+            await exc.response()(scope, receive, send)
             return
         scope.setdefault("state", {})[IDENTITY] = identity
         await self.app(scope, receive, send)

@@ -7,7 +7,8 @@ middlewares and the route dependencies read it from there and nowhere else.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.types import Scope
 
@@ -20,11 +21,13 @@ IDENTITY = "identity"
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """A tenant principal (and the API key it used, if any), or the platform administrator."""
+    """A tenant principal (and the API key it used, if any), or the platform administrator.
+    `auth_user`: the user a custom auth handler returned (api/custom_auth.py)."""
 
     principal: Principal | None = None
     platform_admin: bool = False
     api_key_id: uuid.UUID | None = None
+    auth_user: Any = field(default=None, compare=False, hash=False)
 
 
 def request_identity(scope: Scope) -> Identity | None:

@@ -15,6 +15,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from rich.console import Console
 
 from tenantgraph.api.auth import Authenticator
+from tenantgraph.api.custom_auth import load_auth
 from tenantgraph.ephemeral.context import bind
 from tenantgraph.ephemeral.idempotency import IdempotencyStore
 from tenantgraph.ephemeral.ratelimit import RateLimiter
@@ -60,6 +61,7 @@ class AppState:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.custom_auth = None  # the config file's `auth.path` handlers, loaded at start
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -72,7 +74,8 @@ class AppState:
             db, redis = resources.db, resources.redis
             self.resources, self.registry = resources, registry
             self.orgs = Orgs(db)
-            self.authenticator = Authenticator(settings, self.orgs)
+            self.custom_auth = load_auth(settings)
+            self.authenticator = Authenticator(settings, self.orgs, self.custom_auth)
             self.rate_limiter = RateLimiter(redis, OrgLimits(db).get, settings.ephemeral)
             self.idempotency = IdempotencyStore(redis, settings.ephemeral)
             self.assistants = Assistants(db, registry)

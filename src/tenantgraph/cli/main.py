@@ -39,6 +39,14 @@ ConfigOption = Annotated[
 ]
 
 
+def _print_table(table: Table) -> None:
+    """On a terminal, fitted to it; piped, never cut (a script reads every id and scope)."""
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=1000)
+    console.print(table)
+
+
 def _settings(config: Path | None) -> Settings:
     return Settings(config=config) if config else Settings()
 
@@ -144,7 +152,7 @@ def orgs_list(limit: int = 100, offset: int = 0) -> None:
     table = Table("org_id", "name", "created_at")
     for row in rows:
         table.add_row(row["org_id"], row["name"], row["created_at"].isoformat())
-    Console().print(table)
+    _print_table(table)
 
 
 @orgs_app.command("delete")
@@ -167,7 +175,7 @@ def orgs_members(org_id: str) -> None:
     table = Table("user_id", "role", "created_at")
     for row in rows:
         table.add_row(row["user_id"], row["role"], row["created_at"].isoformat())
-    Console().print(table)
+    _print_table(table)
 
 
 @orgs_app.command("set-member")
@@ -260,16 +268,28 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
 @keys_app.command("create")
 def keys_create(
     org: Annotated[str, typer.Option(help="organisation id")],
-    user: Annotated[str, typer.Option(help="user id the key acts as")],
+    user: Annotated[
+        str, typer.Option(help="user id the key acts as: a person, or a service account svc:<name>")
+    ],
     role: Annotated[Role, typer.Option(help="role the key carries")] = Role.MEMBER,
     name: Annotated[str, typer.Option(help="a label for the key")] = "",
+    scope: Annotated[
+        list[str] | None, typer.Option(help="a scope the key is narrowed to (repeatable)")
+    ] = None,
+    assistant: Annotated[
+        list[str] | None, typer.Option(help="an assistant id or graph it may run (repeatable)")
+    ] = None,
 ) -> None:
-    """Create an API key; the secret is printed once, on standard output."""
+    """Create an API key; the secret is printed once, on standard output. The CLI is the
+    operator: it may create any person's key and change any role, but the rules of the org
+    service hold (reserved names, an org's last owner is kept)."""
     from tenantgraph.services.orgs import Orgs
 
     principal = Principal(org, user, Role.OWNER)
     secret, record = _run(
-        lambda r: Orgs(r.db).create_api_key(principal, user_id=user, role=role, name=name)
+        lambda r: Orgs(r.db).create_api_key(
+            principal, user_id=user, role=role, name=name, scopes=scope, assistants=assistant
+        )
     )
     console.print(f"key [bold]{record['key_id']}[/] for {user} ({role.value}) in {org}:")
     print(secret)
@@ -281,11 +301,12 @@ def keys_list(org: Annotated[str, typer.Option(help="organisation id")]) -> None
     from tenantgraph.services.orgs import Orgs
 
     rows = _run(lambda r: Orgs(r.db).list_api_keys(Principal(org, "cli", Role.OWNER)))
-    table = Table("key_id", "user_id", "role", "name", "revoked_at")
+    table = Table("key_id", "user_id", "role", "name", "scopes", "revoked_at")
     for row in rows:
         revoked = row["revoked_at"].isoformat() if row["revoked_at"] else ""
-        table.add_row(str(row["key_id"]), row["user_id"], row["role"], row["name"], revoked)
-    Console().print(table)
+        scopes = "all" if row["scopes"] is None else " ".join(row["scopes"]) or "none"
+        table.add_row(str(row["key_id"]), row["user_id"], row["role"], row["name"], scopes, revoked)
+    _print_table(table)
 
 
 @keys_app.command("revoke")

@@ -320,7 +320,8 @@ async def _may_read(redis: aioredis.Redis, key: str, principal: Principal) -> bo
     first = await redis.xrange(key, count=1)
     if not first or first[0][1][b"event"] != _CREATED:
         return False
-    return principal.is_admin or principal.user_id in orjson.loads(first[0][1][b"data"])["readers"]
+    readers = orjson.loads(first[0][1][b"data"])["readers"]
+    return principal.sees_all_users or principal.user_id in readers
 
 
 async def publish_end(

@@ -140,6 +140,7 @@ class Executor:
             "org_id": principal.org_id,
             "user_id": principal.user_id,
             "langgraph_auth_user_id": principal.user_id,
+            "langgraph_auth_permissions": kwargs.get("permissions") or [],
             "assistant_id": str(run["assistant_id"]),
             "graph_id": assistant["graph_id"],
             "thread_id": str(run["thread_id"]),

@@ -43,7 +43,7 @@ def _namespace_errors() -> Iterator[None]:
 
 def _require_admin_or_self(principal: Principal, user_id: str) -> None:
     validate_identifier(user_id, "user_id")
-    if not (principal.is_admin or (principal.user_id == user_id and user_id != SHARED)):
+    if not (principal.sees_all_users or (principal.user_id == user_id and user_id != SHARED)):
         raise StoreForbidden("only admins may export or delete another user's memory")
 
 
@@ -171,7 +171,7 @@ class Memory:
 
     async def delete_org_items(self, principal: Principal) -> int:
         """Delete every store item of the principal's org (admins only); returns the count."""
-        if not principal.is_admin:
+        if not principal.sees_all_users:
             raise StoreForbidden("only admins may delete the organisation's memory")
         async with self.db.tenant(principal) as conn:
             return await item_lifecycle.delete_org_items(conn, principal)

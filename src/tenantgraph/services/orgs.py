@@ -1,4 +1,10 @@
-"""Organisations, their members and API keys: each use case is one transaction."""
+"""Organisations, their members and API keys: each use case is one transaction.
+
+The rules of who may grant what live here, for HTTP and the CLI alike: nobody grants more
+than they hold; only an owner grants, demotes or removes an owner or revokes an owner's
+key; an org's last owner is neither removed nor demoted; a key acts as its creator or, for
+owners and admins, as a service account (`svc:<name>`).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,16 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from tenantgraph.db.database import Database
-from tenantgraph.errors import Conflict, NotFound
-from tenantgraph.scope import Principal, PrincipalKind, Role, validate_identifier
+from tenantgraph.errors import Conflict, Forbidden, InvalidInput, NotFound
+from tenantgraph.scope import (
+    SCOPES,
+    Principal,
+    PrincipalKind,
+    Role,
+    service_account,
+    validate_identifier,
+    validate_person_id,
+)
 from tenantgraph.stores import orgs as org_store
 
 __all__ = ["API_KEY_PREFIX", "Orgs", "hash_api_key"]
@@ -80,8 +94,12 @@ class Orgs:
     # --- memberships -------------------------------------------------------------------
 
     async def set_member(self, principal: Principal, user_id: str, role: Role) -> dict[str, Any]:
-        validate_identifier(user_id, "user_id")
+        """Add a member or change their role, under the owner rules of this module."""
+        validate_person_id(user_id)
+        _grantable(principal, role)
         async with self.db.tenant(principal) as conn:
+            if role != Role.OWNER:
+                await _may_unseat_owner(conn, principal, user_id)
             return await org_store.set_member(conn, principal, user_id, role)
 
     async def list_members(self, principal: Principal) -> list[dict[str, Any]]:
@@ -95,6 +113,7 @@ class Orgs:
 
     async def delete_member(self, principal: Principal, user_id: str) -> None:
         async with self.db.tenant(principal) as conn:
+            await _may_unseat_owner(conn, principal, user_id)
             deleted = await org_store.delete_member(conn, principal, user_id)
         if not deleted:
             raise NotFound("member not found")
@@ -102,19 +121,54 @@ class Orgs:
     # --- API keys ----------------------------------------------------------------------
 
     async def create_api_key(
-        self, principal: Principal, *, user_id: str, role: Role, name: str = ""
+        self,
+        principal: Principal,
+        *,
+        user_id: str | None = None,
+        role: Role,
+        name: str = "",
+        scopes: list[str] | None = None,
+        assistants: list[str] | None = None,
     ) -> tuple[str, dict[str, Any]]:
-        """Return the secret (shown once, never stored) and the key's record."""
-        validate_identifier(user_id, "user_id")
+        """A key acting as its creator (`user_id` absent or the creator's own) or, created by
+        an owner or admin, as a service account; at most the creator's role, scopes and
+        assistants (None: the creator's). Returns the secret (shown once, never stored) and
+        the key's record."""
+        user_id = principal.user_id if user_id is None else user_id
+        if service_account(user_id):
+            validate_identifier(user_id, "user_id")
+            if user_id != principal.user_id and not principal.is_admin:
+                raise Forbidden("only owners and admins create service-account keys")
+        else:
+            if user_id != principal.user_id:
+                raise Forbidden(
+                    "a key acts as its creator or as a service account (user_id 'svc:<name>')"
+                )
+            validate_person_id(user_id)
+        _grantable(principal, role)
+        scopes = _narrowed("scopes", scopes, principal.scopes)
+        assistants = _narrowed("assistants", assistants, principal.assistants)
+        unknown = set(scopes or ()) - SCOPES
+        if unknown:
+            raise InvalidInput(f"unknown scopes {sorted(unknown)}; known: {sorted(SCOPES)}")
         async with self.db.tenant(principal) as conn:
-            return await _insert_key(conn, principal, user_id, role, name)
+            return await _insert_key(conn, principal, user_id, role, name, scopes, assistants)
 
     async def list_api_keys(self, principal: Principal) -> list[dict[str, Any]]:
         async with self.db.tenant(principal) as conn:
             return await org_store.list_api_keys(conn, principal)
 
     async def revoke_api_key(self, principal: Principal, key_id: uuid.UUID) -> datetime:
+        """Revoke a key; an owner's key (an owner-role key, or any key of an owner) only by
+        an owner."""
         async with self.db.tenant(principal) as conn:
+            key = await org_store.get_api_key(conn, principal, key_id)
+            if key is None:
+                raise NotFound("API key not found")
+            if principal.role != Role.OWNER:
+                holder = Principal(principal.org_id, key["user_id"])
+                if Role.OWNER in (key["role"], await org_store.get_member_role(conn, holder)):
+                    raise Forbidden("only an owner may revoke an owner's key")
             revoked_at = await org_store.revoke_api_key(conn, principal, key_id)
         if revoked_at is None:
             raise NotFound("API key not found")
@@ -129,9 +183,43 @@ class Orgs:
         if row is None:
             return None
         principal = Principal(
-            row["org_id"], row["user_id"], Role(row["role"]), PrincipalKind.API_KEY
+            row["org_id"],
+            row["user_id"],
+            Role(row["role"]),
+            PrincipalKind.API_KEY,
+            permissions=row["scopes"],
+            assistants=row["assistants"],
         )
         return principal, row["key_id"]
+
+
+def _grantable(principal: Principal, role: Role) -> None:
+    """Nobody hands out more rights than they hold."""
+    if not principal.role.at_least(role):
+        raise Forbidden(f"a {principal.role.value} cannot grant the {role.value} role")
+
+
+def _narrowed(
+    what: str, requested: list[str] | None, held: frozenset[str] | None
+) -> list[str] | None:
+    """A new key's scopes or assistants: what was asked, within what its creator holds."""
+    if requested is None:
+        return None if held is None else sorted(held)
+    if held is not None and not held.issuperset(requested):
+        raise Forbidden(f"a key's {what} are at most its creator's: {sorted(held)}")
+    return sorted(set(requested))
+
+
+async def _may_unseat_owner(conn: AsyncConnection, principal: Principal, user_id: str) -> None:
+    """Refuse to demote or remove an owner unless the caller is an owner and another owner
+    remains. The owner rows are locked first, so concurrent demotions are counted in turn."""
+    owners = await org_store.lock_owners(conn, principal)
+    if user_id not in owners:
+        return
+    if principal.role != Role.OWNER:
+        raise Forbidden("only an owner may demote or remove an owner")
+    if owners == [user_id]:
+        raise Conflict(f"{user_id!r} is the last owner of {principal.org_id!r}")
 
 
 def _founder(org_id: str, user_id: str) -> Principal:
@@ -156,11 +244,24 @@ async def _insert_org(
 
 
 async def _insert_key(
-    conn: AsyncConnection, principal: Principal, user_id: str, role: Role, name: str
+    conn: AsyncConnection,
+    principal: Principal,
+    user_id: str,
+    role: Role,
+    name: str,
+    scopes: list[str] | None = None,
+    assistants: list[str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """A new key's secret (returned once, stored only as its hash) and its record."""
     secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
     record = await org_store.insert_api_key(
-        conn, principal, user_id=user_id, role=role, name=name, key_hash=hash_api_key(secret)
+        conn,
+        principal,
+        user_id=user_id,
+        role=role,
+        name=name,
+        key_hash=hash_api_key(secret),
+        scopes=scopes,
+        assistants=assistants,
     )
     return secret, record

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tenantgraph.db.database import Database
-from tenantgraph.errors import Conflict, InvalidRequest, NotFound
+from tenantgraph.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tenantgraph.runtime import events
 from tenantgraph.runtime.events import RunEvent, RunResult
 from tenantgraph.scope import Principal
@@ -101,7 +101,7 @@ class RunCreate(BaseModel):
         return list(dict.fromkeys(modes)) or ["values"]
 
 
-def _run_kwargs(body: RunCreate, *, temporary: bool) -> dict[str, Any]:
+def _run_kwargs(body: RunCreate, *, temporary: bool, principal: Principal) -> dict[str, Any]:
     """What the worker needs, stored on the run (the LangGraph API's `kwargs` shape)."""
     config = dict(body.config or {})
     # The checkpoint's keys join the configurable before the filter: the scope and the
@@ -130,6 +130,7 @@ def _run_kwargs(body: RunCreate, *, temporary: bool) -> dict[str, Any]:
         "feedback_keys": body.feedback_keys,
         "temporary": temporary,
         "on_completion": body.on_completion or ("delete" if temporary else "keep"),
+        "permissions": list(principal.permissions or ()),  # langgraph_auth_permissions
     }
 
 
@@ -254,6 +255,8 @@ class Runs:
             if locked is None:
                 raise RunNotFound("Thread or assistant not found.")
             thread, assistant, active = locked
+            if not principal.may_run(str(assistant_id), assistant["graph_id"]):
+                raise Forbidden(f"this credential may not run assistant {str(assistant_id)!r}")
             if active and body.multitask_strategy == "reject":
                 raise RunConflict(
                     "Thread is already running a task. Wait for it to finish or choose a "
@@ -292,7 +295,7 @@ class Runs:
                         "assistant_id": str(assistant_id),
                         "graph_id": assistant["graph_id"],
                     },
-                    kwargs=_run_kwargs(body, temporary=temporary),
+                    kwargs=_run_kwargs(body, temporary=temporary, principal=principal),
                     multitask_strategy=body.multitask_strategy,
                     after_seconds=max(body.after_seconds or 0.0, 0.0),
                     claimed_by=claimed_by,

@@ -12,8 +12,9 @@ from tenantgraph.scope import Principal
 
 
 def caller_params(principal: Principal) -> dict[str, Any]:
-    """The named query parameters `org`, `user` and `admin` that visibility clauses use."""
-    return {"org": principal.org_id, "user": principal.user_id, "admin": principal.is_admin}
+    """The named query parameters `org`, `user` and `admin` that visibility clauses use;
+    `admin` (seeing every user's rows) is never true for a service account."""
+    return {"org": principal.org_id, "user": principal.user_id, "admin": principal.sees_all_users}
 
 
 def owner_or_admin(alias: str) -> str:

@@ -15,6 +15,7 @@ __all__ = [
     "delete_member",
     "delete_org",
     "ensure_org",
+    "get_api_key",
     "get_member_role",
     "get_org",
     "insert_api_key",
@@ -22,6 +23,7 @@ __all__ = [
     "list_api_keys",
     "list_members",
     "list_orgs",
+    "lock_owners",
     "resolve_api_key",
     "revoke_api_key",
     "set_member",
@@ -42,12 +44,16 @@ _LIST_MEMBERS = (
     "SELECT user_id, role, created_at FROM memberships WHERE org_id = %s ORDER BY user_id"
 )
 _MEMBER_ROLE = "SELECT role FROM memberships WHERE org_id = %s AND user_id = %s"
+_LOCK_OWNERS = """SELECT user_id FROM memberships WHERE org_id = %s AND role = 'owner'
+                  ORDER BY user_id FOR UPDATE"""
 _DELETE_MEMBER = "DELETE FROM memberships WHERE org_id = %s AND user_id = %s RETURNING 1"
 
-_KEY_COLUMNS = "key_id, user_id, role, name, created_at, revoked_at"
-_INSERT_KEY = f"""INSERT INTO api_keys (org_id, key_id, user_id, role, name, key_hash)
-                  VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_KEY_COLUMNS}"""
+_KEY_COLUMNS = "key_id, user_id, role, name, scopes, assistants, created_at, revoked_at"
+_INSERT_KEY = f"""INSERT INTO api_keys
+                  (org_id, key_id, user_id, role, name, key_hash, scopes, assistants)
+                  VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_KEY_COLUMNS}"""
 _LIST_KEYS = f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE org_id = %s ORDER BY created_at"
+_GET_KEY = f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE org_id = %s AND key_id = %s"
 _REVOKE_KEY = """UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
                  WHERE org_id = %s AND key_id = %s RETURNING revoked_at"""
 _RESOLVE_KEY = "SELECT * FROM resolve_api_key(%s)"
@@ -107,6 +113,13 @@ async def get_member_role(conn: AsyncConnection, principal: Principal) -> Role |
     return Role(row["role"]) if row else None
 
 
+async def lock_owners(conn: AsyncConnection, principal: Principal) -> list[str]:
+    """The org's owners, their rows locked until the transaction ends; a concurrent caller
+    waits, then sees the owners that remain."""
+    cur = await conn.execute(_LOCK_OWNERS, (principal.org_id,))
+    return [row["user_id"] for row in await cur.fetchall()]
+
+
 async def delete_member(conn: AsyncConnection, principal: Principal, user_id: str) -> bool:
     cur = await conn.execute(_DELETE_MEMBER, (principal.org_id, user_id))
     return bool(await cur.fetchall())
@@ -123,11 +136,22 @@ async def insert_api_key(
     role: Role,
     name: str,
     key_hash: bytes,
+    scopes: list[str] | None = None,
+    assistants: list[str] | None = None,
 ) -> dict[str, Any]:
     """The new key's record; only the hash of its secret is stored."""
     cur = await conn.execute(
         _INSERT_KEY,
-        (principal.org_id, uuid.uuid4(), user_id, Role(role).value, name, key_hash),
+        (
+            principal.org_id,
+            uuid.uuid4(),
+            user_id,
+            Role(role).value,
+            name,
+            key_hash,
+            scopes,
+            assistants,
+        ),
     )
     return await cur.fetchone()
 
@@ -135,6 +159,13 @@ async def insert_api_key(
 async def list_api_keys(conn: AsyncConnection, principal: Principal) -> list[dict[str, Any]]:
     cur = await conn.execute(_LIST_KEYS, (principal.org_id,))
     return await cur.fetchall()
+
+
+async def get_api_key(
+    conn: AsyncConnection, principal: Principal, key_id: uuid.UUID
+) -> dict[str, Any] | None:
+    cur = await conn.execute(_GET_KEY, (principal.org_id, key_id))
+    return await cur.fetchone()
 
 
 async def revoke_api_key(

@@ -139,7 +139,13 @@ async def test_buckets_refill_with_server_time(resources, redis, orgs):
 
 
 async def test_bucket_keys_are_tenant_tagged_and_expire(resources, redis, orgs):
-    limiter = RateLimiter(redis, OrgLimits(resources.db).get, settings())
+    # Small buckets: a key lives until its bucket is full again, here 30 s after one token
+    # is spent (the defaults refill a token in milliseconds, and the key would be gone).
+    slow = Limit(limit=2, window_seconds=60)
+    buckets = ("org_requests", "user_requests", "api_key_requests", "org_runs", "user_runs")
+    limiter = RateLimiter(
+        redis, OrgLimits(resources.db).get, settings(**dict.fromkeys(buckets, slow))
+    )
     alice = Principal(orgs[0], "alice", kind=PrincipalKind.API_KEY)
     await limiter.check_request(alice, api_key_id="k1")
     await limiter.check_run(alice)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
+
+from .api_fixtures import ADMIN_TOKEN
 from .test_cli import tenantgraph
 
 HI = {"messages": [{"role": "user", "content": "hi"}]}
@@ -55,3 +58,40 @@ async def test_an_operator_sets_and_resets_one_orgs_run_budget(settings, api_env
         await other.sdk.runs.create(other_thread, "agent", input=HI, multitask_strategy="enqueue")
     tenantgraph(settings, api_env, "limits", "reset", "--org", org, "--bucket", "user_runs")
     assert "default" in tenantgraph(settings, api_env, "limits", "show", "--org", org).stdout
+
+
+async def test_org_admins_only_tighten_their_budgets_the_platform_admin_sets_any(api_url, tenants):
+    admin, member = tenants.a_admin, tenants.a_member
+    await member.sdk.threads.create()  # the org's first request creates it
+    path = f"/orgs/{admin.org}/limits"
+    budgets = (await admin.http.get(path)).json()
+    assert budgets["user_runs"] == {"limit": 300, "window_seconds": 60, "source": "default"}
+    assert (await member.http.get(path)).status_code == 403  # admins and owners only
+    assert (await tenants.b_admin.http.get(path)).status_code == 404  # another org's
+
+    looser = {"bucket": "user_runs", "limit": 1000, "window_seconds": 60}
+    refused = await admin.http.put(path, json=looser)
+    assert refused.status_code == 403 and "only tighten" in refused.json()["detail"]
+    tighter = await admin.http.put(path, json={"bucket": "user_runs", "limit": 2})
+    assert tighter.json()["user_runs"] == {"limit": 2, "window_seconds": 60, "source": "org"}
+    thread = (await member.sdk.threads.create())["thread_id"]
+    statuses = [
+        (
+            await member.http.post(
+                f"/threads/{thread}/runs", json={"assistant_id": "agent", "input": HI}
+            )
+        ).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [200, 200, 429]
+    # Back to the default is looser than 2: not the org's to do; the platform admin may.
+    assert (
+        await admin.http.put(path, json={"bucket": "user_runs", "limit": None})
+    ).status_code == 403
+    async with httpx.AsyncClient(
+        base_url=api_url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as platform:
+        reset = await platform.put(path, json={"bucket": "user_runs", "limit": None})
+        assert reset.json()["user_runs"]["source"] == "default"
+        raised = await platform.put(path, json=looser)
+        assert raised.json()["user_runs"] == {"limit": 1000, "window_seconds": 60, "source": "org"}

@@ -11,6 +11,7 @@ from tenantgraph.api.state import AppState
 from tenantgraph.scope import Principal
 from tenantgraph.services.assistants import Assistants
 from tenantgraph.services.crons import Crons
+from tenantgraph.services.limits import OrgLimits
 from tenantgraph.services.memory import Memory
 from tenantgraph.services.orgs import Orgs
 from tenantgraph.services.thread_state import ThreadStates
@@ -21,6 +22,7 @@ __all__ = [
     "AssistantService",
     "Caller",
     "CronService",
+    "LimitService",
     "MemoryService",
     "OrgService",
     "State",
@@ -59,5 +61,6 @@ ThreadService = Annotated[Threads, _service("threads")]
 ThreadStateService = Annotated[ThreadStates, _service("thread_states")]
 CronService = Annotated[Crons, _service("crons")]
 MemoryService = Annotated[Memory, _service("memory")]
+LimitService = Annotated[OrgLimits, _service("limits")]
 Caller = Annotated[Principal, Depends(current_principal)]
 Admin = Annotated[Principal, Depends(require_admin)]

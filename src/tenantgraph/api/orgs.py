@@ -9,11 +9,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
 from tenantgraph.api.auth import require_platform_admin, tenant_principal
-from tenantgraph.api.deps import Admin, OrgService, app_state
+from tenantgraph.api.deps import Admin, LimitService, OrgService, app_state
 from tenantgraph.api.identity import request_identity
 from tenantgraph.api.payloads import Body, Count, JsonObject, Text
-from tenantgraph.errors import NotFound
+from tenantgraph.ephemeral.ratelimit import Bucket
+from tenantgraph.errors import Forbidden, NotFound
 from tenantgraph.scope import Principal, Role
+from tenantgraph.settings import Limit
 
 router = APIRouter(prefix="/orgs", tags=["organisations"])
 PlatformAdmin = Depends(require_platform_admin)
@@ -48,6 +50,14 @@ class KeyCreate(Body):
     )
 
 
+class LimitSet(Body):
+    """One budget of the org: a new limit, or `limit: null` to follow the default."""
+
+    bucket: Bucket
+    limit: int | None = Field(None, ge=1, le=2**31 - 1)
+    window_seconds: int = Field(60, ge=1, le=366 * 24 * 3600)
+
+
 def _in_org(principal: Principal, org_id: str) -> Principal:
     """Org-scoped routes answer 404 for any org but the caller's own (no existence oracle)."""
     if org_id != principal.org_id:
@@ -79,6 +89,41 @@ async def get_org(org_id: str, request: Request, orgs: OrgService) -> Json:
     else:
         principal = _in_org(tenant_principal(request), org_id)
     return await orgs.get_org(principal)
+
+
+def _org_or_platform(request: Request, org_id: str, *, admin: bool) -> Principal | None:
+    """The caller in `org_id` (an admin of it when `admin`), or None for the platform admin."""
+    identity = request_identity(request.scope)
+    if identity is not None and identity.platform_admin:
+        return None
+    principal = _in_org(tenant_principal(request), org_id)
+    if admin and not principal.is_admin:
+        raise Forbidden("this action needs the admin or owner role")
+    return principal
+
+
+@router.get("/{org_id}/limits")
+async def get_limits(org_id: str, request: Request, limits: LimitService) -> Json:
+    """The org's budgets: the platform admin's and the org's admins' to read."""
+    principal = _org_or_platform(request, org_id, admin=True)
+    return await limits.effective(principal or Principal(org_id, "platform-admin", Role.OWNER))
+
+
+@router.put("/{org_id}/limits")
+async def set_limit(org_id: str, body: LimitSet, request: Request, limits: LimitService) -> Json:
+    """Set one budget: the platform admin to any value; the org's owners and admins only
+    tighter than what applies now (an org cannot raise its own budget)."""
+    principal = _org_or_platform(request, org_id, admin=True)
+    chosen = (
+        None if body.limit is None else Limit(limit=body.limit, window_seconds=body.window_seconds)
+    )
+    if principal is None:
+        principal = Principal(org_id, "platform-admin", Role.OWNER)
+        await limits.set(principal, body.bucket, chosen)
+    else:
+        await limits.tighten(principal, body.bucket, chosen)
+    app_state(request).rate_limiter.invalidate(org_id)
+    return await limits.effective(principal)
 
 
 @router.delete("/{org_id}", status_code=204, dependencies=[PlatformAdmin])

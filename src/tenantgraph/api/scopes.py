@@ -142,6 +142,8 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
             ("POST", _ORG + "/keys"),
             ("GET", _ORG + "/keys"),
             ("DELETE", _ORG + "/keys/{key_id}"),
+            ("GET", _ORG + "/limits"),
+            ("PUT", _ORG + "/limits"),
         ],
         "admin",
     ),

@@ -48,6 +48,7 @@ class AppState:
     resources: Resources
     registry: GraphRegistry
     authenticator: Authenticator
+    limits: OrgLimits
     rate_limiter: RateLimiter
     idempotency: IdempotencyStore
     orgs: Orgs
@@ -76,7 +77,8 @@ class AppState:
             self.orgs = Orgs(db)
             self.custom_auth = load_auth(settings)
             self.authenticator = Authenticator(settings, self.orgs, self.custom_auth)
-            self.rate_limiter = RateLimiter(redis, OrgLimits(db).get, settings.ephemeral)
+            self.limits = OrgLimits(db, settings.ephemeral.rate_limits)
+            self.rate_limiter = RateLimiter(redis, self.limits.get, settings.ephemeral)
             self.idempotency = IdempotencyStore(redis, settings.ephemeral)
             self.assistants = Assistants(db, registry)
             self.threads = Threads(db)

@@ -39,13 +39,13 @@ def _operator(org: str) -> Principal:
 def show(org: OrgOption, config: ConfigOption = None) -> None:
     """Every budget of the org: its override, or the default."""
     settings = _settings(config)
-    overrides = run_with_resources(settings, lambda r: OrgLimits(r.db).get(_operator(org)))
+    budgets = run_with_resources(
+        settings,
+        lambda r: OrgLimits(r.db, settings.ephemeral.rate_limits).effective(_operator(org)),
+    )
     table = Table("bucket", "limit", "window (s)", "source")
-    for bucket in Bucket:
-        override = overrides.get(bucket)
-        limit = override or getattr(settings.ephemeral.rate_limits, bucket.value)
-        source = "org" if override else "default"
-        table.add_row(bucket.value, str(limit.limit), str(limit.window_seconds), source)
+    for bucket, budget in budgets.items():
+        table.add_row(bucket, str(budget["limit"]), str(budget["window_seconds"]), budget["source"])
     console.print(table)
 
 

@@ -233,7 +233,7 @@ async def test_cancel_interrupt_keeps_the_checkpoints(tenants, wait):
     assert (await sdk.threads.get(thread))["status"] == "interrupted"
     values = state["values"]
     assert values["started"] == [f"{run['run_id']}:1"] and not values["finished"]
-    assert (await sdk.runs.join(thread, run["run_id"])) is not None
+    assert (await sdk.runs.join(thread, run["run_id"]))["started"] == values["started"]
 
 
 async def test_cancel_rollback_removes_the_run_and_its_checkpoints(tenants):

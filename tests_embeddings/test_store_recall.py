@@ -14,7 +14,7 @@ import numpy as np
 from langgraph.store.base import PutOp
 from tests.store_support import admin_execute, create_org, store
 
-from tenantgraph.services.memory import StoreSweeper
+from tenantgraph.services.store_sweeper import StoreSweeper
 
 ORGS = 100
 PER_ORG = 100  # 10,000 items; each org, the one under test included, holds 1% of them

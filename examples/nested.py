@@ -4,10 +4,9 @@ state with `subgraphs=True` (the interrupt sits inside the child).
 Resume with `Command(resume=<answer>)`; the answer lands in the parent's `answer`.
 """
 
-from typing import TypedDict
-
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
+from typing_extensions import TypedDict
 
 
 class State(TypedDict, total=False):

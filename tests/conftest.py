@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from tenantgraph.ephemeral.audit import audit_keys
 from tenantgraph.resources import Resources, open_resources
 from tenantgraph.settings import Settings
 
@@ -31,8 +32,13 @@ def settings(data_dir: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 async def resources(settings: Settings) -> AsyncIterator[Resources]:
+    """The session's servers. When the session ends (after every test and server process
+    that used them, whatever the file order), Valkey must hold no key without a TTL or an
+    org hash tag: the same audit as `tenantgraph redis audit`."""
     async with open_resources(settings) as opened:
         yield opened
+        report = await audit_keys(opened.redis)
+        assert report.ok, f"immortal: {report.without_ttl[:20]} untagged: {report.untagged[:20]}"
 
 
 @pytest.fixture

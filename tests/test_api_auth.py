@@ -1,12 +1,13 @@
 """Authentication fails closed: every bad credential is 401/403 and reads or writes nothing."""
 
-import asyncio
+import datetime
 import json
 import re
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from types import SimpleNamespace
 
 import httpx
 import jwt
@@ -14,63 +15,88 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.datastructures import Headers
 
-from tenantgraph.api.auth import Authenticator
+from tenantgraph.api import auth as auth_module
+from tenantgraph.api.auth import PUBLIC_PATHS, Authenticator
 from tenantgraph.errors import Forbidden, Unauthenticated
 from tenantgraph.scope import Principal, Role
 from tenantgraph.services.orgs import Orgs
 from tenantgraph.settings import Settings
 
 from .api_fixtures import ADMIN_TOKEN, JWT_SECRET, mint
+from .route_table import app_routes, with_fresh_ids
 from .servers import ServerProcess
-
-PROTECTED = [
-    ("POST", "/threads", {}),
-    ("POST", "/threads/search", {}),
-    ("POST", "/assistants/search", {}),
-    ("GET", "/assistants/agent", None),
-    ("GET", f"/threads/{uuid.uuid4()}", None),
-]
 
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def _thread_count(tenants) -> int:
-    return await tenants.a_admin.sdk.threads.count()
+def _alg_none(org: str) -> str:
+    """Unsigned, but otherwise a valid token (an `exp`), so only `alg: none` can refuse it."""
+    claims = {"sub": "alice", "org_id": org, "exp": int(time.time()) + 3600}
+    return jwt.encode(claims, None, algorithm="none")
 
 
-@pytest.mark.parametrize(
-    ("name", "headers", "status"),
-    [
-        ("no credential", {}, 401),
-        ("basic auth", {"Authorization": "Basic dXNlcjpwYXNz"}, 401),
-        ("garbage", _bearer("not-a-jwt"), 401),
-        ("expired", _bearer(mint("acme-x", "u", exp=int(time.time()) - 10)), 401),
-        (
-            "wrong signature",
-            _bearer(
-                jwt.encode(
-                    {"sub": "u", "org_id": "acme-x", "exp": int(time.time()) + 60},
-                    "another-secret-of-sufficient-length!",
-                    algorithm="HS256",
-                )
-            ),
-            401,
-        ),
-        ("alg none", _bearer(jwt.encode({"sub": "u", "org_id": "o"}, None, algorithm="none")), 401),
-        ("no org claim", _bearer(mint(None, "u")), 401),
-        ("unknown api key", {"X-Api-Key": "tg_" + "x" * 43}, 401),
-    ],
-)
-async def test_bad_credentials_are_rejected_everywhere(api_url, tenants, name, headers, status):
-    before = await _thread_count(tenants)
-    async with httpx.AsyncClient(base_url=api_url, headers=headers) as client:
-        for method, path, body in PROTECTED:
-            response = await client.request(method, path, json=body)
-            assert response.status_code == status, (name, method, path, response.text)
-            assert "detail" in response.json()
-    assert await _thread_count(tenants) == before
+def _wrong_signature(org: str) -> str:
+    claims = {"sub": "alice", "org_id": org, "exp": int(time.time()) + 3600}
+    return jwt.encode(claims, "another-secret-of-sufficient-length!", algorithm="HS256")
+
+
+UNKNOWN_KEY = "tg_" + "x" * 43
+# name: (headers for the target org, the detail that names the refusal)
+BAD_CREDENTIALS = {
+    "no credential": (lambda org: {}, "missing credentials"),
+    "basic auth": (lambda org: {"Authorization": "Basic dXNlcjpwYXNz"}, "missing credentials"),
+    "garbage": (lambda org: _bearer("not-a-jwt"), "invalid token"),
+    "expired": (
+        lambda org: _bearer(mint(org, "alice", "owner", exp=int(time.time()) - 10)),
+        "invalid token: Signature has expired",
+    ),
+    "wrong signature": (lambda org: _bearer(_wrong_signature(org)), "invalid token"),
+    "alg none": (lambda org: _bearer(_alg_none(org)), "invalid token"),
+    "no org claim": (lambda org: _bearer(mint(None, "alice")), "token has no 'org_id' claim"),
+    "unknown api key": (lambda org: {"X-Api-Key": UNKNOWN_KEY}, "invalid or revoked API key"),
+    "unknown api key as bearer": (lambda org: _bearer(UNKNOWN_KEY), "invalid or revoked API key"),
+}
+
+
+async def _org_contents(admin) -> dict[str, object]:
+    """What a bad credential naming this org could write: every kind of org object."""
+    org = admin.org
+    return {
+        "threads": await admin.sdk.threads.count(),
+        "assistants": await admin.sdk.assistants.count(),
+        "crons": await admin.sdk.crons.count(),
+        "keys": (await admin.http.get(f"/orgs/{org}/keys")).json(),
+        "members": (await admin.http.get(f"/orgs/{org}/members")).json(),
+        "store": (await admin.http.get("/store/usage")).json(),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CREDENTIALS))
+async def test_bad_credentials_get_401_with_their_reason_on_every_route_and_write_nothing(
+    api_url, tenants, name
+):
+    """Every non-public route of the app, with bad credentials naming org A (which exists)
+    and a fresh org (which must not be created): 401, the reason, no change to either."""
+    headers_for, detail = BAD_CREDENTIALS[name]
+    org, ghost = tenants.a_admin.org, f"ghost-{uuid.uuid4().hex[:6]}"
+    await tenants.a_member.sdk.threads.create()  # org A exists and holds a thread
+    before = await _org_contents(tenants.a_admin)
+    routes = sorted(app_routes() - {("GET", p) for p in PUBLIC_PATHS})
+    assert len(routes) > 60
+    for target in (org, ghost):
+        async with httpx.AsyncClient(base_url=api_url, headers=headers_for(target)) as client:
+            for method, template in routes:
+                path = with_fresh_ids(template, org_id=target, user_id="alice")
+                body = [] if template == "/runs/batch" else {}
+                response = await client.request(method, path, json=body)
+                assert response.status_code == 401, (name, method, path, response.text)
+                assert response.json()["detail"].startswith(detail), (name, path, response.text)
+    assert await _org_contents(tenants.a_admin) == before
+    async with httpx.AsyncClient(base_url=api_url, headers=_bearer(ADMIN_TOKEN)) as admin:
+        assert (await admin.get(f"/orgs/{ghost}")).status_code == 404
+        assert (await admin.get(f"/orgs/{org}")).status_code == 200
 
 
 async def test_public_routes_need_no_credential(api_url):
@@ -154,17 +180,28 @@ async def test_audience_and_issuer_are_checked(resources):
             await auth.authenticate(_headers(token))
 
 
-async def test_a_verified_token_is_reused_only_until_it_expires(resources):
+async def test_a_verified_token_is_reused_only_until_it_expires(resources, monkeypatch):
     """Claims of a verified token are kept for its next requests, never past its `exp`;
-    a token differing in any byte is verified on its own."""
+    a token differing in any byte is verified on its own. The clock is moved past `exp`
+    (for the cache and for PyJWT), so no real wait can race the expiry."""
     auth = Authenticator(Settings(jwt_secret=JWT_SECRET), Orgs(resources.db))
-    token = mint("exp-org", "u", exp=int(time.time()) + 2)
+    token = mint("exp-org", "u", exp=int(time.time()) + 3600)
     for _ in range(3):
         assert (await auth.authenticate(_headers(token))).principal == Principal("exp-org", "u")
+    assert list(auth._verified) == [token]
     with pytest.raises(Unauthenticated, match="invalid token"):
         await auth.authenticate(_headers(token[:-2] + ("AA" if token[-2:] != "AA" else "BB")))
-    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
-    await asyncio.sleep(max(0.0, expires - time.time()) + 0.1)
+    later = jwt.decode(token, options={"verify_signature": False})["exp"] + 1
+
+    class _Later(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.datetime.fromtimestamp(later, tz)
+
+    monkeypatch.setattr(
+        auth_module, "time", SimpleNamespace(time=lambda: later, monotonic=time.monotonic)
+    )
+    monkeypatch.setattr(jwt.api_jwt, "datetime", _Later)
     with pytest.raises(Unauthenticated, match="expired"):
         await auth.authenticate(_headers(token))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from .api_fixtures import caller
 from .run_helpers import HI
 
 
@@ -52,9 +53,17 @@ async def test_invalid_schedule_is_refused(tenants):
     assert refused.value.response.status_code in (400, 422)
 
 
-async def test_crons_are_per_user(tenants):
+async def test_crons_are_per_user_and_the_orgs_admins_see_them(api_url, tenants):
     sdk = tenants.a_member.sdk
     cron = await sdk.crons.create("agent", schedule="0 3 * * *", input=HI)
+    carl = caller(api_url, tenants.a_member.org, "carl", "member")
+    assert await carl.sdk.crons.count() == 0
+    assert await carl.sdk.crons.search() == []
+    with pytest.raises(httpx.HTTPStatusError) as hidden:
+        await carl.sdk.crons.delete(cron["cron_id"])
+    assert hidden.value.response.status_code == 404
     assert await tenants.b_member.sdk.crons.count() == 0
-    assert (await tenants.a_admin.sdk.crons.count()) >= 1
+    admin_sees = await tenants.a_admin.sdk.crons.search()
+    assert [c["cron_id"] for c in admin_sees] == [cron["cron_id"]]
     await sdk.crons.delete(cron["cron_id"])
+    assert await tenants.a_admin.sdk.crons.count() == 0

@@ -11,9 +11,6 @@ import pytest
 from .api_fixtures import caller
 from .run_helpers import slow
 
-# The isolation matrix's victim (a thread with a run, a cron and a checkpoint) and its rows.
-from .test_isolation import ROUTES, _assert_untouched, _missing, _normalise, victim  # noqa: F401
-
 
 def _say(text: str) -> dict:
     return {"messages": [{"role": "user", "content": text}]}
@@ -59,29 +56,11 @@ async def test_forged_scope_in_config_is_ignored(api_url, tenants):
         assert {i["value"]["user_id"] for i in items["items"]} == {who.user}
 
 
-RUN_ROUTES = [r for r in ROUTES if r[0].split()[0] in ("run", "state", "history", "cron")]
-
-
-async def test_another_member_reaches_no_run_state_or_cron(api_url, tenants, victim):  # noqa: F811
-    """Carl shares alice's org and assistants, not her runs, thread state or crons."""
-    carl = caller(api_url, tenants.a_member.org, "carl", "member")
-    missing = _missing(victim)
-    for label, method, path, body in RUN_ROUTES:
-        kwargs = {"json": body} if body is not None else {}
-        foreign = await carl.http.request(method, path.format(**victim), **kwargs)
-        absent = await carl.http.request(method, path.format(**missing), **kwargs)
-        assert foreign.status_code == absent.status_code == 404, (label, foreign.text)
-        assert _normalise(foreign.text, victim) == _normalise(absent.text, missing), label
-    assert await carl.sdk.crons.search(metadata={"tag": victim["tag"]}) == []
-    assert await carl.sdk.crons.count(metadata={"tag": victim["tag"]}) == 0
-    await _assert_untouched(tenants, victim)
-
-
 @pytest.mark.parametrize("attacker", ["b_member", "b_admin", "carl"])
 async def test_cancel_many_by_foreign_run_ids(api_url, tenants, attacker):
     sdk = tenants.a_member.sdk
     thread = (await sdk.threads.create())["thread_id"]
-    run = await sdk.runs.create(thread, "slow", input={}, config=slow(1, 0), after_seconds=60)
+    run = await sdk.runs.create(thread, "slow", input={}, config=slow(1, 0), after_seconds=3600)
     intruder = (
         caller(api_url, tenants.a_member.org, "carl", "member")
         if attacker == "carl"

@@ -100,8 +100,11 @@ async def test_if_not_exists_creates_the_thread(tenants):
 
 
 async def test_metadata_and_after_seconds(tenants):
+    """A run an hour ahead stays pending while a later run with a short delay completes:
+    the delay is the run's, not the worker's speed (and no stall flips either)."""
     sdk = tenants.a_member.sdk
-    thread = (await sdk.threads.create())["thread_id"]
+    thread, later = [(await sdk.threads.create())["thread_id"] for _ in range(2)]
+    held = await sdk.runs.create(later, "agent", input=HI, after_seconds=3600)
     run = await sdk.runs.create(
         thread,
         "agent",
@@ -111,10 +114,11 @@ async def test_metadata_and_after_seconds(tenants):
     )
     assert run["metadata"]["tag"] == "mine"
     assert "run_id" not in run["metadata"]
-    assert (await sdk.runs.get(thread, run["run_id"]))["status"] == "pending"
-    assert (await sdk.threads.get(thread))["status"] == "busy"
+    assert (await sdk.threads.get(later))["status"] == "busy"
     assert _said(await sdk.runs.join(thread, run["run_id"])) == "echo: hi"
     assert (await sdk.runs.get(thread, run["run_id"]))["status"] == "success"
+    assert (await sdk.runs.get(later, held["run_id"]))["status"] == "pending"
+    await sdk.runs.cancel(later, held["run_id"])
 
 
 async def test_errors_end_the_run_and_mark_the_thread(tenants):
@@ -233,7 +237,7 @@ async def test_cancel_interrupt_keeps_the_checkpoints(tenants, wait):
     assert (await sdk.threads.get(thread))["status"] == "interrupted"
     values = state["values"]
     assert values["started"] == [f"{run['run_id']}:1"] and not values["finished"]
-    assert (await sdk.runs.join(thread, run["run_id"])) is not None
+    assert (await sdk.runs.join(thread, run["run_id"]))["started"] == values["started"]
 
 
 async def test_cancel_rollback_removes_the_run_and_its_checkpoints(tenants):

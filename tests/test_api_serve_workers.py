@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from pathlib import Path
 
@@ -57,12 +58,21 @@ async def test_two_worker_processes_serve_runs_and_share_state(tmp_path: Path):
             joined = await there.sdk.runs.join(thread, run["run_id"])
             assert joined["messages"][-1]["content"] == "echo: hi"
 
-        # /metrics counts the requests of both processes, whichever one answers.
-        for _ in range(20):
+        # /metrics counts the requests of both processes, whichever one answers: 40 new
+        # connections reach both (each writes its own samples file), and every reading
+        # holds all 40, which no single process served.
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            before = _requests_of((await client.get("/metrics")).text, "/ok")
+        for _ in range(40):
             async with httpx.AsyncClient(base_url=server.url) as client:  # a new connection
                 assert (await client.get("/ok")).status_code == 200
-        async with httpx.AsyncClient(base_url=server.url) as client:
-            assert _requests_of((await client.get("/metrics")).text, "/ok") >= 20
+        samples = await asyncio.to_thread(
+            os.listdir, workers[0].environ()["PROMETHEUS_MULTIPROC_DIR"]
+        )
+        assert {f"counter_{p.pid}.db" for p in workers} <= set(samples)
+        for _ in range(4):
+            async with httpx.AsyncClient(base_url=server.url) as client:
+                assert _requests_of((await client.get("/metrics")).text, "/ok") == before + 40
     finally:
         assert server.terminate() == 0
     # The parent held the embedded servers; the last holder stopped them.

@@ -5,6 +5,8 @@ import uuid
 import pytest
 from langgraph_sdk.errors import ConflictError, NotFoundError
 
+from .api_fixtures import caller
+
 
 async def test_create_with_chosen_id_if_exists_and_owner_stamp(tenants):
     sdk = tenants.a_member.sdk
@@ -41,16 +43,21 @@ async def test_search_and_count_with_filters_and_pagination(tenants):
     ids = await sdk.threads.search(ids=[made[0]["thread_id"], made[2]["thread_id"]])
     assert {t["metadata"]["i"] for t in ids} == {0, 2}
     slim = await sdk.threads.search(metadata={"tag": tag}, select=["thread_id", "status"])
-    assert all(set(t) == {"thread_id", "status"} for t in slim)
+    assert [set(t) for t in slim] == [{"thread_id", "status"}] * 4
     assert await sdk.threads.count(metadata={"tag": tag}) == 4
     assert await sdk.threads.count(metadata={"tag": tag}, status="idle") == 4
 
 
-async def test_admin_sees_members_threads_other_members_do_not(tenants):
+async def test_admin_sees_members_threads_other_members_do_not(api_url, tenants):
     tag = uuid.uuid4().hex
     mine = await tenants.a_member.sdk.threads.create(metadata={"tag": tag})
     assert await tenants.a_admin.sdk.threads.count(metadata={"tag": tag}) == 1
     assert (await tenants.a_admin.sdk.threads.get(mine["thread_id"]))["metadata"]["tag"] == tag
+    carl = caller(api_url, tenants.a_member.org, "carl", "member")
+    assert await carl.sdk.threads.count(metadata={"tag": tag}) == 0
+    assert await carl.sdk.threads.search(metadata={"tag": tag}) == []
+    with pytest.raises(NotFoundError):
+        await carl.sdk.threads.get(mine["thread_id"])
 
 
 async def test_copy_and_delete(tenants):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from langgraph.store.memory import InMemoryStore
 from redis.crc import key_slot
@@ -44,11 +42,15 @@ async def test_episodes_come_back_newest_first_and_keys_expire(redis, org_ids):
 
 
 async def test_each_episode_fades_after_its_own_ttl(redis, org_ids):
-    mem = memory(redis, org_ids[0], ttl=1)
-    await mem.add("old")
-    await asyncio.sleep(0.6)
+    """ "old" is aged past the TTL by moving its creation time back (the server's clock
+    moving on), so no stall of the test can expire "new" or keep "old"."""
+    mem = memory(redis, org_ids[0], ttl=60)
+    old = await mem.add("old")
     await mem.add("new")
-    await asyncio.sleep(0.6)
+    index = mem.keys[0]
+    created = await redis.zscore(index, old.id)
+    assert created is not None
+    await redis.zadd(index, {old.id: created - 61_000_000}, xx=True)
     # "old" is past its TTL although the session keys were renewed by "new".
     assert [e.content for e in await mem.recent()] == ["new"]
     await mem.add("newest")  # a write also drops what faded

@@ -126,16 +126,22 @@ async def test_runs_and_requests_are_separate_budgets(resources, redis, orgs):
 
 
 async def test_buckets_refill_with_server_time(resources, redis, orgs):
-    limiter = RateLimiter(
-        redis, OrgLimits(resources.db).get, settings(user_requests=Limit(limit=2, window_seconds=1))
-    )
+    """One token per half hour, so no stall of the test refills one; the bucket's last
+    refill is then moved back 31 minutes, as the server's clock would have moved."""
+    hour = Limit(limit=2, window_seconds=3600)
+    limiter = RateLimiter(redis, OrgLimits(resources.db).get, settings(user_requests=hour))
     alice = Principal(orgs[0], "alice")
     assert (await limiter.check_request(alice)).allowed
     assert (await limiter.check_request(alice)).allowed
     denied = await limiter.check_request(alice)
-    assert not denied.allowed and denied.retry_after_seconds == 1
-    await asyncio.sleep(0.6)  # one token refills every 0.5 s
+    assert not denied.allowed and 1799 <= denied.retry_after_seconds <= 1800
+    keys = [k async for k in redis.scan_iter(match=org_key_pattern(orgs[0]))]
+    assert len(keys) == 2, keys  # the user's bucket and the org's
+    for key in keys:
+        at = int(await redis.hget(key, "at"))
+        await redis.hset(key, "at", str(at - 31 * 60 * 1_000_000))
     assert (await limiter.check_request(alice)).allowed
+    assert not (await limiter.check_request(alice)).allowed
 
 
 async def test_bucket_keys_are_tenant_tagged_and_expire(resources, redis, orgs):

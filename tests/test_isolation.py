@@ -1,182 +1,436 @@
-"""The isolation matrix: every route, attacked from the other org and by another user.
+"""The isolation matrix: every route of the app, attacked from the other org and by another
+user of the same org, with a real victim object and an owner who reaches it.
 
-Each row names a route with placeholders for a victim's object. For every attacker the
-answer must equal the answer for an id that does not exist (no existence oracle), and the
-victim's objects must be unchanged afterwards. New routes join the ROUTES table.
+Each row names a route with the app's own path parameters, filled with a victim's object.
+For every attacker the answer must equal the answer for an id that does not exist (no
+existence oracle), the victim's objects must be unchanged afterwards, and the owner must
+reach the same row. `test_every_route_is_in_the_matrix` reads the app's route table, so a
+new route fails the suite until it joins a table here.
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+import httpx
 import pytest
 
-from .api_fixtures import caller
+from .api_fixtures import ADMIN_TOKEN, caller
+from .route_table import anonymous, app_routes
 
-# (label, method, path, body). {thread}, {assistant}, {org}, {key} are the victim's.
-ROUTES = [
-    ("thread get", "GET", "/threads/{thread}", None),
-    ("thread patch", "PATCH", "/threads/{thread}", {"metadata": {"pwned": True}}),
-    ("thread copy", "POST", "/threads/{thread}/copy", None),
-    ("thread delete", "DELETE", "/threads/{thread}", None),
-    ("assistant get", "GET", "/assistants/{assistant}", None),
-    ("assistant patch", "PATCH", "/assistants/{assistant}", {"name": "pwned"}),
-    ("assistant versions", "POST", "/assistants/{assistant}/versions", {}),
-    ("assistant latest", "POST", "/assistants/{assistant}/latest", {"version": 1}),
-    ("assistant delete", "DELETE", "/assistants/{assistant}", None),
-    ("org get", "GET", "/orgs/{org}", None),
-    ("org members", "GET", "/orgs/{org}/members", None),
-    ("org member set", "PUT", "/orgs/{org}/members/mallory", {"role": "admin"}),
-    ("org keys", "GET", "/orgs/{org}/keys", None),
-    ("org key create", "POST", "/orgs/{org}/keys", {"role": "member"}),
-    ("org key revoke", "DELETE", "/orgs/{org}/keys/{key}", None),
-    ("run create", "POST", "/threads/{thread}/runs", {"assistant_id": "agent", "input": {}}),
-    ("run wait", "POST", "/threads/{thread}/runs/wait", {"assistant_id": "agent", "input": {}}),
-    ("run stream", "POST", "/threads/{thread}/runs/stream", {"assistant_id": "agent"}),
-    ("run list", "GET", "/threads/{thread}/runs", None),
-    ("run get", "GET", "/threads/{thread}/runs/{run}", None),
-    ("run get stateless", "GET", "/runs/{run}", None),
-    ("run join", "GET", "/threads/{thread}/runs/{run}/join", None),
-    ("run join stateless", "GET", "/runs/{run}/join", None),
-    ("run join stream", "GET", "/threads/{thread}/runs/{run}/stream", None),
-    ("run join stream stateless", "GET", "/runs/{run}/stream", None),
-    ("run cancel", "POST", "/threads/{thread}/runs/{run}/cancel", None),
-    ("run cancel wait", "POST", "/threads/{thread}/runs/{run}/cancel?wait=true", None),
-    ("run delete", "DELETE", "/threads/{thread}/runs/{run}", None),
-    ("state get", "GET", "/threads/{thread}/state", None),
-    ("state at checkpoint", "GET", "/threads/{thread}/state/{checkpoint}", None),
-    ("state post checkpoint", "POST", "/threads/{thread}/state/checkpoint", {"checkpoint": {}}),
-    ("state update", "POST", "/threads/{thread}/state", {"values": {"messages": []}}),
-    ("history get", "GET", "/threads/{thread}/history", None),
-    ("history post", "POST", "/threads/{thread}/history", {"limit": 10}),
+HI = {"messages": [{"role": "user", "content": "hi"}]}
+MEMBER, ADMIN = "member", "admin"
+# What another member of the victim's org gets: the same 404 as a missing id (the object is
+# alice's), the object itself (assistants are shared by the org), or 403 (role refused).
+HIDDEN, SHARED, REFUSED = "hidden", "shared", "refused"
+
+# (label, method, path, body, role needed, same-org member's answer). The ids in braces are
+# the victim's; {user_id} is mallory, a member of the victim's org, and {pending_run_id} a
+# run scheduled an hour ahead (only a pending run can be cancelled).
+ROUTES: list[tuple[str, str, str, Any, str, str]] = [
+    ("thread get", "GET", "/threads/{thread_id}", None, MEMBER, HIDDEN),
+    ("thread patch", "PATCH", "/threads/{thread_id}", {"metadata": {"pwned": 1}}, MEMBER, HIDDEN),
+    ("thread copy", "POST", "/threads/{thread_id}/copy", None, MEMBER, HIDDEN),
+    ("assistant get", "GET", "/assistants/{assistant_id}", None, MEMBER, SHARED),
+    ("assistant graph", "GET", "/assistants/{assistant_id}/graph", None, MEMBER, SHARED),
+    ("assistant schemas", "GET", "/assistants/{assistant_id}/schemas", None, MEMBER, SHARED),
+    ("assistant subgraphs", "GET", "/assistants/{assistant_id}/subgraphs", None, MEMBER, SHARED),
+    (
+        "assistant subgraphs ns",
+        "GET",
+        "/assistants/{assistant_id}/subgraphs/{namespace}",
+        None,
+        MEMBER,
+        SHARED,
+    ),
+    ("assistant versions", "POST", "/assistants/{assistant_id}/versions", {}, MEMBER, SHARED),
+    ("assistant patch", "PATCH", "/assistants/{assistant_id}", {"name": "pwned"}, ADMIN, REFUSED),
+    (
+        "assistant latest",
+        "POST",
+        "/assistants/{assistant_id}/latest",
+        {"version": 1},
+        ADMIN,
+        REFUSED,
+    ),
+    ("org get", "GET", "/orgs/{org_id}", None, MEMBER, SHARED),
+    ("org members", "GET", "/orgs/{org_id}/members", None, ADMIN, REFUSED),
+    (
+        "org member set",
+        "PUT",
+        "/orgs/{org_id}/members/{user_id}",
+        {"role": "admin"},
+        ADMIN,
+        REFUSED,
+    ),
+    ("org keys", "GET", "/orgs/{org_id}/keys", None, ADMIN, REFUSED),
+    ("org key create", "POST", "/orgs/{org_id}/keys", {"role": "member"}, ADMIN, REFUSED),
+    ("run create", "POST", "/threads/{thread_id}/runs", {"assistant_id": "agent"}, MEMBER, HIDDEN),
+    (
+        "run wait",
+        "POST",
+        "/threads/{thread_id}/runs/wait",
+        {"assistant_id": "agent"},
+        MEMBER,
+        HIDDEN,
+    ),
+    (
+        "run stream",
+        "POST",
+        "/threads/{thread_id}/runs/stream",
+        {"assistant_id": "agent"},
+        MEMBER,
+        HIDDEN,
+    ),
+    ("run list", "GET", "/threads/{thread_id}/runs", None, MEMBER, HIDDEN),
+    ("run get", "GET", "/threads/{thread_id}/runs/{run_id}", None, MEMBER, HIDDEN),
+    ("run get stateless", "GET", "/runs/{run_id}", None, MEMBER, HIDDEN),
+    ("run join", "GET", "/threads/{thread_id}/runs/{run_id}/join", None, MEMBER, HIDDEN),
+    ("run join stateless", "GET", "/runs/{run_id}/join", None, MEMBER, HIDDEN),
+    ("run join stream", "GET", "/threads/{thread_id}/runs/{run_id}/stream", None, MEMBER, HIDDEN),
+    ("run join stream stateless", "GET", "/runs/{run_id}/stream", None, MEMBER, HIDDEN),
+    (
+        "run cancel",
+        "POST",
+        "/threads/{pending_thread_id}/runs/{pending_run_id}/cancel",
+        None,
+        MEMBER,
+        HIDDEN,
+    ),
+    ("state get", "GET", "/threads/{thread_id}/state", None, MEMBER, HIDDEN),
+    (
+        "state at checkpoint",
+        "GET",
+        "/threads/{thread_id}/state/{checkpoint_id}",
+        None,
+        MEMBER,
+        HIDDEN,
+    ),
+    (
+        "state post checkpoint",
+        "POST",
+        "/threads/{thread_id}/state/checkpoint",
+        {"checkpoint": {}},
+        MEMBER,
+        HIDDEN,
+    ),
+    (
+        "state update",
+        "POST",
+        "/threads/{thread_id}/state",
+        {"values": {"messages": []}},
+        MEMBER,
+        HIDDEN,
+    ),
+    ("history get", "GET", "/threads/{thread_id}/history", None, MEMBER, HIDDEN),
+    ("history post", "POST", "/threads/{thread_id}/history", {"limit": 10}, MEMBER, HIDDEN),
     (
         "cron create on thread",
         "POST",
-        "/threads/{thread}/runs/crons",
+        "/threads/{thread_id}/runs/crons",
         {"assistant_id": "agent", "schedule": "0 3 * * *"},
+        MEMBER,
+        HIDDEN,
     ),
-    ("cron get", "GET", "/runs/crons/{cron}", None),
-    ("cron patch", "PATCH", "/runs/crons/{cron}", {"schedule": "0 4 * * *"}),
-    ("cron delete", "DELETE", "/runs/crons/{cron}", None),
+    ("cron get", "GET", "/runs/crons/{cron_id}", None, MEMBER, HIDDEN),
+    ("cron patch", "PATCH", "/runs/crons/{cron_id}", {"schedule": "0 4 * * *"}, MEMBER, HIDDEN),
+    # Destructive rows last: the owner's positive control runs the table in order.
+    ("cron delete", "DELETE", "/runs/crons/{cron_id}", None, MEMBER, HIDDEN),
+    ("run delete", "DELETE", "/threads/{thread_id}/runs/{run_id}", None, MEMBER, HIDDEN),
+    ("org key revoke", "DELETE", "/orgs/{org_id}/keys/{key_id}", None, ADMIN, REFUSED),
+    ("org member delete", "DELETE", "/orgs/{org_id}/members/{user_id}", None, ADMIN, REFUSED),
+    ("assistant delete", "DELETE", "/assistants/{assistant_id}", None, ADMIN, REFUSED),
+    ("thread delete", "DELETE", "/threads/{thread_id}", None, MEMBER, HIDDEN),
+]
+# Routes whose only victim id is an assistant named in the body: another org's assistant
+# UUID must answer like a missing one, never start a run or a cron on it.
+FOREIGN_ASSISTANT: list[tuple[str, str, str, Any]] = [
+    ("stateless run", "POST", "/runs", {"assistant_id": "{assistant_id}", "input": HI}),
+    ("stateless wait", "POST", "/runs/wait", {"assistant_id": "{assistant_id}", "input": HI}),
+    ("stateless stream", "POST", "/runs/stream", {"assistant_id": "{assistant_id}"}),
+    ("batch", "POST", "/runs/batch", [{"assistant_id": "{assistant_id}", "input": HI}]),
+    ("cron", "POST", "/runs/crons", {"assistant_id": "{assistant_id}", "schedule": "0 3 * * *"}),
+    ("own thread run", "POST", "/threads/{own_thread}/runs", {"assistant_id": "{assistant_id}"}),
+    (
+        "own thread wait",
+        "POST",
+        "/threads/{own_thread}/runs/wait",
+        {"assistant_id": "{assistant_id}"},
+    ),
+    (
+        "own thread stream",
+        "POST",
+        "/threads/{own_thread}/runs/stream",
+        {"assistant_id": "{assistant_id}"},
+    ),
+    (
+        "own thread cron",
+        "POST",
+        "/threads/{own_thread}/runs/crons",
+        {"assistant_id": "{assistant_id}", "schedule": "0 3 * * *"},
+    ),
+]
+# Routes that take a victim id only in the body and answer for the caller's own rows.
+BY_BODY: list[tuple[str, str, str, Any]] = [
+    ("cancel many", "POST", "/runs/cancel", {"run_ids": ["{pending_run_id}"]}),
+]
+# Session windows are keyed by the caller's org and user: an assistant id only names which
+# of the caller's own windows, so another org's id reaches nothing of the victim's.
+SESSIONS = [
+    ("GET", "/sessions/{assistant_id}/{session_id}/messages", None),
+    ("POST", "/sessions/{assistant_id}/{session_id}/messages", {"messages": [{"x": "mine"}]}),
+    ("DELETE", "/sessions/{assistant_id}/{session_id}", None),
 ]
 SEARCHES = [
-    ("POST", "/threads/search", "thread"),
-    ("POST", "/threads/count", "thread"),
-    ("POST", "/assistants/search", "assistant"),
-    ("POST", "/assistants/count", "assistant"),
-    ("POST", "/runs/crons/search", "cron"),
-    ("POST", "/runs/crons/count", "cron"),
+    ("POST", "/threads/search"),
+    ("POST", "/threads/count"),
+    ("POST", "/assistants/search"),
+    ("POST", "/assistants/count"),
+    ("POST", "/runs/crons/search"),
+    ("POST", "/runs/crons/count"),
 ]
+# Creation routes whose id names a new object in the caller's own org.
+CREATIONS = [("POST", "/threads"), ("POST", "/assistants")]
+PLATFORM_ADMIN = [
+    ("POST", "/orgs", {"org_id": "{org_id}"}),
+    ("GET", "/orgs", None),
+    ("DELETE", "/orgs/{org_id}", None),
+]
+# Long-term memory: the victim's item is addressed by namespace and key, not by an id, so
+# its attacks (every principal, same namespace and key) are in
+# test_store_items_belong_to_their_writer below.
+STORE = {
+    ("PUT", "/store/items"),
+    ("GET", "/store/items"),
+    ("DELETE", "/store/items"),
+    ("POST", "/store/items/search"),
+    ("POST", "/store/namespaces"),
+    ("GET", "/store/usage"),
+    ("GET", "/store/users/{user_id}/export"),
+    ("DELETE", "/store/users/{user_id}"),
+    ("DELETE", "/store/org"),
+}
+PUBLIC = {
+    ("GET", "/ok"): "liveness probe: answers before authentication, no tenant data",
+    ("GET", "/info"): "version and feature flags, the same for every caller",
+    ("GET", "/metrics"): "process metrics for the scraper, aggregated over every org",
+    ("GET", "/openapi.json"): "the API's schema, the same for every caller",
+    ("GET", "/docs"): "Swagger UI page rendering the schema",
+    ("GET", "/docs/oauth2-redirect"): "Swagger UI's static OAuth helper page",
+    ("GET", "/redoc"): "ReDoc page rendering the schema",
+}
+
+
+def _template(method: str, path: str) -> tuple[str, str]:
+    """A row's route as the app's route table spells it."""
+    return method, anonymous(path)
+
+
+def _covered() -> set[tuple[str, str]]:
+    rows = [r[1:3] for r in ROUTES + FOREIGN_ASSISTANT + BY_BODY]
+    rows += [r[:2] for r in SESSIONS + PLATFORM_ADMIN] + SEARCHES + CREATIONS
+    rows += [*STORE, *PUBLIC]
+    return {_template(method, path) for method, path in rows}
+
+
+def test_every_route_is_in_the_matrix():
+    """A route nobody attacks is a route whose isolation nobody checks."""
+    routes = {_template(method, path) for method, path in app_routes()}
+    assert len(routes) > 60, routes
+    assert sorted(routes - _covered()) == []
+    assert sorted(_covered() - routes) == [], "the matrix names routes the app does not serve"
 
 
 @pytest.fixture
 async def victim(tenants):
-    """Objects of org A: alice's thread, an assistant, and an owner's API key."""
+    """Objects of org A: alice's thread, run, cron and session window, an assistant, an
+    owner's API key, and mallory, a member."""
     tag = uuid.uuid4().hex
-    thread = await tenants.a_member.sdk.threads.create(metadata={"tag": tag})
-    assistant = await tenants.a_admin.sdk.assistants.create(
-        "agent", metadata={"tag": tag}, name="victim"
-    )
-    key = await tenants.a_admin.http.post(f"/orgs/{tenants.a_admin.org}/keys", json={})
-    sdk = tenants.a_member.sdk
-    said = {"messages": [{"role": "user", "content": "hi"}]}
-    run = await sdk.runs.create(thread["thread_id"], "agent", input=said, stream_resumable=True)
+    a_admin, sdk = tenants.a_admin, tenants.a_member.sdk
+    thread = await sdk.threads.create(metadata={"tag": tag})
+    assistant = await a_admin.sdk.assistants.create("nested", metadata={"tag": tag}, name="victim")
+    key = await a_admin.http.post(f"/orgs/{a_admin.org}/keys", json={})
+    member = await a_admin.http.put(f"/orgs/{a_admin.org}/members/mallory", json={"role": "member"})
+    assert key.status_code == member.status_code == 200, (key.text, member.text)
+    run = await sdk.runs.create(thread["thread_id"], "agent", input=HI, stream_resumable=True)
     await sdk.runs.join(thread["thread_id"], run["run_id"])
     cron = await sdk.crons.create_for_thread(
-        thread["thread_id"], "agent", schedule="0 3 * * *", input=said, metadata={"tag": tag}
+        thread["thread_id"], "agent", schedule="0 3 * * *", input=HI, metadata={"tag": tag}
     )
     state = await sdk.threads.get_state(thread["thread_id"])
-    return {
+    pending_thread = (await sdk.threads.create())["thread_id"]
+    pending = await sdk.runs.create(pending_thread, "agent", input=HI, after_seconds=3600)
+    ids = {
         "tag": tag,
-        "thread": thread["thread_id"],
-        "assistant": assistant["assistant_id"],
-        "org": tenants.a_admin.org,
-        "key": key.json()["key_id"],
-        "run": run["run_id"],
-        "cron": cron["cron_id"],
-        "checkpoint": state["checkpoint"]["checkpoint_id"],
+        "thread_id": thread["thread_id"],
+        "assistant_id": assistant["assistant_id"],
+        "org_id": a_admin.org,
+        "key_id": key.json()["key_id"],
+        "user_id": "mallory",
+        "run_id": run["run_id"],
+        "cron_id": cron["cron_id"],
+        "checkpoint_id": state["checkpoint"]["checkpoint_id"],
+        "pending_thread_id": pending_thread,
+        "pending_run_id": pending["run_id"],
+        "namespace": "child",
+        "session_id": "s-" + tag[:8],
     }
+    window = _fill("/sessions/{assistant_id}/{session_id}/messages", ids)
+    said = await tenants.a_member.http.post(window, json={"messages": [{"x": "alice's"}]})
+    assert said.status_code == 200, said.text
+    return ids
+
+
+VARIED = ("thread_id", "assistant_id", "org_id", "key_id", "user_id", "run_id", "cron_id")
+VARIED += ("checkpoint_id", "pending_thread_id", "pending_run_id")
 
 
 def _missing(ids: dict) -> dict:
-    return {
-        **ids,
-        "thread": str(uuid.uuid4()),
-        "assistant": str(uuid.uuid4()),
-        "org": f"nowhere-{uuid.uuid4().hex[:6]}",
-        "key": str(uuid.uuid4()),
-        "run": str(uuid.uuid4()),
-        "cron": str(uuid.uuid4()),
-        "checkpoint": str(uuid.uuid4()),
-    }
+    """The same ids with every victim object replaced by one that does not exist."""
+    fresh = {name: str(uuid.uuid4()) for name in VARIED}
+    return {**ids, **fresh, "org_id": f"nowhere-{uuid.uuid4().hex[:6]}", "user_id": "nobody"}
+
+
+def _fill(template: Any, ids: dict) -> Any:
+    if isinstance(template, str):
+        return template.format(**ids)
+    if isinstance(template, list):
+        return [_fill(t, ids) for t in template]
+    if isinstance(template, dict):
+        return {k: _fill(v, ids) for k, v in template.items()}
+    return template
 
 
 def _normalise(text: str, ids: dict) -> str:
-    for name in ("thread", "assistant", "org", "key", "run", "cron", "checkpoint"):
+    for name in VARIED:
         text = text.replace(str(ids[name]), f"<{name}>")
     return text
 
 
-async def _attack(attacker, victim_ids) -> None:
+async def _send(who, method: str, path: str, body: Any, ids: dict):
+    kwargs = {"json": _fill(body, ids)} if body is not None else {}
+    return await who.http.request(method, _fill(path, ids), **kwargs)
+
+
+async def _same_as_missing(who, method, path, body, victim_ids, expected: int) -> None:
+    """The victim's id answers exactly what a missing id answers: `expected`, same body."""
     missing = _missing(victim_ids)
-    for label, method, path, body in ROUTES:
-        kwargs = {"json": body} if body is not None else {}
-        foreign = await attacker.http.request(method, path.format(**victim_ids), **kwargs)
-        absent = await attacker.http.request(method, path.format(**missing), **kwargs)
-        assert foreign.status_code == absent.status_code, (label, foreign.text, absent.text)
-        assert foreign.status_code in (403, 404), (label, foreign.status_code, foreign.text)
-        assert _normalise(foreign.text, victim_ids) == _normalise(absent.text, missing), label
-    for method, path, kind in SEARCHES:
-        found = await attacker.http.request(
-            method, path, json={"metadata": {"tag": victim_ids["tag"]}}
-        )
-        assert found.status_code == 200
-        assert found.json() in ([], 0), (path, kind, found.json())
+    foreign = await _send(who, method, path, body, victim_ids)
+    absent = await _send(who, method, path, body, missing)
+    label = (who.user, method, path)
+    assert foreign.status_code == absent.status_code == expected, (label, foreign.text)
+    assert _normalise(foreign.text, victim_ids) == _normalise(absent.text, missing), label
 
 
-async def _assert_untouched(tenants, victim_ids) -> None:
-    thread = await tenants.a_member.sdk.threads.get(victim_ids["thread"])
-    # A run stamps graph_id and assistant_id; nothing else may change.
-    assert thread["metadata"] == {
-        "tag": victim_ids["tag"],
-        "owner": "alice",
-        "graph_id": "agent",
-        "assistant_id": thread["metadata"]["assistant_id"],
-    }
-    assistant = await tenants.a_admin.sdk.assistants.get(victim_ids["assistant"])
-    assert assistant["name"] == "victim" and assistant["version"] == 1
-    keys = (await tenants.a_admin.http.get(f"/orgs/{victim_ids['org']}/keys")).json()
-    assert [k["revoked_at"] for k in keys if k["key_id"] == victim_ids["key"]] == [None]
-    members = (await tenants.a_admin.http.get(f"/orgs/{victim_ids['org']}/members")).json()
-    assert "mallory" not in {m["user_id"] for m in members}
-    sdk = tenants.a_member.sdk
-    run = await sdk.runs.get(victim_ids["thread"], victim_ids["run"])
-    assert run["status"] == "success"
-    assert [r["run_id"] for r in await sdk.runs.list(victim_ids["thread"])] == [run["run_id"]]
-    assert (await sdk.crons.search(thread_id=victim_ids["thread"]))[0]["schedule"] == "0 3 * * *"
-    state = await sdk.threads.get_state(victim_ids["thread"])
-    assert state["checkpoint"]["checkpoint_id"] == victim_ids["checkpoint"]
+def _expected(attacker, role: str) -> int:
+    """Another org's object is missing (404), unless the attacker's role is refused first,
+    as it is on their own org (403: the answer says nothing about the victim's org)."""
+    return 403 if role == ADMIN and attacker.role == MEMBER else 404
+
+
+async def _assert_untouched(tenants, ids) -> None:
+    sdk, admin = tenants.a_member.sdk, tenants.a_admin
+    thread = await sdk.threads.get(ids["thread_id"])
+    assert thread["metadata"]["tag"] == ids["tag"] and "pwned" not in thread["metadata"]
+    assert thread["metadata"]["owner"] == "alice"
+    assistant = await admin.sdk.assistants.get(ids["assistant_id"])
+    assert (assistant["name"], assistant["version"]) == ("victim", 1)
+    keys = (await admin.http.get(f"/orgs/{ids['org_id']}/keys")).json()
+    assert [k["revoked_at"] for k in keys if k["key_id"] == ids["key_id"]] == [None]
+    assert len(keys) == 1, keys
+    members = (await admin.http.get(f"/orgs/{ids['org_id']}/members")).json()
+    assert [m["role"] for m in members if m["user_id"] == "mallory"] == ["member"]
+    runs = await sdk.runs.list(ids["thread_id"])
+    assert [(r["run_id"], r["status"]) for r in runs] == [(ids["run_id"], "success")]
+    crons = await sdk.crons.search(thread_id=ids["thread_id"])
+    assert [(c["cron_id"], c["schedule"]) for c in crons] == [(ids["cron_id"], "0 3 * * *")]
+    assert await sdk.crons.count() == 1
+    state = await sdk.threads.get_state(ids["thread_id"])
+    assert state["checkpoint"]["checkpoint_id"] == ids["checkpoint_id"]
+    pending = await sdk.runs.get(ids["pending_thread_id"], ids["pending_run_id"])
+    assert pending["status"] == "pending"
+    window = await tenants.a_member.http.get(_fill(SESSIONS[0][1], ids))
+    assert window.json() == {"messages": [{"x": "alice's"}]}
 
 
 @pytest.mark.parametrize("attacker", ["b_member", "b_admin"])
-async def test_other_org_cannot_reach_anything(tenants, victim, attacker):
-    await _attack(getattr(tenants, attacker), victim)
+async def test_other_org_gets_404_like_a_missing_id_on_every_route(tenants, victim, attacker):
+    who = getattr(tenants, attacker)
+    for _, method, path, body, role, _ in ROUTES:
+        await _same_as_missing(who, method, path, body, victim, _expected(who, role))
+    for method, path in SEARCHES:
+        found = await who.http.request(method, path, json={"metadata": {"tag": victim["tag"]}})
+        assert found.status_code == 200 and found.json() in ([], 0), (path, found.text)
     await _assert_untouched(tenants, victim)
 
 
-async def test_another_member_of_the_same_org_cannot_reach_a_thread(api_url, tenants, victim):
+async def test_another_member_of_the_same_org_reaches_only_the_orgs_shared_objects(
+    api_url, tenants, victim
+):
     carl = caller(api_url, tenants.a_member.org, "carl", "member")
-    for method, path in (("GET", "/threads/{thread}"), ("DELETE", "/threads/{thread}")):
-        foreign = await carl.http.request(method, path.format(**victim))
-        absent = await carl.http.request(method, path.format(**_missing(victim)))
-        assert foreign.status_code == absent.status_code == 404
-    patched = await carl.http.patch(f"/threads/{victim['thread']}", json={"metadata": {"x": 1}})
-    assert patched.status_code == 404
-    assert (await carl.http.post(f"/threads/{victim['thread']}/copy")).status_code == 404
-    assert await carl.sdk.threads.search(metadata={"tag": victim["tag"]}) == []
-    assert await carl.sdk.threads.count(metadata={"tag": victim["tag"]}) == 0
-    # Carl reads the org's assistants: they are shared by every member.
-    assert (await carl.sdk.assistants.get(victim["assistant"]))["name"] == "victim"
+    for _, method, path, body, _, same_org in ROUTES:
+        if same_org == SHARED:
+            reached = await _send(carl, method, path, body, victim)
+            assert reached.status_code == 200, (path, reached.text)
+        else:
+            expected = 404 if same_org == HIDDEN else 403
+            await _same_as_missing(carl, method, path, body, victim, expected)
+    for method, path in SEARCHES:
+        found = await carl.http.request(method, path, json={"metadata": {"tag": victim["tag"]}})
+        shared = path.startswith("/assistants")
+        assert found.status_code == 200, (path, found.text)
+        assert (found.json() not in ([], 0)) == shared, (path, found.json())
+    await _assert_untouched(tenants, victim)
+
+
+async def test_the_owner_reaches_every_route_of_the_matrix(tenants, victim):
+    """The positive control: each row above works for the victim's own org and user, so
+    the 404s are isolation, not a broken route or a wrong body."""
+    sdk = tenants.a_member.sdk
+    for label, method, path, body in FOREIGN_ASSISTANT + BY_BODY:
+        # A fresh pending run on a thread of its own: a run waits for one queued before it.
+        queued = (await sdk.threads.create())["thread_id"]
+        again = await sdk.runs.create(queued, "agent", input=HI, after_seconds=3600)
+        own = {**victim, "own_thread": (await sdk.threads.create())["thread_id"]}
+        own["pending_run_id"] = again["run_id"]
+        reached = await _send(tenants.a_member, method, path, body, own)
+        assert reached.status_code < 400, (label, reached.status_code, reached.text)
+    for label, method, path, body, role, _ in ROUTES:
+        owner = tenants.a_admin if role == ADMIN else tenants.a_member
+        reached = await _send(owner, method, path, body, victim)
+        assert reached.status_code < 400, (label, reached.status_code, reached.text)
+
+
+@pytest.mark.parametrize("attacker", ["b_member", "b_admin"])
+async def test_another_orgs_assistant_uuid_starts_no_run_and_no_cron(tenants, victim, attacker):
+    who = getattr(tenants, attacker)
+    ids = {**victim, "own_thread": (await who.sdk.threads.create())["thread_id"]}
+    for _, method, path, body in FOREIGN_ASSISTANT:
+        await _same_as_missing(who, method, path, body, ids, 404)
+    for _, method, path, body in BY_BODY:
+        await _same_as_missing(who, method, path, body, ids, 404)
+    assert await who.sdk.runs.list(ids["own_thread"]) == []
+    assert await who.sdk.crons.count() == 0
+    await _assert_untouched(tenants, victim)
+
+
+@pytest.mark.parametrize("attacker", ["a_admin", "b_member", "b_admin"])
+async def test_a_session_window_belongs_to_its_caller(tenants, victim, attacker):
+    who = getattr(tenants, attacker)
+    for method, path, body in SESSIONS:
+        await _same_as_missing(who, method, path, body, victim, 204 if method == "DELETE" else 200)
+    await _assert_untouched(tenants, victim)
+
+
+async def test_only_the_platform_admin_creates_lists_and_deletes_orgs(api_url, tenants, victim):
+    for who in tenants.all():
+        for method, path, body in PLATFORM_ADMIN:
+            await _same_as_missing(who, method, path, body, victim, 403)
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    platform = httpx.AsyncClient(base_url=api_url, headers=headers)
+    listed = (await platform.get("/orgs", params={"limit": 1000})).json()
+    assert victim["org_id"] in {o["org_id"] for o in listed}
     await _assert_untouched(tenants, victim)
 
 
@@ -206,26 +460,36 @@ async def test_store_items_belong_to_their_writer(tenants, attacker):
     await victim.sdk.store.put_item(ns, "secret", {"text": "alice's"})
     intruder = getattr(tenants, attacker)
     http = intruder.http
+    other_org = intruder.org != victim.org
+    if other_org:
+        assert (await http.get("/store/usage")).json()["items"] == 0
     assert await intruder.sdk.store.get_item(ns, "secret") is None
+    assert (await victim.sdk.store.get_item(ns, "secret"))["value"] == {"text": "alice's"}
     for body in (
         {"namespace_prefix": [root]},
         {"namespace_prefix": [root], "filter": {"text": "alice's"}},
         {"namespace_prefix": [], "query": "alice", "limit": 100},
     ):
-        found = (await http.post("/store/items/search", json=body)).json()
-        assert all(i["value"] != {"text": "alice's"} for i in found["items"]), body
+        mine = (await victim.http.post("/store/items/search", json=body)).json()["items"]
+        assert {"text": "alice's"} in [i["value"] for i in mine], body
+        found = (await http.post("/store/items/search", json=body)).json()["items"]
+        assert {"text": "alice's"} not in [i["value"] for i in found], body
     listed = (await http.post("/store/namespaces", json={"prefix": [root]})).json()
     assert listed == {"namespaces": []}
+    assert (await victim.http.post("/store/namespaces", json={"prefix": [root]})).json() == {
+        "namespaces": [list(ns)]
+    }
     assert (
         await http.request("DELETE", "/store/items", json={"namespace": list(ns), "key": "secret"})
     ).status_code == 204
     await intruder.sdk.store.put_item(ns, "secret", {"text": "overwritten"})
     assert (await victim.sdk.store.get_item(ns, "secret"))["value"] == {"text": "alice's"}
-    # The GDPR paths: an admin of another org exports/erases *their* org's user of that name.
+    # The GDPR paths: an admin exports/erases the users of their own org only; a member of
+    # another org is refused another user's export; org B's "alice" is not org A's.
     exported = await http.get(f"/store/users/{victim.user}/export")
-    assert exported.status_code in (200, 403)
-    assert "alice's" not in exported.text or intruder.org == victim.org
-    if intruder.org != victim.org:
+    assert exported.status_code == (403 if intruder.role == "member" else 200), exported.text
+    assert ("alice's" in exported.text) == (not other_org)
+    if other_org:
         await http.delete(f"/store/users/{victim.user}")
         await http.delete("/store/org")
         assert (await victim.sdk.store.get_item(ns, "secret"))["value"] == {"text": "alice's"}

@@ -79,16 +79,34 @@ async def test_a_due_cron_fires_once_with_two_workers(resources, orgs, crons):
 
     # Real workers (new processes would do the same: the cron is in the table).
     await _make_due(resources, alice, cron["cron_id"])
-    workers = [make_worker(resources), make_worker(resources)]
+    ticks = [0, 0]
+
+    def counted(n: int):
+        async def fire() -> list:
+            created = await crons.fire_due()
+            ticks[n] += 1
+            return created
+
+        return fire
+
+    workers = [make_worker(resources, fire_crons=counted(n)) for n in range(2)]
     for w in workers:
         await w.start()
+    loop = asyncio.get_running_loop()
     try:
-        for _ in range(200):
+        deadline = loop.time() + 60
+        while True:
             fired = await _cron_runs(resources, alice, cron["cron_id"])
             if len(fired) == 2 and all(r["status"] == "success" for r in fired):
                 break
+            assert loop.time() < deadline, fired
             await asyncio.sleep(0.05)
-        await asyncio.sleep(0.3)  # several more scheduler ticks of both workers
+        # Five more scheduler passes of each worker, counted rather than waited for: a
+        # second firing of the date would have had five chances per worker.
+        seen = list(ticks)
+        while not all(now >= then + 5 for now, then in zip(ticks, seen, strict=True)):
+            assert loop.time() < deadline + 60, (seen, ticks)
+            await asyncio.sleep(0.05)
     finally:
         for w in workers:
             await w.stop()

@@ -71,20 +71,11 @@ ATTACKS: dict[str, Attack] = {
         w["assistants_b" if p.org_id != w["alice"].org_id else "assistants"]["agent"],
         RunCreate(input={}, multitask_strategy="enqueue"),
     ),
-    "run with foreign assistant": lambda w, p: (
-        w["runs"].create(p, None, w["assistants"]["agent"], RunCreate(input={}))
-        if p.org_id != w["alice"].org_id
-        else _not_found()
-    ),
     "get state": lambda w, p: w["states"].get(p, w["thread_id"]),
     "history": lambda w, p: w["states"].history(p, w["thread_id"]),
     "update state": lambda w, p: w["states"].update(p, w["thread_id"], {"messages": []}),
     "copy state": lambda w, p: _copy_into_own_thread(w, p),
 }
-
-
-async def _not_found() -> None:
-    raise RunNotFound("same org: covered by the other paths")
 
 
 async def _copy_into_own_thread(w: dict[str, Any], principal: Any) -> None:
@@ -127,6 +118,25 @@ async def test_foreign_caller_gets_not_found(resources, world, attacker, path):
     ]
 
 
+async def test_another_orgs_assistant_is_missing_for_a_run_and_shared_within_the_org(world):
+    """Org B naming org A's assistant UUID gets the missing assistant's error and no run;
+    bob, a member of org A, runs the same assistant: the refusal is the org, not the id."""
+    runs, foreign = world["runs"], world["foreign"]
+    own_thread = await make_thread(runs.db, foreign)
+    for thread_id in (None, own_thread):
+        with pytest.raises(RunNotFound) as refused:
+            await runs.create(foreign, thread_id, world["assistants"]["agent"], RunCreate(input={}))
+        with pytest.raises(RunNotFound) as missing:
+            await runs.create(foreign, thread_id, uuid.uuid4(), RunCreate(input={}))
+        assert str(refused.value) == str(missing.value)
+    assert await runs.list(foreign, own_thread) == []
+    shared = await runs.create(
+        world["bob"], None, world["assistants"]["agent"], RunCreate(input={})
+    )
+    assert shared["assistant_id"] == world["assistants"]["agent"]
+    assert (await runs.get(world["bob"], shared["run_id"]))["status"] == "pending"
+
+
 async def test_events_and_checkpoints_are_per_org(resources, world):
     foreign = world["foreign"]
     for other in (foreign, world["bob"]):
@@ -143,9 +153,20 @@ async def test_admin_sees_members_runs_and_state(resources, world):
     bob, alice = world["bob"], world["alice"]
     runs = world["runs"]
     thread_id = await make_thread(resources.db, bob)
-    run = await runs.create(bob, thread_id, world["assistants"]["agent"], RunCreate(input={}))
-    assert (await runs.get(alice, run["run_id"]))["run_id"] == run["run_id"]
-    assert [r["run_id"] for r in await runs.list(alice, thread_id)] == [run["run_id"]]
-    assert await runs.cancel(alice, thread_id=thread_id) == [run["run_id"]]
+    said = {"messages": [{"role": "user", "content": "bob's"}]}
+    worker = make_worker(resources)
+    await worker.start()
+    try:
+        run = await runs.create(bob, thread_id, world["assistants"]["agent"], RunCreate(input=said))
+        await wait_for(runs, bob, run["run_id"])
+    finally:
+        await worker.stop()
+    assert (await runs.get(alice, run["run_id"]))["status"] == "success"
+    state = await world["states"].get(alice, thread_id)
+    assert [m["content"] for m in state["values"]["messages"]] == ["bob's", "echo: bob's"]
+    queued = await runs.create(bob, thread_id, world["assistants"]["agent"], RunCreate(input={}))
+    listed = [r["run_id"] for r in await runs.list(alice, thread_id)]
+    assert sorted(listed) == sorted([run["run_id"], queued["run_id"]])
+    assert await runs.cancel(alice, thread_id=thread_id) == [queued["run_id"]]
     with pytest.raises(RunNotFound):
         await runs.get(bob, uuid.uuid4())

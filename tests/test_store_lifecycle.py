@@ -72,10 +72,21 @@ async def test_quota_error_in_a_group_commit_fails_only_the_offending_write(reso
     assert len(await alice.asearch(("g",), limit=20)) == 10
 
 
-async def test_quotas_are_per_org(resources, org, org_ids):
+async def test_a_full_org_refuses_a_write_while_another_org_still_takes_one(
+    resources, org, org_ids
+):
+    """The quota counts one org's items: org A at its limit does not fill org B."""
     limits = StoreLimits(max_items=1)
-    await store(resources, org_ids[0], "alice", limits=limits).aput(("q",), "k", {"text": "a"})
-    await store(resources, org_ids[1], "alice", limits=limits).aput(("q",), "k", {"text": "a"})
+    a = store(resources, org_ids[0], "alice", limits=limits)
+    b = store(resources, org_ids[1], "alice", limits=limits)
+    await a.aput(("q",), "k", {"text": "a"})
+    with pytest.raises(QuotaExceeded):
+        await a.aput(("q",), "k2", {"text": "a"})
+    await b.aput(("q",), "k", {"text": "b"})
+    assert (await b.aget(("q",), "k")).value == {"text": "b"}
+    with pytest.raises(QuotaExceeded):
+        await b.aput(("q",), "k2", {"text": "b"})
+    assert [i.key for i in await a.asearch(("q",))] == ["k"]
 
 
 async def test_export_returns_one_users_live_items_only(resources, memory, org, org_ids):
@@ -293,7 +304,8 @@ async def test_store_config_block_sets_index_ttl_and_limits(resources, org):
     assert rows == [(5.0,)]
     with pytest.raises(QuotaExceeded):
         await s.aput(("c",), "k2", {"text": "one too many"})
-    assert StoreConfig.from_mapping(None).store(resources.db, Principal(org, "a")) is not None
+    bare = StoreConfig.from_mapping(None).store(resources.db, Principal(org, "a"))
+    assert (bare.index, bare.ttl_config, bare.limits) == (None, None, StoreLimits())
 
 
 async def test_ann_index_config_sets_the_hnsw_build_parameters(resources, org):

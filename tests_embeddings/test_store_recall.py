@@ -6,13 +6,15 @@ installs a CPU torch and the extra, then runs this folder.
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 
 import numpy as np
 from langgraph.store.base import PutOp
 from tests.store_support import admin_execute, create_org, store
 
-from tenantgraph.services.memory import StoreSweeper
+from tenantgraph.services.store_sweeper import StoreSweeper
 
 ORGS = 100
 PER_ORG = 100  # 10,000 items; each org, the one under test included, holds 1% of them
@@ -29,7 +31,9 @@ def _sentence(rng: random.Random) -> str:
     )
 
 
-async def test_top10_for_a_one_percent_org_matches_exact_search(resources):
+async def test_a_one_percent_org_searched_exactly_gets_only_its_own_top10(resources):
+    """100 vectors per org, under EXACT_MAX: this is exact search, so it checks the tenant
+    filter returns k of the org's own items, not the HNSW index (the next test does)."""
     from tenantgraph.services.embeddings import resolve_index
 
     index = resolve_index({"dims": 384, "embed": "minilm", "fields": ["text"]})
@@ -92,6 +96,7 @@ async def test_top10_through_the_hnsw_index_for_a_large_tenant(resources):
     assert rows == [(0,)]
     docs = np.array(index.embeddings.embed_documents(texts["user"]))
     s = store(resources, org, "user", index_config=index)
+    scans_before = await _hnsw_scans(resources)
     recalls = []
     for query in [_sentence(rng) for _ in range(20)]:
         q = np.array(index.embeddings.embed_query(query))
@@ -102,3 +107,19 @@ async def test_top10_through_the_hnsw_index_for_a_large_tenant(resources):
     recall = sum(recalls) / len(recalls)
     print(f"recall@10 through HNSW over {len(recalls)} queries: {recall:.3f}")
     assert recall >= 0.95
+    # The searches scanned the HNSW index (statistics reach the view within a second or so).
+    deadline = time.monotonic() + 30
+    while await _hnsw_scans(resources) < scans_before + len(recalls):
+        assert time.monotonic() < deadline, (scans_before, await _hnsw_scans(resources))
+        await asyncio.sleep(0.2)
+
+
+async def _hnsw_scans(resources) -> int:
+    """Index scans of every HNSW index on the store's vectors, from the statistics views."""
+    rows = await admin_execute(
+        resources,
+        "SELECT coalesce(sum(s.idx_scan), 0) FROM pg_stat_user_indexes s"
+        " JOIN pg_indexes i ON i.schemaname = s.schemaname AND i.indexname = s.indexrelname"
+        " WHERE s.relname = 'store_vectors' AND i.indexdef LIKE '%%USING hnsw%%'",
+    )
+    return int(rows[0][0])

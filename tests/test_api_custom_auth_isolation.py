@@ -8,7 +8,7 @@ import pytest
 
 from .api_fixtures import ADMIN_TOKEN, GRAPHS, JWT_SECRET, Tenants
 from .servers import ServerProcess
-from .test_isolation import _assert_untouched, _attack, victim  # noqa: F401
+from .test_isolation import _assert_untouched, attack_from_another_org, victim  # noqa: F401
 
 APP = Path(__file__).resolve().parent / "custom_auth_app"
 
@@ -34,14 +34,14 @@ def tenants(custom_url) -> Tenants:
 
 @pytest.mark.parametrize("attacker", ["b_member", "b_admin"])
 async def test_other_org_reaches_nothing_through_custom_auth(tenants, victim, attacker):  # noqa: F811
-    await _attack(getattr(tenants, attacker), victim)
+    await attack_from_another_org(getattr(tenants, attacker), victim)
     await _assert_untouched(tenants, victim)
 
 
 async def test_the_owner_filter_hides_a_thread_from_its_orgs_admin(tenants, victim):  # noqa: F811
     """Without the handler an admin reads every thread of the org; with it, only their own."""
     anna = tenants.a_admin.http
-    assert (await anna.get(f"/threads/{victim['thread']}")).status_code == 404
+    assert (await anna.get(f"/threads/{victim['thread_id']}")).status_code == 404
     found = await anna.post("/threads/search", json={"metadata": {"tag": victim["tag"]}})
     assert found.json() == []
     await _assert_untouched(tenants, victim)

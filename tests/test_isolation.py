@@ -66,6 +66,15 @@ ROUTES: list[tuple[str, str, str, Any, str, str]] = [
     ),
     ("org keys", "GET", "/orgs/{org_id}/keys", None, ADMIN, REFUSED),
     ("org key create", "POST", "/orgs/{org_id}/keys", {"role": "member"}, ADMIN, REFUSED),
+    ("org limits", "GET", "/orgs/{org_id}/limits", None, ADMIN, REFUSED),
+    (
+        "org limit set",  # a tightening, which the org's own admin may do
+        "PUT",
+        "/orgs/{org_id}/limits",
+        {"bucket": "api_key_requests", "limit": 2999},
+        ADMIN,
+        REFUSED,
+    ),
     ("run create", "POST", "/threads/{thread_id}/runs", {"assistant_id": "agent"}, MEMBER, HIDDEN),
     (
         "run wait",
@@ -354,14 +363,19 @@ async def _assert_untouched(tenants, ids) -> None:
     assert window.json() == {"messages": [{"x": "alice's"}]}
 
 
-@pytest.mark.parametrize("attacker", ["b_member", "b_admin"])
-async def test_other_org_gets_404_like_a_missing_id_on_every_route(tenants, victim, attacker):
-    who = getattr(tenants, attacker)
+async def attack_from_another_org(who, victim) -> None:
+    """Every route of the matrix and every search, by `who` of the other org: each answer is
+    the one for a missing id, and no search finds the victim's objects."""
     for _, method, path, body, role, _ in ROUTES:
         await _same_as_missing(who, method, path, body, victim, _expected(who, role))
     for method, path in SEARCHES:
         found = await who.http.request(method, path, json={"metadata": {"tag": victim["tag"]}})
         assert found.status_code == 200 and found.json() in ([], 0), (path, found.text)
+
+
+@pytest.mark.parametrize("attacker", ["b_member", "b_admin"])
+async def test_other_org_gets_404_like_a_missing_id_on_every_route(tenants, victim, attacker):
+    await attack_from_another_org(getattr(tenants, attacker), victim)
     await _assert_untouched(tenants, victim)
 
 

@@ -96,10 +96,10 @@ def _org_or_platform(request: Request, org_id: str, *, admin: bool) -> Principal
     identity = request_identity(request.scope)
     if identity is not None and identity.platform_admin:
         return None
-    principal = _in_org(tenant_principal(request), org_id)
-    if admin and not principal.is_admin:
+    principal = tenant_principal(request)
+    if admin and not principal.is_admin:  # the role first, as on every admin route
         raise Forbidden("this action needs the admin or owner role")
-    return principal
+    return _in_org(principal, org_id)
 
 
 @router.get("/{org_id}/limits")

@@ -180,7 +180,8 @@ async def test_migrations_refuse_a_runtime_role_that_escapes_row_level_security(
 
 # docs/architecture.md §3: the only cross-tenant functions, each granted to the runtime role.
 SECURITY_DEFINER = {
-    "claim_runs(worker_id text, max_runs integer, lease_seconds double precision)",
+    "claim_runs(worker_id text, max_runs integer, lease_seconds double precision,"
+    " graph_ids text[])",
     "due_crons(max_crons integer)",
     "ensure_store_vector_index(dims integer, m integer, ef_construction integer)",
     "gc_store_namespaces()",

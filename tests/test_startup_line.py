@@ -16,6 +16,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tenantgraph import __version__
 
+from .ephemeral_app import valkey_url
+
 
 @pytest.fixture
 async def database(resources) -> str:
@@ -28,10 +30,15 @@ async def database(resources) -> str:
     return make_conninfo(**{**conninfo_to_dict(resources.admin_conninfo), "dbname": name})
 
 
-def test_a_worker_prints_what_it_runs_with(database, tmp_path):
+def test_a_worker_prints_what_it_runs_with(database, settings, tmp_path):
     config = tmp_path / "tenantgraph.json"
     config.write_text(json.dumps({"graphs": {"agent": f"{os.getcwd()}/examples/echo.py:graph"}}))
-    env = {**os.environ, "DATABASE_URL": database, "TENANTGRAPH_DATA_DIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        "REDIS_URL": valkey_url(settings),  # the session's servers: it starts none of its own
+        "TENANTGRAPH_DATA_DIR": str(tmp_path),
+    }
     worker = subprocess.Popen(
         [sys.executable, "-m", "tenantgraph.cli", "worker", "--concurrency", "3"],
         cwd=tmp_path,

@@ -243,7 +243,6 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
             charge=limiter.check_run,
         )
         registry = GraphRegistry.from_settings(settings)
-        console.print(startup_line(settings, registry.ids(), concurrency), soft_wrap=True)
         worker = Worker.from_settings(
             settings,
             resources.db,
@@ -257,6 +256,8 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
+        # Said once the signals are ours: a SIGTERM from here on stops the worker cleanly.
+        console.print(startup_line(settings, registry.ids(), concurrency), soft_wrap=True)
         with bind(resources.redis, settings.ephemeral):
             await worker.start()  # its tasks inherit the bound Valkey client
         try:

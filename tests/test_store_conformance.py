@@ -287,8 +287,16 @@ async def _assert_filter(backend: BaseStore, filter: dict, expected: str) -> Non
     await backend.abatch([PutOp(("f",), k, v) for k, v in ITEMS.items()])
     plain = await backend.asearch(("f",), filter=filter, limit=50)
     assert {i.key for i in plain} == set(expected)
-    semantic = await backend.asearch(("f",), query="red apple", filter=filter, limit=50)
-    assert {i.key for i in semantic} == set(expected)
+    semantic = {
+        i.key for i in await backend.asearch(("f",), query="red apple", filter=filter, limit=50)
+    }
+    if vectors.EXACT_MAX == 0:
+        # Forced through HNSW on five vectors among every other test's: an approximate
+        # index may not reach all of them (the product scores a set this small exactly),
+        # but nothing the filter refuses may come back.
+        assert semantic <= set(expected)
+    else:
+        assert semantic == set(expected)
 
 
 @pytest.mark.parametrize(("filter", "expected"), SHARED_FILTERS)

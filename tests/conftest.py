@@ -48,6 +48,18 @@ def org_ids() -> tuple[str, str]:
     return f"org-a-{suffix}", f"org-b-{suffix}"
 
 
+@pytest.fixture
+async def fresh_database(resources: Resources) -> str:
+    """The admin conninfo of a new, empty database on the session's server: for a test
+    whose workers or migrations must not meet any other test's rows."""
+    name = f"tenantgraph_{uuid.uuid4().hex[:12]}"
+    async with await psycopg.AsyncConnection.connect(
+        resources.admin_conninfo, autocommit=True
+    ) as conn:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    return make_conninfo(**{**conninfo_to_dict(resources.admin_conninfo), "dbname": name})
+
+
 @pytest.fixture(scope="session")
 async def api_env(resources: Resources) -> dict[str, str]:
     """Environment of the API server processes: the session's embedded Postgres, but a

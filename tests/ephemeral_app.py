@@ -27,10 +27,12 @@ from tenantgraph.api.errors import error_response
 from tenantgraph.api.identity import IDENTITY, Identity, request_principal
 from tenantgraph.api.middleware import IdempotencyMiddleware, RateLimitMiddleware, run_budget_spent
 from tenantgraph.embedded import EmbeddedValkey
+from tenantgraph.ephemeral.client import connect
 from tenantgraph.ephemeral.idempotency import IdempotencyStore
 from tenantgraph.ephemeral.ratelimit import RateLimiter
 from tenantgraph.scope import Principal, PrincipalKind, Role
-from tenantgraph.settings import Settings
+from tenantgraph.services.limits import OrgLimits
+from tenantgraph.settings import EphemeralSettings, Settings
 
 
 class TestAuth:
@@ -185,3 +187,21 @@ async def create_orgs(db, *org_ids: str) -> None:
 def valkey_url(settings: Settings) -> str:
     """The session's Valkey, for clients made with `tenantgraph.ephemeral.client.connect`."""
     return settings.redis_url or EmbeddedValkey(settings.data_dir).url
+
+
+@asynccontextmanager
+async def serve_budgeted(resources, settings: Settings) -> AsyncIterator[str]:
+    """The test app with the real rate-limit and idempotency middlewares, on the session's
+    Valkey and database, with the default budgets."""
+    redis = connect(valkey_url(settings))
+    conf = EphemeralSettings()
+    app = build_app(
+        RateLimiter(redis, OrgLimits(resources.db).get, conf),
+        IdempotencyStore(redis, conf),
+        SideEffects(),
+    )
+    try:
+        async with serve(app) as url:
+            yield url
+    finally:
+        await redis.aclose()

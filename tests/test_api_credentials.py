@@ -16,7 +16,6 @@ import jwt
 import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from starlette.datastructures import Headers
 
 from tenantgraph.api.auth import Authenticator
@@ -142,16 +141,6 @@ def test_membership_mode_through_a_server_follows_the_memberships_table(
             assert [m["user_id"] for m in members] == ["olga"]
     finally:
         server.terminate()
-
-
-@pytest.fixture
-async def fresh_database(resources) -> str:
-    dbname = f"roles_{uuid.uuid4().hex[:8]}"
-    async with await psycopg.AsyncConnection.connect(
-        resources.admin_conninfo, autocommit=True
-    ) as admin:
-        await admin.execute(f'CREATE DATABASE "{dbname}"')
-    return make_conninfo(**{**conninfo_to_dict(resources.admin_conninfo), "dbname": dbname})
 
 
 @pytest.mark.parametrize("right", ["SUPERUSER", "BYPASSRLS"])

@@ -8,29 +8,15 @@ import uuid
 import httpx
 import pytest
 
-from tenantgraph.ephemeral.client import connect
-from tenantgraph.ephemeral.idempotency import IdempotencyStore
-from tenantgraph.ephemeral.ratelimit import RateLimiter
-from tenantgraph.services.limits import OrgLimits
-from tenantgraph.settings import EphemeralSettings
-
-from .ephemeral_app import SideEffects, build_app, caller, serve, valkey_url
+from .ephemeral_app import caller, serve_budgeted
 
 ORG = "idem-scope-org"
 
 
 @pytest.fixture(scope="module")
 async def server(resources, settings):
-    redis = connect(valkey_url(settings))
-    conf = EphemeralSettings()
-    app = build_app(
-        RateLimiter(redis, OrgLimits(resources.db).get, conf),
-        IdempotencyStore(redis, conf),
-        SideEffects(),
-    )
-    async with serve(app) as url:
+    async with serve_budgeted(resources, settings) as url:
         yield url
-    await redis.aclose()
 
 
 async def _post(client: httpx.AsyncClient, headers: dict[str, str], idem: str) -> httpx.Response:

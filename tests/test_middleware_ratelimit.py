@@ -7,30 +7,24 @@ import asyncio
 import httpx
 import pytest
 
-from tenantgraph.ephemeral.client import connect
-from tenantgraph.ephemeral.idempotency import IdempotencyStore
-from tenantgraph.ephemeral.ratelimit import Bucket, RateLimiter
+from tenantgraph.ephemeral.ratelimit import Bucket
 from tenantgraph.scope import Principal
 from tenantgraph.services.limits import OrgLimits
-from tenantgraph.settings import EphemeralSettings, Limit, RateLimits
+from tenantgraph.settings import Limit, RateLimits
 
-from .ephemeral_app import SideEffects, build_app, caller, create_orgs, serve, valkey_url
+from .ephemeral_app import (
+    caller,
+    create_orgs,
+    serve_budgeted,
+)
 
 LIMIT = 40
 
 
 @pytest.fixture(scope="module")
 async def server(resources, settings):
-    redis = connect(valkey_url(settings))
-    conf = EphemeralSettings()
-    app = build_app(
-        RateLimiter(redis, OrgLimits(resources.db).get, conf),
-        IdempotencyStore(redis, conf),
-        SideEffects(),
-    )
-    async with serve(app) as url:
+    async with serve_budgeted(resources, settings) as url:
         yield url
-    await redis.aclose()
 
 
 @pytest.fixture

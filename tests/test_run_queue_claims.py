@@ -7,9 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 
-import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tenantgraph.db.database import Database
 from tenantgraph.db.migrate import migrate
@@ -25,15 +23,9 @@ WORKER_CONCURRENCY = 4  # the default of TENANTGRAPH_WORKER_CONCURRENCY
 
 
 @pytest.fixture
-async def queue_db(resources, settings) -> AsyncIterator[Database]:
-    name = f"tenantgraph_fair_{uuid.uuid4().hex[:8]}"
-    async with await psycopg.AsyncConnection.connect(
-        resources.admin_conninfo, autocommit=True
-    ) as conn:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    admin = make_conninfo(**{**conninfo_to_dict(resources.admin_conninfo), "dbname": name})
-    await migrate(admin)
-    db = Database(runtime_conninfo(settings, admin), min_size=1, max_size=4)
+async def queue_db(fresh_database, settings) -> AsyncIterator[Database]:
+    await migrate(fresh_database)
+    db = Database(runtime_conninfo(settings, fresh_database), min_size=1, max_size=4)
     await db.open()
     yield db
     await db.close()

@@ -8,34 +8,19 @@ import os
 import subprocess
 import sys
 import time
-import uuid
-
-import psycopg
-import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tenantgraph import __version__
 
 from .ephemeral_app import valkey_url
 
 
-@pytest.fixture
-async def database(resources) -> str:
-    """A database of its own: the worker claims no run of another test."""
-    name = f"tenantgraph_startup_{uuid.uuid4().hex[:8]}"
-    async with await psycopg.AsyncConnection.connect(
-        resources.admin_conninfo, autocommit=True
-    ) as conn:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    return make_conninfo(**{**conninfo_to_dict(resources.admin_conninfo), "dbname": name})
-
-
-def test_a_worker_prints_what_it_runs_with(database, settings, tmp_path):
+def test_a_worker_prints_what_it_runs_with(fresh_database, settings, tmp_path):
+    """In a database of its own, so the worker claims no run of another test."""
     config = tmp_path / "tenantgraph.json"
     config.write_text(json.dumps({"graphs": {"agent": f"{os.getcwd()}/examples/echo.py:graph"}}))
     env = {
         **os.environ,
-        "DATABASE_URL": database,
+        "DATABASE_URL": fresh_database,
         "REDIS_URL": valkey_url(settings),  # the session's servers: it starts none of its own
         "TENANTGRAPH_DATA_DIR": str(tmp_path),
     }

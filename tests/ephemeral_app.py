@@ -147,9 +147,17 @@ async def serve(app: FastAPI, uds: Path | None = None) -> AsyncIterator[str]:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.bind(str(uds))
         url = "http://localhost"
+    # The server shares this event loop with the test's clients: a burst of hundreds of
+    # requests can keep a pooled connection idle past uvicorn's 5 s keep-alive, and a client
+    # reusing it as the server closes it gets a ReadError (seen once in CI at 500 requests).
     server = uvicorn.Server(
         uvicorn.Config(
-            app, log_level="warning", lifespan="on", backlog=2048, limit_concurrency=None
+            app,
+            log_level="warning",
+            lifespan="on",
+            backlog=2048,
+            limit_concurrency=None,
+            timeout_keep_alive=120,
         )
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))

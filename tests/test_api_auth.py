@@ -3,10 +3,8 @@
 import datetime
 import json
 import re
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import SimpleNamespace
 
 import httpx
@@ -23,6 +21,7 @@ from tenantgraph.services.orgs import Orgs
 from tenantgraph.settings import Settings
 
 from .api_fixtures import ADMIN_TOKEN, JWT_SECRET, mint
+from .jwks import serve_jwks
 from .route_table import app_routes, with_fresh_ids
 from .servers import ServerProcess
 
@@ -244,28 +243,10 @@ async def test_custom_claim_names_for_supabase_and_auth0(resources):
     assert principal == Principal("supa-org", "sb-user", Role.ADMIN)
 
 
-class _JWKSHandler(BaseHTTPRequestHandler):
-    body = b""
-
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, *args):
-        pass
-
-
 async def test_rs256_tokens_from_a_jwks_url(resources):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    _JWKSHandler.body = json.dumps({"keys": [{**public, "kid": "k1", "use": "sig"}]}).encode()
-    server = HTTPServer(("127.0.0.1", 0), _JWKSHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json"
+    with serve_jwks(public, "k1") as url:
         auth = Authenticator(Settings(jwks_url=url), Orgs(resources.db))
         claims = {"sub": "rs", "org_id": "rs-org", "exp": int(time.time()) + 60}
         token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
@@ -273,8 +254,6 @@ async def test_rs256_tokens_from_a_jwks_url(resources):
         forged = jwt.encode(claims, JWT_SECRET, algorithm="HS256", headers={"kid": "k1"})
         with pytest.raises(Unauthenticated):
             await auth.authenticate(_headers(forged))
-    finally:
-        server.shutdown()
 
 
 def test_first_start_prints_one_owner_key_and_never_opens_up(tmp_path):

@@ -5,11 +5,9 @@ rules the server's credentials rest on (the runtime role's rights, the definer f
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import httpx
 import jwt
@@ -26,6 +24,7 @@ from tenantgraph.services.orgs import Orgs
 from tenantgraph.settings import Settings
 
 from .api_fixtures import ADMIN_TOKEN, mint, start_api_server
+from .jwks import serve_jwks
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -55,48 +54,30 @@ async def test_an_api_key_sent_as_a_bearer_token_is_the_key_and_nothing_more(api
     assert await admin.sdk.threads.count() == 1
 
 
-class _JWKS(BaseHTTPRequestHandler):
-    body = b""
-
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, *args):
-        pass
+@pytest.fixture
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
 
 
 @pytest.fixture
-def jwks_url() -> Iterator[str]:
-    """A JWKS endpoint publishing one P-256 public key, kid `ec1`; its private key is set on
-    the handler class for the test to sign with."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
-    _JWKS.body = json.dumps({"keys": [{**public, "kid": "ec1", "use": "sig"}]}).encode()
-    _JWKS.private = key
-    server = HTTPServer(("127.0.0.1", 0), _JWKS)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json"
-    finally:
-        server.shutdown()
+def jwks_url(ec_key) -> Iterator[str]:
+    """A JWKS endpoint publishing `ec_key`'s public half as kid `ec1`."""
+    public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec_key.public_key()))
+    with serve_jwks(public, "ec1") as url:
+        yield url
 
 
-async def test_es256_tokens_from_a_jwks_url_and_no_other_key(resources, jwks_url):
+async def test_es256_tokens_from_a_jwks_url_and_no_other_key(resources, jwks_url, ec_key):
     auth = Authenticator(Settings(jwks_url=jwks_url), Orgs(resources.db))
     claims = {"sub": "ec", "org_id": "ec-org", "exp": int(time.time()) + 3600}
-    token = jwt.encode(claims, _JWKS.private, algorithm="ES256", headers={"kid": "ec1"})
+    token = jwt.encode(claims, ec_key, algorithm="ES256", headers={"kid": "ec1"})
     headers = Headers({"authorization": f"Bearer {token}"})
     assert (await auth.authenticate(headers)).principal == Principal("ec-org", "ec")
     stranger = ec.generate_private_key(ec.SECP256R1())
     for forged in (
         jwt.encode(claims, stranger, algorithm="ES256", headers={"kid": "ec1"}),
         jwt.encode(claims, "a-shared-secret-of-sufficient-length", headers={"kid": "ec1"}),
-        jwt.encode(
-            {**claims, "exp": int(time.time()) - 10}, _JWKS.private, "ES256", {"kid": "ec1"}
-        ),
+        jwt.encode({**claims, "exp": int(time.time()) - 10}, ec_key, "ES256", {"kid": "ec1"}),
     ):
         with pytest.raises(Unauthenticated, match="invalid token"):
             await auth.authenticate(Headers({"authorization": f"Bearer {forged}"}))

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-embeddings format clean
+.PHONY: run test test-embeddings test-faults format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
@@ -28,6 +28,11 @@ test-embeddings: $(STAMP)
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev,embeddings]'
 	$(BIN)/pytest tests_embeddings
+
+# Kills and restarts Postgres and Valkey under running servers: slow (outages are held
+# open for tens of seconds), so kept out of `make test`.
+test-faults: $(STAMP)
+	$(BIN)/pytest tests_faults
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

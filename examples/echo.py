@@ -14,7 +14,8 @@ class State(TypedDict):
 
 def echo(state: State) -> dict:
     last = state["messages"][-1] if state["messages"] else None
-    text = last.content if last is not None else ""
+    # `.text`: a UI sends content blocks (`[{"type": "text", ...}]`), a script a string.
+    text = last.text if last is not None else ""
     return {"messages": [AIMessage(content=f"echo: {text}")]}
 
 

@@ -24,7 +24,7 @@ class State(TypedDict):
 async def remember(state: State, config: RunnableConfig, *, store: BaseStore) -> dict:
     namespace = memory_namespace(config)
     user_id = config["configurable"]["user_id"]
-    text = state["messages"][-1].content if state["messages"] else ""
+    text = state["messages"][-1].text if state["messages"] else ""  # string or blocks
     await store.aput(namespace, str(uuid.uuid4()), {"text": text, "user_id": user_id})
     known = await store.asearch(namespace, limit=100)
     texts = sorted(item.value["text"] for item in known)

@@ -57,6 +57,13 @@ async def test_wait_and_stream_on_a_thread(tenants):
     assert len(events[-1].data["messages"]) == 4  # the thread kept the first turn
 
 
+async def test_the_example_graph_reads_content_blocks_as_a_chat_ui_sends_them(tenants):
+    blocks = {"messages": [{"role": "user", "content": [{"type": "text", "text": "hello"}]}]}
+    assert _said(await tenants.a_member.sdk.runs.wait(None, "agent", input=blocks)) == (
+        "echo: hello"
+    )
+
+
 async def test_stateless_runs_delete_or_keep_their_thread(tenants):
     sdk = tenants.a_member.sdk
     assert _said(await sdk.runs.wait(None, "agent", input=HI)) == "echo: hi"

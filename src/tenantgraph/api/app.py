@@ -22,6 +22,7 @@ from tenantgraph.api.errors import CatchAllMiddleware, install_error_handlers
 from tenantgraph.api.middleware import (
     BodyLimitMiddleware,
     IdempotencyMiddleware,
+    JsonBodyMiddleware,
     RateLimitMiddleware,
 )
 from tenantgraph.api.observability import ObservabilityMiddleware, metrics
@@ -43,12 +44,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.tenantgraph = state
     install_error_handlers(app)
-    # Added last runs first: observability → catch-all → body cap → authentication →
-    # custom auth's per-resource handlers → rate limits → idempotency → routes.
+    # Added last runs first: observability → catch-all → body cap → JSON bodies →
+    # authentication → custom auth's per-resource handlers → rate limits → idempotency →
+    # routes.
     app.add_middleware(IdempotencyMiddleware, state=state)
     app.add_middleware(RateLimitMiddleware, state=state)
     app.add_middleware(CustomAuthMiddleware, state=state)
     app.add_middleware(AuthMiddleware, state=state)
+    app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=state.settings.max_body_bytes)
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(ObservabilityMiddleware)

@@ -9,12 +9,14 @@ Order, outermost first: auth → `RateLimitMiddleware` → `IdempotencyMiddlewar
 
 from tenantgraph.api.middleware.body_limit import BodyLimitMiddleware
 from tenantgraph.api.middleware.idempotency import IdempotencyMiddleware
+from tenantgraph.api.middleware.json_body import JsonBodyMiddleware
 from tenantgraph.api.middleware.ratelimit import RUN_ROUTE, RateLimitMiddleware, run_budget_spent
 
 __all__ = [
     "RUN_ROUTE",
     "BodyLimitMiddleware",
     "IdempotencyMiddleware",
+    "JsonBodyMiddleware",
     "RateLimitMiddleware",
     "run_budget_spent",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -17,9 +17,10 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
+    field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CONFIG_FILE_NAMES = ("tenantgraph.json", "langgraph.json")
 AUTH_FIELDS = frozenset(
@@ -84,6 +85,41 @@ class EphemeralSettings(BaseModel):
     flag_ttl_seconds: int = Field(default=24 * 3600, gt=0)
 
 
+class CorsConfig(BaseModel):
+    """Cross-origin access for browser UIs served from another origin: langgraph.json's
+    `http.cors` keys. Without it no origin is allowed (a browser refuses the answers)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allow_origins: list[str] = Field(default_factory=list)
+    allow_origin_regex: str | None = None
+    allow_methods: list[str] = Field(default_factory=lambda: ["*"])
+    allow_headers: list[str] = Field(default_factory=lambda: ["*"])
+    # Credentials are headers (API keys, tokens), not cookies: browsers need no more.
+    allow_credentials: bool = False
+    # What the SDKs read: where a run streams and joins, pagination, the request id, and
+    # when to retry.
+    expose_headers: list[str] = Field(
+        default_factory=lambda: [
+            "Content-Location",
+            "Location",
+            "X-Pagination-Next",
+            "X-Pagination-Total",
+            "X-Request-Id",
+            "Retry-After",
+        ]
+    )
+    max_age: int = Field(default=600, ge=0)
+
+
+class HttpConfig(BaseModel):
+    """langgraph.json's `http` section; a key of it that is not built is refused at start."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cors: CorsConfig | None = None
+
+
 class ConfigFile(BaseModel):
     """The parts of a config file the server reads; other `langgraph.json` keys are kept."""
 
@@ -92,6 +128,7 @@ class ConfigFile(BaseModel):
     graphs: dict[str, Any] = Field(default_factory=dict)
     store: dict[str, Any] = Field(default_factory=dict)
     auth: dict[str, Any] = Field(default_factory=dict)
+    http: HttpConfig = Field(default_factory=HttpConfig)
     _path: Path | None = PrivateAttr(default=None)
 
     @classmethod
@@ -171,6 +208,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=10 * 2**20, gt=0, description="Larger request bodies are refused with 413."
     )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (comma-separated); "
+        "replaces the config file's `http.cors.allow_origins`.",
+    )
     pg_shared_buffers_mb: int | None = Field(
         default=None, description="Embedded Postgres shared_buffers; sized from memory if unset."
     )
@@ -192,6 +234,13 @@ class Settings(BaseSettings):
     )
     admin_token: SecretStr | None = None
 
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
     @model_validator(mode="after")
     def _auth_from_config_file(self) -> Settings:
         for name, value in self.config_file.auth.items():
@@ -202,6 +251,14 @@ class Settings(BaseSettings):
     @property
     def app_password(self) -> str | None:
         return self.app_role_password.get_secret_value() if self.app_role_password else None
+
+    @property
+    def cors(self) -> CorsConfig | None:
+        """The CORS policy: the config file's, with the origins of `cors_origins` if set."""
+        cors = self.config_file.http.cors
+        if self.cors_origins:
+            return (cors or CorsConfig()).model_copy(update={"allow_origins": self.cors_origins})
+        return cors
 
     @cached_property
     def config_file(self) -> ConfigFile:

@@ -4,6 +4,7 @@ live in one `AppState`, opened by the lifespan."""
 from __future__ import annotations
 
 from fastapi import Depends, FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from tenantgraph import __version__
 from tenantgraph.api import (
@@ -44,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.tenantgraph = state
     install_error_handlers(app)
-    # Added last runs first: observability → catch-all → body cap → JSON bodies →
+    # Added last runs first: observability → CORS → catch-all → body cap → JSON bodies →
     # authentication → custom auth's per-resource handlers → rate limits → idempotency →
     # routes.
     app.add_middleware(IdempotencyMiddleware, state=state)
@@ -54,6 +55,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=state.settings.max_body_bytes)
     app.add_middleware(CatchAllMiddleware)
+    if (cors := state.settings.cors) is not None:
+        # Outside authentication: a preflight carries no credential, and a browser reads
+        # a 401 or a 429 only with the CORS headers on it.
+        app.add_middleware(CORSMiddleware, **cors.model_dump())
     app.add_middleware(ObservabilityMiddleware)
 
     @app.get("/ok", tags=["system"])

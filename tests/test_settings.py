@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -23,7 +24,7 @@ def test_defaults_start_embedded_servers(monkeypatch):
     assert str(settings.data_dir) == ".tenantgraph"
 
 
-def test_langgraph_json_sections_are_read_and_other_keys_kept(tmp_path):
+def test_langgraph_json_sections_are_read_and_build_keys_named(tmp_path):
     path = tmp_path / "langgraph.json"
     path.write_text(
         json.dumps(
@@ -40,7 +41,8 @@ def test_langgraph_json_sections_are_read_and_other_keys_kept(tmp_path):
     assert config.graphs == {"agent": "./agent.py:graph"}
     assert config.store["index"]["dims"] == 384
     assert config.auth == {"path": "./auth.py:auth"}
-    assert config.model_extra["env"] == ".env"
+    assert config.env == ".env"
+    assert config.build_keys == ["dependencies"] and config.unknown_keys == []
     assert config.base_dir == tmp_path
     assert Settings(config=path).config_file.graphs == config.graphs
 
@@ -56,4 +58,27 @@ def test_unreadable_config_file_is_a_clear_error(tmp_path):
     path = tmp_path / "tenantgraph.json"
     path.write_text("{not json")
     with pytest.raises(ValueError, match="cannot read config file"):
+        ConfigFile.load(path)
+
+
+def test_env_reaches_the_process_without_overriding_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TG_SET_ALREADY", "from the environment")
+    for name in ("TG_FROM_FILE", "TG_FROM_DOTENV"):  # unset again after the test
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "langgraph.json"
+    path.write_text(json.dumps({"env": {"TG_FROM_FILE": "a", "TG_SET_ALREADY": "b"}}))
+    ConfigFile.load(path).apply_env()
+    assert os.environ["TG_FROM_FILE"] == "a"
+    assert os.environ["TG_SET_ALREADY"] == "from the environment"
+    (tmp_path / "graphs.env").write_text("TG_FROM_DOTENV='quoted value'\n# a comment\n")
+    path.write_text(json.dumps({"env": "graphs.env"}))
+    ConfigFile.load(path).apply_env()
+    assert os.environ["TG_FROM_DOTENV"] == "quoted value"
+
+
+@pytest.mark.parametrize("key", ["checkpointer", "encryption", "priority", "webhooks"])
+def test_a_runtime_feature_tenantgraph_lacks_is_refused_at_start(tmp_path, key):
+    path = tmp_path / "langgraph.json"
+    path.write_text(json.dumps({"graphs": {}, key: {"path": "./x.py:y"}}))
+    with pytest.raises(ValueError, match=key):
         ConfigFile.load(path)

@@ -17,7 +17,16 @@ from .ephemeral_app import valkey_url
 def test_a_worker_prints_what_it_runs_with(fresh_database, settings, tmp_path):
     """In a database of its own, so the worker claims no run of another test."""
     config = tmp_path / "tenantgraph.json"
-    config.write_text(json.dumps({"graphs": {"agent": f"{os.getcwd()}/examples/echo.py:graph"}}))
+    config.write_text(
+        json.dumps(
+            {
+                "graphs": {"agent": f"{os.getcwd()}/examples/echo.py:graph"},
+                "dependencies": ["."],
+                "python_version": "3.11",
+                "grpahs": {},
+            }
+        )
+    )
     env = {
         **os.environ,
         "DATABASE_URL": fresh_database,
@@ -40,6 +49,9 @@ def test_a_worker_prints_what_it_runs_with(fresh_database, settings, tmp_path):
     assert first.startswith(f"tenantgraph {__version__}: data dir {tmp_path.resolve()}")
     assert f"config {config.resolve()}" in first
     assert "graphs agent" in first and "worker concurrency 3" in first
+    # A langgraph.json's build-time keys are said to be no-ops; a misspelt key is a warning.
+    assert "build-time config keys, no-ops here: dependencies, python_version" in first
+    assert "WARNING: unknown config keys, ignored: grpahs" in first
 
 
 def test_the_server_logs_what_it_runs_with(api_url, data_dir):

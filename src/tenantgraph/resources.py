@@ -37,12 +37,17 @@ __all__ = [
 def startup_line(settings: Settings, graph_ids: list[str], concurrency: int) -> str:
     """What a starting process runs with, for its first log line: an operator sees at once
     a worker started from the wrong directory or with an older config."""
-    config = settings.config_file.path
-    return (
+    config_file = settings.config_file
+    line = (
         f"tenantgraph {__version__}: data dir {settings.data_dir.resolve()}, "
-        f"config {config or 'none'}, graphs {', '.join(sorted(graph_ids)) or 'none'}, "
+        f"config {config_file.path or 'none'}, graphs {', '.join(sorted(graph_ids)) or 'none'}, "
         f"worker concurrency {concurrency}"
     )
+    if config_file.build_keys:
+        line += f"; build-time config keys, no-ops here: {', '.join(config_file.build_keys)}"
+    if config_file.unknown_keys:
+        line += f"; WARNING: unknown config keys, ignored: {', '.join(config_file.unknown_keys)}"
+    return line
 
 
 @dataclass

@@ -6,10 +6,12 @@ The bottom layer: nothing here imports another tenantgraph module.
 from __future__ import annotations
 
 import json
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from dotenv import dotenv_values
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -120,8 +122,33 @@ class HttpConfig(BaseModel):
     cors: CorsConfig | None = None
 
 
+# langgraph.json keys that shape the image `langgraph build` makes, not the running server.
+BUILD_KEYS = frozenset(
+    {
+        "api_version",
+        "base_image",
+        "dependencies",
+        "dockerfile_lines",
+        "image_distro",
+        "keep_pkg_tools",
+        "node_version",
+        "pip_config_file",
+        "pip_installer",
+        "python_version",
+        "source",
+        "ui",
+        "_INTERNAL_docker_tag",
+    }
+)
+# Runtime features of the LangGraph platform that tenantgraph does not have: a config that
+# asks for one must not start as if it had it.
+UNBUILT_KEYS = frozenset({"checkpointer", "encryption", "priority", "webhooks"})
+
+
 class ConfigFile(BaseModel):
-    """The parts of a config file the server reads; other `langgraph.json` keys are kept."""
+    """The parts of a config file the server reads. Build-time keys of `langgraph.json`
+    are no-ops, keys of runtime features tenantgraph lacks are refused, and any other key
+    is a warning at start (`unknown_keys`): nothing is accepted and silently ignored."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -129,7 +156,39 @@ class ConfigFile(BaseModel):
     store: dict[str, Any] = Field(default_factory=dict)
     auth: dict[str, Any] = Field(default_factory=dict)
     http: HttpConfig = Field(default_factory=HttpConfig)
+    env: dict[str, str] | str = Field(
+        default_factory=dict,
+        description="Variables for the graphs' code: a mapping, or a `.env` file's path.",
+    )
     _path: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _refuse_unbuilt_features(self) -> ConfigFile:
+        unbuilt = sorted(UNBUILT_KEYS & set(self.model_extra or {}))
+        if unbuilt:
+            raise ValueError(f"tenantgraph does not support the config keys {unbuilt}")
+        return self
+
+    @property
+    def build_keys(self) -> list[str]:
+        """The keys read by `langgraph build` only: a no-op here."""
+        return sorted(BUILD_KEYS & set(self.model_extra or {}))
+
+    @property
+    def unknown_keys(self) -> list[str]:
+        """Keys no langgraph.json has (a misspelling, most likely)."""
+        return sorted(set(self.model_extra or {}) - BUILD_KEYS)
+
+    def apply_env(self) -> None:
+        """Put `env` into the process environment before the graphs are imported; a
+        variable the environment sets already wins, as it does for the server's settings."""
+        if isinstance(self.env, str):
+            values = dotenv_values(self.base_dir / self.env)
+        else:
+            values = self.env
+        for name, value in values.items():
+            if value is not None:
+                os.environ.setdefault(name, value)
 
     @classmethod
     def load(cls, path: Path | None) -> ConfigFile:

@@ -77,6 +77,7 @@ class GraphRegistry:
     @classmethod
     def from_settings(cls, settings: Any) -> GraphRegistry:
         config_file = settings.config_file
+        config_file.apply_env()  # the graphs' modules may read it when imported
         return cls(config_file.graphs, config_file.base_dir)
 
     def ids(self) -> list[str]:

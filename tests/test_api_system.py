@@ -26,3 +26,16 @@ async def test_openapi_lists_the_routes(api_url):
         paths = (await client.get("/openapi.json")).json()["paths"]
     for path in ("/assistants", "/assistants/search", "/threads", "/threads/{thread_id}", "/orgs"):
         assert path in paths
+
+
+async def test_openapi_names_both_credentials_where_they_are_needed(api_url):
+    """So the docs page's "Authorize" sends a key or a token with each call."""
+    async with httpx.AsyncClient(base_url=api_url) as client:
+        schema = (await client.get("/openapi.json")).json()
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["bearer"] == {**schemes["bearer"], "type": "http", "scheme": "bearer"}
+    assert schemes["apiKey"] == {**schemes["apiKey"], "in": "header", "name": "X-Api-Key"}
+    either = [{"bearer": []}, {"apiKey": []}]
+    assert schema["paths"]["/threads"]["post"]["security"] == either
+    assert schema["paths"]["/store/items"]["put"]["security"] == either
+    assert "security" not in schema["paths"]["/ok"]["get"]

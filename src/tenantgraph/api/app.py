@@ -27,6 +27,7 @@ from tenantgraph.api.middleware import (
     RateLimitMiddleware,
 )
 from tenantgraph.api.observability import ObservabilityMiddleware, metrics
+from tenantgraph.api.openapi import describe_security
 from tenantgraph.api.scopes import require_route_scope
 from tenantgraph.api.state import AppState
 from tenantgraph.settings import Settings
@@ -87,4 +88,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         orgs.router,
     ):
         app.include_router(router)
+    describe_security(app)
     return app

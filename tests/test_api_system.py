@@ -1,6 +1,7 @@
 """System routes: liveness, info, metrics and request ids."""
 
 import httpx
+from langgraph.version import __version__ as langgraph_version
 
 
 async def test_ok_info_and_request_ids(api_url):
@@ -10,7 +11,12 @@ async def test_ok_info_and_request_ids(api_url):
         generated = (await client.get("/ok")).headers["x-request-id"]
         assert len(generated) == 32
         info = (await client.get("/info")).json()
-        assert info["version"] and info["flags"]["assistants"] is True
+    # The keys langgraph-api 0.16 answers, so UIs that read them find them.
+    assert set(info) == {"version", "langgraph_py_version", "flags", "host"}
+    assert info["langgraph_py_version"] == langgraph_version
+    assert info["flags"]["assistants"] is info["flags"]["crons"] is True
+    assert set(info["flags"]) >= {"langsmith", "langsmith_tracing_replicas"}
+    assert info["host"]["kind"] == "self-hosted"
 
 
 async def test_metrics_count_requests_by_route_template(api_url, tenants):

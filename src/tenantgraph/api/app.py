@@ -4,6 +4,7 @@ live in one `AppState`, opened by the lifespan."""
 from __future__ import annotations
 
 from fastapi import Depends, FastAPI
+from langgraph.version import __version__ as langgraph_version
 from starlette.middleware.cors import CORSMiddleware
 
 from tenantgraph import __version__
@@ -69,10 +70,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/info", tags=["system"])
     async def info() -> dict[str, object]:
-        """Version and the features this server enables."""
+        """Version and the features this server enables, shaped as the LangGraph API's."""
         return {
             "version": __version__,
-            "flags": {"assistants": True, "crons": True, "langsmith": False},
+            "langgraph_py_version": langgraph_version,
+            "flags": {
+                "assistants": True,
+                "crons": True,
+                # No tracing to LangSmith: UIs must not offer its links.
+                "langsmith": False,
+                "langsmith_tracing_replicas": False,
+                "langsmith_tracing_session_on_runs": False,
+            },
+            "host": {
+                "kind": "self-hosted",
+                "project_id": None,
+                "host_revision_id": None,
+                "revision_id": None,
+                "tenant_id": None,
+            },
         }
 
     app.add_api_route("/metrics", metrics, methods=["GET"], tags=["system"])

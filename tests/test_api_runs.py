@@ -64,6 +64,15 @@ async def test_the_example_graph_reads_content_blocks_as_a_chat_ui_sends_them(te
     )
 
 
+async def test_a_graph_error_langgraph_api_shows_is_shown_with_its_message(tenants):
+    """As langgraph-api's serialiser: LangGraph's own errors keep their message; an
+    arbitrary exception of graph code is named but its message is not sent."""
+    thread = (await tenants.a_member.sdk.threads.create())["thread_id"]
+    failed = await tenants.a_member.sdk.runs.wait(thread, "agent", input=None, raise_error=False)
+    assert failed["__error__"]["error"] == "EmptyInputError"
+    assert failed["__error__"]["message"] != "An internal error occurred"
+
+
 async def test_stateless_runs_delete_or_keep_their_thread(tenants):
     sdk = tenants.a_member.sdk
     assert _said(await sdk.runs.wait(None, "agent", input=HI)) == "echo: hi"

@@ -26,8 +26,15 @@ from langchain_core.messages import (
     convert_to_messages,
     message_chunk_to_message,
 )
-from langgraph.errors import GraphBubbleUp, GraphRecursionError, InvalidUpdateError
+from langgraph.errors import (
+    EmptyInputError,
+    GraphBubbleUp,
+    GraphRecursionError,
+    InvalidUpdateError,
+    TaskNotFound,
+)
 from langgraph.types import Send
+from starlette.exceptions import HTTPException
 
 from tenantgraph.errors import InvalidInput
 from tenantgraph.scope import KeyKind, Principal, redis_key
@@ -81,6 +88,9 @@ _PUBLIC_ERRORS = (
     InvalidUpdateError,
     GraphBubbleUp,
     GraphRecursionError,
+    EmptyInputError,
+    TaskNotFound,
+    HTTPException,
 )
 
 

@@ -50,7 +50,13 @@ async def test_cron_lifecycle(tenants):
 async def test_invalid_schedule_is_refused(tenants):
     with pytest.raises(httpx.HTTPStatusError) as refused:
         await tenants.a_member.sdk.crons.create("agent", schedule="every tuesday", input=HI)
-    assert refused.value.response.status_code in (400, 422)
+    assert refused.value.response.status_code == 422  # as langgraph-api answers
+    assert "Invalid cron schedule" in refused.value.response.text
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await tenants.a_member.sdk.crons.create(
+            "agent", schedule="0 3 * * *", input=HI, timezone="Mars/Olympus"
+        )
+    assert refused.value.response.status_code == 422
 
 
 async def test_crons_are_per_user_and_the_orgs_admins_see_them(api_url, tenants):

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tenantgraph.services.crons import Crons, next_run_date
-from tenantgraph.services.runs import InvalidRun, RunNotFound, Runs
+from tenantgraph.services.crons import Crons, InvalidSchedule, next_run_date
+from tenantgraph.services.runs import RunNotFound, Runs
 
 from .runtime_fixtures import make_org, make_thread, make_worker, wait_for
 
@@ -50,9 +50,9 @@ def test_next_run_date_follows_schedule_zone_and_end():
         2026, 3, 2, 8, 0, tzinfo=UTC
     )
     assert next_run_date("* * * * *", after=after, end_time=after) is None
-    with pytest.raises(InvalidRun):
+    with pytest.raises(InvalidSchedule):
         next_run_date("not a schedule")
-    with pytest.raises(InvalidRun):
+    with pytest.raises(InvalidSchedule):
         next_run_date("* * * * *", "Mars/Olympus")
 
 

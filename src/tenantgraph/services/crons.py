@@ -42,11 +42,17 @@ SKIPPED_FIRINGS = Counter(
 ChargeRun = Callable[[Principal], Awaitable[Decision]]
 
 
+class InvalidSchedule(InvalidInput):
+    """A schedule or time zone that cannot be read: 422, as the LangGraph API answers."""
+
+
 def _zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidRun(f"unknown timezone {name!r}") from None
+        raise InvalidSchedule(
+            f"Invalid timezone: {name!r}. Use an IANA time zone (e.g. 'America/New_York')."
+        ) from None
 
 
 def next_run_date(
@@ -59,7 +65,10 @@ def next_run_date(
     """The first firing strictly after `after` (now), in the cron's zone; None past end_time.
     Five fields as in crontab; a sixth field is seconds."""
     if not croniter.is_valid(schedule):
-        raise InvalidRun(f"invalid cron schedule {schedule!r}")
+        raise InvalidSchedule(
+            f"Invalid cron schedule: {schedule!r}. Use the cron format (minute hour "
+            "day_of_month month day_of_week), e.g. '*/5 * * * *' for every 5 minutes."
+        )
     base = (after or datetime.now(UTC)).astimezone(_zone(timezone))
     when = croniter(schedule, base).get_next(datetime).astimezone(UTC)
     return None if end_time is not None and when > end_time else when

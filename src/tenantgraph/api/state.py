@@ -77,7 +77,9 @@ class AppState:
             self.orgs = Orgs(db)
             self.custom_auth = load_auth(settings)
             self.authenticator = Authenticator(settings, self.orgs, self.custom_auth)
-            self.limits = OrgLimits(db, settings.ephemeral.rate_limits)
+            self.limits = OrgLimits(
+                db, settings.ephemeral.rate_limits, resources.store_config.limits
+            )
             self.rate_limiter = RateLimiter(redis, self.limits.get, settings.ephemeral)
             self.idempotency = Idempotency(db, settings.ephemeral)
             self.assistants = Assistants(db, registry)

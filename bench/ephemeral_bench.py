@@ -3,7 +3,8 @@
 1. Rate-limit checks/s (one Lua script, 2 or 3 buckets) vs. baseline `GET` (one plain
    Valkey round trip), at 1 and at 64 commands in flight.
 2. POST over real HTTP (uvicorn + httpx, rate limiting on in every variant) vs. baseline
-   "POST without Idempotency-Key": a fresh key per request (claim + store) and a replay.
+   "POST without Idempotency-Key": a fresh key per request (claim + store, two Postgres
+   transactions) and a replay.
 
 Each figure is the median of 3 interleaved runs. Run:
 `.venv/bin/python bench/ephemeral_bench.py [--quick]`
@@ -29,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 from tests.ephemeral_app import SideEffects, build_app, caller, serve  # noqa: E402
 
 from tenantgraph.ephemeral.client import connect  # noqa: E402
-from tenantgraph.ephemeral.idempotency import IdempotencyStore  # noqa: E402
 from tenantgraph.ephemeral.ratelimit import RateLimiter  # noqa: E402
 from tenantgraph.resources import open_resources  # noqa: E402
 from tenantgraph.scope import KeyKind, Principal, redis_key  # noqa: E402
+from tenantgraph.services.idempotency import Idempotency  # noqa: E402
 from tenantgraph.services.limits import OrgLimits  # noqa: E402
 from tenantgraph.settings import (  # noqa: E402
     EphemeralSettings,
@@ -106,7 +107,7 @@ async def main(quick: bool) -> None:
                     f"check_run {run:8.0f}/s ({run / base:.2f}x)"
                 )
 
-            store = IdempotencyStore(redis, conf)
+            store = Idempotency(resources.db, conf)
             path = Path(tmp) / "http.sock"
             # A unix socket: loopback TCP adds a 40 ms delayed-ACK stall per request between
             # httpx and uvicorn on this VM, which would hide everything measured.

@@ -28,9 +28,9 @@ from tenantgraph.api.identity import IDENTITY, Identity, request_principal
 from tenantgraph.api.middleware import IdempotencyMiddleware, RateLimitMiddleware, run_budget_spent
 from tenantgraph.embedded import EmbeddedValkey
 from tenantgraph.ephemeral.client import connect
-from tenantgraph.ephemeral.idempotency import IdempotencyStore
 from tenantgraph.ephemeral.ratelimit import RateLimiter
 from tenantgraph.scope import Principal, PrincipalKind, Role
+from tenantgraph.services.idempotency import Idempotency
 from tenantgraph.services.limits import OrgLimits
 from tenantgraph.settings import EphemeralSettings, Settings
 
@@ -64,7 +64,7 @@ class SideEffects:
     entered: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def build_app(limiter: RateLimiter, store: IdempotencyStore, effects: SideEffects) -> FastAPI:
+def build_app(limiter: RateLimiter, store: Idempotency, effects: SideEffects) -> FastAPI:
     # What the real middlewares use of the app's AppState.
     state = SimpleNamespace(rate_limiter=limiter, idempotency=store)
     app = FastAPI(
@@ -184,11 +184,13 @@ def caller(
 
 
 async def create_orgs(db, *org_ids: str) -> None:
-    """The `orgs` rows every tenant row (e.g. a rate-limit override) hangs from."""
+    """The `orgs` rows every tenant row (a rate-limit override, an idempotency record) hangs
+    from; an org that exists already is kept."""
     for org in org_ids:
         async with db.tenant(Principal(org, "setup")) as conn:
             await conn.execute(
-                "INSERT INTO orgs (org_id, name, slug) VALUES (%s, %s, %s)", (org, org, org)
+                "INSERT INTO orgs (org_id, name, slug) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                (org, org, org),
             )
 
 
@@ -205,7 +207,7 @@ async def serve_budgeted(resources, settings: Settings) -> AsyncIterator[str]:
     conf = EphemeralSettings()
     app = build_app(
         RateLimiter(redis, OrgLimits(resources.db).get, conf),
-        IdempotencyStore(redis, conf),
+        Idempotency(resources.db, conf),
         SideEffects(),
     )
     try:

@@ -22,6 +22,7 @@ GRAPHS = {
     "memory": "./examples/memory.py:graph",
     "hitl": "./examples/interrupt.py:graph",
     "custom": "./examples/custom_stream.py:graph",
+    "probe": "./tests/probe_graph.py:graph",
 }
 
 

@@ -96,6 +96,16 @@ SEED: list[tuple[str, str]] = [
         "store_ann_owners",
         "INSERT INTO store_ann_owners (org_id, owner_id) VALUES (%(org)s, 'alice')",
     ),
+    (
+        "store_quotas",
+        "INSERT INTO store_quotas (org_id, quota, limit_value) VALUES (%(org)s, 'store_items', 5)",
+    ),
+    (
+        "idempotency_records",
+        "INSERT INTO idempotency_records (org_id, user_id, role, credential, idem_key,"
+        " fingerprint, state, status, headers, body, expires_at) VALUES (%(org)s, 'alice',"
+        " 'admin', 'token', 'k', 'fp', 'done', 201, '[]', '\\x00', now() + interval '1 day')",
+    ),
 ]
 
 

@@ -15,8 +15,8 @@ from starlette.datastructures import Headers
 
 from tenantgraph.api import auth as auth_module
 from tenantgraph.api.auth import PUBLIC_PATHS, Authenticator
-from tenantgraph.errors import Forbidden, Unauthenticated
-from tenantgraph.scope import Principal, Role
+from tenantgraph.errors import Forbidden, NotFound, Unauthenticated
+from tenantgraph.scope import InvalidIdentifier, Principal, Role
 from tenantgraph.services.orgs import Orgs
 from tenantgraph.settings import Settings
 
@@ -54,6 +54,10 @@ BAD_CREDENTIALS = {
     "wrong signature": (lambda org: _bearer(_wrong_signature(org)), "invalid token"),
     "alg none": (lambda org: _bearer(_alg_none(org)), "invalid token"),
     "no org claim": (lambda org: _bearer(mint(None, "alice")), "token has no 'org_id' claim"),
+    "org claim not a string": (
+        lambda org: _bearer(mint(None, "alice", org_id=[org])),
+        "invalid identity: the 'org_id' claim must be a string",
+    ),
     "unknown api key": (lambda org: {"X-Api-Key": UNKNOWN_KEY}, "invalid or revoked API key"),
     "unknown api key as bearer": (lambda org: _bearer(UNKNOWN_KEY), "invalid or revoked API key"),
 }
@@ -280,3 +284,48 @@ def test_first_start_prints_one_owner_key_and_never_opens_up(tmp_path):
         assert re.findall(r"tg_[A-Za-z0-9_-]{20,}", again.log.read_text()) == []
     finally:
         again.terminate()
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"org_id": ["{org}"]},
+        {"org_id": True},
+        {"org_id": 7},
+        {"org_id": {"id": "{org}"}},
+        {"org_id": "{org}", "sub": ["alice"]},
+        {"org_id": "{org}", "sub": 42},
+        {"org_id": "{org}", "sub": True},
+        {"org_id": "{org}", "org_role": ["owner"]},
+        {"org_id": "{org}", "org_role": False},
+        {"org_id": "{org}", "scope": ["threads:read", 1]},
+    ],
+    ids=lambda c: ",".join(f"{k}={type(v).__name__}" for k, v in c.items()),
+)
+async def test_identity_claims_that_are_not_strings_are_401_and_create_nothing(resources, claims):
+    """Not `str()`-ed into an org named `['acme']` or `True`, nor a user named `42`."""
+    org = f"claims-{uuid.uuid4().hex[:6]}"
+    payload = {
+        "sub": "alice",
+        "exp": int(time.time()) + 3600,
+        **{k: json.loads(json.dumps(v).replace("{org}", org)) for k, v in claims.items()},
+    }
+    orgs = Orgs(resources.db)
+    auth = Authenticator(Settings(jwt_secret=JWT_SECRET), orgs)
+    with pytest.raises(Unauthenticated, match=r"must (be a string|hold strings)"):
+        await auth.authenticate(_headers(jwt.encode(payload, JWT_SECRET, algorithm="HS256")))
+    for created in (org, str([org]), "True", "7"):
+        with pytest.raises(NotFound):
+            await orgs.get_org(Principal(created, "probe"))
+
+
+@pytest.mark.parametrize("owner", ["shared", "svc:ci"])
+async def test_an_org_owner_is_a_person(resources, owner):
+    orgs = Orgs(resources.db)
+    org = f"founder-{uuid.uuid4().hex[:6]}"
+    with pytest.raises(InvalidIdentifier, match="reserved"):
+        await orgs.create_org(org, org, owner=owner)
+    with pytest.raises(InvalidIdentifier, match="reserved"):
+        await orgs.create_org_with_key(org, org, owner=owner, key_name="first")
+    with pytest.raises(NotFound):
+        await orgs.get_org(Principal(org, "probe"))

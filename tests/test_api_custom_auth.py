@@ -53,6 +53,19 @@ async def test_the_handler_decides_who_gets_in(custom_url):
         assert (await alice.get("/ok")).status_code == 200
 
 
+async def test_a_handler_cannot_make_a_reserved_or_non_string_identity(custom_url):
+    cases = {
+        "shared-token": "reserved",
+        "svc-token": "reserved",
+        "listed-org-token": "the 'org_id' claim must be a string",
+        "numbered-token": "the 'identity' claim must be a string",
+    }
+    for token, detail in cases.items():
+        async with _client(custom_url, token) as client:
+            answer = await client.post("/threads/search", json={})
+            assert answer.status_code == 401 and detail in answer.json()["detail"], token
+
+
 async def test_handlers_stamp_filter_and_deny(custom_url):
     alice, anna, bea = (_client(custom_url, f"{u}-token") for u in ("alice", "anna", "bea"))
     async with alice, anna, bea:

@@ -4,6 +4,7 @@ CLI and the running server enforces it."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import httpx
 
@@ -95,3 +96,66 @@ async def test_org_admins_only_tighten_their_budgets_the_platform_admin_sets_any
         assert reset.json()["user_runs"]["source"] == "default"
         raised = await platform.put(path, json=looser)
         assert raised.json()["user_runs"] == {"limit": 1000, "window_seconds": 60, "source": "org"}
+
+
+async def test_store_quotas_are_set_per_org_tightened_by_its_admins(api_url, tenants):
+    admin, member, other = tenants.a_admin, tenants.a_member, tenants.b_member
+    await member.sdk.threads.create()  # the org's first request creates it
+    path = f"/orgs/{admin.org}/limits"
+    budgets = (await admin.http.get(path)).json()
+    assert budgets["store_items"] == {"limit": None, "source": "default"}  # unlimited
+    assert (await member.http.put(path, json={"quota": "store_items", "limit": 5})).status_code == (
+        403
+    )
+    both = {"bucket": "user_runs", "quota": "store_items", "limit": 5}
+    assert (await admin.http.put(path, json=both)).status_code == 422
+
+    tighter = await admin.http.put(path, json={"quota": "store_items", "limit": 2})
+    assert tighter.json()["store_items"] == {"limit": 2, "source": "org"}
+    await member.sdk.store.put_item(("q",), "a", {"v": 1})
+    await member.sdk.store.put_item(("q",), "b", {"v": 2})
+    await member.sdk.store.put_item(("q",), "b", {"v": 3})  # a change, not a new item
+    third = await member.http.put(
+        "/store/items", json={"namespace": ["q"], "key": "c", "value": {}}
+    )
+    assert third.status_code == 413 and "quota" in third.json()["detail"]
+    for i in range(3):  # another org keeps the default
+        await other.sdk.store.put_item(("q",), f"k{i}", {"v": i})
+
+    looser = await admin.http.put(path, json={"quota": "store_items", "limit": 3})
+    assert looser.status_code == 403 and "only tighten" in looser.json()["detail"]
+    unlimited = await admin.http.put(path, json={"quota": "store_items", "limit": None})
+    assert unlimited.status_code == 403
+    async with httpx.AsyncClient(
+        base_url=api_url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as platform:
+        raised = await platform.put(path, json={"quota": "store_bytes", "limit": 10**12})
+        assert raised.json()["store_bytes"] == {"limit": 10**12, "source": "org"}
+        reset = await platform.put(path, json={"quota": "store_items", "limit": None})
+        assert reset.json()["store_items"] == {"limit": None, "source": "default"}
+    again = await member.http.put(
+        "/store/items", json={"namespace": ["q"], "key": "c", "value": {}}
+    )
+    assert again.status_code == 204, again.text
+
+
+async def test_an_operator_sets_and_resets_one_orgs_store_quota(settings, api_env, tenants):
+    member = tenants.a_member
+    org = member.org
+    await member.sdk.store.put_item(("q",), "a", {"v": 1})  # the org's first request
+    tenantgraph(
+        settings, api_env, "limits", "set", "--org", org, "--quota", "store_items", "--limit", "1"
+    )
+    shown = tenantgraph(settings, api_env, "limits", "show", "--org", org).stdout
+    assert re.search(r"store_items\s*│\s*1\s*│\s*-\s*│\s*org", shown), shown
+    refused = await member.http.put(
+        "/store/items", json={"namespace": ["q"], "key": "b", "value": {}}
+    )
+    assert refused.status_code == 413
+    tenantgraph(settings, api_env, "limits", "reset", "--org", org, "--quota", "store_items")
+    shown = tenantgraph(settings, api_env, "limits", "show", "--org", org).stdout
+    assert re.search(r"store_items\s*│\s*unlimited\s*│\s*-\s*│\s*default", shown), shown
+    admitted = await member.http.put(
+        "/store/items", json={"namespace": ["q"], "key": "b", "value": {}}
+    )
+    assert admitted.status_code == 204

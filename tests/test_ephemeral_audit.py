@@ -62,7 +62,7 @@ async def test_purge_removes_every_key_of_one_org_and_nothing_else(redis, org_id
         principal = Principal(org, "alice")
         await SessionWindow(redis, principal, "asst", "s1", size=5, ttl_seconds=60).append({"m": 1})
         await ConversationFlags(redis, principal, "t1", ttl_seconds=60).engage()
-        await redis.set(redis_key(org, KeyKind.IDEMPOTENCY, "alice", "k"), b"x", ex=60)
+        await redis.set(redis_key(org, KeyKind.CACHE, "alice", "k"), b"x", ex=60)
 
     await fill(a)
     await fill(b)

@@ -1,4 +1,4 @@
-"""IdempotencyMiddleware over real HTTP (uvicorn + httpx) and real Valkey."""
+"""IdempotencyMiddleware over real HTTP (uvicorn + httpx), real Postgres and real Valkey."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import httpx
 import pytest
 
 from tenantgraph.ephemeral.client import connect
-from tenantgraph.ephemeral.idempotency import IdempotencyStore
 from tenantgraph.ephemeral.ratelimit import RateLimiter
 from tenantgraph.scope import Principal
+from tenantgraph.services.idempotency import Idempotency
 from tenantgraph.services.limits import OrgLimits
+from tenantgraph.services.store_sweeper import StoreSweeper
 from tenantgraph.settings import EphemeralSettings
 
-from .ephemeral_app import SideEffects, build_app, caller, serve, valkey_url
+from .ephemeral_app import SideEffects, build_app, caller, create_orgs, serve, valkey_url
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +33,11 @@ def effects():
 
 @pytest.fixture(scope="module")
 async def server(resources, redis, effects):
+    await create_orgs(resources.db, "org-x", "org-y")
     conf = EphemeralSettings(idempotency_max_body_bytes=4096)
     app = build_app(
         RateLimiter(redis, OrgLimits(resources.db).get, conf),
-        IdempotencyStore(redis, conf),
+        Idempotency(resources.db, conf),
         effects,
     )
     async with serve(app) as url:
@@ -51,9 +53,18 @@ async def client(server, effects):
         yield client
 
 
-def _stored(idem: str) -> str:
-    """The Valkey key holding alice's (a member acting with a token) answer for `idem`."""
-    return IdempotencyStore.key(Principal("org-x", "alice"), "token", idem)
+async def _seconds_left(resources, idem: str) -> float | None:
+    """How long alice's (a member acting with a token) record for `idem` lives on, or None
+    if there is none."""
+    async with resources.db.tenant(Principal("org-x", "alice")) as conn:
+        cur = await conn.execute(
+            "SELECT extract(epoch FROM expires_at - now()) AS left FROM idempotency_records"
+            " WHERE org_id = 'org-x' AND user_id = 'alice' AND role = 'member'"
+            " AND credential = 'token' AND idem_key = %s",
+            (idem,),
+        )
+        row = await cur.fetchone()
+    return None if row is None else float(row["left"])
 
 
 def key() -> str:
@@ -178,20 +189,20 @@ async def test_an_oversized_response_is_not_replayed_and_not_rerun(client, effec
     assert len(effects.created) == 1
 
 
-async def test_a_request_that_crashed_frees_its_key(client, effects, redis):
+async def test_a_request_that_crashed_frees_its_key(client, effects, resources):
     alice = caller("org-x", "alice")
     k = key()
     assert (await post(client, "/crash", alice, k, content=b"{}")).status_code == 500
-    assert not await redis.exists(_stored(k)), "the claim must be released"
+    assert await _seconds_left(resources, k) is None, "the claim must be released"
     assert (await post(client, "/crash", alice, k, content=b"{}")).status_code == 500
     assert len(effects.created) == 2
 
 
-async def test_stored_responses_expire_after_a_day(client, redis):
+async def test_stored_responses_expire_after_a_day(client, resources):
     k = key()
     await post(client, "/items", caller("org-x", "alice"), k, json={"name": "x"})
-    ttl = await redis.pttl(_stored(k))
-    assert 86_000_000 < ttl <= 86_400_000
+    left = await _seconds_left(resources, k)
+    assert left is not None and 86_000 < left <= 86_400
 
 
 async def test_requests_without_key_principal_or_unsafe_method_pass_through(client, effects):
@@ -223,3 +234,31 @@ def test_principal_is_only_taken_from_scope_state():
     assert request_principal({"type": "http", "state": {}}) is None
     with pytest.raises(TypeError):
         request_principal({"type": "http", "state": {"identity": Principal("org-x", "alice")}})
+
+
+async def test_an_expired_record_is_claimed_anew_and_swept(client, effects, resources):
+    alice = caller("org-x", "alice")
+    k = key()
+    first = await post(client, "/items", alice, k, json={"name": "x"})
+    async with resources.db.tenant(Principal("org-x", "alice")) as conn:
+        await conn.execute(
+            "UPDATE idempotency_records SET expires_at = now() - interval '1 second'"
+            " WHERE org_id = 'org-x' AND idem_key = %s",
+            (k,),
+        )
+    again = await post(client, "/items", alice, k, json={"name": "x"})
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+    assert again.json()["id"] != first.json()["id"]
+    assert len(effects.created) == 2
+
+    other = key()
+    await post(client, "/items", alice, other, json={"name": "x"})
+    async with resources.db.tenant(Principal("org-x", "alice")) as conn:
+        await conn.execute(
+            "UPDATE idempotency_records SET expires_at = now() - interval '1 second'"
+            " WHERE org_id = 'org-x' AND idem_key = %s",
+            (other,),
+        )
+    assert await StoreSweeper(resources.db).sweep_idempotency_records() >= 1
+    assert await _seconds_left(resources, other) is None
+    assert await _seconds_left(resources, k) is not None  # the live one stays

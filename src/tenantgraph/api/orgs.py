@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from tenantgraph.api.auth import require_platform_admin, tenant_principal
 from tenantgraph.api.deps import Admin, LimitService, OrgService, app_state
@@ -15,6 +15,7 @@ from tenantgraph.api.payloads import Body, Count, JsonObject, Text
 from tenantgraph.ephemeral.ratelimit import Bucket
 from tenantgraph.errors import Forbidden, NotFound
 from tenantgraph.scope import Principal, Role
+from tenantgraph.services.limits import StoreQuota
 from tenantgraph.settings import Limit
 
 router = APIRouter(prefix="/orgs", tags=["organisations"])
@@ -51,11 +52,21 @@ class KeyCreate(Body):
 
 
 class LimitSet(Body):
-    """One budget of the org: a new limit, or `limit: null` to follow the default."""
+    """One budget (`bucket`) or store quota (`quota`) of the org: a new limit, or
+    `limit: null` to follow the default."""
 
-    bucket: Bucket
-    limit: int | None = Field(None, ge=1, le=2**31 - 1)
+    bucket: Bucket | None = None
+    quota: StoreQuota | None = None
+    limit: int | None = Field(None, ge=1, le=2**63 - 1)
     window_seconds: int = Field(60, ge=1, le=366 * 24 * 3600)
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> LimitSet:
+        if (self.bucket is None) == (self.quota is None):
+            raise ValueError("name one 'bucket' (a rate budget) or one 'quota' (a store quota)")
+        if self.bucket is not None and (self.limit or 0) > 2**31 - 1:
+            raise ValueError(f"a budget's limit is at most {2**31 - 1}")
+        return self
 
 
 def _in_org(principal: Principal, org_id: str) -> Principal:
@@ -111,17 +122,20 @@ async def get_limits(org_id: str, request: Request, limits: LimitService) -> Jso
 
 @router.put("/{org_id}/limits")
 async def set_limit(org_id: str, body: LimitSet, request: Request, limits: LimitService) -> Json:
-    """Set one budget: the platform admin to any value; the org's owners and admins only
-    tighter than what applies now (an org cannot raise its own budget)."""
+    """Set one budget or store quota: the platform admin to any value; the org's owners and
+    admins only tighter than what applies now (an org cannot raise its own limits)."""
     principal = _org_or_platform(request, org_id, admin=True)
+    operator = principal is None
+    principal = principal or Principal(org_id, "platform-admin", Role.OWNER)
+    if body.quota is not None:
+        set_quota = limits.set_quota if operator else limits.tighten_quota
+        await set_quota(principal, body.quota, body.limit)
+        return await limits.effective(principal)
+    assert body.bucket is not None
     chosen = (
         None if body.limit is None else Limit(limit=body.limit, window_seconds=body.window_seconds)
     )
-    if principal is None:
-        principal = Principal(org_id, "platform-admin", Role.OWNER)
-        await limits.set(principal, body.bucket, chosen)
-    else:
-        await limits.tighten(principal, body.bucket, chosen)
+    await (limits.set if operator else limits.tighten)(principal, body.bucket, chosen)
     app_state(request).rate_limiter.invalidate(org_id)
     return await limits.effective(principal)
 

@@ -17,7 +17,6 @@ from rich.console import Console
 from tenantgraph.api.auth import Authenticator
 from tenantgraph.api.custom_auth import load_auth
 from tenantgraph.ephemeral.context import bind
-from tenantgraph.ephemeral.idempotency import IdempotencyStore
 from tenantgraph.ephemeral.ratelimit import RateLimiter
 from tenantgraph.errors import Conflict
 from tenantgraph.resources import Resources, open_resources, startup_line
@@ -25,6 +24,7 @@ from tenantgraph.runtime.graphs import GraphRegistry
 from tenantgraph.runtime.worker import Worker
 from tenantgraph.services.assistants import Assistants
 from tenantgraph.services.crons import Crons
+from tenantgraph.services.idempotency import Idempotency
 from tenantgraph.services.limits import OrgLimits
 from tenantgraph.services.memory import Memory
 from tenantgraph.services.orgs import Orgs
@@ -50,7 +50,7 @@ class AppState:
     authenticator: Authenticator
     limits: OrgLimits
     rate_limiter: RateLimiter
-    idempotency: IdempotencyStore
+    idempotency: Idempotency
     orgs: Orgs
     assistants: Assistants
     threads: Threads
@@ -77,9 +77,11 @@ class AppState:
             self.orgs = Orgs(db)
             self.custom_auth = load_auth(settings)
             self.authenticator = Authenticator(settings, self.orgs, self.custom_auth)
-            self.limits = OrgLimits(db, settings.ephemeral.rate_limits)
+            self.limits = OrgLimits(
+                db, settings.ephemeral.rate_limits, resources.store_config.limits
+            )
             self.rate_limiter = RateLimiter(redis, self.limits.get, settings.ephemeral)
-            self.idempotency = IdempotencyStore(redis, settings.ephemeral)
+            self.idempotency = Idempotency(db, settings.ephemeral)
             self.assistants = Assistants(db, registry)
             self.threads = Threads(db)
             self.thread_states = ThreadStates(db, registry)

@@ -1,5 +1,5 @@
-"""`tenantgraph limits …`: an org's overrides of the default budgets, set by the operator
-(who may raise them; an org's own admins may only tighten them over HTTP)."""
+"""`tenantgraph limits …`: an org's overrides of the default budgets and store quotas, set by
+the operator (who may raise them; an org's own admins may only tighten them over HTTP)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.table import Table
 from tenantgraph.cli._resources import run_with_resources
 from tenantgraph.ephemeral.ratelimit import Bucket
 from tenantgraph.scope import Principal, Role
-from tenantgraph.services.limits import OrgLimits
+from tenantgraph.services.limits import OrgLimits, StoreQuota
 from tenantgraph.settings import Limit, Settings
 
 limits_app = typer.Typer(help="Show and set an organisation's budgets.", no_args_is_help=True)
@@ -21,7 +21,10 @@ console = Console()
 OPERATOR = "tenantgraph-cli"
 
 OrgOption = Annotated[str, typer.Option("--org", help="Organisation id")]
-BucketOption = Annotated[Bucket, typer.Option("--bucket", help="The budget to change")]
+BucketOption = Annotated[Bucket | None, typer.Option("--bucket", help="The budget to change")]
+QuotaOption = Annotated[
+    StoreQuota | None, typer.Option("--quota", help="The store quota to change")
+]
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="tenantgraph.json or langgraph.json", exists=True)
 ]
@@ -35,40 +38,70 @@ def _operator(org: str) -> Principal:
     return Principal(org, OPERATOR, Role.OWNER)
 
 
+def _one(bucket: Bucket | None, quota: StoreQuota | None) -> Bucket | StoreQuota:
+    if (bucket is None) == (quota is None):
+        raise typer.BadParameter("name one --bucket (a rate budget) or one --quota (a store quota)")
+    return bucket or quota  # type: ignore[return-value]
+
+
 @limits_app.command("show")
 def show(org: OrgOption, config: ConfigOption = None) -> None:
-    """Every budget of the org: its override, or the default."""
+    """Every budget and store quota of the org: its override, or the default."""
     settings = _settings(config)
     budgets = run_with_resources(
         settings,
-        lambda r: OrgLimits(r.db, settings.ephemeral.rate_limits).effective(_operator(org)),
+        lambda r: OrgLimits(r.db, settings.ephemeral.rate_limits, r.store_config.limits).effective(
+            _operator(org)
+        ),
     )
-    table = Table("bucket", "limit", "window (s)", "source")
-    for bucket, budget in budgets.items():
-        table.add_row(bucket, str(budget["limit"]), str(budget["window_seconds"]), budget["source"])
+    table = Table("budget or quota", "limit", "window (s)", "source")
+    for name, budget in budgets.items():
+        limit = "unlimited" if budget["limit"] is None else str(budget["limit"])
+        table.add_row(name, limit, str(budget.get("window_seconds", "-")), budget["source"])
     console.print(table)
 
 
 @limits_app.command("set")
 def set_limit(
     org: OrgOption,
-    bucket: BucketOption,
-    limit: Annotated[int, typer.Option(min=1, help="Tokens the bucket holds")],
-    window: Annotated[int, typer.Option(min=1, help="Seconds to refill all of them")] = 60,
+    limit: Annotated[
+        int, typer.Option(min=1, help="Tokens the bucket holds, or the quota's items or bytes")
+    ],
+    bucket: BucketOption = None,
+    quota: QuotaOption = None,
+    window: Annotated[int, typer.Option(min=1, help="Seconds to refill a bucket")] = 60,
     config: ConfigOption = None,
 ) -> None:
-    """Override one budget of the org."""
-    chosen = Limit(limit=limit, window_seconds=window)
+    """Override one budget (--bucket) or store quota (--quota) of the org."""
+    if isinstance(chosen := _one(bucket, quota), StoreQuota):
+        run_with_resources(
+            _settings(config), lambda r: OrgLimits(r.db).set_quota(_operator(org), chosen, limit)
+        )
+        console.print(f"{org}: {chosen.value} = {limit}")
+        return
+    budget = Limit(limit=limit, window_seconds=window)
     run_with_resources(
-        _settings(config), lambda r: OrgLimits(r.db).set(_operator(org), bucket, chosen)
+        _settings(config), lambda r: OrgLimits(r.db).set(_operator(org), chosen, budget)
     )
-    console.print(f"{org}: {bucket.value} = {limit} per {window} s")
+    console.print(f"{org}: {chosen.value} = {limit} per {window} s")
 
 
 @limits_app.command("reset")
-def reset(org: OrgOption, bucket: BucketOption, config: ConfigOption = None) -> None:
-    """Back to the default for one budget of the org."""
+def reset(
+    org: OrgOption,
+    bucket: BucketOption = None,
+    quota: QuotaOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Back to the default for one budget (--bucket) or store quota (--quota) of the org."""
+    chosen = _one(bucket, quota)
+    operator = _operator(org)
     run_with_resources(
-        _settings(config), lambda r: OrgLimits(r.db).set(_operator(org), bucket, None)
+        _settings(config),
+        lambda r: (
+            OrgLimits(r.db).set_quota(operator, chosen, None)
+            if isinstance(chosen, StoreQuota)
+            else OrgLimits(r.db).set(operator, chosen, None)
+        ),
     )
-    console.print(f"{org}: {bucket.value} follows the default")
+    console.print(f"{org}: {chosen.value} follows the default")

@@ -22,7 +22,7 @@ from langgraph.store.base import BaseStore
 from langgraph.types import Command, Send
 
 from tenantgraph.db.database import Database
-from tenantgraph.runtime import events
+from tenantgraph.runtime import events, server_keys
 from tenantgraph.runtime.checkpointer import TenantCheckpointer
 from tenantgraph.runtime.graphs import GraphRegistry
 from tenantgraph.runtime.state_values import interrupts_by_task, jsonable
@@ -54,9 +54,10 @@ def build_config(
     scope: dict[str, Any],
     metadata: dict[str, Any],
 ) -> RunnableConfig:
-    """graph defaults (applied by LangGraph) < assistant config < run config < server scope."""
+    """graph defaults (applied by LangGraph) < assistant config < run config < server scope;
+    the keys the server owns are dropped from the merged client config first."""
     config = merge_configs(assistant_config or {}, run_config or {})  # type: ignore[arg-type]
-    config["configurable"] = {**(config.get("configurable") or {}), **scope}
+    config["configurable"] = {**server_keys.client_keys(config.get("configurable")), **scope}
     config["metadata"] = {**(config.get("metadata") or {}), **metadata}
     return config
 
@@ -198,7 +199,10 @@ class Executor:
             graph_input = (
                 _command(kwargs["command"]) if kwargs.get("command") else kwargs.get("input")
             )
-            context = {**(run["assistant"].get("context") or {}), **(kwargs.get("context") or {})}
+            context = server_keys.context(
+                {**(run["assistant"].get("context") or {}), **(kwargs.get("context") or {})},
+                config["configurable"],
+            )
             options: dict[str, Any] = {
                 "stream_mode": encoder.graph_modes,
                 "subgraphs": encoder.subgraphs,

@@ -1,8 +1,10 @@
-"""Per-org overrides of the rate-limit budgets: read by the rate limiter, set by the platform
-operator (any value) or by the org's own admins (only ever tighter than what applies)."""
+"""Per-org overrides of the rate-limit budgets (read by the rate limiter) and of the store's
+quotas (read by the store's write statement): set by the platform operator (any value) or by
+the org's own admins (only ever tighter than what applies)."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,45 +16,91 @@ from tenantgraph.db.database import Database
 from tenantgraph.ephemeral.ratelimit import Bucket
 from tenantgraph.errors import Forbidden, NotFound
 from tenantgraph.scope import Principal
+from tenantgraph.services.tenant_store import StoreLimits
 from tenantgraph.settings import Limit, RateLimits
 from tenantgraph.stores import rate_limits as store
+from tenantgraph.stores import store_quotas
 
-__all__ = ["OrgLimits"]
+__all__ = ["OrgLimits", "StoreQuota"]
+
+
+class StoreQuota(enum.StrEnum):
+    """The store's quotas of an org (the config file's `store.limits`; none: unlimited)."""
+
+    STORE_ITEMS = "store_items"
+    STORE_BYTES = "store_bytes"
 
 
 class OrgLimits:
     """The org's overrides in Postgres; `get` is what `RateLimiter` loads (and caches).
-    `defaults` are the process's budgets, which apply where the org has no override."""
+    `defaults` are the process's budgets and `store_defaults` its store quotas, which apply
+    where the org has no override."""
 
-    def __init__(self, db: Database, defaults: RateLimits | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        defaults: RateLimits | None = None,
+        store_defaults: StoreLimits | None = None,
+    ) -> None:
         self.db = db
         self.defaults = defaults or RateLimits()
+        self.store_defaults = store_defaults or StoreLimits()
 
     async def effective(self, principal: Principal) -> dict[str, dict[str, Any]]:
-        """Every budget of the org: its limit, window and whether the org overrides it."""
-        overrides = await self.get(principal)
-        return {
+        """Every budget of the org (its limit, window and whether the org overrides it) and
+        every store quota (its limit, None for unlimited, and the same source)."""
+        async with self.db.tenant(principal) as conn:
+            overrides = _buckets(await store.select_overrides(conn, principal))
+            quotas = await store_quotas.select_overrides(conn, principal)
+        budgets = {
             bucket.value: {
                 **(overrides.get(bucket) or self._default(bucket)).model_dump(),
                 "source": "org" if bucket in overrides else "default",
             }
             for bucket in Bucket
         }
+        return budgets | {
+            quota.value: {
+                "limit": quotas.get(quota.value, self._quota_default(quota)),
+                "source": "org" if quota.value in quotas else "default",
+            }
+            for quota in StoreQuota
+        }
+
+    async def tighten_quota(
+        self, principal: Principal, quota: StoreQuota, limit: int | None
+    ) -> None:
+        """What an org's admin may do with a store quota: set it (or go back to the default)
+        only if it is no looser than the quota that applies now; raising it is `set_quota`."""
+        async with self._tenant(principal) as conn:
+            current = (await store_quotas.select_overrides(conn, principal)).get(
+                quota.value, self._quota_default(quota)
+            )
+            wanted = limit or self._quota_default(quota)
+            if current is not None and (wanted is None or wanted > current):
+                raise Forbidden(
+                    f"{quota.value}: an org's admins may only tighten a quota (now {current}); "
+                    "the operator raises it"
+                )
+            await _write_quota(conn, principal, quota, limit)
+
+    async def set_quota(self, principal: Principal, quota: StoreQuota, limit: int | None) -> None:
+        """Override one store quota of `principal`'s org, or restore the default with `None`
+        (the operator's decision, as for `set`)."""
+        async with self._tenant(principal) as conn:
+            await _write_quota(conn, principal, quota, limit)
+
+    def _quota_default(self, quota: StoreQuota) -> int | None:
+        limits = self.store_defaults
+        return limits.max_items if quota is StoreQuota.STORE_ITEMS else limits.max_bytes
 
     async def tighten(self, principal: Principal, bucket: Bucket, limit: Limit | None) -> None:
         """What an org's admin may do: set a budget (or go back to the default) only if it
         is no looser than the budget that applies now, in burst and in rate, so no org can
         raise its own limits; raising them is the operator's (`set`)."""
         async with self._tenant(principal) as conn:
-            rows = await store.select_overrides(conn, principal)
-            current = next(
-                (
-                    Limit(limit=r["limit_count"], window_seconds=r["window_seconds"])
-                    for r in rows
-                    if r["bucket"] == Bucket(bucket).value
-                ),
-                self._default(bucket),
-            )
+            overrides = _buckets(await store.select_overrides(conn, principal))
+            current = overrides.get(Bucket(bucket)) or self._default(bucket)
             wanted = limit or self._default(bucket)
             looser = wanted.limit > current.limit or (
                 wanted.limit / wanted.window_seconds > current.limit / current.window_seconds
@@ -79,13 +127,7 @@ class OrgLimits:
     async def get(self, principal: Principal) -> dict[Bucket, Limit]:
         """The buckets `principal`'s org overrides, and their limits."""
         async with self.db.tenant(principal) as conn:
-            rows = await store.select_overrides(conn, principal)
-        return {
-            Bucket(row["bucket"]): Limit(
-                limit=row["limit_count"], window_seconds=row["window_seconds"]
-            )
-            for row in rows
-        }
+            return _buckets(await store.select_overrides(conn, principal))
 
     async def set(self, principal: Principal, bucket: Bucket, limit: Limit | None) -> None:
         """Override one bucket for `principal`'s org, or restore the default with `None`.
@@ -95,6 +137,22 @@ class OrgLimits:
         """
         async with self._tenant(principal) as conn:
             await _write(conn, principal, bucket, limit)
+
+
+def _buckets(rows: list[dict[str, Any]]) -> dict[Bucket, Limit]:
+    return {
+        Bucket(row["bucket"]): Limit(limit=row["limit_count"], window_seconds=row["window_seconds"])
+        for row in rows
+    }
+
+
+async def _write_quota(
+    conn: AsyncConnection, principal: Principal, quota: StoreQuota, limit: int | None
+) -> None:
+    if limit is None:
+        await store_quotas.delete_override(conn, principal, quota.value)
+    else:
+        await store_quotas.upsert_override(conn, principal, quota.value, limit)
 
 
 async def _write(

@@ -51,7 +51,7 @@ class Orgs:
         self, org_id: str, name: str, *, owner: str | None = None, metadata: dict | None = None
     ) -> dict[str, Any]:
         """Create an org (and its first owner when given); Conflict if the id is taken."""
-        principal = _founder(org_id, owner or _SYSTEM_USER)
+        principal = _founder(org_id, owner)
         async with self.db.tenant(principal) as conn:
             return await _insert_org(conn, principal, name, owner, metadata)
 
@@ -222,10 +222,13 @@ async def _may_unseat_owner(conn: AsyncConnection, principal: Principal, user_id
         raise Conflict(f"{user_id!r} is the last owner of {principal.org_id!r}")
 
 
-def _founder(org_id: str, user_id: str) -> Principal:
-    """The owner a new org is created as (the tenant of its first transaction)."""
+def _founder(org_id: str, owner: str | None) -> Principal:
+    """The owner a new org is created as (the tenant of its first transaction): a person,
+    never `shared` or a service account, or the system when the org has no owner yet."""
     validate_identifier(org_id, "org_id")
-    return Principal(org_id, user_id, Role.OWNER)
+    if owner is not None:
+        validate_person_id(owner, "owner")
+    return Principal(org_id, owner or _SYSTEM_USER, Role.OWNER)
 
 
 async def _insert_org(

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tenantgraph.db.database import Database
 from tenantgraph.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from tenantgraph.runtime import events
+from tenantgraph.runtime import events, server_keys
 from tenantgraph.runtime.events import RunEvent, RunResult
 from tenantgraph.scope import Principal
 from tenantgraph.stores import assistants as assistant_store
@@ -34,17 +34,7 @@ __all__ = [
 
 MultitaskStrategy = Literal["reject", "enqueue", "interrupt", "rollback"]
 CancelAction = Literal["interrupt", "rollback"]
-# configurable keys the server owns: a client value is dropped, the worker writes its own.
-SERVER_CONFIGURABLE = frozenset(
-    {"org_id", "user_id", "assistant_id", "thread_id", "run_id", "graph_id"}
-)
 _RESERVED_METADATA = frozenset({"thread_id", "assistant_id", "run_id", "cron_id"})
-
-
-def _reserved(key: str) -> bool:
-    """Configurable keys a client may not set: the scope, `langgraph_auth_user…`-style
-    server keys and LangGraph's internal `__…` keys."""
-    return key in SERVER_CONFIGURABLE or key.startswith(("langgraph_", "__"))
 
 
 class RunNotFound(NotFound):
@@ -107,8 +97,7 @@ def _run_kwargs(body: RunCreate, *, temporary: bool, principal: Principal) -> di
     # The checkpoint's keys join the configurable before the filter: the scope and the
     # server's own keys cannot be smuggled in through either.
     checkpoint = {k: v for k, v in (body.checkpoint or {}).items() if v is not None}
-    merged = {**(config.get("configurable") or {}), **checkpoint}
-    configurable = {k: v for k, v in merged.items() if not _reserved(k)}
+    configurable = server_keys.client_keys({**(config.get("configurable") or {}), **checkpoint})
     if body.checkpoint_id:
         configurable["checkpoint_id"] = body.checkpoint_id
     config["configurable"] = configurable

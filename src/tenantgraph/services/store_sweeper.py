@@ -1,6 +1,7 @@
-"""The store's background work across orgs: expired items, empty namespaces, and moving
-vectors into the HNSW index. It crosses orgs only through the audited `sweep_store_items`,
-`gc_store_namespaces` and `index_store_vectors` functions."""
+"""The background work across orgs: expired store items, empty namespaces, moving vectors
+into the HNSW index, and expired idempotency records. It crosses orgs only through the
+audited `sweep_store_items`, `gc_store_namespaces`, `index_store_vectors` and
+`sweep_idempotency_records` functions."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import psycopg
 
 from tenantgraph.db.database import Database
-from tenantgraph.stores import item_lifecycle, vectors
+from tenantgraph.stores import idempotency, item_lifecycle, vectors
 
 __all__ = ["StoreSweeper"]
 
@@ -20,8 +21,9 @@ log = logging.getLogger(__name__)
 
 
 class StoreSweeper:
-    """The store's background work, started and stopped by the app's lifespan: the vector
-    indexer every `index_interval` seconds, `sweep_expired` every `interval` seconds."""
+    """The background work, started and stopped by the app's lifespan: the vector indexer
+    every `index_interval` seconds, `sweep_expired` and `sweep_idempotency_records` every
+    `interval` seconds."""
 
     def __init__(
         self,
@@ -49,6 +51,11 @@ class StoreSweeper:
         async with self.db.system() as conn:
             await item_lifecycle.gc_namespaces(conn)
         return total
+
+    async def sweep_idempotency_records(self) -> int:
+        """Delete the expired idempotency records of every org in batches (claims treat an
+        expired record as absent already; this frees the space). Returns how many."""
+        return await self._in_batches(idempotency.sweep_batch, self.batch)
 
     async def index_pending_vectors(self) -> int:
         """Move vectors written before their owner's promotion into the HNSW index, in
@@ -93,6 +100,12 @@ class StoreSweeper:
                     deleted = await self.sweep_expired()
                     if deleted:
                         log.info("store sweeper deleted expired items", extra={"deleted": deleted})
+                    forgotten = await self.sweep_idempotency_records()
+                    if forgotten:
+                        log.info(
+                            "sweeper deleted expired idempotency records",
+                            extra={"deleted": forgotten},
+                        )
             except Exception:
                 log.exception("store sweep failed; retrying next interval")
             await asyncio.sleep(self.index_interval)

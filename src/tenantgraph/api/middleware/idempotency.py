@@ -1,8 +1,9 @@
 """`Idempotency-Key` on POST, PUT and PATCH: run a request once, replay its first response.
 
 - first use of a key: the request runs; its response (status, headers, body — errors too)
-  is stored for 24 h, before the response's last byte goes out, so a retry sent the moment
-  the answer arrived is replayed, never told "still in progress";
+  is stored for 24 h (in Postgres: a Valkey restart forgets nothing), before the
+  response's last byte goes out, so a retry sent the moment the answer arrived is
+  replayed, never told "still in progress";
 - same key, same request (method, path, query, body): the stored response is sent again
   with `Idempotent-Replayed: true`, and the route does not run;
 - same key, different request: `422`; same key while the first is still running: `409`;
@@ -27,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantgraph.api.identity import request_identity
-from tenantgraph.ephemeral.idempotency import (
+from tenantgraph.services.idempotency import (
     ClaimResult,
     InvalidIdempotencyKey,
     StoredResponse,

@@ -159,8 +159,10 @@ class _Reader:
             reply = await connection.xread(streams, count=_BATCH, block=self.block_ms)  # type: ignore[arg-type]
         finally:
             self.blocked_on = None
+        quiet = set(streams)
         for raw_key, raw_entries in reply or ():
             key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+            quiet.discard(key)
             feed = self.feeds.get(key)
             if feed is None or feed.cursor != streams[key]:  # left, or followed anew, meanwhile
                 continue
@@ -170,12 +172,15 @@ class _Reader:
             if not feed.subscriptions or any(f[b"event"] == END for _, f in entries):
                 del self.feeds[key]  # its subscribers stop at the end marker they hold
         loop = asyncio.get_running_loop()
-        if not reply and loop.time() - self.checked_at >= self.block_ms / 1000:
+        if loop.time() - self.checked_at >= self.block_ms / 1000:
             self.checked_at = loop.time()
-            await self._drop_vanished(list(streams))
+            await self._drop_vanished(sorted(quiet))
 
     async def _drop_vanished(self, keys: list[str]) -> None:
-        """Stop the subscribers of streams that expired or were purged."""
+        """Stop the subscribers of streams that expired or were purged (checked once per
+        block time, among the keys that had nothing new)."""
+        if not keys:
+            return
         async with self.redis.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.exists(key)

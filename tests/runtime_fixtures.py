@@ -60,7 +60,7 @@ async def make_thread(db: Database, principal: Principal) -> uuid.UUID:
 
 def make_worker(resources, stores=None, **options) -> Worker:
     """A worker that polls often and fires crons, as the app and `tenantgraph worker` build."""
-    crons = Crons(resources.db, Runs(resources.db, resources.redis))
+    crons = Crons(resources.db, Runs(resources.db, resources.redis, resources.streams))
     defaults = {
         "poll_seconds": 0.05,
         "heartbeat_seconds": 0.1,

@@ -23,7 +23,7 @@ async def orgs(resources, org_ids):
 
 @pytest.fixture
 def crons(resources) -> Crons:
-    return Crons(resources.db, Runs(resources.db, resources.redis))
+    return Crons(resources.db, Runs(resources.db, resources.redis, resources.streams))
 
 
 async def _make_due(resources, principal, cron_id) -> None:
@@ -70,7 +70,7 @@ async def test_a_due_cron_fires_once_with_two_workers(resources, orgs, crons):
     await _make_due(resources, alice, cron["cron_id"])
 
     # Two schedulers racing on the same due date: one run.
-    other = Crons(resources.db, Runs(resources.db, resources.redis))
+    other = Crons(resources.db, Runs(resources.db, resources.redis, resources.streams))
     await asyncio.gather(crons.fire_due(), other.fire_due(), crons.fire_due(), other.fire_due())
     fired = await _cron_runs(resources, alice, cron["cron_id"])
     assert len(fired) == 1 and fired[0]["thread_id"] == thread_id
@@ -112,7 +112,7 @@ async def test_a_due_cron_fires_once_with_two_workers(resources, orgs, crons):
             await w.stop()
     fired = await _cron_runs(resources, alice, cron["cron_id"])
     assert len(fired) == 2
-    runs = Runs(resources.db, resources.redis)
+    runs = Runs(resources.db, resources.redis, resources.streams)
     for r in fired:
         assert (await wait_for(runs, alice, r["run_id"]))["status"] == "success"
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from tenantgraph.runtime.checkpointer import TenantCheckpointer
-from tenantgraph.runtime.events import read_run_events
 from tenantgraph.services.runs import InvalidRun, RunCreate, RunNotFound, Runs
 from tenantgraph.services.thread_state import EMPTY_STATE, ThreadStates
 
@@ -23,7 +22,7 @@ async def world(resources, org_ids) -> dict[str, Any]:
     same id and its own assistant. bob is a member of org A."""
     alice, bob, assistants = await make_org(resources.db, org_ids[0])
     alice_b, _, assistants_b = await make_org(resources.db, org_ids[1])
-    runs = Runs(resources.db, resources.redis)
+    runs = Runs(resources.db, resources.redis, resources.streams)
     thread_id = await make_thread(resources.db, alice)
     async with resources.db.tenant(alice_b) as conn:
         await conn.execute(
@@ -140,8 +139,8 @@ async def test_another_orgs_assistant_is_missing_for_a_run_and_shared_within_the
 async def test_events_and_checkpoints_are_per_org(resources, world):
     foreign = world["foreign"]
     for other in (foreign, world["bob"]):
-        assert [e async for e in read_run_events(resources.redis, other, world["run_id"])] == []
-    mine = [e async for e in read_run_events(resources.redis, world["alice"], world["run_id"])]
+        assert [e async for e in resources.streams.read(other, world["run_id"])] == []
+    mine = [e async for e in resources.streams.read(world["alice"], world["run_id"])]
     assert mine[0].event == "metadata"
     saver = TenantCheckpointer(resources.db, foreign)
     config = {"configurable": {"thread_id": str(world["thread_id"])}}

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from langgraph.store.memory import InMemoryStore
 
-from tenantgraph.runtime.events import RunEvent, read_run_events
+from tenantgraph.runtime.events import RunEvent
 from tenantgraph.runtime.worker import Worker, claim_runs
 from tenantgraph.scope import Principal
 from tenantgraph.services.runs import RunConflict, RunCreate, RunNotFound, Runs
@@ -37,7 +37,7 @@ async def orgs(resources, org_ids):
 
 @pytest.fixture
 def runs(resources) -> Runs:
-    return Runs(resources.db, resources.redis)
+    return Runs(resources.db, resources.redis, resources.streams)
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ async def worker(resources, stores) -> AsyncIterator[Worker]:
 
 
 async def all_events(resources, principal, run_id, last=None) -> list[RunEvent]:
-    return [e async for e in read_run_events(resources.redis, principal, run_id, last)]
+    return [e async for e in resources.streams.read(principal, run_id, last)]
 
 
 def body(**fields) -> RunCreate:
@@ -375,7 +375,7 @@ async def test_stopping_a_worker_hands_its_runs_back(resources, orgs, runs):
     first = make_worker(resources)
     await first.start()
     run = await _slow(runs, alice, thread_id, assistants, stream_mode=["custom"])
-    async for event in read_run_events(resources.redis, alice, run["run_id"]):
+    async for event in resources.streams.read(alice, run["run_id"]):
         if event.event == "custom":  # the graph is under way
             break
     await first.stop()

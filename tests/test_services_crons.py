@@ -27,7 +27,7 @@ async def org(resources, org_ids):
 
 
 def _crons(resources, **options) -> Crons:
-    return Crons(resources.db, Runs(resources.db, resources.redis), **options)
+    return Crons(resources.db, Runs(resources.db, resources.redis, resources.streams), **options)
 
 
 @pytest.mark.parametrize("schedule", ["* * * * * *", "*/30 * * * * *", "0,10 * * * * *"])

@@ -31,7 +31,7 @@ async def test_the_first_run_naming_a_graph_creates_its_assistant_in_its_transac
     resources, org_ids
 ):
     alice, bob, _ = await make_org(resources.db, org_ids[0])  # no default assistant yet
-    runs = Runs(resources.db, resources.redis)
+    runs = Runs(resources.db, resources.redis, resources.streams)
     assistant_id = default_assistant_id("agent")
     thread_id = await make_thread(resources.db, bob)
     run = await runs.create(
@@ -60,7 +60,7 @@ async def test_the_first_run_naming_a_graph_creates_its_assistant_in_its_transac
 @pytest.mark.parametrize("failure", ["missing thread", "busy thread"])
 async def test_a_failed_first_run_leaves_no_default_assistant(resources, org_ids, failure):
     alice, _, assistants = await make_org(resources.db, org_ids[0])
-    runs = Runs(resources.db, resources.redis)
+    runs = Runs(resources.db, resources.redis, resources.streams)
     if failure == "missing thread":
         thread_id, body = uuid.uuid4(), RunCreate(input={}, if_not_exists="reject")
         expected: type[Exception] = RunNotFound

@@ -1,8 +1,8 @@
 """The process's shared resources, opened and closed in one place.
 
 `open_resources` starts (or reuses) the embedded servers when no external URL is given,
-migrates, opens the runtime pool and the Valkey client, and undoes all of it on exit in
-reverse order. The HTTP app's lifespan, the worker and the tests all go through it.
+migrates, opens the runtime pool, the Valkey client and the stream hub, and undoes all of it
+on exit in reverse order. The HTTP app's lifespan, the worker and the tests all go through it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from tenantgraph.db.embedded import EmbeddedPostgres
 from tenantgraph.db.migrate import app_conninfo, migrate
 from tenantgraph.embedded import EmbeddedValkey
 from tenantgraph.ephemeral.client import connect
+from tenantgraph.runtime.stream_hub import CONTROL_CONNECTIONS, StreamHub
 from tenantgraph.services.tenant_store import StoreConfig
 from tenantgraph.settings import Settings
 
@@ -55,6 +56,7 @@ class Resources:
     settings: Settings
     db: Database
     redis: aioredis.Redis
+    streams: StreamHub
     admin_conninfo: str
     store_config: StoreConfig
 
@@ -119,12 +121,21 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         )
         await db.open()
         stack.push_async_callback(db.close)
-        client = connect(await redis_url(settings, stack))
+        url = await redis_url(settings, stack)
+        client = connect(url)
         stack.push_async_callback(client.aclose)
+        # Streams read through a pool of their own: no number of them takes a connection
+        # from requests (rate limits, idempotency, auth) or run publishing.
+        readers = settings.stream_readers
+        streams = StreamHub(
+            connect(url, max_connections=readers + CONTROL_CONNECTIONS), readers=readers
+        )
+        stack.push_async_callback(streams.aclose)
         yield Resources(
             settings=settings,
             db=db,
             redis=client,
+            streams=streams,
             admin_conninfo=admin,
             store_config=StoreConfig.from_mapping(settings.config_file.store),
         )

@@ -264,6 +264,17 @@ class Settings(BaseSettings):
         default=60.0, ge=0, description="Schedules that fire more often than this are refused."
     )
     crons_per_user: int = Field(default=100, gt=0, description="Crons one user may own.")
+    stream_readers: int = Field(
+        default=4,
+        gt=0,
+        description="Valkey connections that read every run stream a process serves.",
+    )
+    streams_per_user: int = Field(
+        default=50, gt=0, description="Streams and joins one user may hold open in one process."
+    )
+    streams_per_org: int = Field(
+        default=500, gt=0, description="Streams and joins one org may hold open in one process."
+    )
     max_body_bytes: int = Field(
         default=10 * 2**20, gt=0, description="Larger request bodies are refused with 413."
     )

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -154,6 +154,14 @@ def _sse(
     )
 
 
+def _held(
+    request: Request, caller: Principal, respond: Coroutine[Any, Any, Response]
+) -> Awaitable[Response]:
+    """A stream or join: one of the caller's open streams while it lasts (429 past the
+    per-user and per-org caps, before `respond` creates or reads anything)."""
+    return app_state(request).stream_slots.hold(caller, respond)
+
+
 def _locations(run: Json) -> dict[str, str]:
     path = _path(run)
     return {"Location": f"{path}/join", "Content-Location": path}
@@ -207,18 +215,23 @@ async def create_stateless_run(
     return _public(run)
 
 
-@router.post("/threads/{thread_id}/runs/stream", response_model=None)
-async def stream_run(
-    thread_id: uuid.UUID, body: RunRequest, request: Request, caller: Caller
+async def _create_stream(
+    request: Request, caller: Principal, thread_id: uuid.UUID | None, body: RunRequest
 ) -> Response:
     run = await _create(request, caller, thread_id, body)
     return _sse(request, caller, run, cancel_on_disconnect=body.on_disconnect == "cancel")
 
 
+@router.post("/threads/{thread_id}/runs/stream", response_model=None)
+async def stream_run(
+    thread_id: uuid.UUID, body: RunRequest, request: Request, caller: Caller
+) -> Response:
+    return await _held(request, caller, _create_stream(request, caller, thread_id, body))
+
+
 @router.post("/runs/stream", response_model=None)
 async def stream_stateless_run(body: RunRequest, request: Request, caller: Caller) -> Response:
-    run = await _create(request, caller, None, body)
-    return _sse(request, caller, run, cancel_on_disconnect=body.on_disconnect == "cancel")
+    return await _held(request, caller, _create_stream(request, caller, None, body))
 
 
 @router.post("/threads/{thread_id}/runs/wait", response_model=None)
@@ -283,13 +296,21 @@ async def delete_run(
 async def join_run(
     thread_id: uuid.UUID, run_id: uuid.UUID, request: Request, caller: Caller
 ) -> Response:
-    run = await _runs(request).get(caller, run_id, thread_id)
-    return await _awaiting(_runs(request).join(caller, run_id), _locations(run))
+    return await _held(request, caller, _join(request, caller, run_id, thread_id))
 
 
 @router.get("/runs/{run_id}/join", response_model=None)
 async def join_stateless_run(run_id: uuid.UUID, request: Request, caller: Caller) -> Response:
-    return await _awaiting(_runs(request).join(caller, run_id))
+    return await _held(request, caller, _join(request, caller, run_id, None))
+
+
+async def _join(
+    request: Request, caller: Principal, run_id: uuid.UUID, thread_id: uuid.UUID | None
+) -> Response:
+    if thread_id is None:
+        return await _awaiting(_runs(request).join(caller, run_id))
+    run = await _runs(request).get(caller, run_id, thread_id)
+    return await _awaiting(_runs(request).join(caller, run_id), _locations(run))
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,14 +357,14 @@ async def _join_stream(
 async def join_run_stream(
     thread_id: uuid.UUID, run_id: uuid.UUID, request: Request, caller: Caller, options: Join
 ) -> Response:
-    return await _join_stream(request, caller, run_id, thread_id, options)
+    return await _held(request, caller, _join_stream(request, caller, run_id, thread_id, options))
 
 
 @router.get("/runs/{run_id}/stream", response_model=None)
 async def join_stateless_run_stream(
     run_id: uuid.UUID, request: Request, caller: Caller, options: Join
 ) -> Response:
-    return await _join_stream(request, caller, run_id, None, options)
+    return await _held(request, caller, _join_stream(request, caller, run_id, None, options))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel", response_model=None)
@@ -359,7 +380,7 @@ async def cancel_run(
     await runs.cancel(caller, [run_id], thread_id=thread_id, action=action)
     if not wait:
         return Response(status_code=202)
-    return await _awaiting(runs.join(caller, run_id))
+    return await _held(request, caller, _join(request, caller, run_id, None))
 
 
 @router.post("/runs/cancel", status_code=204)

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from tenantgraph.api.auth import Authenticator
 from tenantgraph.api.custom_auth import load_auth
+from tenantgraph.api.stream_slots import StreamSlots
 from tenantgraph.ephemeral.context import bind
 from tenantgraph.ephemeral.ratelimit import RateLimiter
 from tenantgraph.errors import Conflict
@@ -56,6 +57,7 @@ class AppState:
     threads: Threads
     thread_states: ThreadStates
     runs: Runs
+    stream_slots: StreamSlots
     crons: Crons
     memory: Memory
     worker: Worker | None
@@ -85,7 +87,8 @@ class AppState:
             self.assistants = Assistants(db, registry)
             self.threads = Threads(db)
             self.thread_states = ThreadStates(db, registry)
-            self.runs = Runs(db, redis)
+            self.runs = Runs(db, redis, resources.streams)
+            self.stream_slots = StreamSlots(settings.streams_per_user, settings.streams_per_org)
             self.crons = Crons(
                 db,
                 self.runs,

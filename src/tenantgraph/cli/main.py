@@ -237,7 +237,7 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
         limiter = RateLimiter(resources.redis, OrgLimits(resources.db).get, settings.ephemeral)
         crons = Crons(
             resources.db,
-            Runs(resources.db, resources.redis),
+            Runs(resources.db, resources.redis, resources.streams),
             min_interval_seconds=settings.cron_min_interval_seconds,
             max_per_user=settings.crons_per_user,
             charge=limiter.check_run,

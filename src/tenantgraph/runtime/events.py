@@ -4,14 +4,14 @@ Valkey Stream per run so any process can serve, join or resume them (Last-Event-
 The stream `{org_id}:run:<run_id>` holds one entry per event (`event`, `data` = JSON
 bytes); entry ids (`<ms>-<seq>`) are the SSE event ids. Entries named `__…__` are ours
 (`__created__` when the run is queued, `__end__` when it finished) and never reach a client.
+Clients read the streams through the process's `stream_hub.StreamHub`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -40,22 +40,23 @@ from tenantgraph.errors import InvalidInput
 from tenantgraph.scope import KeyKind, Principal, redis_key
 
 __all__ = [
+    "CREATED",
     "DEFAULT_TTL_SECONDS",
+    "END",
     "STREAM_MODES",
     "RunEvent",
     "RunResult",
     "StreamEncoder",
-    "can_read_run_events",
     "check_event_id",
     "dumps",
     "error_payload",
     "format_sse",
     "mark_created",
+    "may_read",
     "metadata_event",
     "mode_matches",
     "publish",
     "publish_end",
-    "read_run_events",
     "run_events_key",
 ]
 
@@ -73,8 +74,7 @@ STREAM_MODES = frozenset(
         "tasks",
     }
 )
-_CREATED, _END = b"__created__", b"__end__"
-_BLOCK_MS = 1000
+CREATED, END = b"__created__", b"__end__"
 # Exceptions whose message reaches the client; others say "An internal error occurred"
 # (the LangGraph API's rule: graph code must not leak internals through the stream).
 _PUBLIC_ERRORS = (
@@ -313,22 +313,17 @@ async def mark_created(
     entry names who may read it besides the org's admins: the run's creator (`principal`)
     and `readers` (the thread's owner). `started`: the run was claimed at its creation,
     so its first `metadata` event (attempt 1) goes out with the same round trip."""
-    entries = [(_CREATED, dumps({"readers": sorted({principal.user_id, *readers})}))]
+    entries = [(CREATED, dumps({"readers": sorted({principal.user_id, *readers})}))]
     if started:
         entries.append((b"metadata", metadata_event(run_id, 1)))
     await _append(redis, run_events_key(principal, run_id), entries, ttl)
 
 
-async def can_read_run_events(
-    redis: aioredis.Redis, principal: Principal, run_id: uuid.UUID | str
-) -> bool:
-    """Whether the run's stream exists and `principal` may read it."""
-    return await _may_read(redis, run_events_key(principal, run_id), principal)
-
-
-async def _may_read(redis: aioredis.Redis, key: str, principal: Principal) -> bool:
+async def may_read(redis: aioredis.Redis, key: str, principal: Principal) -> bool:
+    """Whether the stream `key` exists and `principal` may read it (its `__created__` entry
+    names the readers besides the org's admins)."""
     first = await redis.xrange(key, count=1)
-    if not first or first[0][1][b"event"] != _CREATED:
+    if not first or first[0][1][b"event"] != CREATED:
         return False
     readers = orjson.loads(first[0][1][b"data"])["readers"]
     return principal.sees_all_users or principal.user_id in readers
@@ -344,46 +339,4 @@ async def publish_end(
 ) -> None:
     """Close the run's stream: readers stop here."""
     data = dumps({"run_id": str(run_id), "status": status})
-    await _append(redis, run_events_key(principal, run_id), [(_END, data)], ttl)
-
-
-async def read_run_events(
-    redis: aioredis.Redis,
-    principal: Principal,
-    run_id: uuid.UUID | str,
-    last_event_id: str | None = None,
-    *,
-    heartbeat_seconds: float | None = None,
-) -> AsyncIterator[RunEvent | None]:
-    """The run's events after `last_event_id` (all of them if None), live until it ends.
-
-    Stops at the end marker, or at once when the stream does not exist (unknown or
-    expired run) or the principal may not read it (another user's run: org admins, the
-    run's creator and its thread's owner may). With `heartbeat_seconds`, yields None
-    after each quiet period of that length so the caller can send an SSE comment.
-    """
-    key = run_events_key(principal, run_id)
-    cursor = last_event_id or "0-0"
-    if not await _may_read(redis, key, principal):
-        return
-    loop = asyncio.get_running_loop()
-    quiet_since = loop.time()
-    while True:
-        # Block for less than the client's socket timeout (redis-py's default is 5 s).
-        reply = await redis.xread({key: cursor}, count=256, block=_BLOCK_MS)
-        if not reply:
-            if not await redis.exists(key):
-                return
-            if heartbeat_seconds is not None and loop.time() - quiet_since >= heartbeat_seconds:
-                quiet_since = loop.time()
-                yield None
-            continue
-        quiet_since = loop.time()
-        for entry_id, fields in reply[0][1]:
-            cursor = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-            name = fields[b"event"]
-            if name == _END:
-                return
-            if name == _CREATED:
-                continue
-            yield RunEvent(cursor, name.decode(), fields[b"data"])
+    await _append(redis, run_events_key(principal, run_id), [(END, data)], ttl)

@@ -19,6 +19,7 @@ from tenantgraph.db.database import Database
 from tenantgraph.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tenantgraph.runtime import events, server_keys
 from tenantgraph.runtime.events import RunEvent, RunResult
+from tenantgraph.runtime.stream_hub import StreamHub
 from tenantgraph.scope import Principal
 from tenantgraph.stores import assistants as assistant_store
 from tenantgraph.stores import runs as store
@@ -146,12 +147,11 @@ class Runs:
         self,
         db: Database,
         redis: aioredis.Redis,
+        streams: StreamHub,
         *,
         events_ttl: int = events.DEFAULT_TTL_SECONDS,
     ) -> None:
-        self.db = db
-        self.redis = redis
-        self.events_ttl = events_ttl
+        self.db, self.redis, self.streams, self.events_ttl = db, redis, streams, events_ttl
 
     async def create(
         self,
@@ -412,15 +412,15 @@ class Runs:
         *,
         heartbeat_seconds: float | None = None,
     ) -> AsyncIterator[RunEvent | None]:
-        """The run's SSE events (see events.read_run_events; it checks who may read)."""
-        return events.read_run_events(
-            self.redis, principal, run_id, last_event_id, heartbeat_seconds=heartbeat_seconds
+        """The run's SSE events (see StreamHub.read; it checks who may read)."""
+        return self.streams.read(
+            principal, run_id, last_event_id, heartbeat_seconds=heartbeat_seconds
         )
 
     async def join(self, principal: Principal, run_id: uuid.UUID) -> Any:
         """Wait for the run to end; the body of `/join` (see events.RunResult).
         Works after a stateless run deleted itself; RunNotFound if nothing is readable."""
-        if not await events.can_read_run_events(self.redis, principal, run_id):
+        if not await self.streams.readable(principal, run_id):
             await self.get(principal, run_id)  # RunNotFound unless an expired stream
         result = events.RunResult()
         # Read to the end marker: it is written after the run's final status.

@@ -39,7 +39,7 @@ async def org(resources, org_ids):
 
 @pytest.fixture
 def runs(resources) -> Runs:
-    return Runs(resources.db, resources.redis)
+    return Runs(resources.db, resources.redis, resources.streams)
 
 
 @pytest.fixture

@@ -168,6 +168,11 @@ class Settings(BaseSettings):
         default=60.0, ge=0, description="Schedules that fire more often than this are refused."
     )
     crons_per_user: int = Field(default=100, gt=0, description="Crons one user may own.")
+    shutdown_grace_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a stopping process waits for open requests and runs to end.",
+    )
     max_body_bytes: int = Field(
         default=10 * 2**20, gt=0, description="Larger request bodies are refused with 413."
     )

@@ -106,6 +106,7 @@ async def test_a_signal_ends_streams_hands_runs_back_and_exits(
         log = server.log.read_text()
         assert code in (0, -signal.SIGTERM), log
         assert "Traceback" not in log and "CancelledError" not in log, log
+        assert " ERROR " not in log, log
         assert "Application shutdown complete" in log
     finally:
         if server.process.poll() is None:

@@ -24,7 +24,7 @@ from tenantgraph.api.deps import Caller, app_state
 from tenantgraph.api.middleware import run_budget_spent
 from tenantgraph.api.payloads import Body as Payload
 from tenantgraph.api.payloads import Count
-from tenantgraph.api.shutdown import Shutdown
+from tenantgraph.api.shutdown import Shutdown, cutting_off
 from tenantgraph.errors import InvalidInput, InvalidRequest
 from tenantgraph.runtime import events
 from tenantgraph.scope import Principal
@@ -140,6 +140,8 @@ class _LongPoll(StreamingResponse):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         if self.answered:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+        else:
+            cutting_off("a wait for a run's result")
 
 
 def _sse(

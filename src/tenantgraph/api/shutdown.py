@@ -23,11 +23,29 @@ from collections.abc import AsyncIterator, Iterator
 from types import FrameType
 from typing import TypeVar
 
-__all__ = ["EXIT_SIGNALS", "Shutdown"]
+__all__ = ["EXIT_SIGNALS", "Shutdown", "cutting_off"]
 
 log = logging.getLogger("tenantgraph")
 EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 T = TypeVar("T")
+
+
+_UNFINISHED = "ASGI callable returned without completing response."
+
+
+class _CutsAreDeliberate(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != _UNFINISHED
+
+
+_CUTS = _CutsAreDeliberate()
+
+
+def cutting_off(what: str) -> None:
+    """Say that the shutdown cuts `what` off unfinished, in place of uvicorn's error line
+    for a response without its end: here the cut is the point (the client reconnects)."""
+    logging.getLogger("uvicorn.error").addFilter(_CUTS)
+    log.info("shutting down: %s cut off; the client reconnects", what)
 
 
 class Shutdown:

@@ -24,7 +24,7 @@ from tenantgraph.embedded import EmbeddedValkey
 
 from .api_fixtures import GRAPHS, Tenants, caller, start_api_server
 from .run_helpers import until_status
-from .servers import ServerProcess
+from .servers import ServerProcess, free_port
 
 GRACE = 5
 # Exiting takes the grace period at most, plus closing the pool and Valkey (and uvicorn's
@@ -135,16 +135,20 @@ async def _until_shutdown(parts):
             return
 
 
-def test_sigterm_while_a_worker_starts_stops_its_embedded_servers(tmp_path: Path):
-    """SIGTERM as soon as the worker's embedded Postgres is starting: the worker finishes
+@pytest.mark.parametrize("command", ["worker", "serve --workers 2"])
+def test_sigterm_while_starting_stops_the_embedded_servers(tmp_path: Path, command: str):
+    """SIGTERM as soon as the process's embedded Postgres is starting: it finishes
     starting, then stops, and every server process its data dir recorded is gone."""
     config = tmp_path / "tenantgraph.json"
     config.write_text(json.dumps({"graphs": {"agent": GRAPHS["agent"]}}))
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    log = tmp_path / "worker.log"
+    args = [*command.split(), "--config", str(config)]
+    if args[0] == "serve":
+        args += ["--port", str(free_port())]
+    log = tmp_path / "process.log"
     with open(log, "wb") as out:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "tenantgraph.cli", "worker", "--config", str(config)],
+            [sys.executable, "-m", "tenantgraph.cli", *args],
             env={**env, "TENANTGRAPH_DATA_DIR": str(tmp_path)},
             stdout=out,
             stderr=subprocess.STDOUT,

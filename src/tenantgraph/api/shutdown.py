@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Iterator
 from types import FrameType
 from typing import TypeVar
 
-__all__ = ["EXIT_SIGNALS", "Shutdown", "cutting_off"]
+__all__ = ["EXIT_SIGNALS", "Shutdown", "cutting_off", "signals_noted"]
 
 log = logging.getLogger("tenantgraph")
 EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -46,6 +46,20 @@ def cutting_off(what: str) -> None:
     for a response without its end: here the cut is the point (the client reconnects)."""
     logging.getLogger("uvicorn.error").addFilter(_CUTS)
     log.info("shutting down: %s cut off; the client reconnects", what)
+
+
+@contextlib.contextmanager
+def signals_noted() -> Iterator[list[int]]:
+    """Exit signals are noted, not acted on, during the block: a process starting servers
+    it must stop (the embedded ones) checks the list once they are up, rather than die
+    half-way and leave them running."""
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda s, _: received.append(s)) for sig in EXIT_SIGNALS}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class Shutdown:

@@ -69,6 +69,7 @@ def serve(
     """Run the API server (starts embedded Postgres and Valkey when no URL is set)."""
     from tenantgraph.api.app import create_app
     from tenantgraph.api.observability import LOGGING
+    from tenantgraph.api.shutdown import signals_noted
     from tenantgraph.resources import hold_embedded_servers
 
     settings = _settings(config)
@@ -88,7 +89,13 @@ def serve(
             timeout_graceful_shutdown=grace,  # type: ignore[arg-type]
         )
         return
-    with hold_embedded_servers(settings), tempfile.TemporaryDirectory() as samples:
+    with (
+        signals_noted() as received,
+        hold_embedded_servers(settings),
+        tempfile.TemporaryDirectory() as samples,
+    ):
+        if received:  # a signal while the embedded servers started: stop them now
+            return
         # uvicorn's worker processes are spawned and build the app from the environment;
         # prometheus_client reads its multi-process directory when they import it.
         if config is not None:

@@ -26,6 +26,7 @@ GRAPHS = {
     "custom": f"{EXAMPLES}/custom_stream.py:graph",
     "slow": f"{EXAMPLES}/slow.py:graph",
     "nested": f"{EXAMPLES}/nested.py:graph",
+    "gate": f"{Path(__file__).resolve().parent}/gate_graph.py:graph",
 }
 
 

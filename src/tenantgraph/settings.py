@@ -275,6 +275,11 @@ class Settings(BaseSettings):
     streams_per_org: int = Field(
         default=500, gt=0, description="Streams and joins one org may hold open in one process."
     )
+    shutdown_grace_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a stopping process waits for open requests and runs to end.",
+    )
     max_body_bytes: int = Field(
         default=10 * 2**20, gt=0, description="Larger request bodies are refused with 413."
     )

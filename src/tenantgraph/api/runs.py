@@ -18,11 +18,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import model_validator
+from starlette.types import Send
 
 from tenantgraph.api.deps import Caller, app_state
 from tenantgraph.api.middleware import run_budget_spent
 from tenantgraph.api.payloads import Body as Payload
 from tenantgraph.api.payloads import Count
+from tenantgraph.api.shutdown import Shutdown, cutting_off
 from tenantgraph.errors import InvalidInput, InvalidRequest
 from tenantgraph.runtime import events
 from tenantgraph.scope import Principal
@@ -95,27 +97,51 @@ async def _create(
     return run
 
 
-async def _awaiting(result: Awaitable[Any], headers: dict[str, str] | None = None) -> Response:
+async def _awaiting(
+    request: Request, result: Awaitable[Any], headers: dict[str, str] | None = None
+) -> Response:
     """The JSON result of a run, as the LangGraph API sends `wait` and `join`.
 
     A result (or an error such as 404) ready within a few seconds is an ordinary response;
     otherwise the 200 starts at once and a newline goes out every few seconds until the
     result follows, so proxies and clients keep the connection open.
     """
+    shutdown = app_state(request).shutdown
     task = asyncio.ensure_future(result)
-    done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_SECONDS)
-    if done:
+    if await shutdown.race(task, KEEPALIVE_SECONDS):
         return Response(events.dumps(task.result()), media_type="application/json", headers=headers)
+    return _LongPoll(task, shutdown, headers)
 
-    async def body() -> AsyncIterator[bytes]:
+
+class _LongPoll(StreamingResponse):
+    """A result that is not ready yet: newlines until it is. The server's shutdown cuts
+    the body off unfinished, which the SDK's `wait` and `join` answer by reconnecting to
+    the `Location` (the run's `join`), as after any dropped connection: the run goes on."""
+
+    def __init__(self, task: asyncio.Future[Any], shutdown: Shutdown, headers: Any) -> None:
+        self.answered = False
+        super().__init__(self._body(task, shutdown), media_type="application/json", headers=headers)
+
+    async def _body(self, task: asyncio.Future[Any], shutdown: Shutdown) -> AsyncIterator[bytes]:
         try:
-            while not (await asyncio.wait({task}, timeout=KEEPALIVE_SECONDS))[0]:
+            while not await shutdown.race(task, KEEPALIVE_SECONDS):
+                if shutdown.started:
+                    return
                 yield b"\n"
+            self.answered = True
             yield events.dumps(task.result())
         finally:
             task.cancel()
 
-    return StreamingResponse(body(), media_type="application/json", headers=headers)
+    async def stream_response(self, send: Send) -> None:
+        start = {"type": "http.response.start", "status": self.status_code}
+        await send({**start, "headers": self.raw_headers})
+        async for chunk in self.body_iterator:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if self.answered:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        else:
+            cutting_off("a wait for a run's result")
 
 
 def _sse(
@@ -130,16 +156,22 @@ def _sse(
     runs = _runs(request)
     resumable = bool(run["kwargs"].get("resumable"))
 
+    shutdown = app_state(request).shutdown
+
     async def frames() -> AsyncIterator[bytes]:
         finished = False
         try:
-            async for event in runs.events(
-                caller, run["run_id"], last_event_id, heartbeat_seconds=KEEPALIVE_SECONDS
+            async for event in shutdown.until_started(
+                runs.events(
+                    caller, run["run_id"], last_event_id, heartbeat_seconds=KEEPALIVE_SECONDS
+                )
             ):
                 if event is None:
                     yield b": heartbeat\r\n\r\n"
                 elif modes is None or events.mode_matches(event.event, modes):
                     yield events.format_sse(event, with_id=resumable)
+            if shutdown.started:
+                yield _shutdown_frame(run)
             finished = True
         finally:
             if not finished and cancel_on_disconnect:
@@ -162,6 +194,14 @@ def _held(
     return app_state(request).stream_slots.hold(caller, respond)
 
 
+def _shutdown_frame(run: Json) -> bytes:
+    """The last event of a stream the server's shutdown ends (not `end` or `error`: the run
+    goes on, so the SDK checks it and reconnects). No `id`: a resumable client resumes
+    from the last event it got."""
+    data = {"run_id": str(run["run_id"]), "reason": "server_shutdown"}
+    return events.format_sse(events.RunEvent("", "shutdown", events.dumps(data)), with_id=False)
+
+
 def _locations(run: Json) -> dict[str, str]:
     path = _path(run)
     return {"Location": f"{path}/join", "Content-Location": path}
@@ -170,7 +210,7 @@ def _locations(run: Json) -> dict[str, str]:
 async def _waiting(request: Request, caller: Principal, run: Json) -> Response:
     """The result of a run the caller has just created (`…/runs/wait`)."""
     result = _runs(request).wait(caller, run, worker=app_state(request).worker)
-    return await _awaiting(result, _locations(run))
+    return await _awaiting(request, result, _locations(run))
 
 
 def _stream_modes(raw: list[str]) -> list[str] | None:
@@ -308,9 +348,9 @@ async def _join(
     request: Request, caller: Principal, run_id: uuid.UUID, thread_id: uuid.UUID | None
 ) -> Response:
     if thread_id is None:
-        return await _awaiting(_runs(request).join(caller, run_id))
+        return await _awaiting(request, _runs(request).join(caller, run_id))
     run = await _runs(request).get(caller, run_id, thread_id)
-    return await _awaiting(_runs(request).join(caller, run_id), _locations(run))
+    return await _awaiting(request, _runs(request).join(caller, run_id), _locations(run))
 
 
 @dataclass(frozen=True, slots=True)

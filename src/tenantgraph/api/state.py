@@ -16,6 +16,7 @@ from rich.console import Console
 
 from tenantgraph.api.auth import Authenticator
 from tenantgraph.api.custom_auth import load_auth
+from tenantgraph.api.shutdown import Shutdown
 from tenantgraph.api.stream_slots import StreamSlots
 from tenantgraph.ephemeral.context import bind
 from tenantgraph.ephemeral.ratelimit import RateLimiter
@@ -41,6 +42,7 @@ log = logging.getLogger("tenantgraph")
 DEFAULT_ORG = "default"
 DEFAULT_ADMIN = "admin"
 YOUNG_GC_THRESHOLD = 20_000
+STOP_SECONDS = 1.0  # the least a stopping worker gets to hand its runs back
 
 
 class AppState:
@@ -65,15 +67,19 @@ class AppState:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.custom_auth = None  # the config file's `auth.path` handlers, loaded at start
+        self.shutdown = Shutdown(settings.shutdown_grace_seconds)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Open the resources, build the services, start the worker and the sweeper; undo
-        all of it in reverse order on exit."""
+        all of it in reverse order on exit (the worker within what is left of the grace
+        period). An exit signal starts the shutdown at once (api/shutdown.py)."""
         settings = self.settings
         registry = GraphRegistry.from_settings(settings)
         log.info(startup_line(settings, registry.ids(), settings.worker_concurrency))
-        async with open_resources(settings) as resources, AsyncExitStack() as stack:
+        async with AsyncExitStack() as stack:
+            stack.enter_context(self.shutdown.on_signals())  # a signal while starting too
+            resources = await stack.enter_async_context(open_resources(settings))
             db, redis = resources.db, resources.redis
             self.resources, self.registry = resources, registry
             self.orgs = Orgs(db)
@@ -107,7 +113,10 @@ class AppState:
                 # helpers (session windows, episodes) through the bound client.
                 with bind(redis, settings.ephemeral):
                     await worker.start()
-                stack.push_async_callback(worker.stop)
+                # What the open requests left of the grace period, but time to hand back.
+                stack.push_async_callback(
+                    lambda: worker.stop(max(self.shutdown.remaining(), STOP_SECONDS))
+                )
                 self.worker = worker
             ttl = resources.store_config.ttl or {}
             sweeper = StoreSweeper(db, interval=60 * (ttl.get("sweep_interval_minutes") or 1))
@@ -119,6 +128,7 @@ class AppState:
             # (bench/runs_bench.py, docs/measurements.md). Older generations keep theirs.
             stack.callback(gc.set_threshold, *gc.get_threshold())
             gc.set_threshold(YOUNG_GC_THRESHOLD)
+            stack.callback(self.shutdown.start)  # whatever is still open ends first
             yield
 
 

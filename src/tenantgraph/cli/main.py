@@ -25,6 +25,7 @@ from tenantgraph.scope import Principal, Role
 from tenantgraph.settings import Settings
 
 if TYPE_CHECKING:
+    from tenantgraph.api.shutdown import Shutdown
     from tenantgraph.resources import Resources
 
 T = TypeVar("T")
@@ -68,6 +69,7 @@ def serve(
     """Run the API server (starts embedded Postgres and Valkey when no URL is set)."""
     from tenantgraph.api.app import create_app
     from tenantgraph.api.observability import LOGGING
+    from tenantgraph.api.shutdown import signals_noted
     from tenantgraph.resources import hold_embedded_servers
 
     settings = _settings(config)
@@ -75,10 +77,25 @@ def serve(
         f"[bold]tenantgraph[/] serving on http://{host}:{port} (data: {settings.data_dir}"
         f", {workers} process{'es' if workers > 1 else ''})"
     )
+    # uvicorn waits this long for open connections; the app ends its streams at the signal
+    # (api/shutdown.py) and gives the worker what is left.
+    grace = settings.shutdown_grace_seconds
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=LOGGING)
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_config=LOGGING,
+            timeout_graceful_shutdown=grace,  # type: ignore[arg-type]
+        )
         return
-    with hold_embedded_servers(settings), tempfile.TemporaryDirectory() as samples:
+    with (
+        signals_noted() as received,
+        hold_embedded_servers(settings),
+        tempfile.TemporaryDirectory() as samples,
+    ):
+        if received:  # a signal while the embedded servers started: stop them now
+            return
         # uvicorn's worker processes are spawned and build the app from the environment;
         # prometheus_client reads its multi-process directory when they import it.
         if config is not None:
@@ -91,6 +108,7 @@ def serve(
             port=port,
             workers=workers,
             log_config=LOGGING,
+            timeout_graceful_shutdown=grace,  # type: ignore[arg-type]
         )
 
 
@@ -220,9 +238,10 @@ def worker(
 
 async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
     """A worker process until SIGINT/SIGTERM, then a clean stop (runs in flight go back to
-    the queue for another worker)."""
-    import signal
-
+    the queue for another worker, within the grace period). The signals are ours before
+    anything starts: one during the start lets it finish and then stops, so every embedded
+    server this process started is stopped too; later ones are only logged."""
+    from tenantgraph.api.shutdown import EXIT_SIGNALS, Shutdown
     from tenantgraph.ephemeral.context import bind
     from tenantgraph.ephemeral.ratelimit import RateLimiter
     from tenantgraph.resources import open_resources, startup_line
@@ -233,7 +252,13 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
     from tenantgraph.services.memory import Memory
     from tenantgraph.services.runs import Runs
 
+    shutdown = Shutdown(settings.shutdown_grace_seconds)
+    loop = asyncio.get_running_loop()
+    for sig in EXIT_SIGNALS:
+        loop.add_signal_handler(sig, _stop_on, shutdown)
     async with open_resources(settings) as resources:
+        if shutdown.started:
+            return
         limiter = RateLimiter(resources.redis, OrgLimits(resources.db).get, settings.ephemeral)
         crons = Crons(
             resources.db,
@@ -252,18 +277,20 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
             concurrency=concurrency,
             fire_crons=crons.fire_due,
         )
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stopping.set)
-        # Said once the signals are ours: a SIGTERM from here on stops the worker cleanly.
         console.print(startup_line(settings, registry.ids(), concurrency), soft_wrap=True)
         with bind(resources.redis, settings.ephemeral):
             await worker.start()  # its tasks inherit the bound Valkey client
         try:
-            await stopping.wait()
+            await shutdown.wait()
         finally:
-            await worker.stop()
+            await worker.stop(shutdown.remaining())
+
+
+def _stop_on(shutdown: Shutdown) -> None:
+    if shutdown.started:
+        console.print(f"already stopping; exiting within {shutdown.remaining():.0f} s")
+    else:
+        shutdown.start()
 
 
 @keys_app.command("create")

@@ -139,8 +139,22 @@ class Worker:
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._loop(), name=f"worker {self.worker_id}")
 
-    async def stop(self) -> None:
-        """Stop claiming; cancel the runs in flight and hand them back to the queue."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop claiming; cancel the runs in flight and hand them back to the queue. What
+        is not handed back within `grace` seconds is left to its lease: retried on expiry."""
+        try:
+            async with asyncio.timeout(grace):
+                await self._stop()
+        except TimeoutError:
+            log.warning(
+                "worker %s: %d runs not handed back within %.1f s; they are retried when "
+                "their leases expire",
+                self.worker_id,
+                len(self._running),
+                grace,
+            )
+
+    async def _stop(self) -> None:
         if self._loop_task is not None:
             # Let the loop finish a claim in flight (cancelling it mid-query could leave
             # runs claimed by nobody until their lease expires), then stop at its wait.

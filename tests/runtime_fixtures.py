@@ -22,6 +22,7 @@ GRAPHS = {
     "memory": "./examples/memory.py:graph",
     "hitl": "./examples/interrupt.py:graph",
     "custom": "./examples/custom_stream.py:graph",
+    "slow": "./examples/slow.py:graph",
 }
 
 

@@ -135,8 +135,10 @@ def supervise(server: SharedServer, interval: float = 0.5) -> Iterator[None]:
                 if server.pid() is not None:
                     continue
                 pid = server.revive()
-            except Exception:
-                log.exception("embedded %s died and could not be restarted; retrying", server.name)
+            except Exception as exc:  # e.g. the dead server's children still hold its memory
+                log.warning(
+                    "embedded %s died; restarting it failed, retrying: %s", server.name, exc
+                )
                 continue
             if pid is not None:
                 log.warning("embedded %s had died; restarted it (pid %s)", server.name, pid)

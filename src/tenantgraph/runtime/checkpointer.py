@@ -85,7 +85,8 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
             except Unavailable as exc:
                 if loop.time() + delay > deadline:
                     raise
-                log.warning("checkpoint call failed (%s); retrying in %.2fs", exc, delay)
+                if delay == _FIRST_DELAY:
+                    log.warning("checkpoint call failed (%s); retrying", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _MAX_DELAY)
 

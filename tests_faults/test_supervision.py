@@ -55,19 +55,19 @@ def test_killed_embedded_servers_are_restarted_by_their_holder(tmp_path: Path) -
     try:
         assert served()
         servers = [
-            (EmbeddedValkey(data_dir), data_dir / "valkey" / "valkey.pid"),
-            (EmbeddedPostgres(data_dir), data_dir / "pg" / "postmaster.pid"),
+            ("Valkey", EmbeddedValkey(data_dir), data_dir / "valkey" / "valkey.pid"),
+            ("Postgres", EmbeddedPostgres(data_dir), data_dir / "pg" / "postmaster.pid"),
         ]
-        for embedded, pidfile in servers:
+        for name, embedded, pidfile in servers:
             killed = _recorded_pid(pidfile)
             os.kill(killed, signal.SIGKILL)
             _until(
                 lambda embedded=embedded, killed=killed: embedded.pid() not in (None, killed),
                 60,
-                f"embedded {embedded.name} restarted",
+                f"embedded {name} restarted",
             )
-            _until(served, 60, f"service after {embedded.name} restarted")
-            assert f"embedded {embedded.name} had died; restarted it" in server.log.read_text()
+            _until(served, 60, f"service after {name} restarted")
+            assert f"embedded {name} had died; restarted it" in server.log.read_text()
     finally:
         http.close()
         server.terminate()

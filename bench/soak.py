@@ -33,8 +33,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psycopg
+import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -97,8 +100,9 @@ def _retry_after(exc: BaseException) -> float:
     return 0.5
 
 
-async def _until_ok(tally: Tally, stop: asyncio.Event, call):
-    """`call()` until it succeeds (or the soak ends: None), sleeping Retry-After between."""
+async def _until_ok(tally: Tally, stop: asyncio.Event, call) -> tuple[Any] | None:
+    """`call()` until it succeeds: `(its result,)`, or None when the soak ends first;
+    sleeping Retry-After between tries."""
     while not stop.is_set():
         try:
             result = await call()
@@ -107,7 +111,7 @@ async def _until_ok(tally: Tally, stop: asyncio.Event, call):
             await asyncio.sleep(_retry_after(exc))
             continue
         tally.seen("ok")
-        return result
+        return (result,)
     return None
 
 
@@ -135,9 +139,8 @@ async def client(url: str, org: str, n: int, tally: Tally, stop: asyncio.Event) 
         )
         if output is None:
             return
-        tally.waits[
-            "__error__" if isinstance(output, dict) and "__error__" in output else "ok"
-        ] += 1
+        failed = isinstance(output[0], dict) and "__error__" in output[0]
+        tally.waits["__error__" if failed else "ok"] += 1
         item = f"{n}-{i}"
         if (
             await _until_ok(tally, stop, partial(sdk.store.put_item, ["soak"], item, {"i": i}))
@@ -164,8 +167,21 @@ async def probe(http: httpx.AsyncClient, tally: Tally, stop: asyncio.Event) -> N
         await asyncio.sleep(0.05)
 
 
+def _accepts(server: SharedServer) -> bool:
+    """The restarted server takes connections (Postgres is done recovering)."""
+    try:
+        if isinstance(server, EmbeddedPostgres):
+            psycopg.connect(server.conninfo(), connect_timeout=2).close()
+        else:
+            redis.Redis.from_url(EmbeddedValkey(server.directory.parent).url).ping()
+    except Exception:
+        return False
+    return True
+
+
 async def inject(server: SharedServer, pidfile: Path, tally: Tally, outage: float) -> Fault:
-    """kill -9 the server; wait for it to come back (supervision), or bring it back."""
+    """kill -9 the server; wait for it to take connections again, restarted by the server's
+    supervision or, after `outage` seconds, by this script."""
     fault = Fault(server.name, time.monotonic())
     tally.faults.append(fault)
     killed = int((await asyncio.to_thread(pidfile.read_text)).splitlines()[0])
@@ -173,7 +189,9 @@ async def inject(server: SharedServer, pidfile: Path, tally: Tally, outage: floa
     if outage > 0:
         await asyncio.sleep(outage)
         await asyncio.to_thread(server.revive)
-    while server.pid() in (None, killed):  # noqa: ASYNC110 - another process's pid file
+    while True:  # another process: nothing to wait on but its pid file and socket
+        if server.pid() not in (None, killed) and await asyncio.to_thread(_accepts, server):
+            break
         await asyncio.sleep(0.02)
     fault.returned_at = time.monotonic()
     return fault

@@ -68,7 +68,7 @@ class Fault:
 @dataclass
 class Tally:
     threads: list[str] = field(default_factory=list)  # acknowledged creates
-    items: dict[str, int] = field(default_factory=dict)  # acknowledged puts
+    items: dict[tuple[int, str], int] = field(default_factory=dict)  # (client, key): put
     waits: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     faults: list[Fault] = field(default_factory=list)
@@ -147,7 +147,7 @@ async def client(url: str, org: str, n: int, tally: Tally, stop: asyncio.Event) 
             is None
         ):
             return
-        tally.items[item] = i
+        tally.items[n, item] = i
         await _until_ok(tally, stop, partial(sdk.store.get_item, ["soak"], item))
 
 
@@ -197,7 +197,9 @@ async def inject(server: SharedServer, pidfile: Path, tally: Tally, outage: floa
     return fault
 
 
-async def audit(http: httpx.AsyncClient, tally: Tally) -> dict[str, int]:
+async def audit(
+    http: httpx.AsyncClient, readers: list[httpx.AsyncClient], tally: Tally
+) -> dict[str, int]:
     """Runs per thread and their statuses; acknowledged writes that cannot be read back."""
     statuses: Counter[str] = Counter()
     duplicated = missing_threads = missing_items = 0
@@ -209,8 +211,8 @@ async def audit(http: httpx.AsyncClient, tally: Tally) -> dict[str, int]:
         runs = (await http.get(f"/threads/{thread_id}/runs", params={"limit": 100})).json()
         duplicated += max(0, len(runs) - 1)
         statuses.update(run["status"] for run in runs)
-    for key, i in tally.items.items():
-        got = await http.get("/store/items", params={"namespace": "soak", "key": key})
+    for (n, key), i in tally.items.items():  # an item is its writer's: read as that user
+        got = await readers[n].get("/store/items", params={"namespace": "soak", "key": key})
         if got.status_code != 200 or got.json()["value"] != {"i": i}:
             missing_items += 1
     return {
@@ -272,8 +274,10 @@ async def main() -> None:
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
-        report = await audit(http, tally)
-        await http.aclose()
+        readers = [caller(server.url, org, f"user-{n}", "member").http for n in range(args.clients)]
+        report = await audit(http, readers, tally)
+        for reader in [http, *readers]:
+            await reader.aclose()
         server.terminate()
 
     print(f"\nsoak: {args.minutes:g} min, {args.clients} clients, outage {args.outage:g} s")

@@ -23,6 +23,7 @@ GRAPHS = {
     "hitl": "./examples/interrupt.py:graph",
     "custom": "./examples/custom_stream.py:graph",
     "probe": "./tests/probe_graph.py:graph",
+    "slow": "./examples/slow.py:graph",
 }
 
 

@@ -18,9 +18,11 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,7 +32,16 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-__all__ = ["EmbeddedValkey", "ServerStartError", "SharedServer", "socket_dir"]
+__all__ = [
+    "EmbeddedValkey",
+    "ServerStartError",
+    "SharedServer",
+    "live_pid",
+    "socket_dir",
+    "supervise",
+]
+
+log = logging.getLogger(__name__)
 
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux; leave room for the file name
 
@@ -61,11 +72,39 @@ def _holders(directory: Path) -> Iterator[list[int]]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def live_pid(pid: int | None) -> int | None:
+    """`pid` if that process runs (a zombie, killed but not yet reaped, does not)."""
+    if pid is None:
+        return None
+    try:
+        return pid if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE else None
+    except psutil.NoSuchProcess:
+        return None
+
+
 class SharedServer:
     """Holder bookkeeping common to both servers: attach on start, the last detach stops."""
 
     directory: Path
+    name: str
     _attached = False
+
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        raise NotImplementedError
+
+    def _ensure_running(self) -> None:
+        """Start the server unless it runs (called under the holders' lock)."""
+        raise NotImplementedError
+
+    def revive(self) -> int | None:
+        """Start the server again if it died; its new pid, or None if it was running. The
+        check is repeated under the holders' lock, so of several holders one restarts it."""
+        with _holders(self.directory):
+            if self.pid() is not None:
+                return None
+            self._ensure_running()
+            return self.pid()
 
     def _attach(self, ensure_running: Callable[[], None]) -> None:
         with _holders(self.directory) as pids:
@@ -82,6 +121,35 @@ class SharedServer:
             self._attached = False
             if not pids:
                 shut_down()
+
+
+@contextlib.contextmanager
+def supervise(server: SharedServer, interval: float = 0.5) -> Iterator[None]:
+    """Restart `server` whenever it dies, for the block: every holder watches its pid from a
+    thread (restarting Postgres blocks for seconds, and a holder may have no event loop)."""
+    stopping = threading.Event()
+
+    def watch() -> None:
+        while not stopping.wait(interval):
+            try:
+                if server.pid() is not None:
+                    continue
+                pid = server.revive()
+            except Exception as exc:  # e.g. the dead server's children still hold its memory
+                log.warning(
+                    "embedded %s died; restarting it failed, retrying: %s", server.name, exc
+                )
+                continue
+            if pid is not None:
+                log.warning("embedded %s had died; restarted it (pid %s)", server.name, pid)
+
+    thread = threading.Thread(target=watch, name=f"supervise {server.name}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stopping.set()
+        thread.join()
 
 
 def socket_dir(preferred: Path) -> Path:
@@ -101,6 +169,8 @@ class EmbeddedValkey(SharedServer):
     without persistence: a restart empties it, which every user of it tolerates.
     """
 
+    name = "Valkey"
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory.resolve() / "valkey"
         self.socket = socket_dir(self.directory) / "valkey.sock"
@@ -112,13 +182,12 @@ class EmbeddedValkey(SharedServer):
 
     def start(self, timeout: float = 15.0) -> str:
         """Start or reuse the server, register this process as a holder; return its URL."""
-
-        def ensure_running() -> None:
-            if not self._answers():
-                self._launch(timeout)
-
-        self._attach(ensure_running)
+        self._attach(lambda: self._ensure_running(timeout))
         return self.url
+
+    def _ensure_running(self, timeout: float = 15.0) -> None:
+        if not self._answers():
+            self._launch(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Drop this process as a holder; shut the server down if it was the last one."""
@@ -139,7 +208,7 @@ class EmbeddedValkey(SharedServer):
             pid = int(self.pidfile.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if psutil.pid_exists(pid) else None
+        return live_pid(pid)
 
     def _answers(self) -> bool:
         if self.pid() is None or not self.socket.exists():

@@ -18,7 +18,7 @@ from tenantgraph import __version__
 from tenantgraph.db.database import Database
 from tenantgraph.db.embedded import EmbeddedPostgres
 from tenantgraph.db.migrate import app_conninfo, migrate
-from tenantgraph.embedded import EmbeddedValkey
+from tenantgraph.embedded import EmbeddedValkey, SharedServer, supervise
 from tenantgraph.ephemeral.client import connect
 from tenantgraph.runtime.stream_hub import CONTROL_CONNECTIONS, StreamHub
 from tenantgraph.services.tenant_store import StoreConfig
@@ -68,6 +68,7 @@ async def admin_conninfo(settings: Settings, stack: AsyncExitStack) -> str:
     server = _embedded_postgres(settings)
     conninfo = await asyncio.to_thread(server.start)
     stack.push_async_callback(asyncio.to_thread, server.stop)
+    _supervise(settings, server, stack)
     return conninfo
 
 
@@ -78,7 +79,15 @@ async def redis_url(settings: Settings, stack: AsyncExitStack) -> str:
     server = EmbeddedValkey(settings.data_dir)
     url = await asyncio.to_thread(server.start)
     stack.push_async_callback(asyncio.to_thread, server.stop)
+    _supervise(settings, server, stack)
     return url
+
+
+def _supervise(settings: Settings, server: SharedServer, stack: AsyncExitStack | ExitStack) -> None:
+    """Restart the embedded server while this process holds it, unless told not to; stopped
+    before the server is let go (the stack unwinds in reverse)."""
+    if settings.supervise_embedded:
+        stack.enter_context(supervise(server))
 
 
 def _embedded_postgres(settings: Settings) -> EmbeddedPostgres:
@@ -95,10 +104,12 @@ def hold_embedded_servers(settings: Settings) -> Iterator[None]:
             postgres = _embedded_postgres(settings)
             postgres.start()
             stack.callback(postgres.stop)
+            _supervise(settings, postgres, stack)
         if not settings.redis_url:
             valkey = EmbeddedValkey(settings.data_dir)
             valkey.start()
             stack.callback(valkey.stop)
+            _supervise(settings, valkey, stack)
         yield
 
 
@@ -118,6 +129,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             runtime_conninfo(settings, admin),
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
+            timeout=settings.pool_timeout_seconds,
         )
         await db.open()
         stack.push_async_callback(db.close)

@@ -244,6 +244,15 @@ class Settings(BaseSettings):
     config: Path | None = None
     pool_min_size: int = 2
     pool_max_size: int = 20
+    pool_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Longest wait for a database connection before a 503 with Retry-After.",
+    )
+    supervise_embedded: bool = Field(
+        default=True,
+        description="Restart an embedded Postgres or Valkey that died (off: hold an outage).",
+    )
     ephemeral: EphemeralSettings = Field(default_factory=EphemeralSettings)
     worker_concurrency: int = Field(
         default=4, ge=0, description="Runs executed at once by the server's own worker; 0: none."

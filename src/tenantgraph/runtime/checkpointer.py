@@ -14,9 +14,11 @@ Threads are rows of `threads`: checkpoints of a thread that does not exist canno
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -32,10 +34,19 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from tenantgraph.db.database import Database
+from tenantgraph.errors import Unavailable
 from tenantgraph.scope import Principal
 from tenantgraph.stores import checkpoints as store
 
-__all__ = ["TenantCheckpointer"]
+__all__ = ["WRITE_RETRY_SECONDS", "TenantCheckpointer"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# How long a checkpoint write keeps retrying through an outage: about a run's lease, past
+# which the run is retried elsewhere anyway (from its last saved checkpoint).
+WRITE_RETRY_SECONDS = 30.0
+_FIRST_DELAY, _MAX_DELAY = 0.05, 1.0
 
 
 class TenantCheckpointer(BaseCheckpointSaver[str]):
@@ -47,11 +58,37 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
     """
 
     def __init__(
-        self, db: Database, principal: Principal, *, serde: SerializerProtocol | None = None
+        self,
+        db: Database,
+        principal: Principal,
+        *,
+        serde: SerializerProtocol | None = None,
+        retry_seconds: float = WRITE_RETRY_SECONDS,
     ) -> None:
         super().__init__(serde=serde)
         self.db = db
         self.principal = principal
+        self.retry_seconds = retry_seconds
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+        """`call` again on a fresh connection, with doubling delays for up to
+        `retry_seconds`, while the database is out of reach (a dropped connection, an
+        outage): a run's writes outlive a restart of Postgres. Repeating a write is safe,
+        as every checkpoint statement is an upsert (one whose COMMIT landed before the
+        connection dropped writes the same rows again)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retry_seconds
+        delay = _FIRST_DELAY
+        while True:
+            try:
+                return await call()
+            except Unavailable as exc:
+                if loop.time() + delay > deadline:
+                    raise
+                if delay == _FIRST_DELAY:
+                    log.warning("checkpoint call failed (%s); retrying", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _MAX_DELAY)
 
     @property
     def _org(self) -> str:
@@ -61,16 +98,20 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         configurable = config["configurable"]
-        async with self.db.tenant(self.principal) as conn:
-            cur = await store.select_checkpoint(
-                conn,
-                self._org,
-                configurable["thread_id"],
-                configurable.get("checkpoint_ns", ""),
-                get_checkpoint_id(config),
-            )
-        # Fetched after COMMIT: the pipeline delivered the rows with it, one round trip.
-        row = await cur.fetchone()
+
+        async def select() -> dict[str, Any] | None:
+            async with self.db.tenant(self.principal) as conn:
+                cur = await store.select_checkpoint(
+                    conn,
+                    self._org,
+                    configurable["thread_id"],
+                    configurable.get("checkpoint_ns", ""),
+                    get_checkpoint_id(config),
+                )
+            # Fetched after COMMIT: the pipeline delivered the rows with it, one round trip.
+            return await cur.fetchone()
+
+        row = await self._retrying(select)
         return self._tuple(row) if row else None
 
     async def alist(
@@ -144,21 +185,25 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
         kind, data = self.serde.dumps_typed(stored)
         meta = get_serializable_checkpoint_metadata(config, metadata)
         run_id = meta.get("run_id")
-        async with self.db.tenant(self.principal) as conn:
-            await store.put_checkpoint(
-                conn,
-                self._org,
-                thread_id,
-                ns,
-                checkpoint_id=checkpoint["id"],
-                parent_checkpoint_id=configurable.get("checkpoint_id"),
-                run_id=str(run_id) if run_id is not None else None,
-                checkpoint_type=kind,
-                checkpoint=data,
-                channel_versions={k: str(v) for k, v in checkpoint["channel_versions"].items()},
-                metadata=_jsonable(meta),
-                blobs=blobs,
-            )
+
+        async def put() -> None:
+            async with self.db.tenant(self.principal) as conn:
+                await store.put_checkpoint(
+                    conn,
+                    self._org,
+                    thread_id,
+                    ns,
+                    checkpoint_id=checkpoint["id"],
+                    parent_checkpoint_id=configurable.get("checkpoint_id"),
+                    run_id=str(run_id) if run_id is not None else None,
+                    checkpoint_type=kind,
+                    checkpoint=data,
+                    channel_versions={k: str(v) for k, v in checkpoint["channel_versions"].items()},
+                    metadata=_jsonable(meta),
+                    blobs=blobs,
+                )
+
+        await self._retrying(put)
         return _config(thread_id, ns, checkpoint["id"])
 
     async def aput_writes(
@@ -176,18 +221,22 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
             kind, blob = self.serde.dumps_typed(value)
             serialized.append((WRITES_IDX_MAP.get(channel, idx), channel, kind, blob))
         special = all(channel in WRITES_IDX_MAP for channel, _ in writes)
-        async with self.db.tenant(self.principal) as conn:
-            await store.put_writes(
-                conn,
-                self._org,
-                configurable["thread_id"],
-                configurable.get("checkpoint_ns", ""),
-                configurable["checkpoint_id"],
-                task_id,
-                task_path,
-                serialized,
-                replace=special,
-            )
+
+        async def put() -> None:
+            async with self.db.tenant(self.principal) as conn:
+                await store.put_writes(
+                    conn,
+                    self._org,
+                    configurable["thread_id"],
+                    configurable.get("checkpoint_ns", ""),
+                    configurable["checkpoint_id"],
+                    task_id,
+                    task_path,
+                    serialized,
+                    replace=special,
+                )
+
+        await self._retrying(put)
 
     async def adelete_thread(self, thread_id: str) -> None:
         async with self.db.tenant(self.principal) as conn:

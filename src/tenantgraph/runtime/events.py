@@ -282,9 +282,14 @@ async def _append(
     return ids[-1].decode() if isinstance(ids[-1], bytes) else str(ids[-1])
 
 
-def metadata_event(run_id: uuid.UUID | str, attempt: int) -> bytes:
-    """The data of the `metadata` event that starts each execution of a run."""
-    return dumps({"run_id": str(run_id), "attempt": attempt})
+def metadata_event(run_id: uuid.UUID | str, attempt: int, resumed_from: str | None = None) -> bytes:
+    """The data of the `metadata` event that starts each execution of a run; an execution
+    that resumes from a checkpoint the run saved before names it (`resumed_from`), so a
+    client knows the events that follow replay from there."""
+    data: dict[str, Any] = {"run_id": str(run_id), "attempt": attempt}
+    if resumed_from is not None:
+        data["resumed_from"] = resumed_from
+    return dumps(data)
 
 
 async def publish(

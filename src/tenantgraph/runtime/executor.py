@@ -22,11 +22,13 @@ from langgraph.store.base import BaseStore
 from langgraph.types import Command, Send
 
 from tenantgraph.db.database import Database
+from tenantgraph.errors import Unavailable
 from tenantgraph.runtime import events, server_keys
 from tenantgraph.runtime.checkpointer import TenantCheckpointer
 from tenantgraph.runtime.graphs import GraphRegistry
 from tenantgraph.runtime.state_values import interrupts_by_task, jsonable
 from tenantgraph.scope import Principal
+from tenantgraph.stores import checkpoints
 from tenantgraph.stores import runs as store
 
 __all__ = ["Executor", "Outcome", "StoreFactory", "build_config"]
@@ -39,7 +41,8 @@ OutcomeKind = Literal["success", "error", "interrupt", "rollback", "lost"]
 
 @dataclasses.dataclass
 class Outcome:
-    """How an execution ended. `lost`: another worker owns the run now (write nothing).
+    """How an execution ended. `lost`: not this execution's to record (another worker owns
+    the run now, or the database stayed out of reach): write nothing.
     `checkpoint`: the last checkpoint the graph itself emitted (root graph, stream mode
     `checkpoints`), which is the thread's state when the run ends."""
 
@@ -122,15 +125,20 @@ class Executor:
             result.add(name, encoded)
 
     async def load(self, principal: Principal, run_id: uuid.UUID) -> dict[str, Any] | None:
-        """The run with its assistant, or None when it was deleted meanwhile."""
+        """The run with its assistant, or None when it was deleted meanwhile. `resume_from`:
+        the last checkpoint the run saved, when an earlier execution of it got that far."""
         async with self.db.tenant(principal) as conn:
             run = await store.get_run(conn, principal, run_id)
             if run is None:
                 return None
             assistant = await store.get_assistant(conn, run["assistant_id"])
+            saved = await checkpoints.last_of_run(
+                conn, principal.org_id, str(run["thread_id"]), str(run_id)
+            )
         if assistant is None:
             return None
-        return {**run, "assistant": assistant}
+        last = await saved.fetchone()
+        return {**run, "assistant": assistant, "resume_from": last and last["checkpoint_id"]}
 
     async def graph_for(
         self, principal: Principal, run: dict[str, Any], attempt: int
@@ -178,6 +186,7 @@ class Executor:
         run_id = run["run_id"]
         kwargs = run["kwargs"]
         checkpoint: dict[str, Any] | None = None
+        resume_from = run.get("resume_from")
 
         async def publish(name: str, data: Any) -> None:
             await self.publish(principal, run_id, name, data, result)
@@ -188,7 +197,7 @@ class Executor:
                 principal,
                 run_id,
                 "metadata",
-                events.metadata_event(run_id, attempt),
+                events.metadata_event(run_id, attempt, resume_from),
                 ttl=self.events_ttl,
             )
         try:
@@ -199,6 +208,12 @@ class Executor:
             graph_input = (
                 _command(kwargs["command"]) if kwargs.get("command") else kwargs.get("input")
             )
+            if resume_from is not None:
+                # An earlier execution saved checkpoints: continue from the thread's latest
+                # (that one), so only the step in flight runs again, not the whole input.
+                graph_input = None
+                for key in ("checkpoint_id", "checkpoint_map"):
+                    config["configurable"].pop(key, None)
             context = server_keys.context(
                 {**(run["assistant"].get("context") or {}), **(kwargs.get("context") or {})},
                 config["configurable"],
@@ -236,6 +251,12 @@ class Executor:
                             checkpoint = payload
                         for name, data in encoder.encode(chunk):
                             await publish(name, data)
+        except Unavailable:
+            # Postgres stayed out of reach through the checkpointer's retries: not the
+            # graph's failure. Nothing is recorded; once the lease expires the run is retried
+            # (from its last saved checkpoint).
+            log.warning("run %s: the database is out of reach; left to its retry", run_id)
+            return Outcome("lost")
         except Exception as exc:
             log.exception("run %s failed", run_id)
             await publish("error", events.error_payload(exc))

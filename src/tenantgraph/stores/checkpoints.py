@@ -133,6 +133,19 @@ async def select_checkpoint(
     return await conn.execute(f"{_SELECT} {where} ORDER BY c.checkpoint_id DESC LIMIT 1", params)
 
 
+async def last_of_run(
+    conn: AsyncConnection, org_id: str, thread_id: str, run_id: str
+) -> AsyncCursor[dict[str, Any]]:
+    """The id of the last root checkpoint `run_id` saved on its thread (no row: none yet).
+    Returns the cursor, to fetch after COMMIT as in `select_checkpoint`."""
+    return await conn.execute(
+        """SELECT checkpoint_id FROM checkpoints
+           WHERE org_id = %s AND run_id = %s AND thread_id = %s AND checkpoint_ns = ''
+           ORDER BY checkpoint_id DESC LIMIT 1""",
+        (org_id, run_id, thread_id),
+    )
+
+
 async def select_checkpoints(
     conn: AsyncConnection,
     org_id: str,

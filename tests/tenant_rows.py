@@ -97,8 +97,8 @@ SEED: list[tuple[str, str]] = [
         "INSERT INTO store_ann_owners (org_id, owner_id) VALUES (%(org)s, 'alice')",
     ),
     (
-        "store_quotas",
-        "INSERT INTO store_quotas (org_id, quota, limit_value) VALUES (%(org)s, 'store_items', 5)",
+        "org_quotas",
+        "INSERT INTO org_quotas (org_id, quota, limit_value) VALUES (%(org)s, 'store_items', 5)",
     ),
     (
         "idempotency_records",

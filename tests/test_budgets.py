@@ -7,6 +7,7 @@ import asyncio
 import re
 
 import httpx
+import pytest
 
 from .api_fixtures import ADMIN_TOKEN
 from .test_cli import tenantgraph
@@ -159,3 +160,30 @@ async def test_an_operator_sets_and_resets_one_orgs_store_quota(settings, api_en
         "/store/items", json={"namespace": ["q"], "key": "b", "value": {}}
     )
     assert admitted.status_code == 204
+
+
+async def test_the_cron_cap_is_set_per_org_and_tightened_by_its_admins(api_url, tenants):
+    """`crons_per_user` (100 by default) is a quota like the store's: an org's admins lower
+    it for their org only; the operator may raise it."""
+    admin, member, other = tenants.a_admin, tenants.a_member, tenants.b_member
+    await member.sdk.threads.create()  # the org's first request creates it
+    path = f"/orgs/{admin.org}/limits"
+    budgets = (await admin.http.get(path)).json()
+    assert budgets["crons_per_user"] == {"limit": 100, "source": "default"}
+    tighter = await admin.http.put(path, json={"quota": "crons_per_user", "limit": 1})
+    assert tighter.json()["crons_per_user"] == {"limit": 1, "source": "org"}
+    await member.sdk.crons.create("agent", schedule="0 3 * * *", input=HI)
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await member.sdk.crons.create("agent", schedule="0 4 * * *", input=HI)
+    assert refused.value.response.status_code == 413
+    assert "at most 1 crons" in refused.value.response.text
+    for hour in (3, 4):  # another org keeps the default
+        await other.sdk.crons.create("agent", schedule=f"0 {hour} * * *", input=HI)
+    looser = await admin.http.put(path, json={"quota": "crons_per_user", "limit": 5})
+    assert looser.status_code == 403
+    async with httpx.AsyncClient(
+        base_url=api_url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as platform:
+        raised = await platform.put(path, json={"quota": "crons_per_user", "limit": 5})
+    assert raised.json()["crons_per_user"] == {"limit": 5, "source": "org"}
+    await member.sdk.crons.create("agent", schedule="0 4 * * *", input=HI)

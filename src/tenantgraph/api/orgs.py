@@ -15,7 +15,7 @@ from tenantgraph.api.payloads import Body, Count, JsonObject, Text
 from tenantgraph.ephemeral.ratelimit import Bucket
 from tenantgraph.errors import Forbidden, NotFound
 from tenantgraph.scope import Principal, Role
-from tenantgraph.services.limits import StoreQuota
+from tenantgraph.services.limits import Quota
 from tenantgraph.settings import Limit
 
 router = APIRouter(prefix="/orgs", tags=["organisations"])
@@ -52,18 +52,18 @@ class KeyCreate(Body):
 
 
 class LimitSet(Body):
-    """One budget (`bucket`) or store quota (`quota`) of the org: a new limit, or
+    """One budget (`bucket`) or quota (`quota`) of the org: a new limit, or
     `limit: null` to follow the default."""
 
     bucket: Bucket | None = None
-    quota: StoreQuota | None = None
+    quota: Quota | None = None
     limit: int | None = Field(None, ge=1, le=2**63 - 1)
     window_seconds: int = Field(60, ge=1, le=366 * 24 * 3600)
 
     @model_validator(mode="after")
     def _one_limit(self) -> LimitSet:
         if (self.bucket is None) == (self.quota is None):
-            raise ValueError("name one 'bucket' (a rate budget) or one 'quota' (a store quota)")
+            raise ValueError("name one 'bucket' (a rate budget) or one 'quota'")
         if self.bucket is not None and (self.limit or 0) > 2**31 - 1:
             raise ValueError(f"a budget's limit is at most {2**31 - 1}")
         return self

@@ -85,9 +85,7 @@ class AppState:
             self.orgs = Orgs(db)
             self.custom_auth = load_auth(settings)
             self.authenticator = Authenticator(settings, self.orgs, self.custom_auth)
-            self.limits = OrgLimits(
-                db, settings.ephemeral.rate_limits, resources.store_config.limits
-            )
+            self.limits = OrgLimits.from_settings(db, settings, resources.store_config.limits)
             self.rate_limiter = RateLimiter(redis, self.limits.get, settings.ephemeral)
             self.idempotency = Idempotency(db, settings.ephemeral)
             self.assistants = Assistants(db, registry)

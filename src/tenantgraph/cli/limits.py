@@ -1,4 +1,4 @@
-"""`tenantgraph limits …`: an org's overrides of the default budgets and store quotas, set by
+"""`tenantgraph limits …`: an org's overrides of the default budgets and quotas, set by
 the operator (who may raise them; an org's own admins may only tighten them over HTTP)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from rich.table import Table
 from tenantgraph.cli._resources import run_with_resources
 from tenantgraph.ephemeral.ratelimit import Bucket
 from tenantgraph.scope import Principal, Role
-from tenantgraph.services.limits import OrgLimits, StoreQuota
+from tenantgraph.services.limits import OrgLimits, Quota
 from tenantgraph.settings import Limit, Settings
 
 limits_app = typer.Typer(help="Show and set an organisation's budgets.", no_args_is_help=True)
@@ -22,9 +22,7 @@ OPERATOR = "tenantgraph-cli"
 
 OrgOption = Annotated[str, typer.Option("--org", help="Organisation id")]
 BucketOption = Annotated[Bucket | None, typer.Option("--bucket", help="The budget to change")]
-QuotaOption = Annotated[
-    StoreQuota | None, typer.Option("--quota", help="The store quota to change")
-]
+QuotaOption = Annotated[Quota | None, typer.Option("--quota", help="The quota to change")]
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="tenantgraph.json or langgraph.json", exists=True)
 ]
@@ -38,19 +36,19 @@ def _operator(org: str) -> Principal:
     return Principal(org, OPERATOR, Role.OWNER)
 
 
-def _one(bucket: Bucket | None, quota: StoreQuota | None) -> Bucket | StoreQuota:
+def _one(bucket: Bucket | None, quota: Quota | None) -> Bucket | Quota:
     if (bucket is None) == (quota is None):
-        raise typer.BadParameter("name one --bucket (a rate budget) or one --quota (a store quota)")
+        raise typer.BadParameter("name one --bucket (a rate budget) or one --quota")
     return bucket or quota  # type: ignore[return-value]
 
 
 @limits_app.command("show")
 def show(org: OrgOption, config: ConfigOption = None) -> None:
-    """Every budget and store quota of the org: its override, or the default."""
+    """Every budget and quota of the org: its override, or the default."""
     settings = _settings(config)
     budgets = run_with_resources(
         settings,
-        lambda r: OrgLimits(r.db, settings.ephemeral.rate_limits, r.store_config.limits).effective(
+        lambda r: OrgLimits.from_settings(r.db, settings, r.store_config.limits).effective(
             _operator(org)
         ),
     )
@@ -72,8 +70,8 @@ def set_limit(
     window: Annotated[int, typer.Option(min=1, help="Seconds to refill a bucket")] = 60,
     config: ConfigOption = None,
 ) -> None:
-    """Override one budget (--bucket) or store quota (--quota) of the org."""
-    if isinstance(chosen := _one(bucket, quota), StoreQuota):
+    """Override one budget (--bucket) or quota (--quota) of the org."""
+    if isinstance(chosen := _one(bucket, quota), Quota):
         run_with_resources(
             _settings(config), lambda r: OrgLimits(r.db).set_quota(_operator(org), chosen, limit)
         )
@@ -93,14 +91,14 @@ def reset(
     quota: QuotaOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Back to the default for one budget (--bucket) or store quota (--quota) of the org."""
+    """Back to the default for one budget (--bucket) or quota (--quota) of the org."""
     chosen = _one(bucket, quota)
     operator = _operator(org)
     run_with_resources(
         _settings(config),
         lambda r: (
             OrgLimits(r.db).set_quota(operator, chosen, None)
-            if isinstance(chosen, StoreQuota)
+            if isinstance(chosen, Quota)
             else OrgLimits(r.db).set(operator, chosen, None)
         ),
     )

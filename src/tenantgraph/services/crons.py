@@ -26,6 +26,7 @@ from tenantgraph.errors import InvalidInput, QuotaExceeded
 from tenantgraph.scope import Principal
 from tenantgraph.services.runs import InvalidRun, RunCreate, RunNotFound, Runs
 from tenantgraph.stores import crons as store
+from tenantgraph.stores import org_quotas
 from tenantgraph.stores import runs as run_store
 from tenantgraph.stores.crons import CronSortColumn
 
@@ -151,8 +152,10 @@ class Crons:
         async with self.db.tenant(principal) as conn:
             if await run_store.get_assistant(conn, assistant_id) is None:
                 raise RunNotFound("Assistant not found")
-            if await store.count_owned(conn, principal) >= self.max_per_user:
-                raise QuotaExceeded(f"a user may own at most {self.max_per_user} crons")
+            overrides = await org_quotas.select_overrides(conn, principal)
+            most = overrides.get("crons_per_user", self.max_per_user)
+            if await store.count_owned(conn, principal) >= most:
+                raise QuotaExceeded(f"a user may own at most {most} crons")
             if thread_id is not None and (
                 await run_store.lock_thread(conn, principal, thread_id) is None
             ):

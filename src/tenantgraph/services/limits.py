@@ -1,6 +1,7 @@
-"""Per-org overrides of the rate-limit budgets (read by the rate limiter) and of the store's
-quotas (read by the store's write statement): set by the platform operator (any value) or by
-the org's own admins (only ever tighter than what applies)."""
+"""Per-org overrides of the rate-limit budgets (read by the rate limiter) and of the quotas
+(the store's, read by its write statement, and the crons a user may own, read by `Crons`):
+set by the platform operator (any value) or by the org's own admins (only ever tighter than
+what applies)."""
 
 from __future__ import annotations
 
@@ -17,41 +18,52 @@ from tenantgraph.ephemeral.ratelimit import Bucket
 from tenantgraph.errors import Forbidden, NotFound
 from tenantgraph.scope import Principal
 from tenantgraph.services.tenant_store import StoreLimits
-from tenantgraph.settings import Limit, RateLimits
+from tenantgraph.settings import Limit, RateLimits, Settings
+from tenantgraph.stores import org_quotas
 from tenantgraph.stores import rate_limits as store
-from tenantgraph.stores import store_quotas
 
-__all__ = ["OrgLimits", "StoreQuota"]
+__all__ = ["OrgLimits", "Quota"]
 
 
-class StoreQuota(enum.StrEnum):
-    """The store's quotas of an org (the config file's `store.limits`; none: unlimited)."""
+class Quota(enum.StrEnum):
+    """An org's quotas: the store's (the config file's `store.limits`; none: unlimited) and
+    the crons one user may own (`crons_per_user`)."""
 
     STORE_ITEMS = "store_items"
     STORE_BYTES = "store_bytes"
+    CRONS_PER_USER = "crons_per_user"
 
 
 class OrgLimits:
     """The org's overrides in Postgres; `get` is what `RateLimiter` loads (and caches).
-    `defaults` are the process's budgets and `store_defaults` its store quotas, which apply
-    where the org has no override."""
+    `defaults` are the process's budgets, `store_defaults` its store quotas and
+    `crons_per_user` its cron cap, which apply where the org has no override."""
 
     def __init__(
         self,
         db: Database,
         defaults: RateLimits | None = None,
         store_defaults: StoreLimits | None = None,
+        crons_per_user: int | None = None,
     ) -> None:
         self.db = db
         self.defaults = defaults or RateLimits()
         self.store_defaults = store_defaults or StoreLimits()
+        self.crons_per_user = crons_per_user
+
+    @classmethod
+    def from_settings(
+        cls, db: Database, settings: Settings, store_defaults: StoreLimits
+    ) -> OrgLimits:
+        """With the process's defaults: its budgets, store quotas and cron cap."""
+        return cls(db, settings.ephemeral.rate_limits, store_defaults, settings.crons_per_user)
 
     async def effective(self, principal: Principal) -> dict[str, dict[str, Any]]:
         """Every budget of the org (its limit, window and whether the org overrides it) and
-        every store quota (its limit, None for unlimited, and the same source)."""
+        every quota (its limit, None for unlimited, and the same source)."""
         async with self.db.tenant(principal) as conn:
             overrides = _buckets(await store.select_overrides(conn, principal))
-            quotas = await store_quotas.select_overrides(conn, principal)
+            quotas = await org_quotas.select_overrides(conn, principal)
         budgets = {
             bucket.value: {
                 **(overrides.get(bucket) or self._default(bucket)).model_dump(),
@@ -64,16 +76,14 @@ class OrgLimits:
                 "limit": quotas.get(quota.value, self._quota_default(quota)),
                 "source": "org" if quota.value in quotas else "default",
             }
-            for quota in StoreQuota
+            for quota in Quota
         }
 
-    async def tighten_quota(
-        self, principal: Principal, quota: StoreQuota, limit: int | None
-    ) -> None:
-        """What an org's admin may do with a store quota: set it (or go back to the default)
+    async def tighten_quota(self, principal: Principal, quota: Quota, limit: int | None) -> None:
+        """What an org's admin may do with a quota: set it (or go back to the default)
         only if it is no looser than the quota that applies now; raising it is `set_quota`."""
         async with self._tenant(principal) as conn:
-            current = (await store_quotas.select_overrides(conn, principal)).get(
+            current = (await org_quotas.select_overrides(conn, principal)).get(
                 quota.value, self._quota_default(quota)
             )
             wanted = limit or self._quota_default(quota)
@@ -84,15 +94,18 @@ class OrgLimits:
                 )
             await _write_quota(conn, principal, quota, limit)
 
-    async def set_quota(self, principal: Principal, quota: StoreQuota, limit: int | None) -> None:
-        """Override one store quota of `principal`'s org, or restore the default with `None`
+    async def set_quota(self, principal: Principal, quota: Quota, limit: int | None) -> None:
+        """Override one quota of `principal`'s org, or restore the default with `None`
         (the operator's decision, as for `set`)."""
         async with self._tenant(principal) as conn:
             await _write_quota(conn, principal, quota, limit)
 
-    def _quota_default(self, quota: StoreQuota) -> int | None:
-        limits = self.store_defaults
-        return limits.max_items if quota is StoreQuota.STORE_ITEMS else limits.max_bytes
+    def _quota_default(self, quota: Quota) -> int | None:
+        return {
+            Quota.STORE_ITEMS: self.store_defaults.max_items,
+            Quota.STORE_BYTES: self.store_defaults.max_bytes,
+            Quota.CRONS_PER_USER: self.crons_per_user,
+        }[quota]
 
     async def tighten(self, principal: Principal, bucket: Bucket, limit: Limit | None) -> None:
         """What an org's admin may do: set a budget (or go back to the default) only if it
@@ -147,12 +160,12 @@ def _buckets(rows: list[dict[str, Any]]) -> dict[Bucket, Limit]:
 
 
 async def _write_quota(
-    conn: AsyncConnection, principal: Principal, quota: StoreQuota, limit: int | None
+    conn: AsyncConnection, principal: Principal, quota: Quota, limit: int | None
 ) -> None:
     if limit is None:
-        await store_quotas.delete_override(conn, principal, quota.value)
+        await org_quotas.delete_override(conn, principal, quota.value)
     else:
-        await store_quotas.upsert_override(conn, principal, quota.value, limit)
+        await org_quotas.upsert_override(conn, principal, quota.value, limit)
 
 
 async def _write(

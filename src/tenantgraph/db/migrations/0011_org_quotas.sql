@@ -1,14 +1,15 @@
--- Per-org overrides of the store's quotas (the config file's `store.limits`): one row per
--- overridden quota; a missing row means the process's default applies.
-CREATE TABLE store_quotas (
+-- Per-org overrides of the quotas: the store's (the config file's `store.limits`) and the
+-- crons a user may own. One row per overridden quota; a missing row means the process's
+-- default applies.
+CREATE TABLE org_quotas (
     org_id       text NOT NULL REFERENCES orgs (org_id) ON DELETE CASCADE,
-    quota        text NOT NULL CHECK (quota IN ('store_items', 'store_bytes')),
+    quota        text NOT NULL CHECK (quota IN ('store_items', 'store_bytes', 'crons_per_user')),
     limit_value  bigint NOT NULL CHECK (limit_value > 0),
     updated_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (org_id, quota)
 );
 
-SELECT enable_tenant_rls('store_quotas');
+SELECT enable_tenant_rls('org_quotas');
 
 -- As in 0002, but the org's overrides replace the defaults the caller passes in: a write
 -- reads them in the statement it already sends, so an override costs no round trip.
@@ -28,7 +29,7 @@ BEGIN
     SELECT coalesce(max(limit_value) FILTER (WHERE quota = 'store_items'), item_limit),
            coalesce(max(limit_value) FILTER (WHERE quota = 'store_bytes'), byte_limit)
     INTO item_limit, byte_limit
-    FROM store_quotas WHERE org_id = current_setting('tenantgraph.org_id');
+    FROM org_quotas WHERE org_id = current_setting('tenantgraph.org_id');
     SELECT coalesce(sum(items), 0), coalesce(sum(bytes), 0) INTO used_items, used_bytes
     FROM store_usage WHERE org_id = current_setting('tenantgraph.org_id');
     IF item_limit IS NOT NULL AND items_delta > 0 AND used_items + items_delta > item_limit THEN

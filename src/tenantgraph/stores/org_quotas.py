@@ -1,5 +1,5 @@
-"""SQL of the per-org store quota overrides (tenant table `store_quotas`, migration 0011).
-The store's write statement reads them itself (`store_check_quota`)."""
+"""SQL of the per-org quota overrides (tenant table `org_quotas`, migration 0011). The
+store's write statement reads its own itself (`store_check_quota`)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from tenantgraph.scope import Principal
 
 __all__ = ["delete_override", "select_overrides", "upsert_override"]
 
-_SELECT_OVERRIDES = "SELECT quota, limit_value FROM store_quotas WHERE org_id = %(org)s"
+_SELECT_OVERRIDES = "SELECT quota, limit_value FROM org_quotas WHERE org_id = %(org)s"
 _UPSERT_OVERRIDE = """
-INSERT INTO store_quotas (org_id, quota, limit_value) VALUES (%(org)s, %(quota)s, %(limit)s)
+INSERT INTO org_quotas (org_id, quota, limit_value) VALUES (%(org)s, %(quota)s, %(limit)s)
 ON CONFLICT (org_id, quota) DO UPDATE
 SET limit_value = EXCLUDED.limit_value, updated_at = now()
 RETURNING quota
 """
 _DELETE_OVERRIDE = """
-DELETE FROM store_quotas WHERE org_id = %(org)s AND quota = %(quota)s RETURNING quota
+DELETE FROM org_quotas WHERE org_id = %(org)s AND quota = %(quota)s RETURNING quota
 """
 
 

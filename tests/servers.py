@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -23,7 +24,12 @@ class ServerProcess:
     """One `tenantgraph serve` child process with its own log file."""
 
     def __init__(
-        self, data_dir: Path, *, env: dict[str, str] | None = None, config: Path | None = None
+        self,
+        data_dir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        config: Path | None = None,
+        args: Sequence[str] = (),
     ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -32,6 +38,7 @@ class ServerProcess:
         command = [sys.executable, "-m", "tenantgraph.cli", "serve", "--port", str(self.port)]
         if config is not None:
             command += ["--config", str(config)]
+        command += args
         inherited = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
         full_env = {**inherited, "TENANTGRAPH_DATA_DIR": str(data_dir), **(env or {})}
         with open(self.log, "ab") as log:

@@ -64,6 +64,14 @@ def serve(
             help="Server processes sharing the port, each with its own pool and run worker",
         ),
     ] = 1,
+    reload: Annotated[
+        bool,
+        typer.Option(
+            "--reload",
+            help="Development: restart the server when a .py, .json or .env file under the "
+            "config file's directory changes",
+        ),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Run the API server (starts embedded Postgres and Valkey when no URL is set)."""
@@ -72,15 +80,17 @@ def serve(
     from tenantgraph.api.shutdown import signals_noted
     from tenantgraph.resources import hold_embedded_servers
 
+    if reload and workers > 1:
+        raise typer.BadParameter("--reload runs one server process; leave out --workers")
     settings = _settings(config)
     console.print(
         f"[bold]tenantgraph[/] serving on http://{host}:{port} (data: {settings.data_dir}"
-        f", {workers} process{'es' if workers > 1 else ''})"
+        f", {workers} process{'es' if workers > 1 else ''}{', reloading' if reload else ''})"
     )
     # uvicorn waits this long for open connections; the app ends its streams at the signal
     # (api/shutdown.py) and gives the worker what is left.
     grace = settings.shutdown_grace_seconds
-    if workers == 1:
+    if workers == 1 and not reload:
         uvicorn.run(
             create_app(settings),
             host=host,
@@ -96,11 +106,19 @@ def serve(
     ):
         if received:  # a signal while the embedded servers started: stop them now
             return
-        # uvicorn's worker processes are spawned and build the app from the environment;
-        # prometheus_client reads its multi-process directory when they import it.
+        # uvicorn's worker processes (or, reloading, each new server process) are spawned
+        # and build the app from the environment; the embedded servers outlive them here.
         if config is not None:
             os.environ["TENANTGRAPH_CONFIG"] = str(config.resolve())
-        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", samples)
+        watch = {}
+        if reload:
+            watch = {
+                "reload": True,
+                "reload_dirs": [str(settings.config_file.base_dir)],
+                "reload_includes": ["*.py", "*.json", ".env"],
+            }
+        else:  # prometheus_client reads its multi-process directory when imported
+            os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", samples)
         uvicorn.run(
             "tenantgraph.api.app:create_app",
             factory=True,
@@ -109,6 +127,7 @@ def serve(
             workers=workers,
             log_config=LOGGING,
             timeout_graceful_shutdown=grace,  # type: ignore[arg-type]
+            **watch,
         )
 
 

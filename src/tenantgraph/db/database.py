@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -41,6 +42,12 @@ class Database:
 
     async def close(self) -> None:
         await self.pool.close()
+
+    async def ping(self, seconds: float) -> None:
+        """Raise unless a pooled connection answers `SELECT 1` within `seconds`: readiness,
+        which must fail fast rather than wait out the pool's own timeout."""
+        async with asyncio.timeout(seconds), self.pool.connection(timeout=seconds) as conn:
+            await conn.execute("SELECT 1")
 
     @asynccontextmanager
     async def tenant(self, principal: Principal) -> AsyncIterator[AsyncConnection]:

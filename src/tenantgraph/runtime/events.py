@@ -40,7 +40,9 @@ __all__ = [
     "StreamEncoder",
     "can_read_run_events",
     "check_event_id",
+    "created_entry",
     "dumps",
+    "end_entry",
     "error_payload",
     "format_sse",
     "mark_created",
@@ -108,7 +110,9 @@ class RunResult:
         self.error: Any = None
 
     def add(self, event: str, data: bytes) -> None:
-        if event == "values":
+        if event == "metadata":  # an execution starts (again): a retry's result replaces it
+            self.values, self.interrupts, self.error = None, [], None
+        elif event == "values":
             self.values = orjson.loads(data)
             if isinstance(self.values, dict) and "__interrupt__" in self.values:
                 self.interrupts.extend(self.values.pop("__interrupt__"))
@@ -290,6 +294,17 @@ async def publish(
     return await _append(redis, run_events_key(principal, run_id), [(event.encode(), data)], ttl)
 
 
+def created_entry(principal: Principal, readers: Iterable[str] = ()) -> tuple[bytes, bytes]:
+    """The stream's opening entry: who may read it besides the org's admins (the run's
+    creator, `principal`, and `readers`, e.g. the thread's owner)."""
+    return _CREATED, dumps({"readers": sorted({principal.user_id, *readers})})
+
+
+def end_entry(run_id: uuid.UUID | str, status: str) -> tuple[bytes, bytes]:
+    """The stream's closing entry: readers stop here."""
+    return _END, dumps({"run_id": str(run_id), "status": status})
+
+
 async def mark_created(
     redis: aioredis.Redis,
     principal: Principal,
@@ -303,7 +318,7 @@ async def mark_created(
     entry names who may read it besides the org's admins: the run's creator (`principal`)
     and `readers` (the thread's owner). `started`: the run was claimed at its creation,
     so its first `metadata` event (attempt 1) goes out with the same round trip."""
-    entries = [(_CREATED, dumps({"readers": sorted({principal.user_id, *readers})}))]
+    entries = [created_entry(principal, readers)]
     if started:
         entries.append((b"metadata", metadata_event(run_id, 1)))
     await _append(redis, run_events_key(principal, run_id), entries, ttl)
@@ -333,8 +348,7 @@ async def publish_end(
     ttl: int = DEFAULT_TTL_SECONDS,
 ) -> None:
     """Close the run's stream: readers stop here."""
-    data = dumps({"run_id": str(run_id), "status": status})
-    await _append(redis, run_events_key(principal, run_id), [(_END, data)], ttl)
+    await _append(redis, run_events_key(principal, run_id), [end_entry(run_id, status)], ttl)
 
 
 async def read_run_events(

@@ -20,6 +20,7 @@ from tenantgraph.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tenantgraph.runtime import events
 from tenantgraph.runtime.events import RunEvent, RunResult
 from tenantgraph.scope import Principal
+from tenantgraph.services.run_results import RunResults
 from tenantgraph.stores import assistants as assistant_store
 from tenantgraph.stores import runs as store
 
@@ -163,6 +164,7 @@ class Runs:
         self.db = db
         self.redis = redis
         self.events_ttl = events_ttl
+        self.results = RunResults(db, redis, RunNotFound)
 
     async def create(
         self,
@@ -272,6 +274,7 @@ class Runs:
             claimed_by = worker.worker_id if takes else None
             # The stream's opening entry goes out while Postgres inserts the run; both are
             # done before the commit makes the run claimable (the marker must come first).
+            # Valkey out: the marker fails, the insert rolls back, nothing is created (503).
             marker = asyncio.ensure_future(
                 events.mark_created(
                     self.redis,
@@ -429,16 +432,8 @@ class Runs:
         )
 
     async def join(self, principal: Principal, run_id: uuid.UUID) -> Any:
-        """Wait for the run to end; the body of `/join` (see events.RunResult).
-        Works after a stateless run deleted itself; RunNotFound if nothing is readable."""
-        if not await events.can_read_run_events(self.redis, principal, run_id):
-            await self.get(principal, run_id)  # RunNotFound unless an expired stream
-        result = events.RunResult()
-        # Read to the end marker: it is written after the run's final status.
-        async for event in self.events(principal, run_id):
-            assert event is not None
-            result.add(event.event, event.data)
-        return result.body()
+        """Wait for the run to end; the body of `/join` (services/run_results.py)."""
+        return await self.results.join(principal, run_id)
 
     async def wait(
         self, principal: Principal, run: dict[str, Any], *, worker: LocalWorker | None = None

@@ -15,16 +15,15 @@ import pytest
 from tenantgraph.ephemeral.client import connect
 from tenantgraph.runtime import events
 from tenantgraph.runtime.graphs import GraphRegistry
+from tenantgraph.runtime.publisher import RunPublisher, append_script
 from tenantgraph.runtime.worker import Worker
 from tenantgraph.scope import Principal
 from tenantgraph.services.runs import RunCreate, Runs
 
 from .api_fixtures import caller, start_api_server
 from .own_valkey import OwnValkey
-from .run_helpers import slow
+from .run_helpers import slow, until
 from .runtime_fixtures import ROOT, make_org, make_thread
-
-DEADLINE = 60
 
 
 @pytest.fixture
@@ -33,15 +32,6 @@ def valkey(tmp_path: Path) -> Iterator[OwnValkey]:
     own.start()
     yield own
     own.stop()
-
-
-async def until(check, deadline: float = DEADLINE):
-    """Poll `check()` until it returns something truthy."""
-    async with asyncio.timeout(deadline):
-        while True:
-            if found := await check():
-                return found
-            await asyncio.sleep(0.1)
 
 
 async def test_a_run_outlives_a_valkey_outage_and_its_stream_comes_back(resources, org_ids, valkey):
@@ -78,7 +68,7 @@ async def test_a_run_outlives_a_valkey_outage_and_its_stream_comes_back(resource
 
         assert (await until(ended))["status"] == "success"
         # The join answers from Postgres while Valkey is still out.
-        output = await asyncio.wait_for(runs.join(alice, run_id), DEADLINE)
+        output = await asyncio.wait_for(runs.join(alice, run_id), 60)
         assert output["started"] == [f"{run_id}:1"]  # one execution: the outage cost no retry
         assert output["ticks"] == 12 and output["finished"] == [str(run_id)]
 
@@ -158,3 +148,43 @@ async def test_valkey_down_is_503_where_needed_and_no_one_else_notices(
     finally:
         await alice.http.aclose()
         server.terminate()
+
+
+async def test_a_full_buffer_drops_the_oldest_events_but_keeps_the_outcome(org_ids, valkey):
+    redis = connect(valkey.url)
+    alice, bob = Principal(org_ids[0], "alice"), Principal(org_ids[0], "bob")
+    run_id = uuid.uuid4()
+
+    async def readers() -> list[str]:  # from Postgres, for a stream opened again
+        return ["alice", "bob"]
+
+    background: set[asyncio.Task[None]] = set()
+    publisher = RunPublisher(
+        alice, run_id, readers, append_script(redis), ttl=60, max_bytes=4000, background=background
+    )
+    try:
+        await publisher.publish(b"metadata", events.metadata_event(run_id, 1))
+        valkey.kill()
+        for i in range(200):
+            await publisher.publish(b"custom", events.dumps({"step": i, "pad": "x" * 50}))
+            await publisher.publish(b"values", events.dumps({"i": i}))
+        await publisher.publish(*events.end_entry(run_id, "success"))
+        assert publisher.dropped > 0 and background
+
+        valkey.restart()
+
+        async def flushed() -> bool:
+            return publisher.pending == 0
+
+        await until(flushed)
+        entries = [
+            (f[b"event"], f[b"data"])
+            for _, f in await redis.xrange(events.run_events_key(alice, run_id))
+        ]
+        names = [name for name, _ in entries]
+        assert names[0] == b"__created__" and names[-1] == b"__end__"
+        assert entries[-2] == (b"values", events.dumps({"i": 199}))  # the outcome is kept
+        assert names.count(b"custom") < 200 and names.count(b"values") < 200
+        assert await events.can_read_run_events(redis, bob, run_id)
+    finally:
+        await redis.aclose()

@@ -9,6 +9,7 @@ bytes); entry ids (`<ms>-<seq>`) are the SSE event ids. Entries named `__…__` 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -29,6 +30,7 @@ from langchain_core.messages import (
 from langgraph.errors import GraphBubbleUp, GraphRecursionError, InvalidUpdateError
 from langgraph.types import Send
 
+from tenantgraph.ephemeral.client import VALKEY_DOWN
 from tenantgraph.errors import InvalidInput
 from tenantgraph.scope import KeyKind, Principal, redis_key
 
@@ -53,6 +55,8 @@ __all__ = [
     "read_run_events",
     "run_events_key",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS = 3600
 STREAM_MODES = frozenset(
@@ -347,8 +351,13 @@ async def publish_end(
     *,
     ttl: int = DEFAULT_TTL_SECONDS,
 ) -> None:
-    """Close the run's stream: readers stop here."""
-    await _append(redis, run_events_key(principal, run_id), [end_entry(run_id, status)], ttl)
+    """Close the run's stream: readers stop here. After the run's end is recorded, so with
+    Valkey out it is skipped (logged): readers then follow the run's status in Postgres
+    (services/run_results.py), and the request that ended the run still succeeds."""
+    try:
+        await _append(redis, run_events_key(principal, run_id), [end_entry(run_id, status)], ttl)
+    except VALKEY_DOWN as exc:
+        log.warning("run %s: no end marker in its stream, Valkey is out (%r)", run_id, exc)
 
 
 async def read_run_events(

@@ -50,7 +50,6 @@ __all__ = [
     "mark_created",
     "metadata_event",
     "mode_matches",
-    "publish",
     "publish_end",
     "read_run_events",
     "run_events_key",
@@ -269,33 +268,20 @@ def format_sse(event: RunEvent, *, with_id: bool = True) -> bytes:
 
 async def _append(
     redis: aioredis.Redis, key: str, entries: Sequence[tuple[bytes, bytes]], ttl: int
-) -> str:
-    """Append `(event, data)` entries in one round trip; returns the last entry's id."""
+) -> None:
+    """Append `(event, data)` entries in one round trip (a run's executor appends through
+    runtime/publisher.py, which waits out Valkey outages)."""
     # No MULTI needed: a reader never depends on the TTL being set.
     async with redis.pipeline(transaction=False) as pipe:
         for event, data in entries:
             pipe.xadd(key, {b"event": event, b"data": data})
         pipe.expire(key, ttl)
-        *ids, _ = await pipe.execute()
-    return ids[-1].decode() if isinstance(ids[-1], bytes) else str(ids[-1])
+        await pipe.execute()
 
 
 def metadata_event(run_id: uuid.UUID | str, attempt: int) -> bytes:
     """The data of the `metadata` event that starts each execution of a run."""
     return dumps({"run_id": str(run_id), "attempt": attempt})
-
-
-async def publish(
-    redis: aioredis.Redis,
-    principal: Principal,
-    run_id: uuid.UUID | str,
-    event: str,
-    data: bytes,
-    *,
-    ttl: int = DEFAULT_TTL_SECONDS,
-) -> str:
-    """Append one event (`data`: JSON bytes, see `dumps`); returns its id."""
-    return await _append(redis, run_events_key(principal, run_id), [(event.encode(), data)], ttl)
 
 
 def created_entry(principal: Principal, readers: Iterable[str] = ()) -> tuple[bytes, bytes]:

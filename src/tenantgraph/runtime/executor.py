@@ -104,7 +104,6 @@ class Executor:
         events_buffer_bytes: int = DEFAULT_BUFFER_BYTES,
     ) -> None:
         self.db = db
-        self.redis = redis
         self.registry = registry
         self.store_factory = store_factory
         self.events_ttl = events_ttl

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BUFFER_BYTES = 4 * 2**20
 _RETRY_FIRST, _RETRY_MAX = 0.1, 2.0
+# A Valkey that accepts but does not answer (stopped, overloaded) must not hold the run up.
+_SEND_SECONDS = 5.0
+_BATCH = 1000  # entries per script call: a backlog is sent in slices, not one long script
 # Never dropped from a full buffer (with the latest `values`): what a reader needs to know
 # which attempt it reads and how the run ended.
 _KEPT = frozenset({b"metadata", b"error", events.end_entry("", "")[0]})
@@ -116,9 +120,9 @@ class RunPublisher:
 
     async def _flush(self) -> None:
         """Write every pending event in order (a missing stream is opened again)."""
-        async with self._lock:
+        async with self._lock, asyncio.timeout(_SEND_SECONDS):
             while self._pending:
-                batch = list(self._pending)
+                batch = list(itertools.islice(self._pending, _BATCH))
                 self._sending = len(batch)
                 try:
                     args: list[bytes | int | str] = [self.ttl, b""]

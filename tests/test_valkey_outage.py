@@ -37,9 +37,9 @@ def valkey(tmp_path: Path) -> Iterator[OwnValkey]:
 async def test_a_run_outlives_a_valkey_outage_and_its_stream_comes_back(resources, org_ids, valkey):
     redis = connect(valkey.url)
     registry = GraphRegistry({"slow": "./examples/slow.py:graph"}, ROOT)
-    # A short lease: on the old code the outage ended the run "abandoned" within seconds.
+    # A lease shorter than the outage: on the old code the run never ended.
     worker = Worker(
-        resources.db, redis, registry, lease_seconds=1.0, heartbeat_seconds=0.1, poll_seconds=0.05
+        resources.db, redis, registry, lease_seconds=2.0, heartbeat_seconds=0.1, poll_seconds=0.05
     )
     runs = Runs(resources.db, redis)
     alice, _, _ = await make_org(resources.db, org_ids[0])
@@ -69,7 +69,14 @@ async def test_a_run_outlives_a_valkey_outage_and_its_stream_comes_back(resource
         assert (await until(ended))["status"] == "success"
         # The join answers from Postgres while Valkey is still out.
         output = await asyncio.wait_for(runs.join(alice, run_id), 60)
-        assert output["started"] == [f"{run_id}:1"]  # one execution: the outage cost no retry
+        assert output["started"] == [f"{run_id}:1"]
+        async with resources.db.tenant(alice) as conn:  # every step ran in attempt 1
+            cur = await conn.execute(
+                "SELECT DISTINCT metadata->>'run_attempt' AS attempt FROM checkpoints"
+                " WHERE thread_id = %s",
+                (thread_id,),
+            )
+            assert [row["attempt"] for row in await cur.fetchall()] == ["1"]
         assert output["ticks"] == 12 and output["finished"] == [str(run_id)]
 
         valkey.restart()  # empty: the run's stream went with the old server
@@ -160,7 +167,14 @@ async def test_a_full_buffer_drops_the_oldest_events_but_keeps_the_outcome(org_i
 
     background: set[asyncio.Task[None]] = set()
     publisher = RunPublisher(
-        alice, run_id, readers, append_script(redis), ttl=60, max_bytes=4000, background=background
+        alice,
+        run_id,
+        readers,
+        append_script(redis),
+        lambda _: None,
+        ttl=60,
+        max_bytes=4000,
+        background=background,
     )
     try:
         await publisher.publish(b"metadata", events.metadata_event(run_id, 1))

@@ -99,7 +99,10 @@ async def test_runs_outlive_a_90s_valkey_outage(api_env, data_dir, tmp_path, org
         for run_id, thread_id in runs.items():
             joined = await alice.http.get(f"/threads/{thread_id}/runs/{run_id}/join")
             output = joined.json()
-            assert output["started"] == [f"{run_id}:1"]  # attempt 1: no retry
+            assert output["started"] == [f"{run_id}:1"]
+            history = await alice.http.post(f"/threads/{thread_id}/history", json={"limit": 500})
+            attempts = {state["metadata"].get("run_attempt") for state in history.json()}
+            assert attempts == {1}, attempts  # every step ran in attempt 1: no retry
             assert output["ticks"] == steps[run_id] and output["finished"] == [run_id]
             # The stream, lost with the old server, was opened again with the final values.
             stream = await alice.http.get(f"/threads/{thread_id}/runs/{run_id}/stream")

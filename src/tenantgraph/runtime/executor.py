@@ -137,10 +137,12 @@ class Executor:
                 run_id,
                 lambda: self._readers(principal, run_id),
                 self._append,
+                self._drained,
                 ttl=self.events_ttl,
                 max_bytes=self.events_buffer_bytes,
                 background=self._retrying,
             )
+        publisher.released = False
         await publisher.publish(event, data)
 
     async def _readers(self, principal: Principal, run_id: uuid.UUID) -> list[str]:
@@ -149,8 +151,15 @@ class Executor:
 
     def release(self, run_id: uuid.UUID) -> None:
         """The run's worker is done with it: its events still waiting for Valkey are sent
-        in the background."""
-        self._publishers.pop(run_id, None)
+        in the background, before those of a later execution of the run here."""
+        publisher = self._publishers.get(run_id)
+        if publisher is not None:
+            publisher.released = True
+            self._drained(publisher)
+
+    def _drained(self, publisher: RunPublisher) -> None:
+        if publisher.released and not publisher.retrying:
+            self._publishers.pop(publisher.run_id, None)
 
     async def close(self) -> None:
         """Give up the events still waiting for Valkey (the process stops)."""

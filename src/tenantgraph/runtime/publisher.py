@@ -77,6 +77,7 @@ class RunPublisher:
         run_id: uuid.UUID,
         readers: Readers,
         script: AsyncScript,
+        on_drained: Callable[[RunPublisher], None],
         *,
         ttl: int,
         max_bytes: int = DEFAULT_BUFFER_BYTES,
@@ -85,6 +86,7 @@ class RunPublisher:
         self.principal = principal
         self.run_id = run_id
         self.readers = readers
+        self.on_drained = on_drained
         self.ttl = ttl
         self.max_bytes = max_bytes
         self.key = events.run_events_key(principal, run_id)
@@ -96,6 +98,12 @@ class RunPublisher:
         self._lock = asyncio.Lock()
         self._retrying: asyncio.Task[None] | None = None
         self._background = background
+        self.released = False  # no execution uses it: forgotten once nothing waits
+
+    @property
+    def retrying(self) -> bool:
+        """Events wait for Valkey: a later execution of the run must append after them."""
+        return self._retrying is not None
 
     @property
     def pending(self) -> int:
@@ -151,6 +159,7 @@ class RunPublisher:
                 delay = min(delay * 2, _RETRY_MAX)
                 continue
             self._retrying = None
+            self.on_drained(self)
             if self.dropped:
                 log.warning(
                     "run %s: Valkey is back; %d events were dropped while it was out",
@@ -163,6 +172,8 @@ class RunPublisher:
         )
         self._pending.clear()
         self._bytes = 0
+        self._retrying = None
+        self.on_drained(self)
 
     def _bound(self) -> None:
         """Past `max_bytes`, drop the oldest droppable events down to 3/4 of it."""

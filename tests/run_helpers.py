@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langgraph_sdk.client import LangGraphClient
@@ -25,6 +26,15 @@ async def until_status(
             if run["status"] in statuses:
                 return run
             await asyncio.sleep(0.05)
+
+
+async def until(check: Callable[[], Awaitable[Any]], deadline: float = 60) -> Any:
+    """Poll `check()` until it returns something truthy, and return that."""
+    async with asyncio.timeout(deadline):
+        while True:
+            if found := await check():
+                return found
+            await asyncio.sleep(0.1)
 
 
 async def parts(stream: Any) -> list[tuple[str, Any]]:

@@ -222,6 +222,7 @@ STORE = {
 }
 PUBLIC = {
     ("GET", "/ok"): "liveness probe: answers before authentication, no tenant data",
+    ("GET", "/ready"): "readiness probe: whether Postgres and Valkey answer, no tenant data",
     ("GET", "/info"): "version and feature flags, the same for every caller",
     ("GET", "/metrics"): "process metrics for the scraper, aggregated over every org",
     ("GET", "/openapi.json"): "the API's schema, the same for every caller",

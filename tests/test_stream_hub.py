@@ -49,10 +49,13 @@ async def _run(resources, principal: Principal) -> uuid.UUID:
 
 
 async def _publish(resources, principal, run_id, n: int, start: int = 0) -> list[str]:
-    return [
-        await events.publish(resources.redis, principal, run_id, "custom", b"%d" % i, ttl=60)
+    """Append `n` custom events as a run's publisher does; returns their entry ids."""
+    key = events.run_events_key(principal, run_id)
+    ids = [
+        await resources.redis.xadd(key, {b"event": b"custom", b"data": b"%d" % i})
         for i in range(start, start + n)
     ]
+    return [i.decode() for i in ids]
 
 
 async def _collect(hub: StreamHub, principal, run_id, last_event_id=None) -> list[int]:

@@ -269,6 +269,12 @@ class Settings(BaseSettings):
     worker_cron_seconds: float = Field(
         default=5.0, gt=0, description="How often a worker fires due crons."
     )
+    events_buffer_bytes: int = Field(
+        default=4 * 2**20,
+        gt=0,
+        description="Events of one run kept in memory while Valkey is unreachable; past it the "
+        "oldest intermediate events are dropped (the outcome and end marker are kept).",
+    )
     cron_min_interval_seconds: float = Field(
         default=60.0, ge=0, description="Schedules that fire more often than this are refused."
     )

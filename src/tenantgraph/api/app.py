@@ -21,6 +21,7 @@ from tenantgraph.api import (
 from tenantgraph.api.auth import AuthMiddleware
 from tenantgraph.api.custom_auth import CustomAuthMiddleware
 from tenantgraph.api.errors import CatchAllMiddleware, install_error_handlers
+from tenantgraph.api.health import ready
 from tenantgraph.api.middleware import (
     BodyLimitMiddleware,
     IdempotencyMiddleware,
@@ -67,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def ok() -> dict[str, bool]:
         """Liveness: the process is up and its lifespan completed."""
         return {"ok": True}
+
+    app.add_api_route("/ready", ready, methods=["GET"], tags=["system"])
 
     @app.get("/info", tags=["system"])
     async def info() -> dict[str, object]:

@@ -54,7 +54,7 @@ KNOWN_ORG_SECONDS = 30.0
 # the JWKS stops working for tokens it signed within this time.
 VERIFIED_TOKEN_SECONDS = 60.0
 VERIFIED_TOKENS_MAX = 10_000
-PUBLIC_PATHS = frozenset({"/ok", "/info", "/metrics", "/docs", "/redoc", "/openapi.json"})
+PUBLIC_PATHS = frozenset({"/ok", "/ready", "/info", "/metrics", "/docs", "/redoc", "/openapi.json"})
 
 
 def _claim(claims: Mapping[str, Any], name: str) -> Any:

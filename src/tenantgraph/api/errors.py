@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tenantgraph.ephemeral.client import VALKEY_DOWN
 from tenantgraph.errors import (
     Conflict,
     Forbidden,
@@ -90,8 +91,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
 class CatchAllMiddleware:
     """Answers whatever escapes the routes and the inner middlewares: an error of the family
-    with its status, anything else with a logged 500. Installed inside the observability
-    middleware, so the answer still carries the request id.
+    with its status, Valkey out of reach with 503 and `Retry-After` (raised, so nothing
+    stored it as the request's answer: an `Idempotency-Key` retry runs again), anything
+    else with a logged 500. Installed inside the observability middleware, so the answer
+    still carries the request id.
 
     Starlette's own last resort (`ServerErrorMiddleware`) sends a 500 and then re-raises,
     and the server closes the keep-alive connection; here nothing is re-raised. A response
@@ -117,6 +120,9 @@ class CatchAllMiddleware:
         except Exception as exc:
             if isinstance(exc, TenantgraphError):
                 response = error_response(exc)
+            elif isinstance(exc, VALKEY_DOWN):
+                log.warning("Valkey out of reach: %r", exc)
+                response = error_response(Unavailable("Valkey is unavailable; retry later."))
             else:
                 log.exception("unhandled error", exc_info=exc)
                 response = JSONResponse({"detail": "internal server error"}, status_code=500)

@@ -16,7 +16,7 @@ from tenantgraph.errors import Forbidden
 __all__ = ["PLATFORM", "PUBLIC", "ROUTE_SCOPES", "require_route_scope"]
 
 # Routes anyone may call: no credential, no scope.
-PUBLIC = frozenset({("GET", "/ok"), ("GET", "/info"), ("GET", "/metrics")})
+PUBLIC = frozenset({("GET", "/ok"), ("GET", "/ready"), ("GET", "/info"), ("GET", "/metrics")})
 # Routes of the platform admin token only (not a tenant credential: scopes do not apply).
 PLATFORM = frozenset({("POST", "/orgs"), ("GET", "/orgs"), ("DELETE", "/orgs/{org_id}")})
 

@@ -62,9 +62,11 @@ class Database:
         await self.breaker.close()
         await self.pool.close()
 
-    async def ping(self) -> None:
-        """Readiness: return if Postgres answers, raise `Unavailable` (fast) if not."""
-        async with self._connection() as conn:
+    async def ping(self, seconds: float) -> None:
+        """Readiness: return if a pooled connection answers `SELECT 1` within `seconds`, else
+        raise (`Unavailable` at once while the breaker is open, TimeoutError past `seconds`):
+        it must fail fast rather than wait out the pool's own timeout."""
+        async with asyncio.timeout(seconds), self._connection() as conn:
             await conn.execute("SELECT 1")
 
     async def _probe(self) -> None:

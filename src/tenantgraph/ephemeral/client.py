@@ -19,8 +19,14 @@ from __future__ import annotations
 import sys
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["connect"]
+__all__ = ["VALKEY_DOWN", "connect"]
+
+# What an unreachable Valkey raises (refused, reset, no connection free in the pool, a
+# server still loading): an outage to wait out or to answer with 503, never a 500.
+VALKEY_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 # Bounding socket I/O is safe only where asyncio.wait_for keeps cancellations (3.12+).
 _SOCKET_TIMEOUT = 5.0 if sys.version_info >= (3, 12) else None

@@ -9,12 +9,16 @@ unchanged on Redis Cluster. Requests and runs are separate budgets with separate
 Limits are global settings (`RateLimits`) that an org may override per bucket in the
 tenant table `rate_limits` (read through `load_overrides`); they are cached in-process
 for a few seconds.
+
+Valkey out of reach: checks fail open to in-process buckets (ephemeral/local_buckets.py),
+so each process still enforces every budget, and Valkey is tried again every second.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -22,11 +26,16 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from tenantgraph.ephemeral.client import VALKEY_DOWN
+from tenantgraph.ephemeral.local_buckets import LocalBuckets
 from tenantgraph.errors import RateLimited
 from tenantgraph.scope import KeyKind, Principal, PrincipalKind, redis_key, validate_identifier
 from tenantgraph.settings import EphemeralSettings, Limit, RateLimits
 
 __all__ = ["Bucket", "Decision", "LoadOverrides", "RateLimiter"]
+
+log = logging.getLogger(__name__)
+_LOCAL_SECONDS = 1.0  # after a Valkey failure, checks stay local this long before a retry
 
 
 class Bucket(enum.StrEnum):
@@ -143,6 +152,8 @@ class RateLimiter:
         self.cache_seconds = settings.rate_limit_cache_seconds
         self._take = redis.register_script(_TAKE)
         self._cache: dict[str, tuple[float, asyncio.Future[RateLimits]]] = {}
+        self._local = LocalBuckets()
+        self._local_until = 0.0  # monotonic time until which checks stay local
 
     async def check_request(
         self,
@@ -219,7 +230,7 @@ class RateLimiter:
         args: list[float] = [cost]
         for limit in chosen:
             args += [limit.limit, limit.limit / (limit.window_seconds * 1_000_000)]
-        reply = await self._take(keys=keys, args=args)
+        reply = await self._spend(keys, args)
         allowed = bool(reply[0])
         states = [tuple(int(x) for x in reply[1 + 3 * i : 4 + 3 * i]) for i in range(len(keys))]
         if allowed:
@@ -239,3 +250,19 @@ class RateLimiter:
                 for (bucket, _), limit in zip(buckets, chosen, strict=True)
             ),
         )
+
+    async def _spend(self, keys: list[str], args: list[float]) -> list[int]:
+        """One check in Valkey, or in this process while Valkey is out of reach."""
+        if time.monotonic() >= self._local_until:
+            try:
+                reply = await self._take(keys=keys, args=args)
+            except VALKEY_DOWN as exc:
+                if not self._local_until:
+                    log.warning("rate limits: Valkey out of reach, checked in-process (%r)", exc)
+                self._local_until = time.monotonic() + _LOCAL_SECONDS
+            else:
+                if self._local_until:
+                    log.warning("rate limits: Valkey is back")
+                    self._local_until = 0.0
+                return reply
+        return self._local.take(keys, args)

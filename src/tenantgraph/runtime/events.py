@@ -9,6 +9,7 @@ Clients read the streams through the process's `stream_hub.StreamHub`.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Iterable, Sequence
@@ -36,6 +37,7 @@ from langgraph.errors import (
 from langgraph.types import Send
 from starlette.exceptions import HTTPException
 
+from tenantgraph.ephemeral.client import VALKEY_DOWN
 from tenantgraph.errors import InvalidInput
 from tenantgraph.scope import KeyKind, Principal, redis_key
 
@@ -48,17 +50,20 @@ __all__ = [
     "RunResult",
     "StreamEncoder",
     "check_event_id",
+    "created_entry",
     "dumps",
+    "end_entry",
     "error_payload",
     "format_sse",
     "mark_created",
     "may_read",
     "metadata_event",
     "mode_matches",
-    "publish",
     "publish_end",
     "run_events_key",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS = 3600
 STREAM_MODES = frozenset(
@@ -118,7 +123,9 @@ class RunResult:
         self.error: Any = None
 
     def add(self, event: str, data: bytes) -> None:
-        if event == "values":
+        if event == "metadata":  # an execution starts (again): a retry's result replaces it
+            self.values, self.interrupts, self.error = None, [], None
+        elif event == "values":
             self.values = orjson.loads(data)
             if isinstance(self.values, dict) and "__interrupt__" in self.values:
                 self.interrupts.extend(self.values.pop("__interrupt__"))
@@ -271,15 +278,15 @@ def format_sse(event: RunEvent, *, with_id: bool = True) -> bytes:
 
 async def _append(
     redis: aioredis.Redis, key: str, entries: Sequence[tuple[bytes, bytes]], ttl: int
-) -> str:
-    """Append `(event, data)` entries in one round trip; returns the last entry's id."""
+) -> None:
+    """Append `(event, data)` entries in one round trip (a run's executor appends through
+    runtime/publisher.py, which waits out Valkey outages)."""
     # No MULTI needed: a reader never depends on the TTL being set.
     async with redis.pipeline(transaction=False) as pipe:
         for event, data in entries:
             pipe.xadd(key, {b"event": event, b"data": data})
         pipe.expire(key, ttl)
-        *ids, _ = await pipe.execute()
-    return ids[-1].decode() if isinstance(ids[-1], bytes) else str(ids[-1])
+        await pipe.execute()
 
 
 def metadata_event(run_id: uuid.UUID | str, attempt: int, resumed_from: str | None = None) -> bytes:
@@ -292,17 +299,15 @@ def metadata_event(run_id: uuid.UUID | str, attempt: int, resumed_from: str | No
     return dumps(data)
 
 
-async def publish(
-    redis: aioredis.Redis,
-    principal: Principal,
-    run_id: uuid.UUID | str,
-    event: str,
-    data: bytes,
-    *,
-    ttl: int = DEFAULT_TTL_SECONDS,
-) -> str:
-    """Append one event (`data`: JSON bytes, see `dumps`); returns its id."""
-    return await _append(redis, run_events_key(principal, run_id), [(event.encode(), data)], ttl)
+def created_entry(principal: Principal, readers: Iterable[str] = ()) -> tuple[bytes, bytes]:
+    """The stream's opening entry: who may read it besides the org's admins (the run's
+    creator, `principal`, and `readers`, e.g. the thread's owner)."""
+    return CREATED, dumps({"readers": sorted({principal.user_id, *readers})})
+
+
+def end_entry(run_id: uuid.UUID | str, status: str) -> tuple[bytes, bytes]:
+    """The stream's closing entry: readers stop here."""
+    return END, dumps({"run_id": str(run_id), "status": status})
 
 
 async def mark_created(
@@ -318,7 +323,7 @@ async def mark_created(
     entry names who may read it besides the org's admins: the run's creator (`principal`)
     and `readers` (the thread's owner). `started`: the run was claimed at its creation,
     so its first `metadata` event (attempt 1) goes out with the same round trip."""
-    entries = [(CREATED, dumps({"readers": sorted({principal.user_id, *readers})}))]
+    entries = [created_entry(principal, readers)]
     if started:
         entries.append((b"metadata", metadata_event(run_id, 1)))
     await _append(redis, run_events_key(principal, run_id), entries, ttl)
@@ -342,6 +347,10 @@ async def publish_end(
     *,
     ttl: int = DEFAULT_TTL_SECONDS,
 ) -> None:
-    """Close the run's stream: readers stop here."""
-    data = dumps({"run_id": str(run_id), "status": status})
-    await _append(redis, run_events_key(principal, run_id), [(END, data)], ttl)
+    """Close the run's stream: readers stop here. After the run's end is recorded, so with
+    Valkey out it is skipped (logged): readers then follow the run's status in Postgres
+    (services/run_results.py), and the request that ended the run still succeeds."""
+    try:
+        await _append(redis, run_events_key(principal, run_id), [end_entry(run_id, status)], ttl)
+    except VALKEY_DOWN as exc:
+        log.warning("run %s: no end marker in its stream, Valkey is out (%r)", run_id, exc)

@@ -7,6 +7,7 @@ the checkpointer and the store it hands the graph are bound to that principal.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -26,6 +27,7 @@ from tenantgraph.errors import Unavailable
 from tenantgraph.runtime import events, server_keys
 from tenantgraph.runtime.checkpointer import TenantCheckpointer
 from tenantgraph.runtime.graphs import GraphRegistry
+from tenantgraph.runtime.publisher import DEFAULT_BUFFER_BYTES, RunPublisher, append_script
 from tenantgraph.runtime.state_values import interrupts_by_task, jsonable
 from tenantgraph.scope import Principal
 from tenantgraph.stores import checkpoints
@@ -103,12 +105,16 @@ class Executor:
         store_factory: StoreFactory,
         *,
         events_ttl: int = events.DEFAULT_TTL_SECONDS,
+        events_buffer_bytes: int = DEFAULT_BUFFER_BYTES,
     ) -> None:
         self.db = db
-        self.redis = redis
         self.registry = registry
         self.store_factory = store_factory
         self.events_ttl = events_ttl
+        self.events_buffer_bytes = events_buffer_bytes
+        self._append = append_script(redis)
+        self._publishers: dict[uuid.UUID, RunPublisher] = {}
+        self._retrying: set[asyncio.Task[None]] = set()  # publishers waiting out an outage
 
     async def publish(
         self,
@@ -118,11 +124,53 @@ class Executor:
         data: Any,
         result: events.RunResult | None = None,
     ) -> None:
-        """Append an event to the run's stream, and to `result` when one is kept here."""
+        """Append an event to the run's stream (kept in memory while Valkey is out, see
+        runtime/publisher.py), and to `result` when one is kept here."""
         encoded = events.dumps(data)
-        await events.publish(self.redis, principal, run_id, name, encoded, ttl=self.events_ttl)
+        await self._publish(principal, run_id, name.encode(), encoded)
         if result is not None:
             result.add(name, encoded)
+
+    async def _publish(
+        self, principal: Principal, run_id: uuid.UUID, event: bytes, data: bytes
+    ) -> None:
+        publisher = self._publishers.get(run_id)
+        if publisher is None:
+            publisher = self._publishers[run_id] = RunPublisher(
+                principal,
+                run_id,
+                lambda: self._readers(principal, run_id),
+                self._append,
+                self._drained,
+                ttl=self.events_ttl,
+                max_bytes=self.events_buffer_bytes,
+                background=self._retrying,
+            )
+        publisher.released = False
+        await publisher.publish(event, data)
+
+    async def _readers(self, principal: Principal, run_id: uuid.UUID) -> list[str]:
+        async with self.db.tenant(principal) as conn:
+            return await store.run_readers(conn, run_id)
+
+    def release(self, run_id: uuid.UUID) -> None:
+        """The run's worker is done with it: its events still waiting for Valkey are sent
+        in the background, before those of a later execution of the run here."""
+        publisher = self._publishers.get(run_id)
+        if publisher is not None:
+            publisher.released = True
+            self._drained(publisher)
+
+    def _drained(self, publisher: RunPublisher) -> None:
+        if publisher.released and not publisher.retrying:
+            self._publishers.pop(publisher.run_id, None)
+
+    async def close(self) -> None:
+        """Give up the events still waiting for Valkey (the process stops)."""
+        for task in list(self._retrying):
+            task.cancel()
+        await asyncio.gather(*self._retrying, return_exceptions=True)
+        self._publishers.clear()
 
     async def load(self, principal: Principal, run_id: uuid.UUID) -> dict[str, Any] | None:
         """The run with its assistant, or None when it was deleted meanwhile. `resume_from`:
@@ -192,13 +240,8 @@ class Executor:
             await self.publish(principal, run_id, name, data, result)
 
         if not announced:
-            await events.publish(
-                self.redis,
-                principal,
-                run_id,
-                "metadata",
-                events.metadata_event(run_id, attempt, resume_from),
-                ttl=self.events_ttl,
+            await self._publish(
+                principal, run_id, b"metadata", events.metadata_event(run_id, attempt, resume_from)
             )
         try:
             graph, config = await self.graph_for(principal, run, attempt)
@@ -270,9 +313,12 @@ class Executor:
         outcome: Outcome,
         worker_id: str | None,
         on_recorded: Callable[[], None] | None = None,
+        *,
+        output: Any = None,
     ) -> None:
-        """Record the outcome (only while holding the lease), settle the thread, then call
-        `on_recorded` (a waiter in this process has its answer) and end the stream.
+        """Record the outcome (only while holding the lease) with the run's `output` (what
+        `join` answers, see events.RunResult), settle the thread, then call `on_recorded`
+        (a waiter in this process has its answer) and end the stream.
 
         The thread state is read before the final transaction, so recording the run and
         settling its thread is one round trip (a rollback deletes checkpoints first).
@@ -324,13 +370,14 @@ class Executor:
                     worker_id=worker_id,
                     thread_id=thread_id,
                     thread_status=thread_status,
+                    output=output,
                     **settle,
                 )
         if finished is not None and await finished.fetchone() is None:
             return  # the lease was lost: the run's new owner records its end
         if on_recorded is not None:
             on_recorded()
-        await events.publish_end(self.redis, principal, run_id, status, ttl=self.events_ttl)
+        await self._publish(principal, run_id, *events.end_entry(run_id, status))
 
     async def _thread_state(
         self, principal: Principal, run: dict[str, Any]

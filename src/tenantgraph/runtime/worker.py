@@ -12,6 +12,8 @@ Durability rules, in one place:
 - A worker that is stopped cancels its graphs and gives their runs back to the queue
   (status pending, the attempt not counted).
 - Cancel requests (`runs.cancel_action`) are read with each lease renewal.
+- A Valkey outage stops no run: its events wait in memory (runtime/publisher.py) while the
+  lease, which lives in Postgres, is renewed as usual.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tenantgraph.db.database import Database
 from tenantgraph.runtime import events
 from tenantgraph.runtime.executor import Executor, Outcome, StoreFactory
 from tenantgraph.runtime.graphs import GraphRegistry
+from tenantgraph.runtime.publisher import DEFAULT_BUFFER_BYTES
 from tenantgraph.scope import Principal
 from tenantgraph.settings import Settings
 from tenantgraph.stores import run_queue
@@ -87,6 +90,7 @@ class Worker:
         poll_seconds: float = 0.5,
         cron_seconds: float = 5.0,
         events_ttl: int = events.DEFAULT_TTL_SECONDS,
+        events_buffer_bytes: int = DEFAULT_BUFFER_BYTES,
         worker_id: str | None = None,
         fire_crons: CronFiring | None = None,
     ) -> None:
@@ -99,7 +103,14 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.cron_seconds = cron_seconds
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.executor = Executor(db, redis, registry, store_factory, events_ttl=events_ttl)
+        self.executor = Executor(
+            db,
+            redis,
+            registry,
+            store_factory,
+            events_ttl=events_ttl,
+            events_buffer_bytes=events_buffer_bytes,
+        )
         self.graph_ids = frozenset(registry.ids())
         self.fire_crons = fire_crons
         self._loop_task: asyncio.Task[None] | None = None
@@ -132,6 +143,7 @@ class Worker:
             heartbeat_seconds=settings.worker_heartbeat_seconds,
             poll_seconds=settings.worker_poll_seconds,
             cron_seconds=settings.worker_cron_seconds,
+            events_buffer_bytes=settings.events_buffer_bytes,
             fire_crons=fire_crons,
         )
 
@@ -172,6 +184,7 @@ class Worker:
             await asyncio.gather(*tasks, return_exceptions=True)
             if self._reserved and not self._running:
                 await asyncio.sleep(0.01)
+        await self.executor.close()
 
     def wake(self) -> None:
         """Claim now rather than at the next poll (e.g. after a run was created here)."""
@@ -214,6 +227,7 @@ class Worker:
         if len(self._running) + self._reserved >= self.concurrency:
             self._wake.set()
         self._running.pop(run_id, None)
+        self.executor.release(run_id)
         future = self._results.pop(run_id, None)
         if future is not None and not future.done():
             future.set_result(None)
@@ -252,9 +266,9 @@ class Worker:
         principal = claim.principal
         execution: asyncio.Task[Outcome] | None = None
         # Started by start_claimed: a local `wait` may want the result, and the stream's
-        # metadata event is out already.
+        # metadata event is out already. The result is also the run's output in Postgres.
         waited = self._results.get(claim.run_id)
-        result = events.RunResult() if waited is not None else None
+        result = events.RunResult()
         try:
             run = run or await self.executor.load(principal, claim.run_id)
             if run is None:
@@ -262,7 +276,7 @@ class Worker:
             if claim.attempt > MAX_ATTEMPTS:
                 lost = RuntimeError(f"run abandoned: its worker stopped {MAX_ATTEMPTS} times")
                 await self.executor.publish(
-                    principal, claim.run_id, "error", events.error_payload(lost)
+                    principal, claim.run_id, "error", events.error_payload(lost), result
                 )
                 outcome = Outcome("error", lost)
             else:
@@ -287,7 +301,9 @@ class Worker:
 
         # Recording the outcome is not interrupted by stop(): the run has ended already.
         finishing = asyncio.ensure_future(
-            self.executor.finish(principal, run, outcome, self.worker_id, answer)
+            self.executor.finish(
+                principal, run, outcome, self.worker_id, answer, output=result.body()
+            )
         )
         try:
             await asyncio.shield(finishing)

@@ -21,6 +21,7 @@ from tenantgraph.runtime import events, server_keys
 from tenantgraph.runtime.events import RunEvent, RunResult
 from tenantgraph.runtime.stream_hub import StreamHub
 from tenantgraph.scope import Principal
+from tenantgraph.services.run_results import RunResults
 from tenantgraph.stores import assistants as assistant_store
 from tenantgraph.stores import runs as store
 
@@ -152,6 +153,7 @@ class Runs:
         events_ttl: int = events.DEFAULT_TTL_SECONDS,
     ) -> None:
         self.db, self.redis, self.streams, self.events_ttl = db, redis, streams, events_ttl
+        self.results = RunResults(db, streams, RunNotFound)
 
     async def create(
         self,
@@ -261,6 +263,7 @@ class Runs:
             claimed_by = worker.worker_id if takes else None
             # The stream's opening entry goes out while Postgres inserts the run; both are
             # done before the commit makes the run claimable (the marker must come first).
+            # Valkey out: the marker fails, the insert rolls back, nothing is created (503).
             marker = asyncio.ensure_future(
                 events.mark_created(
                     self.redis,
@@ -418,16 +421,8 @@ class Runs:
         )
 
     async def join(self, principal: Principal, run_id: uuid.UUID) -> Any:
-        """Wait for the run to end; the body of `/join` (see events.RunResult).
-        Works after a stateless run deleted itself; RunNotFound if nothing is readable."""
-        if not await self.streams.readable(principal, run_id):
-            await self.get(principal, run_id)  # RunNotFound unless an expired stream
-        result = events.RunResult()
-        # Read to the end marker: it is written after the run's final status.
-        async for event in self.events(principal, run_id):
-            assert event is not None
-            result.add(event.event, event.data)
-        return result.body()
+        """Wait for the run to end; the body of `/join` (services/run_results.py)."""
+        return await self.results.join(principal, run_id)
 
     async def wait(
         self, principal: Principal, run: dict[str, Any], *, worker: LocalWorker | None = None

@@ -31,6 +31,8 @@ __all__ = [
     "lock_thread",
     "lock_thread_for_run",
     "request_cancel",
+    "run_outcome",
+    "run_readers",
     "settle_thread",
 ]
 
@@ -199,6 +201,31 @@ async def get_run(
     return await cur.fetchone()
 
 
+async def run_outcome(
+    conn: AsyncConnection, principal: Principal, run_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """The run's `status` and `output` (None until it finished), if the principal sees it."""
+    cur = await conn.execute(
+        "SELECT r.status, r.output FROM runs r WHERE r.org_id = %(org)s AND r.run_id = %(run)s"
+        " AND " + _VISIBLE,
+        {**caller_params(principal), "run": run_id},
+    )
+    return await cur.fetchone()
+
+
+async def run_readers(conn: AsyncConnection, run_id: uuid.UUID) -> list[str]:
+    """Who may read the run's events besides the org's admins: its creator and its
+    thread's owner (none when the run is gone)."""
+    cur = await conn.execute(
+        "SELECT r.owner_id, t.owner_id AS thread_owner FROM runs r LEFT JOIN threads t"
+        " ON t.org_id = r.org_id AND t.thread_id = r.thread_id"
+        " WHERE r.org_id = current_setting('tenantgraph.org_id') AND r.run_id = %s",
+        (run_id,),
+    )
+    row = await cur.fetchone()
+    return [] if row is None else [u for u in (row["owner_id"], row["thread_owner"]) if u]
+
+
 async def list_runs(
     conn: AsyncConnection,
     principal: Principal,
@@ -248,7 +275,8 @@ _FINISH = """dequeued AS (
     DELETE FROM run_queue WHERE org_id = %(org)s AND run_id = %(ended)s
     AND locked_by IS NOT DISTINCT FROM %(worker)s RETURNING run_id
 ), finished AS (
-    UPDATE runs SET status = %(run_status)s, cancel_action = NULL, updated_at = now()
+    UPDATE runs SET status = %(run_status)s, cancel_action = NULL, updated_at = now(),
+        output = %(output)s
     WHERE org_id = %(org)s AND run_id IN (SELECT run_id FROM dequeued)
     RETURNING run_id
 )"""
@@ -261,7 +289,13 @@ async def finish_run(
     lease (None: a run that never started). False if another worker owns the run now."""
     cur = await conn.execute(
         f"WITH {_FINISH} SELECT run_id FROM finished",
-        {"org": org_id, "ended": run_id, "worker": worker_id, "run_status": status},
+        {
+            "org": org_id,
+            "ended": run_id,
+            "worker": worker_id,
+            "run_status": status,
+            "output": None,
+        },
     )
     return await cur.fetchone() is not None
 
@@ -327,8 +361,10 @@ async def finish_and_settle(
     values: Any = None,
     interrupts: dict[str, Any] | None = None,
     error: dict[str, Any] | None = None,
+    output: Any = None,
 ) -> AsyncCursor[Any]:
-    """`finish_run` then `settle_thread`, as one statement, for a run's own end. Returns
+    """`finish_run` then `settle_thread`, as one statement, for a run's own end, keeping
+    the run's `output` (what `join` answers). Returns
     the statement's cursor: one row when the run was still `worker_id`'s to finish (else
     nothing changed). Fetch it after the transaction: the row comes with COMMIT, so the
     whole end of a run is one round trip."""
@@ -336,7 +372,13 @@ async def finish_and_settle(
     return await conn.execute(
         f"WITH {_FINISH}, settled AS ({_SETTLE} AND EXISTS (SELECT 1 FROM finished) RETURNING 1)"
         " SELECT run_id FROM finished",
-        {**params, "ended": run_id, "worker": worker_id, "run_status": status},
+        {
+            **params,
+            "ended": run_id,
+            "worker": worker_id,
+            "run_status": status,
+            "output": Jsonb(output) if output is not None else None,
+        },
     )
 
 

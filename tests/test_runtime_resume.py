@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-from tenantgraph.runtime.events import read_run_events
 from tenantgraph.runtime.executor import Executor
 from tenantgraph.runtime.worker import claim_runs
 from tenantgraph.services.runs import RunCreate, Runs
@@ -17,7 +16,7 @@ from .runtime_fixtures import GRAPHS, make_org, make_thread, make_worker, regist
 async def test_a_retried_run_resumes_from_its_last_checkpoint(resources, org_ids):
     alice, _, assistants = await make_org(resources.db, org_ids[0])
     thread_id = await make_thread(resources.db, alice)
-    runs = Runs(resources.db, resources.redis)
+    runs = Runs(resources.db, resources.redis, resources.streams)
     run = await runs.create(
         alice,
         thread_id,
@@ -34,7 +33,7 @@ async def test_a_retried_run_resumes_from_its_last_checkpoint(resources, org_ids
     execution = asyncio.create_task(
         executor.execute(alice, await executor.load(alice, run_id), attempt=1)
     )
-    async for event in read_run_events(resources.redis, alice, run_id):
+    async for event in resources.streams.read(alice, run_id):
         if event.event == "values" and event.json().get("ticks", 0) >= 5:
             break
     execution.cancel()
@@ -57,7 +56,7 @@ async def test_a_retried_run_resumes_from_its_last_checkpoint(resources, org_ids
     state = await ThreadStates(resources.db, registry()).get(alice, thread_id)
     assert state["values"]["started"] == [f"{run_id}:1"], "the graph ran again from its input"
     assert state["values"]["ticks"] == 30
-    received = [e async for e in read_run_events(resources.redis, alice, run_id)]
+    received = [e async for e in resources.streams.read(alice, run_id)]
     metadata = [(i, e.json()) for i, e in enumerate(received) if e.event == "metadata"]
     assert [m for _, m in metadata] == [
         {"run_id": str(run_id), "attempt": 1},

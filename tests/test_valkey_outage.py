@@ -108,6 +108,9 @@ async def test_join_answers_from_postgres_when_the_stream_is_gone(resources, ten
     assert (await alice.http.get(f"/runs/{run_id}/join")).json() == waited.json()
     stranger = await tenants.b_member.http.get(f"/runs/{run_id}/join")
     assert stranger.status_code == 404
+    # The join stream ends with the recorded output, not an empty body.
+    streamed = [p async for p in alice.sdk.runs.join_stream(thread["thread_id"], run_id)]
+    assert [(p.event, p.data) for p in streamed] == [("values", waited.json())]
 
 
 async def test_valkey_down_is_503_where_needed_and_no_one_else_notices(
@@ -123,6 +126,11 @@ async def test_valkey_down_is_503_where_needed_and_no_one_else_notices(
             thread = (await alice.http.post("/threads", json={})).json()
             item = {"namespace": ["notes"], "key": "k", "value": {"v": 1}}
             assert (await alice.http.put("/store/items", json=item)).status_code == 204
+            other = (await alice.http.post("/threads", json={})).json()["thread_id"]
+            ran = await alice.http.post(
+                f"/threads/{other}/runs/wait", json={"assistant_id": "agent", "input": {}}
+            )
+            joined = f"/threads/{other}/runs/{ran.headers['content-location'].rsplit('/', 1)[1]}"
 
             valkey.kill()
             ready = await anyone.get("/ready")
@@ -146,6 +154,9 @@ async def test_valkey_down_is_503_where_needed_and_no_one_else_notices(
             assert keyed.status_code == again.status_code == 200
             assert again.json()["thread_id"] == keyed.json()["thread_id"]
             assert (await alice.http.get(path)).json() == []
+            # A join stream needs Valkey: 503 before the stream starts, not an empty 200.
+            refused = await alice.http.get(f"{joined}/stream")
+            assert refused.status_code == 503 and refused.headers["retry-after"]
 
             valkey.restart()
 

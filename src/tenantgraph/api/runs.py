@@ -383,6 +383,7 @@ async def _join_stream(
     options: JoinOptions,
 ) -> Response:
     run = await _runs(request).get(caller, run_id, thread_id)
+    await _runs(request).check_events(caller, run_id)
     return _sse(
         request,
         caller,

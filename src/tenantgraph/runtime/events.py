@@ -266,9 +266,10 @@ def mode_matches(event: str, modes: Iterable[str]) -> bool:
 
 
 def format_sse(event: RunEvent, *, with_id: bool = True) -> bytes:
-    """One SSE frame as the LangGraph API writes it (`id:` only for resumable streams)."""
+    """One SSE frame as the LangGraph API writes it (`id:` only for resumable streams, and
+    for events of the stream: one rebuilt from Postgres has none)."""
     frame = b"event: " + event.event.encode() + b"\r\ndata: " + event.data + b"\r\n"
-    if with_id:
+    if with_id and event.id:
         frame += b"id: " + event.id.encode() + b"\r\n"
     return frame + b"\r\n"
 

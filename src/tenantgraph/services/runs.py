@@ -415,10 +415,14 @@ class Runs:
         *,
         heartbeat_seconds: float | None = None,
     ) -> AsyncIterator[RunEvent | None]:
-        """The run's SSE events (see StreamHub.read; it checks who may read)."""
-        return self.streams.read(
+        """The run's SSE events (services/run_results.py; the hub checks who may read)."""
+        return self.results.events(
             principal, run_id, last_event_id, heartbeat_seconds=heartbeat_seconds
         )
+
+    async def check_events(self, principal: Principal, run_id: uuid.UUID) -> None:
+        """503 before a join stream starts while its events are out of reach."""
+        await self.results.check_events(principal, run_id)
 
     async def join(self, principal: Principal, run_id: uuid.UUID) -> Any:
         """Wait for the run to end; the body of `/join` (services/run_results.py)."""

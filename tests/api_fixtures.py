@@ -26,6 +26,7 @@ GRAPHS = {
     "custom": f"{EXAMPLES}/custom_stream.py:graph",
     "slow": f"{EXAMPLES}/slow.py:graph",
     "nested": f"{EXAMPLES}/nested.py:graph",
+    "whoami": f"{EXAMPLES}/whoami.py:graph",
 }
 
 

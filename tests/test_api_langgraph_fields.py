@@ -122,9 +122,7 @@ async def test_streams_carry_checkpoints_and_the_caller(tenants):
         )
     ]
     debug = [p.data for p in parts if p.event == "debug" and p.data["type"] == "checkpoint"]
-    assert debug and all(
-        {"checkpoint", "parent_checkpoint"} <= set(d["payload"]) for d in debug
-    )
+    assert debug and all({"checkpoint", "parent_checkpoint"} <= set(d["payload"]) for d in debug)
     assert debug[-1]["payload"]["checkpoint"]["thread_id"] == thread["thread_id"]
     assert debug[-1]["payload"]["parent_checkpoint"]["checkpoint_id"]
     checkpoints = [p.data for p in parts if p.event == "checkpoints"]

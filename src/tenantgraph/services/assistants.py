@@ -91,11 +91,15 @@ class Assistants:
         async with self.db.tenant(principal) as conn:
             return await self._resolve(conn, principal, target)
 
+    def _graph_of(self, target: uuid.UUID | str) -> str | None:
+        """The graph of the default assistant `target` (a `_parse` result) names, if any."""
+        return self._defaults.get(target) if isinstance(target, uuid.UUID) else target
+
     async def _resolve(
         self, conn: AsyncConnection, principal: Principal, target: uuid.UUID | str
     ) -> uuid.UUID:
         """The id of `target`, creating the default assistant when it names one."""
-        graph_id = self._defaults.get(target) if isinstance(target, uuid.UUID) else target
+        graph_id = self._graph_of(target)
         if graph_id is None:
             assert isinstance(target, uuid.UUID)
             return target
@@ -138,7 +142,7 @@ class Assistants:
 
     async def get(self, principal: Principal, assistant_id: str | uuid.UUID) -> dict[str, Any]:
         target = self._parse(assistant_id)
-        graph_id = self._defaults.get(target) if isinstance(target, uuid.UUID) else target
+        graph_id = self._graph_of(target)
         async with self.db.tenant(principal) as conn:
             if graph_id is not None:
                 return await assistant_store.ensure_default(conn, principal, graph_id)

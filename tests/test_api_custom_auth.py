@@ -97,7 +97,12 @@ async def test_permissions_are_scopes_and_reach_graphs(custom_url):
         assert refused.status_code == 403 and "threads:write" in refused.json()["detail"]
     alice = get_client(url=custom_url, headers={"Authorization": "Bearer alice-token"})
     said = await alice.runs.wait(None, "tell", input={"messages": []})
-    assert json.loads(said["messages"][-1]["content"]) == ["profile"]
+    told = json.loads(said["messages"][-1]["content"])
+    assert told["permissions"] == ["profile"]
+    # The handler's user, its own fields included, as LangGraph Platform hands it over.
+    user = told["user"]
+    assert (user["identity"], user["display_name"], user["team"]) == ("alice", "Alice A.", "blue")
+    assert user["permissions"] == ["profile"] and user["is_authenticated"] is True
     assert READ_ONLY  # rita's permissions name scopes, alice's ("profile") none
 
 

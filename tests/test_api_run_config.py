@@ -23,6 +23,11 @@ async def test_the_checkpoint_cannot_smuggle_server_keys(tenants):
         config={"configurable": {**SMUGGLED, "model": "small"}},
     )
     configurable = run["kwargs"]["config"]["configurable"]
-    # Positive control: the client's own keys are kept.
-    assert configurable == {"checkpoint_ns": "", "model": "small"}
+    # Positive control: the client's own keys are kept; the server's hold its own values.
+    assert configurable["checkpoint_ns"] == "" and configurable["model"] == "small"
+    assert "__pregel_store" not in configurable
+    assert configurable["org_id"] == alice.org and configurable["user_id"] == alice.user
+    assert configurable["thread_id"] == thread["thread_id"]
+    assert configurable["langgraph_auth_user"]["identity"] == alice.user
+    assert configurable["langgraph_auth_permissions"] == []
     await alice.http.get(f"/threads/{thread['thread_id']}/runs/{run['run_id']}/join")

@@ -34,9 +34,13 @@ async def test_forged_scope_in_config_is_ignored(api_url, tenants):
     said = await alice.sdk.runs.wait(None, assistant_id, input=_say("a1"), config=as_bob)
     assert said["messages"][-1]["content"] == "alice told me 1: ['a1']"
     run = await alice.sdk.runs.create(None, assistant_id, input=_say("a2"), config=as_bob)
-    assert not {"org_id", "user_id", "langgraph_auth_user_id", "assistant_id"} & set(
-        run["kwargs"]["config"]["configurable"]
-    )
+    configurable = run["kwargs"]["config"]["configurable"]
+    assert {k: configurable[k] for k in as_bob["configurable"]} == {
+        "org_id": alice.org,
+        "user_id": alice.user,
+        "langgraph_auth_user_id": alice.user,
+        "assistant_id": assistant_id,
+    }
     await alice.http.get(f"/runs/{run['run_id']}/join")
 
     # Bob's memories hold none of alice's, though she named him; his forged scope fails too.

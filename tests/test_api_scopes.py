@@ -128,7 +128,8 @@ async def test_a_keys_scopes_and_assistants_are_at_most_its_creators(api_url, te
         assert refused.status_code == 403 and "may not run" in refused.text
         run = await key.post("/runs", json={**body, "assistant_id": "agent"})
         assert run.status_code == 200, run.text
-        assert run.json()["kwargs"]["permissions"] == ["admin", "runs:create"]
+        configurable = run.json()["kwargs"]["config"]["configurable"]
+        assert configurable["langgraph_auth_permissions"] == ["admin", "runs:create"]
 
 
 def test_the_readme_table_is_the_code_table():

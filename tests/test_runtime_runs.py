@@ -165,7 +165,16 @@ async def test_config_injection_overrides_the_client(resources, orgs, runs, stor
             config={"configurable": {**forged, "langgraph_auth_user_id": "mallory", "keep": "me"}},
         ),
     )
-    assert run["kwargs"]["config"]["configurable"] == {"keep": "me"}
+    configurable = run["kwargs"]["config"]["configurable"]
+    assert configurable["keep"] == "me"
+    assert {k: configurable[k] for k in forged} == {
+        "org_id": alice.org_id,
+        "user_id": "alice",
+        "assistant_id": str(assistants["memory"]),
+        "thread_id": str(thread_id),
+        "run_id": str(run["run_id"]),
+    }
+    assert configurable["langgraph_auth_user_id"] == "alice"
     result = await runs.join(alice, run["run_id"])
     assert result["messages"][-1]["content"] == "alice told me 1: ['I like tea']"
     # The store the graph got is alice's in org A, under this assistant's namespace.

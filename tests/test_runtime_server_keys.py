@@ -63,7 +63,8 @@ def _assert_server_values(values: dict, alice, assistant_id, thread_id, run_id) 
     }
     configurable = values["seen_config"]
     assert {k: configurable.get(k) for k in server} == server
-    assert "langgraph_auth_user" not in configurable
+    assert configurable["langgraph_auth_user"]["identity"] == "alice"
+    assert configurable["langgraph_auth_user"]["permissions"] == []
     assert "__pregel_forged" not in configurable
     assert configurable.get("__pregel_store") != "forged"
     # The context keeps the client's own keys; a server key it named holds the server's value.
@@ -72,7 +73,10 @@ def _assert_server_values(values: dict, alice, assistant_id, thread_id, run_id) 
     assert {k: context[k] for k in server if k in context} == {
         k: v for k, v in server.items() if k in FORGED
     }
-    assert not any(k.startswith(("langgraph_auth_user", "__")) for k in context if k not in server)
+    # A context that names the caller gets the server's.
+    assert context.get("langgraph_auth_user", {"identity": "alice"})["identity"] == "alice"
+    named = {*server, "langgraph_auth_user"}
+    assert not any(k.startswith(("langgraph_auth_user", "__")) for k in context if k not in named)
     assert "forged" not in str(context) and "mallory" not in str(context)
 
 

@@ -8,7 +8,13 @@ ORG_A, ORG_B = "authapp-acme", "authapp-globex"
 READ_ONLY = ["threads:read", "assistants:read"]
 
 USERS = {
-    "alice-token": {"identity": "alice", "org_id": ORG_A, "permissions": ["profile"]},
+    "alice-token": {
+        "identity": "alice",
+        "org_id": ORG_A,
+        "permissions": ["profile"],
+        "display_name": "Alice A.",
+        "team": "blue",
+    },
     "anna-token": {"identity": "anna", "org_id": ORG_A, "org_role": "admin"},
     "olga-token": {"identity": "olga", "org_id": ORG_A, "org_role": "owner"},
     "bea-token": {"identity": "bea", "org_id": ORG_B, "org_role": "admin"},

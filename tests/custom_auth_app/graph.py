@@ -1,4 +1,5 @@
-"""Replies with the permissions the run's credential carried (langgraph_auth_permissions)."""
+"""Replies with the permissions the run's credential carried (langgraph_auth_permissions)
+and the user the auth handler returned (langgraph_auth_user)."""
 
 import json
 
@@ -8,8 +9,13 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 
 
 def tell(state: MessagesState, config: RunnableConfig) -> dict:
-    permissions = config["configurable"].get("langgraph_auth_permissions")
-    return {"messages": [AIMessage(content=json.dumps(permissions))]}
+    configurable = config["configurable"]
+    user = configurable["langgraph_auth_user"]
+    told = {
+        "permissions": configurable.get("langgraph_auth_permissions"),
+        "user": {**dict(user), "identity": user.identity, "display_name": user.display_name},
+    }
+    return {"messages": [AIMessage(content=json.dumps(told))]}
 
 
 builder = StateGraph(MessagesState)

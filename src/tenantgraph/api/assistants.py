@@ -6,11 +6,11 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from langgraph.pregel import Pregel
 from pydantic import Field
 
 from tenantgraph.api.deps import AssistantService, Caller
 from tenantgraph.api.payloads import Body, Count, JsonObject, Text
+from tenantgraph.runtime.schemas import graph_schemas
 
 router = APIRouter(prefix="/assistants", tags=["assistants"])
 
@@ -105,17 +105,6 @@ async def delete_assistant(assistant_id: str, assistants: AssistantService, call
     await assistants.delete(caller, assistant_id)
 
 
-def _schemas(graph: Pregel) -> Json:
-    """The JSON schemas of a graph, as `GET /assistants/{id}/schemas` returns them."""
-    return {
-        "input_schema": graph.get_input_jsonschema(),
-        "output_schema": graph.get_output_jsonschema(),
-        "state_schema": graph.get_input_jsonschema(),
-        "config_schema": None,
-        "context_schema": graph.get_context_jsonschema(),
-    }
-
-
 @router.get("/{assistant_id}/graph")
 async def get_graph(
     assistant_id: str,
@@ -134,7 +123,7 @@ async def get_graph(
 @router.get("/{assistant_id}/schemas")
 async def get_schemas(assistant_id: str, assistants: AssistantService, caller: Caller) -> Json:
     assistant, graph = await assistants.graph(caller, assistant_id)
-    return {"graph_id": assistant["graph_id"], **_schemas(graph)}
+    return {"graph_id": assistant["graph_id"], **graph_schemas(graph)}
 
 
 @router.get("/{assistant_id}/subgraphs")
@@ -148,7 +137,7 @@ async def get_subgraphs(
 ) -> Json:
     _, graph = await assistants.graph(caller, assistant_id)
     return {
-        ns: _schemas(subgraph)
+        ns: graph_schemas(subgraph)
         async for ns, subgraph in graph.aget_subgraphs(namespace=namespace, recurse=recurse)
     }
 

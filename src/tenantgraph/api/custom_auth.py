@@ -28,6 +28,7 @@ from tenantgraph.api.errors import error_response
 from tenantgraph.api.identity import request_identity
 from tenantgraph.errors import Forbidden, NotFound, TenantgraphError
 from tenantgraph.runtime.graphs import load_graph_spec
+from tenantgraph.runtime.server_keys import AuthUser
 from tenantgraph.settings import Settings
 
 if TYPE_CHECKING:
@@ -58,26 +59,6 @@ class HandlerRejected(Exception):
     def response(self) -> JSONResponse:
         exc = self.exc
         return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
-
-
-class AuthUser(dict):
-    """The user a handler returned, as handlers see it in `ctx.user` (attributes and keys)."""
-
-    @property
-    def identity(self) -> str:
-        return self["identity"]
-
-    @property
-    def display_name(self) -> str:
-        return self.get("display_name") or self["identity"]
-
-    @property
-    def is_authenticated(self) -> bool:
-        return self.get("is_authenticated", True)
-
-    @property
-    def permissions(self) -> list[str]:
-        return list(self.get("permissions") or [])
 
 
 async def authenticate(auth: Auth, scope: Scope) -> AuthUser:

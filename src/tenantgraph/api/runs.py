@@ -20,7 +20,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import model_validator
 from starlette.types import Send
 
+from tenantgraph.api import observability
 from tenantgraph.api.deps import Caller, app_state
+from tenantgraph.api.identity import request_identity
 from tenantgraph.api.middleware import run_budget_spent
 from tenantgraph.api.payloads import Body as Payload
 from tenantgraph.api.payloads import Count
@@ -63,7 +65,8 @@ def _runs(request: Request) -> Runs:
 
 
 def _public(run: Json) -> Json:
-    return {k: v for k, v in run.items() if k not in _HIDDEN}
+    """The run as the API shows it; no LangSmith tracing, so no tracing session name."""
+    return {**{k: v for k, v in run.items() if k not in _HIDDEN}, "langsmith_session_name": None}
 
 
 def _path(run: Json) -> str:
@@ -83,15 +86,20 @@ async def _create(
             raise decision.denial()
     state = app_state(request)
     runs, worker = state.runs, state.worker
-    if body.assistant_id in state.assistants.graph_ids:
-        # A graph name stands for the org's default assistant, created with the run on its
-        # first use in this org.
+    identity = request_identity(request.scope)
+    caller_keys: dict[str, Any] = {
+        "auth_fields": identity.auth_user if identity is not None else None,
+        "request_id": observability.request_id.get(),
+    }
+    if (graph_id := state.assistants.default_graph(body.assistant_id)) is not None:
+        # A graph name (or the fixed id) stands for the org's default assistant, created
+        # with the run on its first use in this org.
         run = await runs.create(
-            caller, thread_id, None, body, default_graph=body.assistant_id, worker=worker
+            caller, thread_id, None, body, default_graph=graph_id, worker=worker, **caller_keys
         )
     else:
         assistant_id = await state.assistants.resolve_id(caller, body.assistant_id)
-        run = await runs.create(caller, thread_id, assistant_id, body, worker=worker)
+        run = await runs.create(caller, thread_id, assistant_id, body, worker=worker, **caller_keys)
     if worker is not None and run["status"] == "pending":
         worker.wake()
     return run

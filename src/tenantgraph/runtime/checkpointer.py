@@ -183,7 +183,8 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
             )
             blobs.append((channel, str(version), kind, blob))
         kind, data = self.serde.dumps_typed(stored)
-        meta = get_serializable_checkpoint_metadata(config, metadata)
+        # The thread's id too, as langgraph-api's checkpoints carry it (LangGraph leaves it out).
+        meta = {**get_serializable_checkpoint_metadata(config, metadata), "thread_id": thread_id}
         run_id = meta.get("run_id")
 
         async def put() -> None:

@@ -174,6 +174,32 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
 
 
+def _debug(data: Any) -> Any:
+    """A `debug` event as langgraph-api sends it: a checkpoint names its `checkpoint` and
+    `parent_checkpoint`, and its tasks their subgraph's `checkpoint` (not its `state`)."""
+    from tenantgraph.runtime.state_values import checkpoint_of  # it imports this module
+
+    if not isinstance(data, dict) or data.get("type") != "checkpoint":
+        return data
+    payload = data["payload"]
+    tasks = []
+    for task in payload.get("tasks", []):
+        state = task.get("state")
+        configurable = state.get("configurable") if isinstance(state, dict) else None
+        if configurable:
+            task = {**{k: v for k, v in task.items() if k != "state"}, "checkpoint": configurable}
+        tasks.append(task)
+    return {
+        **data,
+        "payload": {
+            **payload,
+            "checkpoint": checkpoint_of(payload.get("config")),
+            "parent_checkpoint": checkpoint_of(payload.get("parent_config")),
+            "tasks": tasks,
+        },
+    }
+
+
 @dataclass
 class StreamEncoder:
     """Turns `astream` chunks into `(event, data)` pairs named as the LangGraph API names them.
@@ -210,6 +236,8 @@ class StreamEncoder:
                 yield f"messages{suffix}", list(data)
             elif "messages" in self.stream_mode:
                 yield from self._accumulate(data)
+        elif mode == "debug" and mode in self.stream_mode:
+            yield f"debug{suffix}", _debug(data)
         elif mode in self.stream_mode:
             yield f"{mode}{suffix}", data
 

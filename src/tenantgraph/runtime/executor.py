@@ -192,22 +192,11 @@ class Executor:
         self, principal: Principal, run: dict[str, Any], attempt: int
     ) -> tuple[Pregel, RunnableConfig]:
         assistant = run["assistant"]
-        kwargs = run["kwargs"]
-        scope = {
-            "org_id": principal.org_id,
-            "user_id": principal.user_id,
-            "langgraph_auth_user_id": principal.user_id,
-            "langgraph_auth_permissions": kwargs.get("permissions") or [],
-            "assistant_id": str(run["assistant_id"]),
-            "graph_id": assistant["graph_id"],
-            "thread_id": str(run["thread_id"]),
-            "run_id": str(run["run_id"]),
-        }
         config = build_config(
             assistant["config"],
-            kwargs.get("config") or {},
-            scope,
-            {**(run["metadata"] or {}), "run_attempt": attempt},
+            run["kwargs"].get("config") or {},
+            server_keys.run_scope(principal, run),
+            server_keys.run_metadata(run, attempt),
         )
         config["run_id"] = run["run_id"]
         graph = await self.registry.get(assistant["graph_id"], config)
@@ -257,9 +246,12 @@ class Executor:
                 graph_input = None
                 for key in ("checkpoint_id", "checkpoint_map"):
                     config["configurable"].pop(key, None)
-            context = server_keys.context(
-                {**(run["assistant"].get("context") or {}), **(kwargs.get("context") or {})},
-                config["configurable"],
+            context = server_keys.schema_context(
+                server_keys.context(
+                    {**(run["assistant"].get("context") or {}), **(kwargs.get("context") or {})},
+                    config["configurable"],
+                ),
+                graph,
             )
             options: dict[str, Any] = {
                 "stream_mode": encoder.graph_modes,

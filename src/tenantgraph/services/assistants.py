@@ -1,7 +1,14 @@
 """Assistants: every member of an org reads and runs them; admins write them.
 
-A graph name used where an assistant id is expected stands for the org's default
-assistant of that graph, created on its first use inside the use case's transaction.
+Every registered graph has a default ("system") assistant in every org, with a fixed id per
+graph. It is created in the caller's own tenant transaction when it is first needed: when
+the org's assistants are searched or counted, or the assistant is named by its id or by
+its graph's name (which stands for it). So an org finds one per graph from its first
+request, a graph added to the registry later included, and no cross-tenant function is
+needed to create them.
+
+An assistant's `context` and `config["configurable"]` mirror each other, as in LangGraph
+0.6+: whichever the caller sets is written to both.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from langgraph.pregel import Pregel
 from psycopg import AsyncConnection
 
 from tenantgraph.db.database import Database
-from tenantgraph.errors import Conflict, Forbidden, NotFound
+from tenantgraph.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from tenantgraph.runtime.graphs import GraphRegistry
 from tenantgraph.scope import Principal
 from tenantgraph.stores import assistants as assistant_store
@@ -26,6 +33,21 @@ def _require_admin(principal: Principal) -> None:
         raise Forbidden("changing assistants needs the admin or owner role")
 
 
+def _mirrored(config: dict | None, context: dict | None) -> tuple[dict | None, dict | None]:
+    """(config, context) with `config["configurable"]` and `context` the same object's
+    copies, whichever was given; 400 when both are."""
+    configurable = (config or {}).get("configurable")
+    if configurable and context:
+        raise InvalidRequest(
+            "Cannot specify both configurable and context. Prefer setting context alone."
+        )
+    if configurable:
+        return config, dict(configurable)
+    if context:
+        return {**(config or {}), "configurable": dict(context)}, context
+    return config, context
+
+
 class Assistants:
     """The assistant use cases, each one tenant transaction."""
 
@@ -33,6 +55,7 @@ class Assistants:
         self.db = db
         self.registry = registry
         self.graph_ids = frozenset(registry.ids())
+        self._defaults = {assistant_store.default_assistant_id(g): g for g in self.graph_ids}
 
     def check_graph(self, graph_id: str | None) -> None:
         """NotFound unless `graph_id` is None or names a registered graph."""
@@ -51,17 +74,36 @@ class Assistants:
             return raw
         raise NotFound(f"assistant {raw!r} not found")
 
+    def default_graph(self, raw: str) -> str | None:
+        """The graph whose default assistant `raw` names (its graph name or fixed id)."""
+        if raw in self.graph_ids:
+            return raw
+        try:
+            return self._defaults.get(uuid.UUID(raw))
+        except ValueError:
+            return None
+
     async def resolve_id(self, principal: Principal, raw: str) -> uuid.UUID:
         """A UUID, or a graph name standing for the org's default assistant of that graph."""
         target = self._parse(raw)
-        if isinstance(target, uuid.UUID):
+        if isinstance(target, uuid.UUID) and target not in self._defaults:
             return target
-        return (await self.ensure_default(principal, target))["assistant_id"]
-
-    async def ensure_default(self, principal: Principal, graph_id: str) -> dict[str, Any]:
-        """The org's default assistant for `graph_id`, created on first use by any member."""
         async with self.db.tenant(principal) as conn:
-            return await assistant_store.ensure_default(conn, principal, graph_id)
+            return await self._resolve(conn, principal, target)
+
+    def _graph_of(self, target: uuid.UUID | str) -> str | None:
+        """The graph of the default assistant `target` (a `_parse` result) names, if any."""
+        return self._defaults.get(target) if isinstance(target, uuid.UUID) else target
+
+    async def _resolve(
+        self, conn: AsyncConnection, principal: Principal, target: uuid.UUID | str
+    ) -> uuid.UUID:
+        """The id of `target`, creating the default assistant when it names one."""
+        graph_id = self._graph_of(target)
+        if graph_id is None:
+            assert isinstance(target, uuid.UUID)
+            return target
+        return (await assistant_store.ensure_default(conn, principal, graph_id))["assistant_id"]
 
     async def create(
         self,
@@ -80,6 +122,7 @@ class Assistants:
         returns the existing one instead of a Conflict."""
         self.check_graph(graph_id)
         _require_admin(principal)
+        config, context = _mirrored(config, context)
         assistant_id = assistant_id or uuid.uuid4()
         fields = {
             "graph_id": graph_id,
@@ -99,9 +142,10 @@ class Assistants:
 
     async def get(self, principal: Principal, assistant_id: str | uuid.UUID) -> dict[str, Any]:
         target = self._parse(assistant_id)
+        graph_id = self._graph_of(target)
         async with self.db.tenant(principal) as conn:
-            if isinstance(target, str):
-                return await assistant_store.ensure_default(conn, principal, target)
+            if graph_id is not None:
+                return await assistant_store.ensure_default(conn, principal, graph_id)
             return await _get(conn, principal, target)
 
     async def graph(
@@ -128,8 +172,9 @@ class Assistants:
         self.check_graph(graph_id)
         target = self._parse(assistant_id)
         _require_admin(principal)
+        config, context = _mirrored(config, context)
         async with self.db.tenant(principal) as conn:
-            resolved = await _resolve(conn, principal, target)
+            resolved = await self._resolve(conn, principal, target)
             current = await assistant_store.get_for_update(conn, principal, resolved)
             if current is None:
                 raise NotFound(f"assistant {resolved} not found")
@@ -148,7 +193,7 @@ class Assistants:
         target = self._parse(assistant_id)
         _require_admin(principal)
         async with self.db.tenant(principal) as conn:
-            resolved = await _resolve(conn, principal, target)
+            resolved = await self._resolve(conn, principal, target)
             if not await assistant_store.delete(conn, principal, resolved):
                 raise NotFound(f"assistant {resolved} not found")
 
@@ -158,10 +203,12 @@ class Assistants:
         """A page of assistants (see `stores.assistants.search`) and whether more follow."""
         self.check_graph(graph_id)
         async with self.db.tenant(principal) as conn:
+            await assistant_store.ensure_defaults(conn, principal, sorted(self.graph_ids))
             return await assistant_store.search(conn, principal, graph_id=graph_id, **filters)
 
     async def count(self, principal: Principal, **filters: Any) -> int:
         async with self.db.tenant(principal) as conn:
+            await assistant_store.ensure_defaults(conn, principal, sorted(self.graph_ids))
             return await assistant_store.count(conn, principal, **filters)
 
     async def list_versions(
@@ -175,7 +222,7 @@ class Assistants:
     ) -> list[dict[str, Any]]:
         target = self._parse(assistant_id)
         async with self.db.tenant(principal) as conn:
-            resolved = await _resolve(conn, principal, target)
+            resolved = await self._resolve(conn, principal, target)
             rows = await assistant_store.list_versions(
                 conn, principal, resolved, metadata=metadata, limit=limit, offset=offset
             )
@@ -189,20 +236,11 @@ class Assistants:
         target = self._parse(assistant_id)
         _require_admin(principal)
         async with self.db.tenant(principal) as conn:
-            resolved = await _resolve(conn, principal, target)
+            resolved = await self._resolve(conn, principal, target)
             row = await assistant_store.set_latest(conn, principal, resolved, version)
         if row is None:
             raise NotFound(f"assistant {resolved} version {version} not found")
         return row
-
-
-async def _resolve(
-    conn: AsyncConnection, principal: Principal, target: uuid.UUID | str
-) -> uuid.UUID:
-    """The id of `target`, creating the default assistant when it is a graph name."""
-    if isinstance(target, uuid.UUID):
-        return target
-    return (await assistant_store.ensure_default(conn, principal, target))["assistant_id"]
 
 
 async def _get(

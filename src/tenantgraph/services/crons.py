@@ -91,8 +91,18 @@ def check_interval(schedule: str, timezone: str | None, min_seconds: float) -> N
 
 
 def _as_cron(row: dict[str, Any]) -> dict[str, Any]:
-    """A crons row in the API's Cron shape."""
+    """A crons row in the API's Cron shape; its payload names the assistant and carries the
+    cron's id in `config.configurable`, as langgraph-api's does."""
     payload = row["payload"]
+    config = payload.get("config") or {}
+    shown = {
+        **payload,
+        "assistant_id": str(row["assistant_id"]),
+        "config": {
+            **config,
+            "configurable": {**(config.get("configurable") or {}), "cron_id": str(row["cron_id"])},
+        },
+    }
     return {
         "cron_id": row["cron_id"],
         "assistant_id": row["assistant_id"],
@@ -104,7 +114,7 @@ def _as_cron(row: dict[str, Any]) -> dict[str, Any]:
         "end_time": row["end_time"],
         "enabled": row["enabled"],
         "next_run_date": row["next_run_date"],
-        "payload": payload,
+        "payload": shown,
         "metadata": row["metadata"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],

@@ -13,14 +13,14 @@ from collections.abc import AsyncIterator
 from typing import Any, Literal, Protocol
 
 import redis.asyncio as aioredis
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tenantgraph.db.database import Database
 from tenantgraph.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from tenantgraph.runtime import events, server_keys
+from tenantgraph.runtime import events
 from tenantgraph.runtime.events import RunEvent, RunResult
 from tenantgraph.runtime.stream_hub import StreamHub
 from tenantgraph.scope import Principal
+from tenantgraph.services.run_request import RunCreate, run_shape
 from tenantgraph.services.run_results import RunResults
 from tenantgraph.stores import assistants as assistant_store
 from tenantgraph.stores import runs as store
@@ -34,9 +34,7 @@ __all__ = [
     "Runs",
 ]
 
-MultitaskStrategy = Literal["reject", "enqueue", "interrupt", "rollback"]
 CancelAction = Literal["interrupt", "rollback"]
-_RESERVED_METADATA = frozenset({"thread_id", "assistant_id", "run_id", "cron_id"})
 
 
 class RunNotFound(NotFound):
@@ -49,80 +47,6 @@ class RunConflict(Conflict):
 
 class InvalidRun(InvalidRequest):
     """A run request the LangGraph API refuses with 400 (see the message)."""
-
-
-class RunCreate(BaseModel):
-    """The run-create body of the LangGraph API (`POST /threads/{id}/runs[/stream|/wait]`)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    assistant_id: str | None = None
-    input: Any = None
-    command: dict[str, Any] | None = None
-    config: dict[str, Any] | None = None
-    context: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
-    stream_mode: str | list[str] = Field(default_factory=lambda: ["values"])
-    stream_subgraphs: bool = False
-    stream_resumable: bool = False
-    checkpoint: dict[str, Any] | None = None
-    checkpoint_id: str | None = None
-    checkpoint_during: bool | None = None
-    durability: Literal["sync", "async", "exit"] | None = None
-    interrupt_before: Literal["*"] | list[str] | None = None
-    interrupt_after: Literal["*"] | list[str] | None = None
-    webhook: str | None = None
-    feedback_keys: list[str] | None = None
-    multitask_strategy: MultitaskStrategy = "enqueue"
-    if_not_exists: Literal["create", "reject"] = "reject"
-    on_completion: Literal["delete", "keep"] | None = None
-    # Up to a year ahead; a negative delay means now.
-    after_seconds: float | None = Field(None, le=365 * 24 * 3600)
-
-    @field_validator("stream_mode")
-    @classmethod
-    def _known_modes(cls, value: str | list[str]) -> str | list[str]:
-        unknown = set([value] if isinstance(value, str) else value) - events.STREAM_MODES
-        if unknown:
-            raise ValueError(f"unknown stream_mode {sorted(unknown)}")
-        return value
-
-    @property
-    def stream_modes(self) -> list[str]:
-        modes = [self.stream_mode] if isinstance(self.stream_mode, str) else self.stream_mode
-        return list(dict.fromkeys(modes)) or ["values"]
-
-
-def _run_kwargs(body: RunCreate, *, temporary: bool, principal: Principal) -> dict[str, Any]:
-    """What the worker needs, stored on the run (the LangGraph API's `kwargs` shape)."""
-    config = dict(body.config or {})
-    # The checkpoint's keys join the configurable before the filter: the scope and the
-    # server's own keys cannot be smuggled in through either.
-    checkpoint = {k: v for k, v in (body.checkpoint or {}).items() if v is not None}
-    configurable = server_keys.client_keys({**(config.get("configurable") or {}), **checkpoint})
-    if body.checkpoint_id:
-        configurable["checkpoint_id"] = body.checkpoint_id
-    config["configurable"] = configurable
-    durability = body.durability
-    if durability is None and body.checkpoint_during is not None:
-        durability = "async" if body.checkpoint_during else "exit"
-    return {
-        "input": body.input,
-        "command": body.command,
-        "config": config,
-        "context": body.context or {},
-        "stream_mode": body.stream_modes,
-        "subgraphs": body.stream_subgraphs,
-        "resumable": body.stream_resumable,
-        "interrupt_before": body.interrupt_before,
-        "interrupt_after": body.interrupt_after,
-        "durability": durability,
-        "webhook": body.webhook,
-        "feedback_keys": body.feedback_keys,
-        "temporary": temporary,
-        "on_completion": body.on_completion or ("delete" if temporary else "keep"),
-        "permissions": list(principal.permissions or ()),  # langgraph_auth_permissions
-    }
 
 
 class LocalWorker(Protocol):
@@ -166,8 +90,13 @@ class Runs:
         run_id: uuid.UUID | None = None,
         server_metadata: dict[str, Any] | None = None,
         worker: LocalWorker | None = None,
+        auth_fields: dict[str, Any] | None = None,
+        request_id: str | None = None,
     ) -> dict[str, Any]:
         """Queue a run on a thread (None: a stateless run on a temporary thread).
+
+        `auth_fields`: the user a custom auth handler returned, for the graph's
+        `langgraph_auth_user`; `request_id`: the request's, its `langgraph_request_id`.
 
         `default_graph`: the run names a graph, which stands for the org's default assistant
         of that graph (`assistant_id` is then that assistant's fixed id, or None). Its first
@@ -198,6 +127,8 @@ class Runs:
                 run_id=run_id,
                 server_metadata=server_metadata,
                 worker=worker if reserved else None,
+                auth_fields=auth_fields,
+                request_id=request_id,
             )
         except BaseException:
             if reserved:
@@ -222,6 +153,8 @@ class Runs:
         run_id: uuid.UUID | None,
         server_metadata: dict[str, Any] | None,
         worker: LocalWorker | None,
+        auth_fields: dict[str, Any] | None,
+        request_id: str | None,
     ) -> dict[str, Any]:
         if body.command and body.command.get("resume") is not None and thread_id is None:
             raise InvalidRun("You must provide a thread_id when resuming.")
@@ -230,7 +163,6 @@ class Runs:
         run_id = run_id or uuid.uuid4()
         temporary = thread_id is None
         thread_id = thread_id or uuid.uuid4()
-        metadata = {k: v for k, v in (body.metadata or {}).items() if k not in _RESERVED_METADATA}
         create = temporary or body.if_not_exists == "create"
         async with self.db.tenant(principal) as conn:
             locked = await store.lock_thread_for_run(
@@ -246,6 +178,17 @@ class Runs:
             if locked is None:
                 raise RunNotFound("Thread or assistant not found.")
             thread, assistant, active = locked
+            kwargs, metadata, thread_config = run_shape(
+                principal,
+                body,
+                run_id=run_id,
+                thread=thread,
+                assistant=assistant,
+                temporary=temporary,
+                server_metadata=server_metadata,
+                auth_fields=auth_fields,
+                request_id=request_id,
+            )
             if not principal.may_run(str(assistant_id), assistant["graph_id"]):
                 raise Forbidden(f"this credential may not run assistant {str(assistant_id)!r}")
             if active and body.multitask_strategy == "reject":
@@ -281,13 +224,9 @@ class Runs:
                     run_id=run_id,
                     thread_id=thread_id,
                     assistant_id=assistant_id,
-                    metadata={
-                        **metadata,
-                        **(server_metadata or {}),
-                        "assistant_id": str(assistant_id),
-                        "graph_id": assistant["graph_id"],
-                    },
-                    kwargs=_run_kwargs(body, temporary=temporary, principal=principal),
+                    metadata=metadata,
+                    kwargs=kwargs,
+                    thread_config=thread_config,
                     multitask_strategy=body.multitask_strategy,
                     after_seconds=max(body.after_seconds or 0.0, 0.0),
                     claimed_by=claimed_by,

@@ -123,10 +123,11 @@ class ThreadStates:
     ) -> dict[str, Any]:
         """`POST /threads/{id}/state`: a new checkpoint with `values` applied as `as_node`.
         RunConflict while runs are pending or running; InvalidRun before any run."""
-        graph, _ = await self._graph(principal, thread_id, lock=True)
+        graph, thread = await self._graph(principal, thread_id, lock=True)
         if graph is None:
             raise InvalidRun("Thread has no graph ID; run it once before updating its state.")
         config = _thread_config(principal, thread_id, checkpoint)
+        config["metadata"] = {"graph_id": thread["metadata"]["graph_id"]}
         new_config = await graph.aupdate_state(config, values, as_node=as_node)
         state = await graph.aget_state(_thread_config(principal, thread_id))
         async with self.db.tenant(principal) as conn:

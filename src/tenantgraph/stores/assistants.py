@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import AsyncConnection, sql
@@ -19,6 +20,7 @@ __all__ = [
     "default_assistant_id",
     "delete",
     "ensure_default",
+    "ensure_defaults",
     "get",
     "get_for_update",
     "insert",
@@ -57,6 +59,18 @@ _INSERT = sql.SQL(
 _INSERT_FIRST_VERSION = """INSERT INTO assistant_versions (org_id, assistant_id, version,
                                graph_id, name, description, config, context, metadata)
                            VALUES (%s, %s, 1, %s, %s, %s, %s, %s, %s)"""
+# The system assistant of each graph (named after it, created by "system"), with its version 1.
+_INSERT_DEFAULTS = """WITH added AS (
+        INSERT INTO assistants (org_id, assistant_id, graph_id, name, config, context, metadata)
+        SELECT %(org)s, g.assistant_id, g.graph_id, g.graph_id, '{}', '{}',
+               '{"created_by": "system"}'
+        FROM unnest(%(ids)s::uuid[], %(graphs)s::text[]) AS g(assistant_id, graph_id)
+        ON CONFLICT (org_id, assistant_id) DO NOTHING
+        RETURNING org_id, assistant_id, graph_id, name, description, config, context, metadata)
+    INSERT INTO assistant_versions (org_id, assistant_id, version, graph_id, name, description,
+                                    config, context, metadata)
+    SELECT org_id, assistant_id, 1, graph_id, name, description, config, context, metadata
+    FROM added"""
 _GET = sql.SQL("SELECT {} FROM assistants WHERE org_id = %s AND assistant_id = %s").format(_COLUMNS)
 _GET_FOR_UPDATE = "SELECT * FROM assistants WHERE org_id = %s AND assistant_id = %s FOR UPDATE"
 _ADD_VERSION = """INSERT INTO assistant_versions (org_id, assistant_id, version, graph_id, name,
@@ -107,6 +121,17 @@ async def insert(
     return row
 
 
+async def ensure_defaults(
+    conn: AsyncConnection, principal: Principal, graph_ids: Sequence[str]
+) -> None:
+    """Create the org's system assistant of each of `graph_ids` that it lacks (one
+    statement; a concurrent creation of the same one makes its insert do nothing)."""
+    ids = [default_assistant_id(g) for g in graph_ids]
+    await conn.execute(
+        _INSERT_DEFAULTS, {"org": principal.org_id, "ids": ids, "graphs": list(graph_ids)}
+    )
+
+
 async def ensure_default(
     conn: AsyncConnection, principal: Principal, graph_id: str
 ) -> dict[str, Any]:
@@ -119,16 +144,7 @@ async def ensure_default(
     assistant_id = default_assistant_id(graph_id)
     row = await get(conn, principal, assistant_id)
     if row is None:
-        fields = {
-            "graph_id": graph_id,
-            "name": graph_id,
-            "description": None,
-            "config": {},
-            "context": {},
-            "metadata": {"created_by": "system"},
-        }
-        row = await insert(conn, principal, assistant_id, fields)
-    if row is None:
+        await ensure_defaults(conn, principal, [graph_id])
         row = await get(conn, principal, assistant_id)
     if row is None:  # deleted again since the insert conflicted
         raise NotFound(f"assistant {assistant_id} not found")

@@ -95,7 +95,8 @@ async def lock_thread_for_run(
             params,
         )
     cur = await conn.execute(
-        "SELECT t.thread_id, t.owner_id, t.status, t.metadata, a.assistant_id AS a_assistant_id,"
+        "SELECT t.thread_id, t.owner_id, t.status, t.metadata, t.config,"
+        " a.assistant_id AS a_assistant_id,"
         " a.graph_id AS a_graph_id, a.config AS a_config, a.context AS a_context,"
         " a.metadata AS a_metadata"
         " FROM threads t JOIN assistants a"
@@ -143,9 +144,11 @@ async def insert_run(
     after_seconds: float,
     claimed_by: str | None = None,
     lease_seconds: float = 0.0,
+    thread_config: dict[str, Any] | None = None,
 ) -> AsyncCursor[dict[str, Any]]:
-    """Insert a pending run and its queue row; the thread becomes busy. With `claimed_by`,
-    the run is inserted already claimed by that worker (running, attempt 1, leased).
+    """Insert a pending run and its queue row; the thread becomes busy (and keeps
+    `thread_config` if given). With `claimed_by`, the run is inserted already claimed by
+    that worker (running, attempt 1, leased).
 
     Returns the cursor of the run's row: fetch it after the transaction commits, and the
     row arrives with the COMMIT instead of costing a round trip of its own."""
@@ -180,9 +183,14 @@ async def insert_run(
     )
     await conn.execute(
         "UPDATE threads SET status = 'busy', updated_at = now(), metadata = metadata"
-        " || jsonb_build_object('graph_id', %(graph)s::text, 'assistant_id', %(assistant)s::text)"
+        " || jsonb_build_object('graph_id', %(graph)s::text, 'assistant_id', %(assistant)s::text),"
+        " config = COALESCE(%(config)s, config)"
         " WHERE org_id = %(org)s AND thread_id = %(thread)s",
-        {**params, "graph": metadata.get("graph_id")},
+        {
+            **params,
+            "graph": metadata.get("graph_id"),
+            "config": None if thread_config is None else Jsonb(thread_config),
+        },
     )
     return cur
 

@@ -101,7 +101,7 @@ async def test_a_server_out_of_reach_opens_the_breaker(tmp_path):
         assert db.breaker.is_open
         db.pool.timeout = 3600  # a call that reached the pool now would hang
         with pytest.raises(Unavailable):
-            await asyncio.wait_for(db.ping(), 60)
+            await asyncio.wait_for(db.ping(60), 120)
         with pytest.raises(Unavailable):
             async with db.system():
                 pass

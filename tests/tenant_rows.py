@@ -96,6 +96,11 @@ SEED: list[tuple[str, str]] = [
         "store_ann_owners",
         "INSERT INTO store_ann_owners (org_id, owner_id) VALUES (%(org)s, 'alice')",
     ),
+    (
+        "org_webhooks",
+        "INSERT INTO org_webhooks (org_id, secret, allowed_hosts)"
+        " VALUES (%(org)s, 'whsec_' || %(org)s, '{example.com}')",
+    ),
 ]
 
 

@@ -1,8 +1,9 @@
 """The process's shared resources, opened and closed in one place.
 
 `open_resources` starts (or reuses) the embedded servers when no external URL is given,
-migrates, opens the runtime pool and the Valkey client, and undoes all of it on exit in
-reverse order. The HTTP app's lifespan, the worker and the tests all go through it.
+migrates, opens the runtime pool, the Valkey client and the outbound HTTP client, and
+undoes all of it on exit in reverse order. The HTTP app's lifespan, the worker and the
+tests all go through it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tenantgraph.db.embedded import EmbeddedPostgres
 from tenantgraph.db.migrate import app_conninfo, migrate
 from tenantgraph.embedded import EmbeddedValkey
 from tenantgraph.ephemeral.client import connect
+from tenantgraph.runtime.outbound import OutboundClient
 from tenantgraph.services.tenant_store import StoreConfig
 from tenantgraph.settings import Settings
 
@@ -57,6 +59,7 @@ class Resources:
     redis: aioredis.Redis
     admin_conninfo: str
     store_config: StoreConfig
+    outbound: OutboundClient  # requests to tenants' URLs (webhooks), SSRF-guarded
 
 
 async def admin_conninfo(settings: Settings, stack: AsyncExitStack) -> str:
@@ -121,10 +124,17 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         stack.push_async_callback(db.close)
         client = connect(await redis_url(settings, stack))
         stack.push_async_callback(client.aclose)
+        outbound = OutboundClient(
+            settings.outbound_allowed_networks,
+            timeout=settings.outbound_timeout_seconds,
+            user_agent=f"tenantgraph/{__version__}",
+        )
+        stack.push_async_callback(outbound.aclose)
         yield Resources(
             settings=settings,
             db=db,
             redis=client,
             admin_conninfo=admin,
             store_config=StoreConfig.from_mapping(settings.config_file.store),
+            outbound=outbound,
         )

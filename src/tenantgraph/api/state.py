@@ -22,6 +22,7 @@ from tenantgraph.ephemeral.ratelimit import RateLimiter
 from tenantgraph.errors import Conflict
 from tenantgraph.resources import Resources, open_resources, startup_line
 from tenantgraph.runtime.graphs import GraphRegistry
+from tenantgraph.runtime.webhooks import WebhookSender
 from tenantgraph.runtime.worker import Worker
 from tenantgraph.services.assistants import Assistants
 from tenantgraph.services.crons import Crons
@@ -32,6 +33,7 @@ from tenantgraph.services.runs import Runs
 from tenantgraph.services.store_sweeper import StoreSweeper
 from tenantgraph.services.thread_state import ThreadStates
 from tenantgraph.services.threads import Threads
+from tenantgraph.services.webhooks import Webhooks
 from tenantgraph.settings import Settings
 
 __all__ = ["DEFAULT_ADMIN", "DEFAULT_ORG", "YOUNG_GC_THRESHOLD", "AppState"]
@@ -58,6 +60,7 @@ class AppState:
     runs: Runs
     crons: Crons
     memory: Memory
+    webhooks: Webhooks
     worker: Worker | None
 
     def __init__(self, settings: Settings) -> None:
@@ -92,11 +95,21 @@ class AppState:
                 charge=self.rate_limiter.check_run,
             )
             self.memory = Memory(db, resources.store_config)
+            self.webhooks = Webhooks(db, resources.outbound)
             await _first_start(settings, self.orgs)
             self.worker = None
             if settings.worker_concurrency > 0:
+                # Closed after the worker stops: the runs it ends on the way send theirs.
+                sender = WebhookSender(db, resources.outbound)
+                stack.push_async_callback(sender.aclose)
                 worker = Worker.from_settings(
-                    settings, db, redis, registry, self.memory.store, fire_crons=self.crons.fire_due
+                    settings,
+                    db,
+                    redis,
+                    registry,
+                    self.memory.store,
+                    fire_crons=self.crons.fire_due,
+                    on_end=sender.run_ended,
                 )
                 # The worker's tasks inherit this context: graphs reach the ephemeral
                 # helpers (session windows, episodes) through the bound client.

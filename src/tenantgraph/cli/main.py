@@ -227,6 +227,7 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
     from tenantgraph.ephemeral.ratelimit import RateLimiter
     from tenantgraph.resources import open_resources, startup_line
     from tenantgraph.runtime.graphs import GraphRegistry
+    from tenantgraph.runtime.webhooks import WebhookSender
     from tenantgraph.runtime.worker import Worker
     from tenantgraph.services.crons import Crons
     from tenantgraph.services.limits import OrgLimits
@@ -243,6 +244,7 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
             charge=limiter.check_run,
         )
         registry = GraphRegistry.from_settings(settings)
+        sender = WebhookSender(resources.db, resources.outbound)
         worker = Worker.from_settings(
             settings,
             resources.db,
@@ -251,6 +253,7 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
             Memory(resources.db, resources.store_config).store,
             concurrency=concurrency,
             fire_crons=crons.fire_due,
+            on_end=sender.run_ended,
         )
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -264,6 +267,7 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
             await stopping.wait()
         finally:
             await worker.stop()
+            await sender.aclose()  # the runs ended while stopping send their webhooks
 
 
 @keys_app.command("create")

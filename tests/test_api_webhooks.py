@@ -150,3 +150,18 @@ async def test_the_orgs_allow_list_refuses_other_hosts(tenants, hook):
     assert (await admin.http.put(path, json={"allowed_hosts": ["127.0.0.2"]})).status_code == 200
     await sdk.runs.wait(thread["thread_id"], "agent", input=HI, webhook=hook.url)
     await hook.wait_for(2)
+
+
+async def test_a_crons_runs_send_its_webhook(tenants, hook):
+    sdk = tenants.a_member.sdk
+    thread = await sdk.threads.create()
+    cron = await sdk.crons.create_for_thread(
+        thread["thread_id"], "agent", schedule="* * * * * *", input=HI, webhook=hook.url
+    )
+    try:
+        [received, *_] = await hook.wait_for(1)
+    finally:
+        await sdk.crons.delete(cron["cron_id"])
+    assert received.json()["metadata"]["cron_id"] == cron["cron_id"]
+    assert received.json()["status"] == "success"
+    assert verify(await _secret(tenants.a_admin), received)

@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 
 MAX_URL_LENGTH = 4096  # langgraph-api's limit for a webhook URL
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # IPv6 forms that carry an IPv4 address a gateway forwards to (NAT64's well-known prefix).
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _SCHEMES = ("http", "https")
@@ -139,9 +138,6 @@ class _VettingBackend(httpcore.AsyncNetworkBackend):
                 error = exc
         assert error is not None
         raise error
-
-    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
-        raise BlockedDestination("unix sockets are not reachable")
 
     async def sleep(self, seconds: float) -> None:
         await self.inner.sleep(seconds)

@@ -13,6 +13,7 @@ import jwt
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from .receiver import RECEIVER_HOST
 from .servers import ServerProcess
 
 JWT_SECRET = "test-secret-" + "x" * 32
@@ -53,6 +54,9 @@ def start_api_server(data_dir: Path, **env: str) -> ServerProcess:
             "TENANTGRAPH_CRON_MIN_INTERVAL_SECONDS": "0",
             # An override set by a test applies at once (servers cache them 10 s by default).
             "TENANTGRAPH_EPHEMERAL__RATE_LIMIT_CACHE_SECONDS": "0",
+            # Webhook receivers of the tests listen on 127.0.0.2 (tests/receiver.py); every
+            # other loopback or private address stays refused, as on a default server.
+            "TENANTGRAPH_OUTBOUND_ALLOWED_NETWORKS": RECEIVER_HOST + "/32",
             **env,
         },
     )

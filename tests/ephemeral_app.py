@@ -136,13 +136,16 @@ def _org(request: Request) -> str | None:
 
 
 @asynccontextmanager
-async def serve(app: FastAPI, uds: Path | None = None) -> AsyncIterator[str]:
-    """Run `app` with uvicorn in this event loop, on a free loopback port or on the unix
-    socket `uds`; yield its base URL (for a socket, pass the same path to httpx)."""
+async def serve(
+    app: FastAPI, uds: Path | None = None, host: str = "127.0.0.1"
+) -> AsyncIterator[str]:
+    """Run `app` with uvicorn in this event loop, on a free port of the loopback address
+    `host` or on the unix socket `uds`; yield its base URL (for a socket, pass the same
+    path to httpx)."""
     if uds is None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        sock.bind((host, 0))
+        url = f"http://{host}:{sock.getsockname()[1]}"
     else:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.bind(str(uds))

@@ -106,6 +106,11 @@ SEED: list[tuple[str, str]] = [
         " fingerprint, state, status, headers, body, expires_at) VALUES (%(org)s, 'alice',"
         " 'admin', 'token', 'k', 'fp', 'done', 201, '[]', '\\x00', now() + interval '1 day')",
     ),
+    (
+        "org_webhooks",
+        "INSERT INTO org_webhooks (org_id, secret, allowed_hosts)"
+        " VALUES (%(org)s, 'whsec_' || %(org)s, '{example.com}')",
+    ),
 ]
 
 

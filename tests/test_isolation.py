@@ -75,6 +75,17 @@ ROUTES: list[tuple[str, str, str, Any, str, str]] = [
         ADMIN,
         REFUSED,
     ),
+    ("org webhooks", "GET", "/orgs/{org_id}/webhooks", None, ADMIN, REFUSED),
+    (
+        "org webhooks set",
+        "PUT",
+        "/orgs/{org_id}/webhooks",
+        {"allowed_hosts": ["pwned.example"]},
+        ADMIN,
+        REFUSED,
+    ),
+    ("org webhook secret", "GET", "/orgs/{org_id}/webhooks/secret", None, ADMIN, REFUSED),
+    ("org webhook rotate", "POST", "/orgs/{org_id}/webhooks/secret", None, ADMIN, REFUSED),
     ("run create", "POST", "/threads/{thread_id}/runs", {"assistant_id": "agent"}, MEMBER, HIDDEN),
     (
         "run wait",
@@ -286,6 +297,11 @@ async def victim(tenants):
         "namespace": "child",
         "session_id": "s-" + tag[:8],
     }
+    hooks = f"/orgs/{a_admin.org}/webhooks"
+    listed = await a_admin.http.put(hooks, json={"allowed_hosts": ["*.victim.example"]})
+    secret = await a_admin.http.get(hooks + "/secret")
+    assert listed.status_code == secret.status_code == 200, (listed.text, secret.text)
+    ids["webhook_secret"] = secret.json()["secret"]
     window = _fill("/sessions/{assistant_id}/{session_id}/messages", ids)
     said = await tenants.a_member.http.post(window, json={"messages": [{"x": "alice's"}]})
     assert said.status_code == 200, said.text
@@ -362,6 +378,9 @@ async def _assert_untouched(tenants, ids) -> None:
     assert pending["status"] == "pending"
     window = await tenants.a_member.http.get(_fill(SESSIONS[0][1], ids))
     assert window.json() == {"messages": [{"x": "alice's"}]}
+    hooks = f"/orgs/{ids['org_id']}/webhooks"
+    assert (await admin.http.get(hooks)).json()["allowed_hosts"] == ["*.victim.example"]
+    assert (await admin.http.get(hooks + "/secret")).json()["secret"] == ids["webhook_secret"]
 
 
 async def attack_from_another_org(who, victim) -> None:

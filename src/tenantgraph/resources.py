@@ -1,8 +1,9 @@
 """The process's shared resources, opened and closed in one place.
 
 `open_resources` starts (or reuses) the embedded servers when no external URL is given,
-migrates, opens the runtime pool, the Valkey client and the stream hub, and undoes all of it
-on exit in reverse order. The HTTP app's lifespan, the worker and the tests all go through it.
+migrates, opens the runtime pool, the Valkey client, the stream hub and the outbound
+HTTP client, and undoes all of it on exit in reverse order. The HTTP app's lifespan,
+the worker and the tests all go through it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tenantgraph.db.embedded import EmbeddedPostgres
 from tenantgraph.db.migrate import app_conninfo, migrate
 from tenantgraph.embedded import EmbeddedValkey, SharedServer, supervise
 from tenantgraph.ephemeral.client import connect
+from tenantgraph.runtime.outbound import OutboundClient
 from tenantgraph.runtime.stream_hub import CONTROL_CONNECTIONS, StreamHub
 from tenantgraph.services.tenant_store import StoreConfig
 from tenantgraph.settings import Settings
@@ -59,6 +61,7 @@ class Resources:
     streams: StreamHub
     admin_conninfo: str
     store_config: StoreConfig
+    outbound: OutboundClient  # requests to tenants' URLs (webhooks), SSRF-guarded
 
 
 async def admin_conninfo(settings: Settings, stack: AsyncExitStack) -> str:
@@ -143,6 +146,12 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             connect(url, max_connections=readers + CONTROL_CONNECTIONS), readers=readers
         )
         stack.push_async_callback(streams.aclose)
+        outbound = OutboundClient(
+            settings.outbound_allowed_networks,
+            timeout=settings.outbound_timeout_seconds,
+            user_agent=f"tenantgraph/{__version__}",
+        )
+        stack.push_async_callback(outbound.aclose)
         yield Resources(
             settings=settings,
             db=db,
@@ -150,4 +159,5 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             streams=streams,
             admin_conninfo=admin,
             store_config=StoreConfig.from_mapping(settings.config_file.store),
+            outbound=outbound,
         )

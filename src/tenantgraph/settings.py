@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     PrivateAttr,
     SecretStr,
     field_validator,
@@ -303,6 +304,14 @@ class Settings(BaseSettings):
         description="Origins allowed to call the API from a browser (comma-separated); "
         "replaces the config file's `http.cors.allow_origins`.",
     )
+    outbound_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="Non-public networks (comma-separated CIDRs, e.g. 10.1.0.0/16) that "
+        "webhooks may reach; by default only public addresses are.",
+    )
+    outbound_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Timeout of one attempt of a webhook's POST."
+    )
     pg_shared_buffers_mb: int | None = Field(
         default=None, description="Embedded Postgres shared_buffers; sized from memory if unset."
     )
@@ -324,11 +333,11 @@ class Settings(BaseSettings):
     )
     admin_token: SecretStr | None = None
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "outbound_allowed_networks", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ from tenantgraph.api import (
     store,
     thread_state,
     threads,
+    webhooks,
 )
 from tenantgraph.api.auth import AuthMiddleware
 from tenantgraph.api.custom_auth import CustomAuthMiddleware
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store.router,
         sessions.router,
         orgs.router,
+        webhooks.router,
     ):
         app.include_router(router)
     describe_security(app)

@@ -8,11 +8,12 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import ConfigDict, Field
 
-from tenantgraph.api.deps import AssistantService, Caller, CronService
+from tenantgraph.api.deps import AssistantService, Caller, CronService, WebhookService
 from tenantgraph.api.payloads import Body, Count, JsonObject, Text
 from tenantgraph.scope import Principal
 from tenantgraph.services.assistants import Assistants
 from tenantgraph.services.crons import Crons, CronSortColumn
+from tenantgraph.services.webhooks import Webhooks
 
 router = APIRouter(prefix="/runs/crons", tags=["crons"])
 thread_router = APIRouter(prefix="/threads/{thread_id}/runs/crons", tags=["crons"])
@@ -51,23 +52,35 @@ class CronCount(Body):
     metadata: JsonObject | None = None
 
 
+async def _check_webhook(webhooks: Webhooks, caller: Principal, payload: Json) -> None:
+    """A cron's `webhook` is checked as a run's is; its runs send it when they end."""
+    if isinstance(payload.get("webhook"), str):
+        await webhooks.check_url(caller, payload["webhook"])
+
+
 async def _create(
     assistants: Assistants,
     crons: Crons,
+    webhooks: Webhooks,
     caller: Principal,
     body: CronCreate,
     thread_id: uuid.UUID | None,
 ) -> Json:
     assistant_id = await assistants.resolve_id(caller, body.assistant_id)
     payload = body.model_dump(exclude_unset=True, exclude={"assistant_id"})
+    await _check_webhook(webhooks, caller, payload)
     return await crons.create(caller, assistant_id, payload, thread_id=thread_id)
 
 
 @router.post("")
 async def create_cron(
-    body: CronCreate, assistants: AssistantService, crons: CronService, caller: Caller
+    body: CronCreate,
+    assistants: AssistantService,
+    crons: CronService,
+    webhooks: WebhookService,
+    caller: Caller,
 ) -> Json:
-    return await _create(assistants, crons, caller, body, None)
+    return await _create(assistants, crons, webhooks, caller, body, None)
 
 
 @thread_router.post("")
@@ -76,9 +89,10 @@ async def create_thread_cron(
     body: CronCreate,
     assistants: AssistantService,
     crons: CronService,
+    webhooks: WebhookService,
     caller: Caller,
 ) -> Json:
-    return await _create(assistants, crons, caller, body, thread_id)
+    return await _create(assistants, crons, webhooks, caller, body, thread_id)
 
 
 @router.post("/search")
@@ -98,9 +112,15 @@ async def get_cron(cron_id: uuid.UUID, crons: CronService, caller: Caller) -> Js
 
 @router.patch("/{cron_id}")
 async def update_cron(
-    cron_id: uuid.UUID, body: CronPatch, crons: CronService, caller: Caller
+    cron_id: uuid.UUID,
+    body: CronPatch,
+    crons: CronService,
+    webhooks: WebhookService,
+    caller: Caller,
 ) -> Json:
-    return await crons.update(caller, cron_id, body.model_dump(exclude_unset=True))
+    patch = body.model_dump(exclude_unset=True)
+    await _check_webhook(webhooks, caller, patch)
+    return await crons.update(caller, cron_id, patch)
 
 
 @router.delete("/{cron_id}", status_code=204)

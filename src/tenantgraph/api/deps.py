@@ -16,6 +16,7 @@ from tenantgraph.services.memory import Memory
 from tenantgraph.services.orgs import Orgs
 from tenantgraph.services.thread_state import ThreadStates
 from tenantgraph.services.threads import Threads
+from tenantgraph.services.webhooks import Webhooks
 
 __all__ = [
     "Admin",
@@ -28,6 +29,7 @@ __all__ = [
     "State",
     "ThreadService",
     "ThreadStateService",
+    "WebhookService",
     "app_state",
 ]
 
@@ -62,5 +64,6 @@ ThreadStateService = Annotated[ThreadStates, _service("thread_states")]
 CronService = Annotated[Crons, _service("crons")]
 MemoryService = Annotated[Memory, _service("memory")]
 LimitService = Annotated[OrgLimits, _service("limits")]
+WebhookService = Annotated[Webhooks, _service("webhooks")]
 Caller = Annotated[Principal, Depends(current_principal)]
 Admin = Annotated[Principal, Depends(require_admin)]

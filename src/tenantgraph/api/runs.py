@@ -80,6 +80,8 @@ async def _create(
 ) -> Json:
     """Queue a run after the caller's run budget admits it (429 when spent); the rate
     limit middleware has spent it already for the routes that create one run."""
+    if body.webhook is not None:
+        await app_state(request).webhooks.check_url(caller, body.webhook)
     if not run_budget_spent(request.scope):
         decision = await app_state(request).rate_limiter.check_run(caller)
         if not decision.allowed:

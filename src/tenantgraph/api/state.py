@@ -23,6 +23,7 @@ from tenantgraph.ephemeral.ratelimit import RateLimiter
 from tenantgraph.errors import Conflict
 from tenantgraph.resources import Resources, open_resources, startup_line
 from tenantgraph.runtime.graphs import GraphRegistry
+from tenantgraph.runtime.webhooks import WebhookSender
 from tenantgraph.runtime.worker import Worker
 from tenantgraph.services.assistants import Assistants
 from tenantgraph.services.crons import Crons
@@ -34,6 +35,7 @@ from tenantgraph.services.runs import Runs
 from tenantgraph.services.store_sweeper import StoreSweeper
 from tenantgraph.services.thread_state import ThreadStates
 from tenantgraph.services.threads import Threads
+from tenantgraph.services.webhooks import Webhooks
 from tenantgraph.settings import Settings
 
 __all__ = ["DEFAULT_ADMIN", "DEFAULT_ORG", "YOUNG_GC_THRESHOLD", "AppState"]
@@ -62,6 +64,7 @@ class AppState:
     stream_slots: StreamSlots
     crons: Crons
     memory: Memory
+    webhooks: Webhooks
     worker: Worker | None
 
     def __init__(self, settings: Settings) -> None:
@@ -101,11 +104,21 @@ class AppState:
                 charge=self.rate_limiter.check_run,
             )
             self.memory = Memory(db, resources.store_config)
+            self.webhooks = Webhooks(db, resources.outbound)
             await _first_start(settings, self.orgs)
             self.worker = None
             if settings.worker_concurrency > 0:
+                # Closed after the worker stops: the runs it ends on the way send theirs.
+                sender = WebhookSender(db, resources.outbound)
+                stack.push_async_callback(sender.aclose)
                 worker = Worker.from_settings(
-                    settings, db, redis, registry, self.memory.store, fire_crons=self.crons.fire_due
+                    settings,
+                    db,
+                    redis,
+                    registry,
+                    self.memory.store,
+                    fire_crons=self.crons.fire_due,
+                    on_end=sender.run_ended,
                 )
                 # The worker's tasks inherit this context: graphs reach the ephemeral
                 # helpers (session windows, episodes) through the bound client.

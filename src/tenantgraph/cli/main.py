@@ -265,6 +265,7 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
     from tenantgraph.ephemeral.ratelimit import RateLimiter
     from tenantgraph.resources import open_resources, startup_line
     from tenantgraph.runtime.graphs import GraphRegistry
+    from tenantgraph.runtime.webhooks import WebhookSender
     from tenantgraph.runtime.worker import Worker
     from tenantgraph.services.crons import Crons
     from tenantgraph.services.limits import OrgLimits
@@ -287,6 +288,7 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
             charge=limiter.check_run,
         )
         registry = GraphRegistry.from_settings(settings)
+        sender = WebhookSender(resources.db, resources.outbound)
         worker = Worker.from_settings(
             settings,
             resources.db,
@@ -295,6 +297,7 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
             Memory(resources.db, resources.store_config).store,
             concurrency=concurrency,
             fire_crons=crons.fire_due,
+            on_end=sender.run_ended,
         )
         console.print(startup_line(settings, registry.ids(), concurrency), soft_wrap=True)
         with bind(resources.redis, settings.ephemeral):
@@ -303,6 +306,7 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
             await shutdown.wait()
         finally:
             await worker.stop(shutdown.remaining())
+            await sender.aclose()  # the runs ended while stopping send their webhooks
 
 
 def _stop_on(shutdown: Shutdown) -> None:

@@ -11,6 +11,10 @@ Modules, in the order a run meets them (the run use cases are in services/runs.p
   checkpointer.py  TenantCheckpointer: LangGraph checkpoints in tenant tables (its SQL is
                    in stores/checkpoints.py).
   state_values.py  Thread state in the API's shape, from LangGraph's StateSnapshot.
+  webhooks.py      WebhookSender: POSTs a run's `webhook`, signed, once the worker has
+                   recorded its end (the worker's `on_end` hook).
+  outbound.py      OutboundClient: the one HTTP client for tenants' URLs (SSRF-guarded,
+                   timeouts, retries); opened and closed with the process's resources.
 
 Nothing here imports services/ or resources: collaborators are passed in.
 """

@@ -26,6 +26,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -39,7 +40,7 @@ from tenantgraph.scope import Principal
 from tenantgraph.settings import Settings
 from tenantgraph.stores import run_queue
 
-__all__ = ["MAX_ATTEMPTS", "Claim", "CronFiring", "Worker", "claim_runs"]
+__all__ = ["MAX_ATTEMPTS", "Claim", "CronFiring", "RunEnded", "Worker", "claim_runs"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,9 @@ MAX_ATTEMPTS = 2
 # Fires the due crons (services/crons.py `Crons.fire_due`), passed in by whoever builds the
 # worker: the worker only decides when.
 CronFiring = Callable[[], Awaitable[object]]
+# Told of each run whose end this worker recorded (principal, run, outcome, start time),
+# e.g. runtime/webhooks.py `WebhookSender.run_ended`; it must return at once.
+RunEnded = Callable[[Principal, dict[str, Any], Outcome, datetime], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,7 @@ class Worker:
         events_buffer_bytes: int = DEFAULT_BUFFER_BYTES,
         worker_id: str | None = None,
         fire_crons: CronFiring | None = None,
+        on_end: RunEnded | None = None,
     ) -> None:
         if heartbeat_seconds >= lease_seconds:
             raise ValueError("heartbeat_seconds must be shorter than lease_seconds")
@@ -113,6 +118,7 @@ class Worker:
         )
         self.graph_ids = frozenset(registry.ids())
         self.fire_crons = fire_crons
+        self.on_end = on_end
         self._loop_task: asyncio.Task[None] | None = None
         self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
         # Results of runs started here at their creation, for a `wait` in this process.
@@ -132,6 +138,7 @@ class Worker:
         *,
         concurrency: int | None = None,
         fire_crons: CronFiring | None = None,
+        on_end: RunEnded | None = None,
     ) -> Worker:
         return cls(
             db,
@@ -145,6 +152,7 @@ class Worker:
             cron_seconds=settings.worker_cron_seconds,
             events_buffer_bytes=settings.events_buffer_bytes,
             fire_crons=fire_crons,
+            on_end=on_end,
         )
 
     async def start(self) -> None:
@@ -269,6 +277,7 @@ class Worker:
         # metadata event is out already. The result is also the run's output in Postgres.
         waited = self._results.get(claim.run_id)
         result = events.RunResult()
+        started_at = datetime.now(UTC)
         try:
             run = run or await self.executor.load(principal, claim.run_id)
             if run is None:
@@ -298,6 +307,8 @@ class Worker:
         def answer() -> None:  # the outcome is recorded: a local `wait` has its result
             if waited is not None and not waited.done():
                 waited.set_result(result)
+            if self.on_end is not None:
+                self.on_end(principal, run, outcome, started_at)
 
         # Recording the outcome is not interrupted by stop(): the run has ended already.
         finishing = asyncio.ensure_future(

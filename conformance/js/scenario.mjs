@@ -354,5 +354,6 @@ await crons(thread);
 await store();
 await call("threads.delete", "threads.delete", () => client.threads.delete(thread));
 await call("threads.get:deleted", "threads.get", () => client.threads.get(thread));
-process.stdout.write(JSON.stringify({ records, names, methods: methods() }));
-process.exit(0);
+// Exits once the output is flushed: a pipe takes it in 64 KiB pieces, and open keep-alive
+// connections would otherwise hold the process.
+process.stdout.write(JSON.stringify({ records, names, methods: methods() }), () => process.exit(0));

@@ -37,7 +37,10 @@ GRAPHS = {
     "slow": "slow",
     "nested": "nested",
 }
-ORG, USER = "conformance", "dev"
+USER = "dev"
+# One org per SDK: tenantgraph's org state (its default assistants, say) must not carry
+# over from one scenario to the next, as nothing does between two langgraph dev sessions.
+ORGS = {"python": "conformance-python", "js": "conformance-js"}
 
 
 def free_port() -> int:
@@ -90,11 +93,11 @@ def write_config(work: Path) -> Path:
     return config
 
 
-def tenantgraph_key(tenantgraph: list[str], env: dict[str, str]) -> str:
+def tenantgraph_key(tenantgraph: list[str], env: dict[str, str], org: str) -> str:
     """An owner key of a fresh org, made with the CLI before the server starts."""
-    subprocess.run([*tenantgraph, "orgs", "create", ORG, "--owner", USER], env=env, check=True)
+    subprocess.run([*tenantgraph, "orgs", "create", org, "--owner", USER], env=env, check=True)
     made = subprocess.run(
-        [*tenantgraph, "keys", "create", "--org", ORG, "--user", USER, "--role", "owner"],
+        [*tenantgraph, "keys", "create", "--org", org, "--user", USER, "--role", "owner"],
         env=env,
         check=True,
         stdout=subprocess.PIPE,
@@ -103,11 +106,11 @@ def tenantgraph_key(tenantgraph: list[str], env: dict[str, str]) -> str:
     return made.stdout.strip().splitlines()[-1]
 
 
-def start(work: Path, tenantgraph: list[str]) -> tuple[Server, Server, str]:
+def start(work: Path, tenantgraph: list[str]) -> tuple[Server, Server, dict[str, str]]:
     config = write_config(work)
     inherited = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     tg_env = {**inherited, "TENANTGRAPH_DATA_DIR": str(work / "tenantgraph")}
-    key = tenantgraph_key(tenantgraph, tg_env)
+    keys = {sdk: tenantgraph_key(tenantgraph, tg_env, org) for sdk, org in ORGS.items()}
     tg = Server(
         "tenantgraph",
         [*tenantgraph, "serve", "--port", str(free_port()), "--config", str(config)],
@@ -137,7 +140,7 @@ def start(work: Path, tenantgraph: list[str]) -> tuple[Server, Server, str]:
     )
     tg.wait_ready()
     lg.wait_ready()
-    return lg, tg, key
+    return lg, tg, keys
 
 
 def python_records(lg: Server, tg: Server, key: str) -> tuple[list[dict], list[dict]]:
@@ -245,7 +248,7 @@ def main() -> int:
     args = parser.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
-    lg, tg, key = start(args.work, shlex.split(args.tenantgraph))
+    lg, tg, keys = start(args.work, shlex.split(args.tenantgraph))
     try:
         print(
             f"langgraph dev: langgraph-api {version('langgraph-api')}, langgraph"
@@ -253,7 +256,7 @@ def main() -> int:
         )
         print_deliberate()
         print(f"\n== Python langgraph-sdk {version('langgraph-sdk')} ==")
-        problems = report("python", *python_records(lg, tg, key), sdk_methods())
+        problems = report("python", *python_records(lg, tg, keys["python"]), sdk_methods())
         if not args.no_js:
             package = json.loads(
                 (
@@ -261,7 +264,7 @@ def main() -> int:
                 ).read_text()
             )
             print(f"\n== JS @langchain/langgraph-sdk {package['version']} ==")
-            problems += report("js", *js_records(lg, tg, key))
+            problems += report("js", *js_records(lg, tg, keys["js"]))
     finally:
         lg.stop()
         tg.stop()

@@ -213,6 +213,14 @@ def report(sdk: str, expected: list[dict], actual: list[dict], methods: list[str
     for call in by_call:
         print(f"DIFF    {call:42} (only tenantgraph's scenario made this call)")
         problems += 1
+    by_path: dict[tuple[str, str], list[str]] = {}
+    for result in results:
+        for d in result.undocumented:
+            calls = by_path.setdefault((d.wildcard_path(), d.kind), [])
+            calls += [] if result.call in calls else [result.call]
+    print(f"\n{sdk}: the undocumented differences by path (kind): calls")
+    for (path, kind), calls in sorted(by_path.items()):
+        print(f"  {path} ({kind}): {', '.join(calls)}")
     covered = {r.method for r in results}
     failing = sorted({r.method for r in results if r.undocumented or r.broken})
     uncovered = sorted(set(methods) - covered)

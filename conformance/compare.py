@@ -149,6 +149,30 @@ def grouped(found: list[Difference]) -> list[tuple[Difference, int]]:
     return [(same[0], len(same)) for same in groups.values()]
 
 
+def merged(found: list[Difference]) -> list[tuple[Difference, int]]:
+    """`grouped`, then the keys one server alone sends under the same parent in one line:
+    `$.a.{b, c} (missing)` with both servers' values as objects."""
+    groups: dict[tuple[str, str, int], list[Difference]] = {}
+    for difference, count in grouped(found):
+        parent = difference.wildcard_path().rpartition(".")[0]
+        if difference.kind == "value" or not parent:
+            groups[(difference.path, difference.kind, count)] = [difference]
+        else:
+            groups.setdefault((parent, difference.kind, count), []).append(difference)
+    result = []
+    for (parent, kind, count), same in groups.items():
+        if len(same) == 1:
+            result.append((same[0], count))
+            continue
+        keys = [d.wildcard_path().rpartition(".")[2] for d in same]
+        expected = {k: d.expected for k, d in zip(keys, same, strict=True)}
+        actual = {k: d.actual for k, d in zip(keys, same, strict=True)}
+        result.append(
+            (Difference(f"{parent}.{{{', '.join(keys)}}}", kind, expected, actual), count)
+        )
+    return result
+
+
 def _deliberate(sdk: str, call: str, difference: Difference) -> Deliberate | None:
     for entry in DELIBERATE:
         if (

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from compare import Comparison, Difference, compare, grouped, normalise
+from compare import Comparison, Difference, compare, grouped, merged, normalise
 from differences import DELIBERATE
 from scenario import run_scenario, sdk_methods
 
@@ -202,11 +202,10 @@ def report(sdk: str, expected: list[dict], actual: list[dict], methods: list[str
         }
         for d, count in grouped([d for d, _ in result.documented]):
             print(f"          D{numbers[d.wildcard_path(), d.kind]} {_where(d, count)}")
-        for d, count in grouped(result.undocumented):
-            print(
-                f"          {_where(d, count)}: langgraph dev={_show(d.expected)}"
-                f" tenantgraph={_show(d.actual)}"
-            )
+        for d, count in merged(result.undocumented):
+            expected = "(absent)" if d.kind == "extra" else _show(d.expected)
+            actual = "(absent)" if d.kind == "missing" else _show(d.actual)
+            print(f"          {_where(d, count)}: langgraph dev={expected} tenantgraph={actual}")
         if result.broken:
             print(f"          the call failed on langgraph dev: {_show(record['body'])}")
         problems += bool(result.undocumented) or result.broken
@@ -215,7 +214,7 @@ def report(sdk: str, expected: list[dict], actual: list[dict], methods: list[str
         problems += 1
     by_path: dict[tuple[str, str], list[str]] = {}
     for result in results:
-        for d in result.undocumented:
+        for d, _ in merged(result.undocumented):
             calls = by_path.setdefault((d.wildcard_path(), d.kind), [])
             calls += [] if result.call in calls else [result.call]
     print(f"\n{sdk}: the undocumented differences by path (kind): calls")

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-embeddings test-faults format clean
+.PHONY: run test test-embeddings test-faults conformance format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
@@ -34,9 +34,30 @@ test-embeddings: $(STAMP)
 test-faults: $(STAMP)
 	$(BIN)/pytest tests_faults
 
+# The same scenario through langgraph-sdk (Python) and @langchain/langgraph-sdk (JS) against
+# `langgraph dev` and tenantgraph, compared call by call (conformance/README.md). Needs the
+# network for pip and npm, so it is not part of `make test`.
+CONFORMANCE := .conformance
+CONFORMANCE_BIN := $(CONFORMANCE)/venv/bin
+CONFORMANCE_STAMP := $(CONFORMANCE)/.installed
+
+# tenantgraph goes in with --no-deps: langgraph dev needs only tenantgraph.scope (standard
+# library) for the example graphs' imports.
+
+$(CONFORMANCE_STAMP): conformance/requirements.txt conformance/js/package-lock.json
+	test -d $(CONFORMANCE)/venv || $(PYTHON) -m venv $(CONFORMANCE)/venv
+	$(CONFORMANCE_BIN)/pip install --quiet --upgrade pip
+	$(CONFORMANCE_BIN)/pip install --quiet -r conformance/requirements.txt
+	$(CONFORMANCE_BIN)/pip install --quiet --no-deps -e .
+	cd conformance/js && npm ci --no-audit --no-fund --silent
+	touch $@
+
+conformance: $(STAMP) $(CONFORMANCE_STAMP)
+	$(CONFORMANCE_BIN)/python conformance/run.py --tenantgraph "$(abspath $(BIN))/python -m tenantgraph.cli"
+
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(CONFORMANCE) conformance/js/node_modules

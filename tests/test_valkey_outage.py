@@ -154,6 +154,11 @@ async def test_valkey_down_is_503_where_needed_and_no_one_else_notices(
             assert keyed.status_code == again.status_code == 200
             assert again.json()["thread_id"] == keyed.json()["thread_id"]
             assert (await alice.http.get(path)).json() == []
+            # A 503 is not kept for its Idempotency-Key: the retry after the outage runs.
+            retried = {"Idempotency-Key": uuid.uuid4().hex}
+            run_body = {"assistant_id": "agent", "input": {}}
+            first = await alice.http.post(f"{path}/wait", json=run_body, headers=retried)
+            assert first.status_code == 503
             # A join stream needs Valkey: 503 before the stream starts, not an empty 200.
             refused = await alice.http.get(f"{joined}/stream")
             assert refused.status_code == 503 and refused.headers["retry-after"]
@@ -164,10 +169,9 @@ async def test_valkey_down_is_503_where_needed_and_no_one_else_notices(
                 return (await anyone.get("/ready")).status_code == 200
 
             await until(served)
-            again = await alice.http.post(
-                f"{path}/wait", json={"assistant_id": "agent", "input": {}}
-            )
-            assert again.status_code == 200
+            again = await alice.http.post(f"{path}/wait", json=run_body, headers=retried)
+            assert again.status_code == 200 and "idempotent-replayed" not in again.headers
+            assert len((await alice.http.get(path)).json()) == 1
     finally:
         await alice.http.aclose()
         server.terminate()

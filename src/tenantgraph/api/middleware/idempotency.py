@@ -10,7 +10,9 @@
 - streamed (`text/event-stream`) or oversized responses are not stored: a retry gets `409`
   carrying the first response's `Content-Location`, so it can join the run, not repeat it;
 - a request that raised or was abandoned before its response finished frees its key, so
-  the client's retry runs it again (no response was ever delivered).
+  the client's retry runs it again (no response was ever delivered); so does a `503`, an
+  infrastructure fault that wrote nothing (Postgres or Valkey out of reach): its
+  `Retry-After` invites the retry, which must run, not replay the outage for 24 h.
 
 Keys belong to the requester — org, user, role and credential: two tenants, or one user
 acting through two roles or two API keys, never meet.
@@ -167,7 +169,7 @@ class _Recorder:
             else:
                 self.replayable = False
                 self.chunks.clear()
-            if not message.get("more_body", False):
+            if not message.get("more_body", False) and self.status != 503:
                 await self._record(self.response(), self.replayable)
                 self.finished = True
         await self._send(message)

@@ -29,6 +29,7 @@ from tenantgraph.api.middleware import IdempotencyMiddleware, RateLimitMiddlewar
 from tenantgraph.embedded import EmbeddedValkey
 from tenantgraph.ephemeral.client import connect
 from tenantgraph.ephemeral.ratelimit import RateLimiter
+from tenantgraph.errors import Unavailable
 from tenantgraph.scope import Principal, PrincipalKind, Role
 from tenantgraph.services.idempotency import Idempotency
 from tenantgraph.services.limits import OrgLimits
@@ -106,6 +107,12 @@ def build_app(limiter: RateLimiter, store: Idempotency, effects: SideEffects) ->
     async def fail(request: Request) -> JSONResponse:
         effects.created.append({"failed": uuid.uuid4().hex})
         return JSONResponse({"detail": f"bad request {uuid.uuid4().hex}"}, status_code=400)
+
+    @app.post("/unavailable")
+    async def unavailable() -> JSONResponse:
+        """A route whose database was out of reach: the app's own 503 with Retry-After."""
+        effects.created.append({"unavailable": True})
+        return error_response(Unavailable("the database is out of reach; retry"))
 
     @app.post("/crash")
     async def crash() -> dict:

@@ -189,6 +189,18 @@ async def test_an_oversized_response_is_not_replayed_and_not_rerun(client, effec
     assert len(effects.created) == 1
 
 
+async def test_a_503_frees_its_key_so_the_retry_runs(client, effects, resources):
+    """An outage wrote nothing: the retry its Retry-After invites must run, not replay it."""
+    alice = caller("org-x", "alice")
+    k = key()
+    first = await post(client, "/unavailable", alice, k, content=b"{}")
+    assert first.status_code == 503 and first.headers["retry-after"]
+    assert await _seconds_left(resources, k) is None, "the claim must be released"
+    again = await post(client, "/unavailable", alice, k, content=b"{}")
+    assert again.status_code == 503 and "idempotent-replayed" not in again.headers
+    assert len(effects.created) == 2
+
+
 async def test_a_request_that_crashed_frees_its_key(client, effects, resources):
     alice = caller("org-x", "alice")
     k = key()

@@ -110,7 +110,7 @@ async def test_numbers_out_of_range_and_unusable_values_are_422_not_500(
         ("stream_mode=%5B%5B%5B", {}),  # [[[
         ("stream_mode=nonsense", {}),
         ("", {"Last-Event-ID": "garbage"}),
-        ("", {"Last-Event-ID": "-"}),
+        ("", {"Last-Event-ID": "--1"}),
         ("", {"Last-Event-ID": "99999999999999999999999-0"}),
     ],
 )

@@ -156,3 +156,16 @@ async def test_thread_status_follows_the_checkpointer(tenants):
     await sdk.threads.update_state(thread, {"approved": False}, as_node="review")
     assert (await sdk.threads.get_state(thread))["next"] == []
     assert (await sdk.threads.get(thread))["status"] == "idle"
+
+
+@pytest.mark.parametrize("start", ["-", "-1"])
+async def test_a_join_stream_from_the_start_replays_every_event(tenants, start):
+    """`-` and `-1` (the JS SDK's) mean the stream's beginning, as the LangGraph API reads
+    them, not a bad id."""
+    member = tenants.a_member
+    thread = (await member.sdk.threads.create())["thread_id"]
+    run = await member.sdk.runs.create(thread, "agent", input=HI, stream_resumable=True)
+    path = f"/threads/{thread}/runs/{run['run_id']}/stream"
+    replayed = await member.http.get(path, headers={"Last-Event-ID": start})
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.text.startswith("event: metadata") and "event: values" in replayed.text

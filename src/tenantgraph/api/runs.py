@@ -377,9 +377,16 @@ async def _join_options(
     cancel_on_disconnect: bool = False,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> JoinOptions:
-    if last_event_id is not None:
+    if last_event_id in _FROM_THE_START:
+        last_event_id = None
+    elif last_event_id is not None:
         events.check_event_id(last_event_id)
     return JoinOptions(_stream_modes(stream_mode), cancel_on_disconnect, last_event_id)
+
+
+# `Last-Event-ID` values that replay a run's stream from its first event, as the LangGraph
+# API reads them (the JS SDK resumes with "-1").
+_FROM_THE_START = frozenset({"-", "-1"})
 
 
 Join = Annotated[JoinOptions, Depends(_join_options)]

@@ -2,23 +2,20 @@
 API serves them — create, stream (SSE), wait, join, cancel, list, get, delete, batch.
 
 The run use cases (`services/runs.py`) queue and read runs; workers execute them. This module
-only speaks HTTP: SSE framing, keep-alive bytes, the Location headers the SDK follows.
+only speaks HTTP: the bodies, the join options and the stream caps; how a run's stream and
+result are sent is `api/run_responses.py`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Coroutine
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
-from fastapi.responses import StreamingResponse
 from pydantic import model_validator
-from starlette.types import Send
 
 from tenantgraph.api import observability
 from tenantgraph.api.deps import Caller, app_state
@@ -26,7 +23,7 @@ from tenantgraph.api.identity import request_identity
 from tenantgraph.api.middleware import run_budget_spent
 from tenantgraph.api.payloads import Body as Payload
 from tenantgraph.api.payloads import Count
-from tenantgraph.api.shutdown import Shutdown, cutting_off
+from tenantgraph.api.run_responses import awaiting, run_path, sse
 from tenantgraph.errors import InvalidInput, InvalidRequest
 from tenantgraph.runtime import events
 from tenantgraph.scope import Principal
@@ -35,7 +32,6 @@ from tenantgraph.services.runs import RunCreate, Runs
 router = APIRouter(tags=["runs"])
 
 Json = dict[str, Any]
-KEEPALIVE_SECONDS = 5.0
 _HIDDEN = ("owner_id", "cancel_action", "assistant")
 
 
@@ -67,12 +63,6 @@ def _runs(request: Request) -> Runs:
 def _public(run: Json) -> Json:
     """The run as the API shows it; no LangSmith tracing, so no tracing session name."""
     return {**{k: v for k, v in run.items() if k not in _HIDDEN}, "langsmith_session_name": None}
-
-
-def _path(run: Json) -> str:
-    if run.get("thread_id") and not run["kwargs"].get("temporary"):
-        return f"/threads/{run['thread_id']}/runs/{run['run_id']}"
-    return f"/runs/{run['run_id']}"
 
 
 async def _create(
@@ -107,95 +97,6 @@ async def _create(
     return run
 
 
-async def _awaiting(
-    request: Request, result: Awaitable[Any], headers: dict[str, str] | None = None
-) -> Response:
-    """The JSON result of a run, as the LangGraph API sends `wait` and `join`.
-
-    A result (or an error such as 404) ready within a few seconds is an ordinary response;
-    otherwise the 200 starts at once and a newline goes out every few seconds until the
-    result follows, so proxies and clients keep the connection open.
-    """
-    shutdown = app_state(request).shutdown
-    task = asyncio.ensure_future(result)
-    if await shutdown.race(task, KEEPALIVE_SECONDS):
-        return Response(events.dumps(task.result()), media_type="application/json", headers=headers)
-    return _LongPoll(task, shutdown, headers)
-
-
-class _LongPoll(StreamingResponse):
-    """A result that is not ready yet: newlines until it is. The server's shutdown cuts
-    the body off unfinished, which the SDK's `wait` and `join` answer by reconnecting to
-    the `Location` (the run's `join`), as after any dropped connection: the run goes on."""
-
-    def __init__(self, task: asyncio.Future[Any], shutdown: Shutdown, headers: Any) -> None:
-        self.answered = False
-        super().__init__(self._body(task, shutdown), media_type="application/json", headers=headers)
-
-    async def _body(self, task: asyncio.Future[Any], shutdown: Shutdown) -> AsyncIterator[bytes]:
-        try:
-            while not await shutdown.race(task, KEEPALIVE_SECONDS):
-                if shutdown.started:
-                    return
-                yield b"\n"
-            self.answered = True
-            yield events.dumps(task.result())
-        finally:
-            task.cancel()
-
-    async def stream_response(self, send: Send) -> None:
-        start = {"type": "http.response.start", "status": self.status_code}
-        await send({**start, "headers": self.raw_headers})
-        async for chunk in self.body_iterator:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        if self.answered:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        else:
-            cutting_off("a wait for a run's result")
-
-
-def _sse(
-    request: Request,
-    caller: Principal,
-    run: Json,
-    *,
-    last_event_id: str | None = None,
-    modes: list[str] | None = None,
-    cancel_on_disconnect: bool = False,
-) -> StreamingResponse:
-    runs = _runs(request)
-    resumable = bool(run["kwargs"].get("resumable"))
-
-    shutdown = app_state(request).shutdown
-
-    async def frames() -> AsyncIterator[bytes]:
-        finished = False
-        try:
-            async for event in shutdown.until_started(
-                runs.events(
-                    caller, run["run_id"], last_event_id, heartbeat_seconds=KEEPALIVE_SECONDS
-                )
-            ):
-                if event is None:
-                    yield b": heartbeat\r\n\r\n"
-                elif modes is None or events.mode_matches(event.event, modes):
-                    yield events.format_sse(event, with_id=resumable)
-            if shutdown.started:
-                yield _shutdown_frame(run)
-            finished = True
-        finally:
-            if not finished and cancel_on_disconnect:
-                with contextlib.suppress(Exception):
-                    await runs.cancel(caller, [run["run_id"]], thread_id=run["thread_id"])
-
-    path = _path(run)
-    return StreamingResponse(
-        frames(),
-        media_type="text/event-stream",
-        headers={"Location": f"{path}/stream", "Content-Location": path},
-    )
-
-
 def _held(
     request: Request, caller: Principal, respond: Coroutine[Any, Any, Response]
 ) -> Awaitable[Response]:
@@ -204,23 +105,15 @@ def _held(
     return app_state(request).stream_slots.hold(caller, respond)
 
 
-def _shutdown_frame(run: Json) -> bytes:
-    """The last event of a stream the server's shutdown ends (not `end` or `error`: the run
-    goes on, so the SDK checks it and reconnects). No `id`: a resumable client resumes
-    from the last event it got."""
-    data = {"run_id": str(run["run_id"]), "reason": "server_shutdown"}
-    return events.format_sse(events.RunEvent("", "shutdown", events.dumps(data)), with_id=False)
-
-
 def _locations(run: Json) -> dict[str, str]:
-    path = _path(run)
+    path = run_path(run)
     return {"Location": f"{path}/join", "Content-Location": path}
 
 
 async def _waiting(request: Request, caller: Principal, run: Json) -> Response:
     """The result of a run the caller has just created (`…/runs/wait`)."""
     result = _runs(request).wait(caller, run, worker=app_state(request).worker)
-    return await _awaiting(request, result, _locations(run))
+    return await awaiting(request, result, _locations(run))
 
 
 def _stream_modes(raw: list[str]) -> list[str] | None:
@@ -252,7 +145,7 @@ async def create_run(
     caller: Caller,
 ) -> Json:
     run = await _create(request, caller, thread_id, body)
-    response.headers["Content-Location"] = _path(run)
+    response.headers["Content-Location"] = run_path(run)
     return _public(run)
 
 
@@ -261,7 +154,7 @@ async def create_stateless_run(
     body: RunRequest, request: Request, response: Response, caller: Caller
 ) -> Json:
     run = await _create(request, caller, None, body)
-    response.headers["Content-Location"] = _path(run)
+    response.headers["Content-Location"] = run_path(run)
     return _public(run)
 
 
@@ -269,7 +162,7 @@ async def _create_stream(
     request: Request, caller: Principal, thread_id: uuid.UUID | None, body: RunRequest
 ) -> Response:
     run = await _create(request, caller, thread_id, body)
-    return _sse(request, caller, run, cancel_on_disconnect=body.on_disconnect == "cancel")
+    return sse(request, caller, run, cancel_on_disconnect=body.on_disconnect == "cancel")
 
 
 @router.post("/threads/{thread_id}/runs/stream", response_model=None)
@@ -358,9 +251,9 @@ async def _join(
     request: Request, caller: Principal, run_id: uuid.UUID, thread_id: uuid.UUID | None
 ) -> Response:
     if thread_id is None:
-        return await _awaiting(request, _runs(request).join(caller, run_id))
+        return await awaiting(request, _runs(request).join(caller, run_id))
     run = await _runs(request).get(caller, run_id, thread_id)
-    return await _awaiting(request, _runs(request).join(caller, run_id), _locations(run))
+    return await awaiting(request, _runs(request).join(caller, run_id), _locations(run))
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,7 +294,7 @@ async def _join_stream(
 ) -> Response:
     run = await _runs(request).get(caller, run_id, thread_id)
     await _runs(request).check_events(caller, run_id)
-    return _sse(
+    return sse(
         request,
         caller,
         run,

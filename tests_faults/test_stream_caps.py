@@ -13,9 +13,6 @@ from contextlib import AsyncExitStack
 import httpx
 import pytest
 from tests.api_fixtures import Caller, caller, start_api_server
-from tests.conftest import api_env
-
-__all__ = ["api_env"]
 
 PER_USER, PER_ORG = 5, 8
 DEADLINE = 90

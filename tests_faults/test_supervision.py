@@ -67,7 +67,8 @@ def test_killed_embedded_servers_are_restarted_by_their_holder(tmp_path: Path) -
                 f"embedded {name} restarted",
             )
             _until(served, 60, f"service after {name} restarted")
-            assert f"embedded {name} had died; restarted it" in server.log.read_text()
+            said = f"embedded {name} had died; restarted it"
+            _until(lambda said=said: said in server.log.read_text(), 30, f"the log says: {said}")
     finally:
         http.close()
         server.terminate()

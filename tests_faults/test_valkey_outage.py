@@ -13,11 +13,8 @@ import httpx
 import orjson
 import pytest
 from tests.api_fixtures import caller, start_api_server
-from tests.conftest import api_env
 from tests.own_valkey import OwnValkey
 from tests.run_helpers import slow, until
-
-__all__ = ["api_env"]
 
 OUTAGE_SECONDS = 90
 # Ticks of 1 s: the shorter runs end during the outage, the longer ones after it.

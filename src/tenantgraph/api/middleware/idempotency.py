@@ -123,27 +123,33 @@ class IdempotencyMiddleware:
                 )
             )
 
-        recorder = _Recorder(send, store.max_body_bytes, record)
+        async def release() -> None:
+            await asyncio.shield(store.release(principal, credential, key, claim.token))
+
+        recorder = _Recorder(send, store.max_body_bytes, record, release)
         try:
             await self.app(scope, _replay_body(body, receive), recorder.send)
         finally:
             if not recorder.finished:
-                await asyncio.shield(store.release(principal, credential, key, claim.token))
+                await release()
 
 
 class _Recorder:
     """Passes a response through unchanged while keeping a copy, which it stores (`record`)
-    before it lets the response's last part go out."""
+    before it lets the response's last part go out; a 503 frees the key (`release`) then
+    instead, so a retry sent the moment it arrives runs."""
 
     def __init__(
         self,
         send: Send,
         max_body_bytes: int,
         record: Callable[[StoredResponse, bool], Awaitable[None]],
+        release: Callable[[], Awaitable[None]],
     ) -> None:
         self._send = send
         self._max = max_body_bytes
         self._record = record
+        self._release = release
         self.status = 500
         self.headers: list[tuple[str, str]] = []
         self.chunks: list[bytes] = []
@@ -169,8 +175,11 @@ class _Recorder:
             else:
                 self.replayable = False
                 self.chunks.clear()
-            if not message.get("more_body", False) and self.status != 503:
-                await self._record(self.response(), self.replayable)
+            if not message.get("more_body", False):
+                if self.status == 503:
+                    await self._release()
+                else:
+                    await self._record(self.response(), self.replayable)
                 self.finished = True
         await self._send(message)
 

@@ -10,6 +10,7 @@ objects it names: each must answer as it does for `application/json`.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -68,8 +69,9 @@ def _passthrough(caller, content_type: str | None) -> dict[str, str]:
     return kept if content_type is None else {**kept, "content-type": content_type}
 
 
-@pytest.mark.parametrize("content_type", CONTENT_TYPES)
-async def test_every_body_is_read_as_json_whatever_its_content_type(tenants, victim, content_type):
+async def filled_requests(tenants, victim) -> AsyncIterator[tuple[Any, str, str, bytes]]:
+    """(caller, method, path, JSON body) for every row of `_bodied_rows`, its ids filled
+    with the victim's objects (owned by the caller), fresh ones where a row needs them."""
     for method, path, body, admin in _bodied_rows():
         if method == "POST" and path == "/orgs":
             continue  # platform admins only; its body is read like any other
@@ -81,13 +83,14 @@ async def test_every_body_is_read_as_json_whatever_its_content_type(tenants, vic
             queued = (await owner.sdk.threads.create())["thread_id"]
             pending = await owner.sdk.runs.create(queued, "agent", input=HI, after_seconds=3600)
             ids["pending_thread_id"], ids["pending_run_id"] = queued, pending["run_id"]
-        filled = _fill(body, ids)
-        answer = await owner.http.request(
-            method,
-            _fill(path, ids),
-            content=json.dumps(filled).encode(),
-            headers=_passthrough(owner, content_type),
-        )
+        yield owner, method, _fill(path, ids), json.dumps(_fill(body, ids)).encode()
+
+
+@pytest.mark.parametrize("content_type", CONTENT_TYPES)
+async def test_every_body_is_read_as_json_whatever_its_content_type(tenants, victim, content_type):
+    async for owner, method, path, body in filled_requests(tenants, victim):
+        headers = _passthrough(owner, content_type)
+        answer = await owner.http.request(method, path, content=body, headers=headers)
         assert answer.status_code < 400, (method, path, content_type, answer.text)
 
 

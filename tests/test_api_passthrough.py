@@ -9,15 +9,13 @@ uvicorn: the package itself needs Next.js's `next/server` and a download from np
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from langgraph_sdk import get_client
 
 from .ephemeral_app import serve
 from .passthrough import FETCH_TEXT, Passthrough
-from .test_api_content_types import _bodied_rows
-from .test_isolation import HI, _fill, victim
+from .test_api_content_types import filled_requests
+from .test_isolation import victim
 
 __all__ = ["victim"]
 
@@ -40,21 +38,11 @@ async def passthrough(request, api_url):
 
 async def test_every_body_reaches_the_server_through_the_passthrough(tenants, victim, passthrough):
     proxy, proxy_url = passthrough
-    for method, path, body, admin in _bodied_rows():
-        if method == "POST" and path == "/orgs":
-            continue  # platform admins only; its body is read like any other
-        owner = tenants.a_admin if admin else tenants.a_member
-        ids = dict(victim)
-        if "{own_thread}" in path:  # a run waits for one queued before it: a fresh thread
-            ids["own_thread"] = (await owner.sdk.threads.create())["thread_id"]
-        if "pending_run_id" in json.dumps([path, body]):  # one cancel per pending run
-            queued = (await owner.sdk.threads.create())["thread_id"]
-            pending = await owner.sdk.runs.create(queued, "agent", input=HI, after_seconds=3600)
-            ids["pending_thread_id"], ids["pending_run_id"] = queued, pending["run_id"]
+    async for owner, method, path, body in filled_requests(tenants, victim):
         answer = await owner.http.request(
             method,
-            f"{proxy_url}/api{_fill(path, ids)}?_path=x",
-            content=json.dumps(_fill(body, ids)).encode(),
+            f"{proxy_url}/api{path}?_path=x",
+            content=body,
             headers={**BROWSER, "authorization": owner.http.headers["authorization"]},
         )
         assert answer.status_code < 400, (method, path, proxy.content_type, answer.text)

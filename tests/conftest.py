@@ -15,6 +15,7 @@ from tenantgraph.resources import Resources, open_resources
 from tenantgraph.settings import Settings
 
 from .api_fixtures import Tenants, start_api_server
+from .servers import SECRET_KEY
 
 API_DATABASE = "tenantgraph_api"
 
@@ -70,7 +71,7 @@ async def api_env(resources: Resources) -> dict[str, str]:
     ) as conn:
         await conn.execute(f'CREATE DATABASE "{API_DATABASE}"')
     params = {**conninfo_to_dict(resources.admin_conninfo), "dbname": API_DATABASE}
-    return {"DATABASE_URL": make_conninfo(**params)}
+    return {"DATABASE_URL": make_conninfo(**params), "TENANTGRAPH_SECRET_KEY": SECRET_KEY}
 
 
 @pytest.fixture(scope="session")

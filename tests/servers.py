@@ -13,6 +13,9 @@ from pathlib import Path
 
 import httpx
 
+# The servers share one key, as the processes of a deployment with an external database must.
+SECRET_KEY = "tenantgraph-tests-secret-key-0123456789"
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -40,7 +43,12 @@ class ServerProcess:
             command += ["--config", str(config)]
         command += args
         inherited = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-        full_env = {**inherited, "TENANTGRAPH_DATA_DIR": str(data_dir), **(env or {})}
+        full_env = {
+            **inherited,
+            "TENANTGRAPH_DATA_DIR": str(data_dir),
+            "TENANTGRAPH_SECRET_KEY": SECRET_KEY,
+            **(env or {}),
+        }
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=full_env

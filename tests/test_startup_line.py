@@ -12,6 +12,7 @@ import time
 from tenantgraph import __version__
 
 from .ephemeral_app import valkey_url
+from .servers import SECRET_KEY
 
 
 def test_a_worker_prints_what_it_runs_with(fresh_database, settings, tmp_path):
@@ -30,6 +31,7 @@ def test_a_worker_prints_what_it_runs_with(fresh_database, settings, tmp_path):
     env = {
         **os.environ,
         "DATABASE_URL": fresh_database,
+        "TENANTGRAPH_SECRET_KEY": SECRET_KEY,
         "REDIS_URL": valkey_url(settings),  # the session's servers: it starts none of its own
         "TENANTGRAPH_DATA_DIR": str(tmp_path),
     }

@@ -17,6 +17,7 @@ from tenantgraph.services.store_sweeper import StoreSweeper
 from tenantgraph.services.tenant_store import StoreConfig, StoreForbidden, StoreLimits
 from tenantgraph.stores import vectors
 
+from .servers import SECRET_KEY
 from .store_support import admin_execute, create_org, store
 
 
@@ -256,6 +257,7 @@ async def test_sweeper_deletes_expired_items_of_every_org_and_their_namespaces(
 async def test_cli_exports_and_deletes(resources, org, monkeypatch, tmp_path):
     # Point the CLI at the session's servers by URL, so it neither starts nor stops them.
     monkeypatch.setenv("DATABASE_URL", resources.admin_conninfo)
+    monkeypatch.setenv("TENANTGRAPH_SECRET_KEY", SECRET_KEY)
     monkeypatch.setenv(
         "REDIS_URL", f"unix://{resources.redis.connection_pool.connection_kwargs['path']}"
     )

@@ -23,6 +23,7 @@ from tenantgraph.embedded import EmbeddedValkey, SharedServer, supervise
 from tenantgraph.ephemeral.client import connect
 from tenantgraph.runtime.outbound import OutboundClient
 from tenantgraph.runtime.stream_hub import CONTROL_CONNECTIONS, StreamHub
+from tenantgraph.secret_key import SecretKey
 from tenantgraph.services.tenant_store import StoreConfig
 from tenantgraph.settings import Settings
 
@@ -62,6 +63,7 @@ class Resources:
     admin_conninfo: str
     store_config: StoreConfig
     outbound: OutboundClient  # requests to tenants' URLs (webhooks), SSRF-guarded
+    secret_key: SecretKey  # signs browser tokens, encrypts tenants' secrets at rest
 
 
 async def admin_conninfo(settings: Settings, stack: AsyncExitStack) -> str:
@@ -125,6 +127,7 @@ def runtime_conninfo(settings: Settings, admin_conninfo: str) -> str:
 
 @asynccontextmanager
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    secret_key = SecretKey.from_settings(settings)  # first: a missing key fails fast
     async with AsyncExitStack() as stack:
         admin = await admin_conninfo(settings, stack)
         await migrate(admin, app_password=settings.app_password)
@@ -160,4 +163,5 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             admin_conninfo=admin,
             store_config=StoreConfig.from_mapping(settings.config_file.store),
             outbound=outbound,
+            secret_key=secret_key,
         )

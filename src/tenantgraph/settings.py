@@ -332,6 +332,11 @@ class Settings(BaseSettings):
         "string or a list).",
     )
     admin_token: SecretStr | None = None
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs feedback tokens and encrypts tenants' secrets at rest; required "
+        "with an external database, generated into the data dir otherwise.",
+    )
 
     @field_validator("cors_origins", "outbound_allowed_networks", mode="before")
     @classmethod

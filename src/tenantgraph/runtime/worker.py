@@ -228,9 +228,11 @@ class Worker:
     def _spawn(self, claim: Claim, run: dict[str, Any] | None = None) -> None:
         task = asyncio.create_task(self._run(claim, run), name=f"run {claim.run_id}")
         self._running[claim.run_id] = task
-        task.add_done_callback(lambda _, run_id=claim.run_id: self._done(run_id))
+        task.add_done_callback(lambda ended, run_id=claim.run_id: self._done(run_id, ended))
 
-    def _done(self, run_id: uuid.UUID) -> None:
+    def _done(self, run_id: uuid.UUID, task: asyncio.Task) -> None:
+        if self._running.get(run_id) is not task:
+            return  # this worker claimed the run again (its lease had lapsed): the new task owns it
         # A full worker may have left runs in the queue: claim them now, not at the next poll.
         if len(self._running) + self._reserved >= self.concurrency:
             self._wake.set()

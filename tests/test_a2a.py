@@ -27,7 +27,7 @@ from a2a.types import (
     TextPart,
 )
 
-from .test_mcp import make_key
+from .test_mcp import make_key, mcp_session
 
 
 def said(text: str, context_id: str | None = None) -> MessageSendParams:
@@ -151,3 +151,38 @@ async def test_protocol_errors_are_json_rpc_errors(api_url, tenants, a2a_key):
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert [a.json()["error"]["code"] for a in answers] == [-32700, -32601, -32602]
     assert [a.json().get("id") for a in answers] == [None, 1, 2]
+
+
+async def test_run_budget_and_idempotency_hold_for_a2a_and_mcp(api_url, tenants, a2a_key):
+    """An A2A message or an MCP tool call is a run like any other: it spends the run
+    budget, and an `Idempotency-Key` retry replays the first answer instead of a new run."""
+    admin = tenants.a_admin
+    tightened = await admin.http.put(
+        f"/orgs/{admin.org}/limits",
+        json={"bucket": "org_runs", "limit": 2, "window_seconds": 3600},
+    )
+    assert tightened.status_code == 200, tightened.text
+    body = {
+        "jsonrpc": "2.0",
+        "id": "once",
+        "method": "message/send",
+        "params": said("only once").model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+    headers = {"X-Api-Key": a2a_key, "Idempotency-Key": uuid.uuid4().hex}
+    async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=30) as http:
+        first = await http.post("/a2a/agent", json=body)
+        again = await http.post("/a2a/agent", json=body)
+    assert first.status_code == again.status_code == 200, first.text
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json() == first.json() and first.json()["result"]["status"]["state"] == "completed"
+    tool_key = await make_key(admin, ["mcp:invoke"])
+    async with mcp_session(api_url, tool_key) as session:  # the budget's second run
+        spent = await session.call_tool("agent", {"messages": []})
+        assert not spent.is_error, spent.content
+        refused = await session.call_tool("agent", {"messages": []})
+        assert refused.is_error and "Rate limit exceeded (org_runs)" in refused.content[0].text
+    async with httpx.AsyncClient(base_url=api_url, headers={"X-Api-Key": a2a_key}) as http:
+        denied = await http.post("/a2a/agent", json={**body, "id": "third"})
+    assert denied.status_code == 429 and int(denied.headers["retry-after"]) > 0
+    # Two runs in all: the replay started none.
+    assert len(await admin.sdk.threads.search(limit=100)) == 1

@@ -10,14 +10,19 @@ new route fails the suite until it joins a table here.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 import httpx
 import pytest
+from a2a.client.errors import A2AClientJSONRPCError
+from a2a.client.transports.jsonrpc import JsonRpcTransport
+from a2a.types import Message, MessageSendParams, TaskIdParams, TaskQueryParams
 
 from .api_fixtures import ADMIN_TOKEN, caller
 from .route_table import anonymous, app_routes
+from .test_mcp import mcp_session
 
 HI = {"messages": [{"role": "user", "content": "hi"}]}
 A2A_HI = {"role": "user", "parts": [{"kind": "text", "text": "hi"}], "messageId": "m-hi"}
@@ -556,6 +561,58 @@ async def test_same_ids_in_two_orgs_are_two_objects(tenants):
     assert (await tenants.b_member.sdk.threads.get(thread_id))["metadata"]["side"] == "b"
     await tenants.b_member.sdk.threads.delete(thread_id)
     assert (await tenants.a_member.sdk.threads.get(thread_id))["metadata"]["side"] == "a"
+
+
+# --- MCP and A2A through their official clients: two orgs, two users each -----------------
+
+
+async def test_mcp_and_a2a_keep_two_orgs_and_two_users_apart(api_url, tenants, victim):
+    """alice's MCP memory and her A2A task and context, attacked through the protocols'
+    own clients by carl (a member of her org), bob and bea (the other org); anna, her admin,
+    sees her tasks as she sees her runs, but not her memories."""
+    alice = tenants.a_member
+    ns = ["mcpiso" + victim["tag"][:8], "notes"]
+    item = {"namespace": ns, "key": "k"}
+    async with mcp_session(api_url, alice.token) as session:
+        assert "victim" in {t.name for t in (await session.list_tools()).tools}
+        put = await session.call_tool("memory_put", {**item, "value": {"text": "alice's"}})
+        assert not put.is_error, put.content
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {alice.token}"}) as http:
+        task = await JsonRpcTransport(http, url=f"{api_url}/a2a/agent").send_message(
+            MessageSendParams(message=Message.model_validate(A2A_HI))
+        )
+    carl = caller(api_url, alice.org, "carl", "member")
+    for who in (carl, tenants.b_member, tenants.b_admin, tenants.a_admin):
+        async with mcp_session(api_url, who.token) as session:
+            names = {t.name for t in (await session.list_tools()).tools}
+            assert ("victim" in names) == (who.org == alice.org), (who.user, names)
+            got = await session.call_tool("memory_get", item)
+            assert json.loads(got.content[0].text) == {"item": None}, who.user
+            found = await session.call_tool("memory_search", {"namespace_prefix": ns[:1]})
+            assert json.loads(found.content[0].text) == {"items": []}, who.user
+            await session.call_tool("memory_put", {**item, "value": {"text": "overwritten"}})
+        if who is tenants.a_admin:
+            continue  # an admin reaches the members' runs, and so their tasks
+        auth = {"Authorization": f"Bearer {who.token}"}
+        async with httpx.AsyncClient(headers=auth, timeout=30) as http:
+            agent = JsonRpcTransport(http, url=f"{api_url}/a2a/agent")
+            for attempt in (
+                agent.get_task(TaskQueryParams(id=task.id)),
+                agent.cancel_task(TaskIdParams(id=task.id)),
+                agent.send_message(
+                    MessageSendParams(
+                        message=Message.model_validate({**A2A_HI, "contextId": task.context_id})
+                    )
+                ),
+            ):
+                with pytest.raises(A2AClientJSONRPCError) as refused:
+                    await attempt
+                assert refused.value.error.code == -32001, (who.user, refused.value)
+    assert (await alice.sdk.store.get_item(tuple(ns), "k"))["value"] == {"text": "alice's"}
+    state = await alice.sdk.threads.get_state(task.context_id)
+    assert [m["content"] for m in state["values"]["messages"]] == ["hi", "echo: hi"]
+    runs = await alice.sdk.runs.list(task.context_id)
+    assert [(r["run_id"], r["status"]) for r in runs] == [(task.id, "success")]
 
 
 # --- long-term memory: the same namespace and key, attacked from every other principal --

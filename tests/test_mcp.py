@@ -27,9 +27,11 @@ async def make_key(who, scopes: list[str], **fields: object) -> str:
 
 
 @asynccontextmanager
-async def mcp_session(url: str, key: str) -> AsyncIterator[ClientSession]:
+async def mcp_session(url: str, credential: str) -> AsyncIterator[ClientSession]:
+    """An initialized session of the official client; `credential`: an API key or a JWT."""
+    headers = {"Authorization": f"Bearer {credential}"}
     async with (
-        httpx2.AsyncClient(headers={"X-Api-Key": key}, timeout=30) as http,
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
         streamable_http_client(f"{url}/mcp", http_client=http) as (read, write),
         ClientSession(read, write) as session,
     ):

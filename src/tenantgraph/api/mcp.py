@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
 
 from tenantgraph import __version__
+from tenantgraph.api import store
 from tenantgraph.api.deps import Caller, app_state
 from tenantgraph.api.identity import request_principal
 from tenantgraph.api.payloads import Body
@@ -178,21 +179,12 @@ async def _memory(
     except ValidationError as exc:
         return _result(str(exc), error=True)
     memory = app_state(request).memory
+    # The `/store` routes' own functions: a tool does what the route does.
     if isinstance(body, ItemPut):
-        index = False if body.index is False else body.index
-        namespace = tuple(body.namespace)
-        await memory.put_item(principal, namespace, body.key, body.value, index=index, ttl=body.ttl)
+        await store.put_item(body, memory, principal)
         return _result({"stored": True})
     if isinstance(body, ItemSearch):
-        items = await memory.search_items(
-            principal,
-            tuple(body.namespace_prefix),
-            query=body.query,
-            filter=body.filter,
-            limit=body.limit,
-            offset=body.offset,
-        )
-        return _result({"items": [i.dict() for i in items]})
+        return _result(await store.search_items(body, memory, principal))
     assert isinstance(body, ItemDelete)
     item = await memory.get_item(principal, tuple(body.namespace), body.key)
     return _result({"item": item.dict() if item is not None else None})

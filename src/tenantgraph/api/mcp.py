@@ -191,7 +191,9 @@ async def _memory(
 
 
 class McpEndpoint:
-    """The app's one MCP server and its stateless Streamable HTTP transport."""
+    """The app's one MCP server and its stateless Streamable HTTP transport. The SDK's
+    DNS-rebinding check stays off: every call carries a credential (never a cookie), and
+    browsers' origins are the app's CORS settings' business."""
 
     def __init__(self) -> None:
         server: Server[Any] = Server(

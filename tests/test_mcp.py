@@ -119,9 +119,12 @@ async def test_a_key_without_mcp_invoke_is_refused(api_url, tenants):
 async def test_two_orgs_and_an_allow_list_see_their_own_tools(api_url, tenants):
     mine = await tenants.a_admin.sdk.assistants.create("agent", name="acme helper")
     theirs = await tenants.b_admin.sdk.assistants.create("agent", name="globex helper")
+    # A name a memory tool has: the assistant's tool is told apart by its id.
+    clash = await tenants.a_admin.sdk.assistants.create("agent", name="memory get")
     a_tools = await tool_names(api_url, await make_key(tenants.a_admin, ["mcp:invoke"]))
     b_tools = await tool_names(api_url, await make_key(tenants.b_admin, ["mcp:invoke"]))
     assert "acme_helper" in a_tools and "globex_helper" not in a_tools
+    assert f"memory_get_{clash['assistant_id'].replace('-', '')[:8]}" in a_tools
     assert "globex_helper" in b_tools and "acme_helper" not in b_tools
     # A key allowed one assistant lists (and may call) that one alone.
     narrow = await make_key(tenants.a_admin, ["mcp:invoke"], assistants=[str(mine["assistant_id"])])

@@ -73,17 +73,18 @@ def _allows(principal: Principal, scope: str) -> bool:
     return principal.scopes is None or scope in principal.scopes
 
 
-def tool_name(assistant: Json) -> str:
+def _tool_name(assistant: Json) -> str:
     """A tool name MCP clients accept (letters, digits, `_`, `-`; at most 64), from the
-    assistant's name; a name shared by two assistants is told apart by the id."""
+    assistant's name."""
     name = _NOT_A_NAME.sub("_", assistant["name"] or assistant["graph_id"]).strip("_")
     return (name or "assistant")[:64]
 
 
 async def _runnable(request: Request, principal: Principal) -> AsyncIterator[Json]:
-    """Every assistant of the caller's org that the credential may run, named as a tool."""
+    """Every assistant of the caller's org that the credential may run, named as a tool; a
+    name already taken (by an older assistant or a memory tool) gets the id's first digits."""
     assistants = app_state(request).assistants
-    seen: dict[str, int] = {}
+    seen = dict.fromkeys(MEMORY_TOOLS, 1)
     offset = 0
     while True:
         page, more = await assistants.search(
@@ -91,7 +92,7 @@ async def _runnable(request: Request, principal: Principal) -> AsyncIterator[Jso
         )
         for assistant in page:
             if principal.may_run(str(assistant["assistant_id"]), assistant["graph_id"]):
-                name = tool_name(assistant)
+                name = _tool_name(assistant)
                 seen[name] = seen.get(name, 0) + 1
                 if seen[name] > 1:
                     name = f"{name[:55]}_{assistant['assistant_id'].hex[:8]}"

@@ -39,6 +39,13 @@ OTHER_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/orgs"): {"org_id": "{org_id}"},
     ("POST", "/threads"): {"metadata": {"via": "proxy"}},
     ("POST", "/assistants"): {"graph_id": "agent"},
+    ("POST", "/mcp"): {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+    ("POST", "/a2a/{assistant_id}"): {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "message/send",
+        "params": {"message": {"role": "user", "parts": [], "messageId": "m"}},
+    },
 }
 # What the passthrough sends instead of the client's `Content-Type`.
 CONTENT_TYPES = ["text/plain;charset=UTF-8", None, "application/x-www-form-urlencoded"]

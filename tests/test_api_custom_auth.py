@@ -130,3 +130,16 @@ async def test_api_keys_are_checked_first_and_meet_the_handlers(custom_url):
         assert (await key.delete(f"/threads/{thread.json()['thread_id']}")).status_code == 403
     async with _client(custom_url, ADMIN_TOKEN) as platform:
         assert (await platform.get(f"/orgs/{ORG_A}")).status_code == 200
+
+
+async def test_mcp_and_a2a_calls_meet_the_create_run_handler(custom_url):
+    """Their calls start runs: a create_run handler's owner filter, which such a call could
+    not apply, refuses them (403) rather than letting them past the handler."""
+    async with _client(custom_url, "alice-token") as alice:
+        for path in ("/mcp", "/a2a/agent"):
+            body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+            refused = await alice.post(path, json=body)
+            assert refused.status_code == 403, (path, refused.text)
+            assert "cannot be applied to threads" in refused.json()["detail"]
+        card = await alice.get("/a2a/agent/.well-known/agent-card.json")
+        assert card.status_code == 200, card.text

@@ -10,16 +10,22 @@ new route fails the suite until it joins a table here.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 import httpx
 import pytest
+from a2a.client.errors import A2AClientJSONRPCError
+from a2a.client.transports.jsonrpc import JsonRpcTransport
+from a2a.types import Message, MessageSendParams, TaskIdParams, TaskQueryParams
 
 from .api_fixtures import ADMIN_TOKEN, caller
 from .route_table import anonymous, app_routes
+from .test_mcp import mcp_session
 
 HI = {"messages": [{"role": "user", "content": "hi"}]}
+A2A_HI = {"role": "user", "parts": [{"kind": "text", "text": "hi"}], "messageId": "m-hi"}
 MEMBER, ADMIN = "member", "admin"
 # What another member of the victim's org gets: the same 404 as a missing id (the object is
 # alice's), the object itself (assistants are shared by the org), or 403 (role refused).
@@ -155,6 +161,15 @@ ROUTES: list[tuple[str, str, str, Any, str, str]] = [
     ),
     ("cron get", "GET", "/runs/crons/{cron_id}", None, MEMBER, HIDDEN),
     ("cron patch", "PATCH", "/runs/crons/{cron_id}", {"schedule": "0 4 * * *"}, MEMBER, HIDDEN),
+    ("a2a card", "GET", "/a2a/{assistant_id}/.well-known/agent-card.json", None, MEMBER, SHARED),
+    (
+        "a2a card by query",
+        "GET",
+        "/.well-known/agent-card.json?assistant_id={assistant_id}",
+        None,
+        MEMBER,
+        SHARED,
+    ),
     # Destructive rows last: the owner's positive control runs the table in order.
     ("cron delete", "DELETE", "/runs/crons/{cron_id}", None, MEMBER, HIDDEN),
     ("run delete", "DELETE", "/threads/{thread_id}/runs/{run_id}", None, MEMBER, HIDDEN),
@@ -194,6 +209,23 @@ FOREIGN_ASSISTANT: list[tuple[str, str, str, Any]] = [
 # Routes that take a victim id only in the body and answer for the caller's own rows.
 BY_BODY: list[tuple[str, str, str, Any]] = [
     ("cancel many", "POST", "/runs/cancel", {"run_ids": ["{pending_run_id}"]}),
+]
+# JSON-RPC (A2A, MCP): the victim's ids are inside a request to an endpoint the attacker may
+# use, and the answer is a 200 either way: its body must be the one for ids that do not
+# exist. {agent} is the caller's own default assistant of the graph the victim's runs used.
+# (label, path, request, same-org member's answer)
+JSONRPC: list[tuple[str, str, Any, str]] = [
+    ("a2a message", "/a2a/{assistant_id}", ("message/send", {"message": A2A_HI}), SHARED),
+    ("a2a task get", "/a2a/{agent}", ("tasks/get", {"id": "{run_id}"}), HIDDEN),
+    ("a2a task cancel", "/a2a/{agent}", ("tasks/cancel", {"id": "{pending_run_id}"}), HIDDEN),
+    (
+        "a2a context",
+        "/a2a/{agent}",
+        ("message/send", {"message": {**A2A_HI, "contextId": "{thread_id}"}}),
+        HIDDEN,
+    ),
+    # Tools are named after assistants: "victim" is an assistant of the victim's org only.
+    ("mcp tool", "/mcp", ("tools/call", {"name": "victim", "arguments": {}}), SHARED),
 ]
 # Session windows are keyed by the caller's org and user: an assistant id only names which
 # of the caller's own windows, so another org's id reaches nothing of the victim's.
@@ -244,13 +276,14 @@ PUBLIC = {
 
 
 def _template(method: str, path: str) -> tuple[str, str]:
-    """A row's route as the app's route table spells it."""
-    return method, anonymous(path)
+    """A row's route as the app's route table spells it (without its query)."""
+    return method, anonymous(path.split("?")[0])
 
 
 def _covered() -> set[tuple[str, str]]:
     rows = [r[1:3] for r in ROUTES + FOREIGN_ASSISTANT + BY_BODY]
     rows += [r[:2] for r in SESSIONS + PLATFORM_ADMIN] + SEARCHES + CREATIONS
+    rows += [("POST", r[1]) for r in JSONRPC]
     rows += [*STORE, *PUBLIC]
     return {_template(method, path) for method, path in rows}
 
@@ -296,6 +329,7 @@ async def victim(tenants):
         "pending_run_id": pending["run_id"],
         "namespace": "child",
         "session_id": "s-" + tag[:8],
+        "agent": "agent",
     }
     hooks = f"/orgs/{a_admin.org}/webhooks"
     listed = await a_admin.http.put(hooks, json={"allowed_hosts": ["*.victim.example"]})
@@ -383,11 +417,39 @@ async def _assert_untouched(tenants, ids) -> None:
     assert (await admin.http.get(hooks + "/secret")).json()["secret"] == ids["webhook_secret"]
 
 
+async def _rpc(who, path: str, request: tuple[str, Any], ids: dict):
+    """A JSON-RPC request (MCP's transport wants both media types accepted)."""
+    method, params = request
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": _fill(params, ids)}
+    accept = {"Accept": "application/json, text/event-stream"}
+    return await who.http.post(_fill(path, ids), json=body, headers=accept)
+
+
+def _rpc_failed(answer: httpx.Response) -> bool:
+    """Whether a JSON-RPC answer is an error (A2A) or a failed tool call (MCP)."""
+    body = answer.json()
+    return "error" in body or bool(body.get("result", {}).get("isError"))
+
+
+async def _rpc_same_as_missing(who, path, request, victim_ids) -> None:
+    missing = _missing(victim_ids)
+    foreign = await _rpc(who, path, request, victim_ids)
+    absent = await _rpc(who, path, request, missing)
+    label = (who.user, path, request[0])
+    # 200 with a JSON-RPC error, the 404 of another org's agent, or (a custom auth filter
+    # it cannot apply) the same 403.
+    assert foreign.status_code == absent.status_code in (200, 403, 404), (label, foreign.text)
+    assert foreign.status_code != 200 or _rpc_failed(foreign), (label, foreign.text)
+    assert _normalise(foreign.text, victim_ids) == _normalise(absent.text, missing), label
+
+
 async def attack_from_another_org(who, victim) -> None:
     """Every route of the matrix and every search, by `who` of the other org: each answer is
     the one for a missing id, and no search finds the victim's objects."""
     for _, method, path, body, role, _ in ROUTES:
         await _same_as_missing(who, method, path, body, victim, _expected(who, role))
+    for _, path, request, _ in JSONRPC:
+        await _rpc_same_as_missing(who, path, request, victim)
     for method, path in SEARCHES:
         found = await who.http.request(method, path, json={"metadata": {"tag": victim["tag"]}})
         assert found.status_code == 200 and found.json() in ([], 0), (path, found.text)
@@ -410,6 +472,12 @@ async def test_another_member_of_the_same_org_reaches_only_the_orgs_shared_objec
         else:
             expected = 404 if same_org == HIDDEN else 403
             await _same_as_missing(carl, method, path, body, victim, expected)
+    for label, path, request, same_org in JSONRPC:
+        if same_org == SHARED:
+            reached = await _rpc(carl, path, request, victim)
+            assert reached.status_code == 200 and not _rpc_failed(reached), (label, reached.text)
+        else:
+            await _rpc_same_as_missing(carl, path, request, victim)
     for method, path in SEARCHES:
         found = await carl.http.request(method, path, json={"metadata": {"tag": victim["tag"]}})
         shared = path.startswith("/assistants")
@@ -430,6 +498,13 @@ async def test_the_owner_reaches_every_route_of_the_matrix(tenants, victim):
         own["pending_run_id"] = again["run_id"]
         reached = await _send(tenants.a_member, method, path, body, own)
         assert reached.status_code < 400, (label, reached.status_code, reached.text)
+    # Before the table's destructive rows; a task of its own to cancel.
+    queued = (await sdk.threads.create())["thread_id"]
+    again = await sdk.runs.create(queued, "agent", input=HI, after_seconds=3600)
+    for label, path, request, _ in JSONRPC:
+        own = {**victim, "pending_run_id": again["run_id"]}
+        reached = await _rpc(tenants.a_member, path, request, own)
+        assert reached.status_code == 200 and not _rpc_failed(reached), (label, reached.text)
     for label, method, path, body, role, _ in ROUTES:
         owner = tenants.a_admin if role == ADMIN else tenants.a_member
         reached = await _send(owner, method, path, body, victim)
@@ -481,6 +556,58 @@ async def test_same_ids_in_two_orgs_are_two_objects(tenants):
     assert (await tenants.b_member.sdk.threads.get(thread_id))["metadata"]["side"] == "b"
     await tenants.b_member.sdk.threads.delete(thread_id)
     assert (await tenants.a_member.sdk.threads.get(thread_id))["metadata"]["side"] == "a"
+
+
+# --- MCP and A2A through their official clients: two orgs, two users each -----------------
+
+
+async def test_mcp_and_a2a_keep_two_orgs_and_two_users_apart(api_url, tenants, victim):
+    """alice's MCP memory and her A2A task and context, attacked through the protocols'
+    own clients by carl (a member of her org), bob and bea (the other org); anna, her admin,
+    sees her tasks as she sees her runs, but not her memories."""
+    alice = tenants.a_member
+    ns = ["mcpiso" + victim["tag"][:8], "notes"]
+    item = {"namespace": ns, "key": "k"}
+    async with mcp_session(api_url, alice.token) as session:
+        assert "victim" in {t.name for t in (await session.list_tools()).tools}
+        put = await session.call_tool("memory_put", {**item, "value": {"text": "alice's"}})
+        assert not put.is_error, put.content
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {alice.token}"}) as http:
+        task = await JsonRpcTransport(http, url=f"{api_url}/a2a/agent").send_message(
+            MessageSendParams(message=Message.model_validate(A2A_HI))
+        )
+    carl = caller(api_url, alice.org, "carl", "member")
+    for who in (carl, tenants.b_member, tenants.b_admin, tenants.a_admin):
+        async with mcp_session(api_url, who.token) as session:
+            names = {t.name for t in (await session.list_tools()).tools}
+            assert ("victim" in names) == (who.org == alice.org), (who.user, names)
+            got = await session.call_tool("memory_get", item)
+            assert json.loads(got.content[0].text) == {"item": None}, who.user
+            found = await session.call_tool("memory_search", {"namespace_prefix": ns[:1]})
+            assert json.loads(found.content[0].text) == {"items": []}, who.user
+            await session.call_tool("memory_put", {**item, "value": {"text": "overwritten"}})
+        if who is tenants.a_admin:
+            continue  # an admin reaches the members' runs, and so their tasks
+        auth = {"Authorization": f"Bearer {who.token}"}
+        async with httpx.AsyncClient(headers=auth, timeout=30) as http:
+            agent = JsonRpcTransport(http, url=f"{api_url}/a2a/agent")
+            for attempt in (
+                agent.get_task(TaskQueryParams(id=task.id)),
+                agent.cancel_task(TaskIdParams(id=task.id)),
+                agent.send_message(
+                    MessageSendParams(
+                        message=Message.model_validate({**A2A_HI, "contextId": task.context_id})
+                    )
+                ),
+            ):
+                with pytest.raises(A2AClientJSONRPCError) as refused:
+                    await attempt
+                assert refused.value.error.code == -32001, (who.user, refused.value)
+    assert (await alice.sdk.store.get_item(tuple(ns), "k"))["value"] == {"text": "alice's"}
+    state = await alice.sdk.threads.get_state(task.context_id)
+    assert [m["content"] for m in state["values"]["messages"]] == ["hi", "echo: hi"]
+    runs = await alice.sdk.runs.list(task.context_id)
+    assert [(r["run_id"], r["status"]) for r in runs] == [(task.id, "success")]
 
 
 # --- long-term memory: the same namespace and key, attacked from every other principal --

@@ -3,14 +3,19 @@ live in one `AppState`, opened by the lifespan."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import Depends, FastAPI
 from langgraph.version import __version__ as langgraph_version
 from starlette.middleware.cors import CORSMiddleware
 
 from tenantgraph import __version__
 from tenantgraph.api import (
+    a2a,
     assistants,
     crons,
+    mcp,
     orgs,
     runs,
     sessions,
@@ -41,13 +46,21 @@ __all__ = ["create_app"]
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the database and Valkey are opened when it starts, not here."""
     state = AppState(settings or Settings())
+    endpoint = mcp.McpEndpoint()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with state.running(), endpoint.running():
+            yield
+
     app = FastAPI(
         title="tenantgraph",
         version=__version__,
-        lifespan=lambda _: state.running(),
+        lifespan=lifespan,
         dependencies=[Depends(require_route_scope)],  # the one check of every route's scope
     )
     app.state.tenantgraph = state
+    app.state.mcp = endpoint
     install_error_handlers(app)
     # Added last runs first: observability → CORS → catch-all → body cap → JSON bodies →
     # authentication → custom auth's per-resource handlers → rate limits → idempotency →
@@ -107,6 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sessions.router,
         orgs.router,
         webhooks.router,
+        mcp.router,
+        a2a.router,
     ):
         app.include_router(router)
     describe_security(app)

@@ -181,6 +181,12 @@ _ROUTES: list[tuple[str, str, str, str, str | None]] = [
     ("DELETE", "/store/items", "store", "delete", None),
     ("POST", "/store/items/search", "store", "search", None),
     ("POST", "/store/namespaces", "store", "list_namespaces", None),
+    # MCP and A2A calls start runs (their JSON-RPC methods are not resources of their own):
+    # the create_run handler allows or denies them, and a filter cannot be applied (403).
+    ("POST", "/mcp", "threads", "create_run", None),
+    ("POST", "/a2a/{assistant_id}", "threads", "create_run", None),
+    ("GET", "/a2a/{assistant_id}/.well-known/agent-card.json", "assistants", "read", "check"),
+    ("GET", "/.well-known/agent-card.json", "assistants", "read", None),
 ]
 _COMPILED = [(m, compile_path(p)[0], r, a, f) for m, p, r, a, f in _ROUTES]
 

@@ -65,7 +65,7 @@ def _public(run: Json) -> Json:
     return {**{k: v for k, v in run.items() if k not in _HIDDEN}, "langsmith_session_name": None}
 
 
-async def _create(
+async def queue_run(
     request: Request, caller: Principal, thread_id: uuid.UUID | None, body: RunRequest
 ) -> Json:
     """Queue a run after the caller's run budget admits it (429 when spent); the rate
@@ -144,7 +144,7 @@ async def create_run(
     response: Response,
     caller: Caller,
 ) -> Json:
-    run = await _create(request, caller, thread_id, body)
+    run = await queue_run(request, caller, thread_id, body)
     response.headers["Content-Location"] = run_path(run)
     return _public(run)
 
@@ -153,7 +153,7 @@ async def create_run(
 async def create_stateless_run(
     body: RunRequest, request: Request, response: Response, caller: Caller
 ) -> Json:
-    run = await _create(request, caller, None, body)
+    run = await queue_run(request, caller, None, body)
     response.headers["Content-Location"] = run_path(run)
     return _public(run)
 
@@ -161,7 +161,7 @@ async def create_stateless_run(
 async def _create_stream(
     request: Request, caller: Principal, thread_id: uuid.UUID | None, body: RunRequest
 ) -> Response:
-    run = await _create(request, caller, thread_id, body)
+    run = await queue_run(request, caller, thread_id, body)
     return sse(request, caller, run, cancel_on_disconnect=body.on_disconnect == "cancel")
 
 
@@ -181,13 +181,13 @@ async def stream_stateless_run(body: RunRequest, request: Request, caller: Calle
 async def wait_run(
     thread_id: uuid.UUID, body: RunRequest, request: Request, caller: Caller
 ) -> Response:
-    run = await _create(request, caller, thread_id, body)
+    run = await queue_run(request, caller, thread_id, body)
     return await _waiting(request, caller, run)
 
 
 @router.post("/runs/wait", response_model=None)
 async def wait_stateless_run(body: RunRequest, request: Request, caller: Caller) -> Response:
-    run = await _create(request, caller, None, body)
+    run = await queue_run(request, caller, None, body)
     return await _waiting(request, caller, run)
 
 
@@ -195,7 +195,7 @@ async def wait_stateless_run(body: RunRequest, request: Request, caller: Caller)
 async def create_batch(body: list[RunRequest], request: Request, caller: Caller) -> list[Json]:
     created = []
     for item in body:
-        created.append(_public(await _create(request, caller, None, item)))
+        created.append(_public(await queue_run(request, caller, None, item)))
     return created
 
 

@@ -133,6 +133,15 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
         ],
         "store:write",
     ),
+    ("POST", "/mcp"): "mcp:invoke",
+    **dict.fromkeys(
+        [
+            ("POST", "/a2a/{assistant_id}"),
+            ("GET", "/a2a/{assistant_id}/.well-known/agent-card.json"),
+            ("GET", "/.well-known/agent-card.json"),
+        ],
+        "a2a:invoke",
+    ),
     **dict.fromkeys(
         [
             ("GET", _ORG),

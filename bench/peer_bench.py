@@ -1,0 +1,331 @@
+"""tenantgraph against `langgraph dev`: the same graph, the same langgraph-sdk client.
+
+Installs langgraph-cli[inmem] (pinned as in conformance/requirements.txt) into its own
+virtualenv under the scratch dir, starts `tenantgraph serve` (embedded Postgres and Valkey,
+the product's defaults but rate limits lifted) once and `langgraph dev` afresh for each of
+its rounds, both with bench/graphs/store_once.py (one store write and one read per run), and
+measures the two in alternating rounds:
+
+  store.put_item / get_item / search_items (1k items, limit 10), threads.create and
+  runs.wait on a fresh thread at one client: median ms;  runs/s of runs.wait on fresh
+  threads at 8 and 32 clients, beside tenantgraph's in-process limit (runs_bench.py's).
+
+Each is printed per round and as tenantgraph / langgraph dev with its median and spread.
+`--soak-minutes N` instead runs a mixed load against tenantgraph alone and prints per-minute
+medians and the first five minutes against the last five.
+
+Run: .venv/bin/python bench/peer_bench.py [--rounds 5] [--soak-minutes 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from importlib.metadata import version
+from pathlib import Path
+
+from langgraph_sdk import get_client
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.runs_bench import _UNLIMITED, CpuSplit, in_process_limit, rate  # noqa: E402
+from conformance.peers import (  # noqa: E402
+    Server,
+    start_langgraph_dev,
+    start_tenantgraph,
+    tenantgraph_key,
+    write_config,
+)
+
+from tenantgraph import __version__  # noqa: E402
+from tenantgraph.resources import open_resources  # noqa: E402
+from tenantgraph.runtime.graphs import GraphRegistry  # noqa: E402
+from tenantgraph.settings import Settings  # noqa: E402
+
+REQUIREMENTS = ROOT / "conformance" / "requirements.txt"
+GRAPH = "store_once"
+GRAPH_FILE = ROOT / "bench" / "graphs" / "store_once.py"
+INPUT = {"messages": [{"role": "user", "content": "hi"}]}
+LATENCIES = ("put", "get", "search", "threads.create", "runs.wait")
+PEER_VERSIONS = ("langgraph-cli", "langgraph-api", "langgraph-runtime-inmem", "langgraph")
+OWN_VERSIONS = ("langgraph", "langgraph-sdk", "uvicorn", "psycopg")
+
+
+def peer_venv(scratch: Path) -> Path:
+    """The virtualenv with langgraph dev, reinstalled when the pinned requirements change."""
+    venv = scratch / "venv"
+    stamp = venv / ".requirements"
+    wanted = REQUIREMENTS.read_text()
+    if not stamp.exists() or stamp.read_text() != wanted:
+        shutil.rmtree(venv, ignore_errors=True)
+        print(f"installing langgraph-cli[inmem] into {venv} (about a minute)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+        subprocess.run([*pip, "-r", str(REQUIREMENTS)], check=True)
+        stamp.write_text(wanted)
+    return venv
+
+
+def versions(venv: Path) -> str:
+    script = (
+        "from importlib.metadata import version as v; import sys; print("
+        + ", ".join(f"'{name} ' + v('{name}')" for name in PEER_VERSIONS)
+        + ", 'python ' + sys.version.split()[0], sep=', ')"
+    )
+    peer = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", script], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True
+    ).stdout.strip()
+    own = ", ".join(f"{name} {version(name)}" for name in OWN_VERSIONS)
+    return (
+        f"langgraph dev: {peer}\n"
+        f"tenantgraph:   {__version__} ({commit}), {own}, python {platform.python_version()}\n"
+        f"client:        langgraph-sdk {version('langgraph-sdk')} (both servers); "
+        f"{os.cpu_count()} cores"
+    )
+
+
+async def timed_each(items: Iterable, call: Callable[..., Awaitable]) -> float:
+    """Median ms of `call(item)` made one after the other."""
+    samples = []
+    for item in items:
+        start = time.perf_counter()
+        await call(item)
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+class Bench:
+    """One server's measurements through one langgraph-sdk client."""
+
+    def __init__(self, url: str, key: str | None, args: argparse.Namespace) -> None:
+        self.client = get_client(url=url, api_key=key, timeout=120)
+        self.args = args
+
+    async def threads(self, count: int) -> list[str]:
+        return [(await self.client.threads.create())["thread_id"] for _ in range(count)]
+
+    async def wait(self, thread_id: str) -> None:
+        result = await self.client.runs.wait(thread_id, GRAPH, input=INPUT)
+        assert result["messages"][-1]["content"] == "stored: hi", result
+
+    async def warm_up(self, namespace: list[str]) -> None:
+        for i in range(20):
+            await self.client.store.put_item(namespace, f"warm-{i}", {"i": i})
+            await self.client.store.get_item(namespace, f"warm-{i}")
+        for thread_id in await self.threads(3):
+            await self.wait(thread_id)
+
+    async def latencies(self, namespace: list[str]) -> dict[str, float]:
+        store, items, samples = self.client.store, self.args.items, self.args.samples
+        await self.warm_up([*namespace, "warm"])
+        result = {
+            "put": await timed_each(
+                range(items), lambda i: store.put_item(namespace, f"item-{i}", {"n": i})
+            ),
+            "get": await timed_each(
+                range(samples), lambda i: store.get_item(namespace, f"item-{i * 7 % items}")
+            ),
+            "search": await timed_each(
+                range(samples), lambda _: store.search_items(namespace, limit=10)
+            ),
+            "threads.create": await timed_each(
+                range(samples), lambda _: self.client.threads.create()
+            ),
+        }
+        result["runs.wait"] = await timed_each(await self.threads(self.args.waits), self.wait)
+        return result
+
+    async def throughput(self, clients: int) -> float:
+        fresh = await self.threads(self.args.runs)
+        return await rate(clients, self.args.runs, lambda _: self.wait(fresh.pop()))
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):8.2f} [{min(values):.2f}-{max(values):.2f}]"
+
+
+def report(rounds: list[dict[str, dict[str, float]]], clients: list[int]) -> None:
+    """Per metric: each server's median [min-max] over rounds and the ratio's."""
+    print(f"\nsummary over {len(rounds)} rounds: median [min-max]; ratio = tenantgraph / peer")
+    print(f"{'':24} {'tenantgraph':>22} {'langgraph dev':>22} {'ratio':>22}")
+    for metric in [*LATENCIES, *(f"runs/s {c}" for c in clients)]:
+        tg = [r["tenantgraph"][metric] for r in rounds]
+        lg = [r["langgraph dev"][metric] for r in rounds]
+        unit = "runs/s" if metric.startswith("runs/s") else "ms"
+        name = metric if unit == "runs/s" else f"{metric} ms"
+        ratios = [a / b for a, b in zip(tg, lg, strict=True)]
+        print(f"{name:24} {spread(tg):>22} {spread(lg):>22} {spread(ratios):>22}")
+    for c in clients:
+        limit = [r["limit"][f"runs/s {c}"] for r in rounds]
+        ratios = [r["tenantgraph"][f"runs/s {c}"] / r["limit"][f"runs/s {c}"] for r in rounds]
+        print(f"in-process limit {c:2d} cl {spread(limit):>22}", end="")
+        print(f"  tenantgraph / limit {spread(ratios)}")
+
+
+def print_round(number: int, first: str, result: dict[str, dict[str, float]]) -> None:
+    print(f"\nround {number} ({first} first)")
+    for metric, tg in result["tenantgraph"].items():
+        lg = result["langgraph dev"][metric]
+        limit = result["limit"].get(metric)
+        beside = f"  in-process limit {limit:7.1f}" if limit else ""
+        print(f"  {metric:16} tenantgraph {tg:8.2f}  langgraph dev {lg:8.2f}{beside}")
+    for line in result["cpu"]:
+        print(f"  {line}")
+
+
+async def one_round(
+    number: int, tg: Server, key: str, peer: Callable[[], Server], res, args
+) -> dict[str, dict[str, float]]:
+    result: dict[str, dict[str, float]] = {"limit": {}}
+    cpu: list[str] = []
+    registry = GraphRegistry({GRAPH: f"{GRAPH_FILE}:graph"}, ROOT)
+    split = CpuSplit(res.settings.data_dir, tg)
+
+    async def ours() -> None:
+        bench = Bench(tg.url, key, args)
+        measured = await bench.latencies(["bench", f"round-{number}"])
+        for clients in args.clients:
+            before = split.sample()
+            measured[f"runs/s {clients}"] = await bench.throughput(clients)
+            runs = clients * max(1, args.runs // clients)
+            cpu.append(f"{clients:2d} clients {split.per_run(before, split.sample(), runs)}")
+            limit, _ = await in_process_limit(res, clients, args.runs, split, registry, GRAPH)
+            result["limit"][f"runs/s {clients}"] = limit
+        result["tenantgraph"] = measured
+
+    async def theirs() -> None:
+        server = peer()
+        try:
+            server.wait_ready()
+            bench = Bench(server.url, None, args)
+            measured = await bench.latencies(["bench", f"round-{number}"])
+            for clients in args.clients:
+                measured[f"runs/s {clients}"] = await bench.throughput(clients)
+        finally:
+            server.stop()
+        result["langgraph dev"] = measured
+
+    order = [theirs, ours] if number % 2 else [ours, theirs]
+    for side in order:
+        await side()
+    result["cpu"] = cpu  # type: ignore[assignment]
+    print_round(number, "langgraph dev" if number % 2 else "tenantgraph", result)
+    return result
+
+
+async def soak(tg: Server, key: str, args: argparse.Namespace) -> None:
+    """Mixed load for `--soak-minutes`: per-minute medians of each call, then the first five
+    minutes against the last five (all of a minute's samples pooled)."""
+    bench = Bench(tg.url, key, args)
+    client, store = bench.client, bench.client.store
+    await bench.warm_up(["soak", "warm"])
+    samples: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    start = time.monotonic()
+    end = start + args.soak_minutes * 60
+
+    async def timed(name: str, call: Awaitable) -> object:
+        began = time.perf_counter()
+        result = await call
+        samples[int((time.monotonic() - start) // 60)][name].append(
+            (time.perf_counter() - began) * 1000
+        )
+        return result
+
+    async def worker(index: int) -> None:
+        namespace = ["soak", f"client-{index}"]
+        for i in itertools.count():
+            if time.monotonic() >= end:
+                return
+            await timed("put", store.put_item(namespace, f"item-{i % 1000}", {"n": i}))
+            await timed("get", store.get_item(namespace, f"item-{i % 1000}"))
+            await timed("search", store.search_items(namespace, limit=10))
+            thread = await timed("threads.create", client.threads.create())
+            await timed("runs.wait", bench.wait(thread["thread_id"]))  # type: ignore[index]
+
+    await asyncio.gather(*(worker(i) for i in range(args.soak_clients)))
+    minutes = sorted(m for m in samples if m < args.soak_minutes)
+    print(f"\nsoak: {args.soak_clients} clients, per-minute median ms (runs in the minute)")
+    print(f"{'minute':>6} " + " ".join(f"{name:>15}" for name in LATENCIES) + "    runs")
+    for m in minutes:
+        row = " ".join(f"{statistics.median(samples[m][n]):15.2f}" for n in LATENCIES)
+        print(f"{m + 1:6d} {row} {len(samples[m]['runs.wait']):7d}")
+    window = min(5, len(minutes) // 2)
+    if window:
+        print(f"\nfirst {window} minutes against the last {window}: median ms, last / first")
+        for name in LATENCIES:
+            first = statistics.median(
+                itertools.chain.from_iterable(samples[m][name] for m in minutes[:window])
+            )
+            last = statistics.median(
+                itertools.chain.from_iterable(samples[m][name] for m in minutes[-window:])
+            )
+            print(f"  {name:16} {first:8.2f} {last:8.2f}  {last / first:5.2f}")
+
+
+async def run(args: argparse.Namespace) -> None:
+    venv = peer_venv(args.scratch)
+    work = args.scratch / "run"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    print(versions(venv))
+    config = write_config(work, {GRAPH: GRAPH_FILE})
+    inherited = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    tg_env = {**inherited, **_UNLIMITED, "TENANTGRAPH_DATA_DIR": str(work / "tenantgraph")}
+    tenantgraph = [sys.executable, "-m", "tenantgraph.cli"]
+    settings = Settings(data_dir=work / "tenantgraph", config=None)
+    started = time.monotonic()
+    # Opened first, as runs_bench does: the in-process limit shares the server's database.
+    async with open_resources(settings) as res:
+        key = tenantgraph_key(tenantgraph, tg_env, "bench", "bench")
+        tg = start_tenantgraph(tenantgraph, config, work, tg_env)
+        try:
+            tg.wait_ready()
+            print(f"tenantgraph serve: product defaults, rate limits lifted; logs in {work}")
+            if args.soak_minutes:
+                await soak(tg, key, args)
+                return
+            rounds = []
+            for number in range(args.rounds):
+
+                def peer(number: int = number) -> Server:
+                    return start_langgraph_dev(
+                        venv / "bin" / "langgraph", config, work, inherited, f"lg-{number}.log"
+                    )
+
+                rounds.append(await one_round(number, tg, key, peer, res, args))
+            report(rounds, args.clients)
+        finally:
+            tg.stop()
+    print(f"\ntook {time.monotonic() - started:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--items", type=int, default=1000, help="store items put (searched)")
+    parser.add_argument("--samples", type=int, default=200, help="gets, searches, creates")
+    parser.add_argument("--waits", type=int, default=20, help="runs.wait at one client")
+    parser.add_argument("--runs", type=int, default=320, help="runs per concurrency level")
+    parser.add_argument("--clients", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--soak-minutes", type=float, default=0)
+    parser.add_argument("--soak-clients", type=int, default=4)
+    parser.add_argument("--scratch", type=Path, default=ROOT / ".bench-peers")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -77,15 +77,19 @@ def peer_venv(scratch: Path) -> Path:
     return venv
 
 
-def versions(venv: Path) -> str:
+def versions(venv: Path | None) -> str:
     script = (
         "from importlib.metadata import version as v; import sys; print("
         + ", ".join(f"'{name} ' + v('{name}')" for name in PEER_VERSIONS)
         + ", 'python ' + sys.version.split()[0], sep=', ')"
     )
-    peer = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", script], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    peer = (
+        "not run"
+        if venv is None
+        else subprocess.run(
+            [str(venv / "bin" / "python"), "-c", script], check=True, capture_output=True, text=True
+        ).stdout.strip()
+    )
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True
     ).stdout.strip()
@@ -277,7 +281,7 @@ async def soak(tg: Server, key: str, args: argparse.Namespace) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
-    venv = peer_venv(args.scratch)
+    venv = None if args.soak_minutes else peer_venv(args.scratch)  # the soak has no peer
     work = args.scratch / "run"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -301,9 +305,9 @@ async def run(args: argparse.Namespace) -> None:
             rounds = []
             for number in range(args.rounds):
 
-                def peer(number: int = number) -> Server:
+                def peer(number: int = number, langgraph: Path = venv / "bin" / "langgraph"):
                     return start_langgraph_dev(
-                        venv / "bin" / "langgraph", config, work, inherited, f"lg-{number}.log"
+                        langgraph, config, work, inherited, f"lg-{number}.log"
                     )
 
                 rounds.append(await one_round(number, tg, key, peer, res, args))

@@ -10,7 +10,9 @@ measures the two in alternating rounds:
   runs.wait on a fresh thread at one client: median ms;  runs/s of runs.wait on fresh
   threads at 8 and 32 clients, beside tenantgraph's in-process limit (runs_bench.py's).
 
-Each is printed per round and as tenantgraph / langgraph dev with its median and spread.
+Beside each, the CPU per call of what serves it (tenantgraph: server, Postgres, Valkey;
+langgraph dev: its process tree), steadier than latency on a shared machine. Each is
+printed per round and as tenantgraph / langgraph dev with its median and spread.
 `--soak-minutes N` instead runs a mixed load against tenantgraph alone and prints per-minute
 medians and the first five minutes against the last five.
 
@@ -34,12 +36,19 @@ from collections.abc import Awaitable, Callable, Iterable
 from importlib.metadata import version
 from pathlib import Path
 
+import psutil
 from langgraph_sdk import get_client
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.runs_bench import _UNLIMITED, CpuSplit, in_process_limit, rate  # noqa: E402
+from bench.runs_bench import (  # noqa: E402
+    _UNLIMITED,
+    CpuSplit,
+    _tree_cpu_seconds,
+    in_process_limit,
+    rate,
+)
 from conformance.peers import (  # noqa: E402
     Server,
     start_langgraph_dev,
@@ -102,22 +111,30 @@ def versions(venv: Path | None) -> str:
     )
 
 
-async def timed_each(items: Iterable, call: Callable[..., Awaitable]) -> float:
-    """Median ms of `call(item)` made one after the other."""
-    samples = []
-    for item in items:
-        start = time.perf_counter()
-        await call(item)
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
-
-
 class Bench:
-    """One server's measurements through one langgraph-sdk client."""
+    """One server's measurements through one langgraph-sdk client. `cpu` reads the CPU
+    seconds used so far by everything serving the requests (for tenantgraph: the server,
+    Postgres and Valkey): CPU per call is steadier than latency on a shared machine."""
 
-    def __init__(self, url: str, key: str | None, args: argparse.Namespace) -> None:
+    def __init__(
+        self, url: str, key: str | None, args: argparse.Namespace, cpu: Callable[[], float]
+    ) -> None:
         self.client = get_client(url=url, api_key=key, timeout=120)
         self.args = args
+        self.cpu = cpu
+
+    async def timed_each(
+        self, result: dict[str, float], name: str, items: Iterable, call: Callable[..., Awaitable]
+    ) -> None:
+        """Median ms of `call(item)` made one after the other, and the server CPU per call."""
+        samples = []
+        used = self.cpu()
+        for item in items:
+            start = time.perf_counter()
+            await call(item)
+            samples.append((time.perf_counter() - start) * 1000)
+        result[name] = statistics.median(samples)
+        result[f"{name} cpu"] = (self.cpu() - used) / len(samples) * 1000
 
     async def threads(self, count: int) -> list[str]:
         return [(await self.client.threads.create())["thread_id"] for _ in range(count)]
@@ -136,26 +153,39 @@ class Bench:
     async def latencies(self, namespace: list[str]) -> dict[str, float]:
         store, items, samples = self.client.store, self.args.items, self.args.samples
         await self.warm_up([*namespace, "warm"])
-        result = {
-            "put": await timed_each(
-                range(items), lambda i: store.put_item(namespace, f"item-{i}", {"n": i})
-            ),
-            "get": await timed_each(
-                range(samples), lambda i: store.get_item(namespace, f"item-{i * 7 % items}")
-            ),
-            "search": await timed_each(
-                range(samples), lambda _: store.search_items(namespace, limit=10)
-            ),
-            "threads.create": await timed_each(
-                range(samples), lambda _: self.client.threads.create()
-            ),
-        }
-        result["runs.wait"] = await timed_each(await self.threads(self.args.waits), self.wait)
+        result: dict[str, float] = {}
+        await self.timed_each(
+            result, "put", range(items), lambda i: store.put_item(namespace, f"item-{i}", {"n": i})
+        )
+        await self.timed_each(
+            result,
+            "get",
+            range(samples),
+            lambda i: store.get_item(namespace, f"item-{i * 7 % items}"),
+        )
+        await self.timed_each(
+            result, "search", range(samples), lambda _: store.search_items(namespace, limit=10)
+        )
+        await self.timed_each(
+            result, "threads.create", range(samples), lambda _: self.client.threads.create()
+        )
+        await self.timed_each(result, "runs.wait", await self.threads(self.args.waits), self.wait)
         return result
 
-    async def throughput(self, clients: int) -> float:
+    async def throughput(self, result: dict[str, float], clients: int) -> None:
+        """Runs/s at `clients` clients, and the server CPU per run."""
         fresh = await self.threads(self.args.runs)
-        return await rate(clients, self.args.runs, lambda _: self.wait(fresh.pop()))
+        used = self.cpu()
+        result[f"runs/s {clients}"] = await rate(
+            clients, self.args.runs, lambda _: self.wait(fresh.pop())
+        )
+        runs = clients * max(1, self.args.runs // clients)
+        result[f"runs/s {clients} cpu"] = (self.cpu() - used) / runs * 1000
+
+
+def serving_cpu(split: CpuSplit) -> float:
+    """CPU seconds of tenantgraph's server, Postgres and Valkey (not the bench's)."""
+    return sum(seconds for name, seconds in split.sample().items() if name != "bench")
 
 
 def spread(values: list[float]) -> str:
@@ -166,11 +196,14 @@ def report(rounds: list[dict[str, dict[str, float]]], clients: list[int]) -> Non
     """Per metric: each server's median [min-max] over rounds and the ratio's."""
     print(f"\nsummary over {len(rounds)} rounds: median [min-max]; ratio = tenantgraph / peer")
     print(f"{'':24} {'tenantgraph':>22} {'langgraph dev':>22} {'ratio':>22}")
-    for metric in [*LATENCIES, *(f"runs/s {c}" for c in clients)]:
+    metrics = [*LATENCIES, *(f"runs/s {c}" for c in clients)]
+    for metric in [*metrics, *(f"{m} cpu" for m in metrics)]:
         tg = [r["tenantgraph"][metric] for r in rounds]
         lg = [r["langgraph dev"][metric] for r in rounds]
-        unit = "runs/s" if metric.startswith("runs/s") else "ms"
-        name = metric if unit == "runs/s" else f"{metric} ms"
+        if metric.endswith("cpu"):
+            name = f"{metric.removesuffix(' cpu')} CPU ms/call"
+        else:
+            name = metric if metric.startswith("runs/s") else f"{metric} ms"
         ratios = [a / b for a, b in zip(tg, lg, strict=True)]
         print(f"{name:24} {spread(tg):>22} {spread(lg):>22} {spread(ratios):>22}")
     for c in clients:
@@ -186,7 +219,8 @@ def print_round(number: int, first: str, result: dict[str, dict[str, float]]) ->
         lg = result["langgraph dev"][metric]
         limit = result["limit"].get(metric)
         beside = f"  in-process limit {limit:7.1f}" if limit else ""
-        print(f"  {metric:16} tenantgraph {tg:8.2f}  langgraph dev {lg:8.2f}{beside}")
+        name = metric.replace(" cpu", " CPU ms")
+        print(f"  {name:20} tenantgraph {tg:8.2f}  langgraph dev {lg:8.2f}{beside}")
     for line in result["cpu"]:
         print(f"  {line}")
 
@@ -200,11 +234,11 @@ async def one_round(
     split = CpuSplit(res.settings.data_dir, tg)
 
     async def ours() -> None:
-        bench = Bench(tg.url, key, args)
+        bench = Bench(tg.url, key, args, lambda: serving_cpu(split))
         measured = await bench.latencies(["bench", f"round-{number}"])
         for clients in args.clients:
             before = split.sample()
-            measured[f"runs/s {clients}"] = await bench.throughput(clients)
+            await bench.throughput(measured, clients)
             runs = clients * max(1, args.runs // clients)
             cpu.append(f"{clients:2d} clients {split.per_run(before, split.sample(), runs)}")
             limit, _ = await in_process_limit(res, clients, args.runs, split, registry, GRAPH)
@@ -215,10 +249,11 @@ async def one_round(
         server = peer()
         try:
             server.wait_ready()
-            bench = Bench(server.url, None, args)
+            process = psutil.Process(server.process.pid)
+            bench = Bench(server.url, None, args, lambda: _tree_cpu_seconds(process))
             measured = await bench.latencies(["bench", f"round-{number}"])
             for clients in args.clients:
-                measured[f"runs/s {clients}"] = await bench.throughput(clients)
+                await bench.throughput(measured, clients)
         finally:
             server.stop()
         result["langgraph dev"] = measured
@@ -234,7 +269,7 @@ async def one_round(
 async def soak(tg: Server, key: str, args: argparse.Namespace) -> None:
     """Mixed load for `--soak-minutes`: per-minute medians of each call, then the first five
     minutes against the last five (all of a minute's samples pooled)."""
-    bench = Bench(tg.url, key, args)
+    bench = Bench(tg.url, key, args, lambda: 0.0)
     client, store = bench.client, bench.client.store
     await bench.warm_up(["soak", "warm"])
     samples: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))

@@ -266,15 +266,23 @@ async def one_round(
     return result
 
 
-async def soak(tg: Server, key: str, args: argparse.Namespace) -> None:
-    """Mixed load for `--soak-minutes`: per-minute medians of each call, then the first five
-    minutes against the last five (all of a minute's samples pooled)."""
-    bench = Bench(tg.url, key, args, lambda: 0.0)
+async def soak(tg: Server, key: str, args: argparse.Namespace, split: CpuSplit) -> None:
+    """Mixed load for `--soak-minutes`: per-minute medians of each call, the serving CPU per
+    cycle (put, get, search, threads.create, runs.wait) and the machine's load average (a
+    shared machine's latency follows it), then the first five minutes against the last five
+    (all of a minute's samples pooled)."""
+    bench = Bench(tg.url, key, args, lambda: serving_cpu(split))
     client, store = bench.client, bench.client.store
     await bench.warm_up(["soak", "warm"])
     samples: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     start = time.monotonic()
     end = start + args.soak_minutes * 60
+    marks = [(bench.cpu(), os.getloadavg()[0])]  # at each minute's end
+
+    async def mark_minutes() -> None:
+        while time.monotonic() < end:
+            await asyncio.sleep(start + 60 * len(marks) - time.monotonic())
+            marks.append((bench.cpu(), os.getloadavg()[0]))
 
     async def timed(name: str, call: Awaitable) -> object:
         began = time.perf_counter()
@@ -295,13 +303,21 @@ async def soak(tg: Server, key: str, args: argparse.Namespace) -> None:
             thread = await timed("threads.create", client.threads.create())
             await timed("runs.wait", bench.wait(thread["thread_id"]))  # type: ignore[index]
 
+    marker = asyncio.create_task(mark_minutes())
     await asyncio.gather(*(worker(i) for i in range(args.soak_clients)))
-    minutes = sorted(m for m in samples if m < args.soak_minutes)
-    print(f"\nsoak: {args.soak_clients} clients, per-minute median ms (runs in the minute)")
-    print(f"{'minute':>6} " + " ".join(f"{name:>15}" for name in LATENCIES) + "    runs")
+    marker.cancel()
+    minutes = sorted(m for m in samples if m < len(marks) - 1)
+    print(f"\nsoak: {args.soak_clients} clients, per-minute median ms")
+    print(
+        f"{'minute':>6} "
+        + " ".join(f"{name:>15}" for name in LATENCIES)
+        + "    runs  CPU ms/cycle  load"
+    )
     for m in minutes:
         row = " ".join(f"{statistics.median(samples[m][n]):15.2f}" for n in LATENCIES)
-        print(f"{m + 1:6d} {row} {len(samples[m]['runs.wait']):7d}")
+        cycles = len(samples[m]["runs.wait"])
+        cpu = (marks[m + 1][0] - marks[m][0]) / cycles * 1000
+        print(f"{m + 1:6d} {row} {cycles:7d} {cpu:13.1f} {marks[m + 1][1]:5.1f}")
     window = min(5, len(minutes) // 2)
     if window:
         print(f"\nfirst {window} minutes against the last {window}: median ms, last / first")
@@ -313,6 +329,13 @@ async def soak(tg: Server, key: str, args: argparse.Namespace) -> None:
                 itertools.chain.from_iterable(samples[m][name] for m in minutes[-window:])
             )
             print(f"  {name:16} {first:8.2f} {last:8.2f}  {last / first:5.2f}")
+
+        def cpu_per_cycle(span: list[int]) -> float:
+            cycles = sum(len(samples[m]["runs.wait"]) for m in span)
+            return (marks[span[-1] + 1][0] - marks[span[0]][0]) / cycles * 1000
+
+        first, last = cpu_per_cycle(minutes[:window]), cpu_per_cycle(minutes[-window:])
+        print(f"  {'CPU ms/cycle':16} {first:8.2f} {last:8.2f}  {last / first:5.2f}")
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -335,7 +358,7 @@ async def run(args: argparse.Namespace) -> None:
             tg.wait_ready()
             print(f"tenantgraph serve: product defaults, rate limits lifted; logs in {work}")
             if args.soak_minutes:
-                await soak(tg, key, args)
+                await soak(tg, key, args, CpuSplit(settings.data_dir, tg))
                 return
             rounds = []
             for number in range(args.rounds):

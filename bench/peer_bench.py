@@ -27,6 +27,7 @@ import itertools
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -339,6 +340,11 @@ async def soak(tg: Server, key: str, args: argparse.Namespace, split: CpuSplit) 
 
 
 async def run(args: argparse.Namespace) -> None:
+    # Stopped unattended (SIGTERM, or SIGINT in the background), it still stops its servers.
+    task = asyncio.current_task()
+    assert task is not None
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(stop, task.cancel)
     venv = None if args.soak_minutes else peer_venv(args.scratch)  # the soak has no peer
     work = args.scratch / "run"
     shutil.rmtree(work, ignore_errors=True)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-embeddings test-faults conformance format clean
+.PHONY: run test test-embeddings test-faults conformance bench-peers format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
@@ -55,9 +55,14 @@ $(CONFORMANCE_STAMP): conformance/requirements.txt conformance/js/package-lock.j
 conformance: $(STAMP) $(CONFORMANCE_STAMP)
 	$(CONFORMANCE_BIN)/python conformance/run.py --tenantgraph "$(abspath $(BIN))/python -m tenantgraph.cli"
 
+# tenantgraph against `langgraph dev` (installed into .bench-peers/venv, pinned as the
+# conformance harness's), same graph and client, alternating rounds (bench/peer_bench.py).
+bench-peers: $(STAMP)
+	$(BIN)/python bench/peer_bench.py
+
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache $(CONFORMANCE) conformance/js/node_modules
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(CONFORMANCE) .bench-peers conformance/js/node_modules

@@ -97,13 +97,22 @@ async def rate(clients: int, total: int, call) -> float:
 
 
 async def in_process_limit(
-    res: Resources, clients: int, total: int, split: CpuSplit
+    res: Resources,
+    clients: int,
+    total: int,
+    split: CpuSplit,
+    registry: GraphRegistry = REGISTRY,
+    graph_id: str = "agent",
 ) -> tuple[float, str]:
-    """The limit's runs/s and its CPU split (thread creation excluded)."""
+    """The limit's runs/s and its CPU split (thread creation excluded), with the store a
+    served run gets (the server's store, bound to the run's principal)."""
     principal = Principal(f"bench-{uuid.uuid4().hex[:8]}", "u", Role.ADMIN)
     await seed_org(res.db, principal)
-    graph = (await REGISTRY.get("agent")).copy(
-        update={"checkpointer": TenantCheckpointer(res.db, principal)}
+    graph = (await registry.get(graph_id)).copy(
+        update={
+            "checkpointer": TenantCheckpointer(res.db, principal),
+            "store": res.store_config.store(res.db, principal),
+        }
     )
     threads = await fresh_threads(res.db, principal, total + clients)
 

@@ -13,18 +13,15 @@ import json
 import os
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import httpx
 from compare import Comparison, Difference, compare, grouped, merged, normalise
 from differences import DELIBERATE
+from peers import Server, start_langgraph_dev, start_tenantgraph, tenantgraph_key, write_config
 from scenario import run_scenario, sdk_methods
 
 HERE = Path(__file__).resolve().parent
@@ -43,100 +40,14 @@ USER = "dev"
 ORGS = {"python": "conformance-python", "js": "conformance-js"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """A server child process with its log file; stopped with SIGTERM, then SIGKILL."""
-
-    def __init__(self, name: str, command: list[str], log: Path, cwd: Path, env: dict[str, str]):
-        self.name, self.log = name, log
-        self.port = int(command[command.index("--port") + 1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(
-                command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT
-            )
-
-    def wait_ready(self, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                sys.exit(f"{self.name} exited early; its log:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/ok", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        sys.exit(f"{self.name} not ready in {timeout}s; its log:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-
-def write_config(work: Path) -> Path:
-    """One langgraph.json for both servers: the example graphs, by absolute path (langgraph
-    dev resolves them from its working directory), and the `dependencies` it requires."""
-    config = work / "langgraph.json"
-    graphs = {name: f"{REPO}/examples/{module}.py:graph" for name, module in GRAPHS.items()}
-    config.write_text(json.dumps({"dependencies": ["."], "graphs": graphs}, indent=2))
-    return config
-
-
-def tenantgraph_key(tenantgraph: list[str], env: dict[str, str], org: str) -> str:
-    """An owner key of a fresh org, made with the CLI before the server starts."""
-    subprocess.run([*tenantgraph, "orgs", "create", org, "--owner", USER], env=env, check=True)
-    made = subprocess.run(
-        [*tenantgraph, "keys", "create", "--org", org, "--user", USER, "--role", "owner"],
-        env=env,
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    return made.stdout.strip().splitlines()[-1]
-
-
 def start(work: Path, tenantgraph: list[str]) -> tuple[Server, Server, dict[str, str]]:
-    config = write_config(work)
+    config = write_config(work, {name: REPO / "examples" / f"{m}.py" for name, m in GRAPHS.items()})
     inherited = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     tg_env = {**inherited, "TENANTGRAPH_DATA_DIR": str(work / "tenantgraph")}
-    keys = {sdk: tenantgraph_key(tenantgraph, tg_env, org) for sdk, org in ORGS.items()}
-    tg = Server(
-        "tenantgraph",
-        [*tenantgraph, "serve", "--port", str(free_port()), "--config", str(config)],
-        work / "tenantgraph.log",
-        work,
-        tg_env,
-    )
-    lg_dir = work / "langgraph-dev"
-    lg_dir.mkdir()
-    lg_env = {**inherited, "LANGSMITH_TRACING": "false", "LANGGRAPH_CLI_NO_ANALYTICS": "1"}
-    lg_env.pop("LANGSMITH_API_KEY", None)
-    lg = Server(
-        "langgraph dev",
-        [
-            str(Path(sys.executable).parent / "langgraph"),
-            "dev",
-            "--no-browser",
-            "--no-reload",
-            "--port",
-            str(free_port()),
-            "--config",
-            str(config),
-        ],
-        work / "langgraph-dev.log",
-        lg_dir,
-        lg_env,
+    keys = {sdk: tenantgraph_key(tenantgraph, tg_env, org, USER) for sdk, org in ORGS.items()}
+    tg = start_tenantgraph(tenantgraph, config, work, tg_env)
+    lg = start_langgraph_dev(
+        Path(sys.executable).parent / "langgraph", config, work, inherited, "langgraph-dev.log"
     )
     tg.wait_ready()
     lg.wait_ready()

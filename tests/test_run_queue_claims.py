@@ -19,7 +19,7 @@ from tenantgraph.services.runs import RunCreate, Runs
 
 GRAPHS = ["agent", "memory"]
 BACKLOG = 500
-WORKER_CONCURRENCY = 4  # the default of TENANTGRAPH_WORKER_CONCURRENCY
+WORKER_CONCURRENCY = 4  # a claim of four runs: alice gets two of them, bob and carol one each
 
 
 @pytest.fixture

@@ -24,6 +24,17 @@ def test_defaults_start_embedded_servers(monkeypatch):
     assert str(settings.data_dir) == ".tenantgraph"
 
 
+def test_worker_concurrency_follows_the_pool_unless_set(monkeypatch):
+    """Four runs at once made eight clients queue; the default is 4/5 of the pool."""
+    for name in ("TENANTGRAPH_WORKER_CONCURRENCY", "TENANTGRAPH_POOL_MAX_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    assert Settings().worker_concurrency == 16
+    assert Settings(pool_max_size=10).worker_concurrency == 8
+    assert Settings(pool_max_size=1).worker_concurrency == 1
+    monkeypatch.setenv("TENANTGRAPH_WORKER_CONCURRENCY", "0")  # no worker in this process
+    assert Settings().worker_concurrency == 0
+
+
 def test_langgraph_json_sections_are_read_and_build_keys_named(tmp_path):
     path = tmp_path / "langgraph.json"
     path.write_text(

@@ -255,8 +255,11 @@ class Settings(BaseSettings):
         description="Restart an embedded Postgres or Valkey that died (off: hold an outage).",
     )
     ephemeral: EphemeralSettings = Field(default_factory=EphemeralSettings)
-    worker_concurrency: int = Field(
-        default=4, ge=0, description="Runs executed at once by the server's own worker; 0: none."
+    worker_concurrency: int | None = Field(  # an int once validated (see below)
+        default=None,
+        ge=0,
+        description="Runs executed at once by the server's own worker; 0: none. Default: "
+        "4/5 of the pool (16 of 20), as a run holds at most one connection at a time.",
     )
     worker_lease_seconds: float = Field(
         default=30.0, gt=0, description="How long a claimed run is held without a heartbeat."
@@ -344,6 +347,14 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _default_concurrency(self) -> Settings:
+        """4 at once made 8 clients queue (bench/peer_bench.py); a fifth of the pool stays
+        for the requests while every run holds a connection."""
+        if self.worker_concurrency is None:
+            self.worker_concurrency = max(1, self.pool_max_size * 4 // 5)
+        return self
 
     @model_validator(mode="after")
     def _auth_from_config_file(self) -> Settings:

@@ -1,0 +1,399 @@
+"""tenantgraph against `langgraph dev`: the same graph, the same langgraph-sdk client.
+
+Installs langgraph-cli[inmem] (pinned as in conformance/requirements.txt) into its own
+virtualenv under the scratch dir, starts `tenantgraph serve` (embedded Postgres and Valkey,
+the product's defaults but rate limits lifted) once and `langgraph dev` afresh for each of
+its rounds, both with bench/graphs/store_once.py (one store write and one read per run), and
+measures the two in alternating rounds:
+
+  store.put_item / get_item / search_items (1k items, limit 10), threads.create and
+  runs.wait on a fresh thread at one client: median ms;  runs/s of runs.wait on fresh
+  threads at 8 and 32 clients, beside tenantgraph's in-process limit (runs_bench.py's).
+
+Beside each, the CPU per call of what serves it (tenantgraph: server, Postgres, Valkey;
+langgraph dev: its process tree), steadier than latency on a shared machine. Each is
+printed per round and as tenantgraph / langgraph dev with its median and spread.
+`--soak-minutes N` instead runs a mixed load against tenantgraph alone and prints per-minute
+medians and the first five minutes against the last five.
+
+Run: .venv/bin/python bench/peer_bench.py [--rounds 5] [--soak-minutes 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from importlib.metadata import version
+from pathlib import Path
+
+import psutil
+from langgraph_sdk import get_client
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.runs_bench import (  # noqa: E402
+    _UNLIMITED,
+    CpuSplit,
+    _tree_cpu_seconds,
+    in_process_limit,
+    rate,
+)
+from conformance.peers import (  # noqa: E402
+    Server,
+    start_langgraph_dev,
+    start_tenantgraph,
+    tenantgraph_key,
+    write_config,
+)
+
+from tenantgraph import __version__  # noqa: E402
+from tenantgraph.resources import open_resources  # noqa: E402
+from tenantgraph.runtime.graphs import GraphRegistry  # noqa: E402
+from tenantgraph.settings import Settings  # noqa: E402
+
+REQUIREMENTS = ROOT / "conformance" / "requirements.txt"
+GRAPH = "store_once"
+GRAPH_FILE = ROOT / "bench" / "graphs" / "store_once.py"
+INPUT = {"messages": [{"role": "user", "content": "hi"}]}
+LATENCIES = ("put", "get", "search", "threads.create", "runs.wait")
+PEER_VERSIONS = ("langgraph-cli", "langgraph-api", "langgraph-runtime-inmem", "langgraph")
+OWN_VERSIONS = ("langgraph", "langgraph-sdk", "uvicorn", "psycopg")
+
+
+def peer_venv(scratch: Path) -> Path:
+    """The virtualenv with langgraph dev, reinstalled when the pinned requirements change."""
+    venv = scratch / "venv"
+    stamp = venv / ".requirements"
+    wanted = REQUIREMENTS.read_text()
+    if not stamp.exists() or stamp.read_text() != wanted:
+        shutil.rmtree(venv, ignore_errors=True)
+        print(f"installing langgraph-cli[inmem] into {venv} (about a minute)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+        subprocess.run([*pip, "-r", str(REQUIREMENTS)], check=True)
+        stamp.write_text(wanted)
+    return venv
+
+
+def versions(venv: Path | None) -> str:
+    script = (
+        "from importlib.metadata import version as v; import sys; print("
+        + ", ".join(f"'{name} ' + v('{name}')" for name in PEER_VERSIONS)
+        + ", 'python ' + sys.version.split()[0], sep=', ')"
+    )
+    peer = (
+        "not run"
+        if venv is None
+        else subprocess.run(
+            [str(venv / "bin" / "python"), "-c", script], check=True, capture_output=True, text=True
+        ).stdout.strip()
+    )
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True
+    ).stdout.strip()
+    own = ", ".join(f"{name} {version(name)}" for name in OWN_VERSIONS)
+    return (
+        f"langgraph dev: {peer}\n"
+        f"tenantgraph:   {__version__} ({commit}), {own}, python {platform.python_version()}\n"
+        f"client:        langgraph-sdk {version('langgraph-sdk')} (both servers); "
+        f"{os.cpu_count()} cores"
+    )
+
+
+class Bench:
+    """One server's measurements through one langgraph-sdk client. `cpu` reads the CPU
+    seconds used so far by everything serving the requests (for tenantgraph: the server,
+    Postgres and Valkey): CPU per call is steadier than latency on a shared machine."""
+
+    def __init__(
+        self, url: str, key: str | None, args: argparse.Namespace, cpu: Callable[[], float]
+    ) -> None:
+        self.client = get_client(url=url, api_key=key, timeout=120)
+        self.args = args
+        self.cpu = cpu
+
+    async def timed_each(
+        self, result: dict[str, float], name: str, items: Iterable, call: Callable[..., Awaitable]
+    ) -> None:
+        """Median ms of `call(item)` made one after the other, and the server CPU per call."""
+        samples = []
+        used = self.cpu()
+        for item in items:
+            start = time.perf_counter()
+            await call(item)
+            samples.append((time.perf_counter() - start) * 1000)
+        result[name] = statistics.median(samples)
+        result[f"{name} cpu"] = (self.cpu() - used) / len(samples) * 1000
+
+    async def threads(self, count: int) -> list[str]:
+        return [(await self.client.threads.create())["thread_id"] for _ in range(count)]
+
+    async def wait(self, thread_id: str) -> None:
+        result = await self.client.runs.wait(thread_id, GRAPH, input=INPUT)
+        assert result["messages"][-1]["content"] == "stored: hi", result
+
+    async def warm_up(self, namespace: list[str]) -> None:
+        for i in range(20):
+            await self.client.store.put_item(namespace, f"warm-{i}", {"i": i})
+            await self.client.store.get_item(namespace, f"warm-{i}")
+        for thread_id in await self.threads(3):
+            await self.wait(thread_id)
+
+    async def latencies(self, namespace: list[str]) -> dict[str, float]:
+        store, items, samples = self.client.store, self.args.items, self.args.samples
+        await self.warm_up([*namespace, "warm"])
+        result: dict[str, float] = {}
+        await self.timed_each(
+            result, "put", range(items), lambda i: store.put_item(namespace, f"item-{i}", {"n": i})
+        )
+        await self.timed_each(
+            result,
+            "get",
+            range(samples),
+            lambda i: store.get_item(namespace, f"item-{i * 7 % items}"),
+        )
+        await self.timed_each(
+            result, "search", range(samples), lambda _: store.search_items(namespace, limit=10)
+        )
+        await self.timed_each(
+            result, "threads.create", range(samples), lambda _: self.client.threads.create()
+        )
+        await self.timed_each(result, "runs.wait", await self.threads(self.args.waits), self.wait)
+        return result
+
+    async def throughput(self, result: dict[str, float], clients: int) -> None:
+        """Runs/s at `clients` clients, and the server CPU per run."""
+        fresh = await self.threads(self.args.runs)
+        used = self.cpu()
+        result[f"runs/s {clients}"] = await rate(
+            clients, self.args.runs, lambda _: self.wait(fresh.pop())
+        )
+        runs = clients * max(1, self.args.runs // clients)
+        result[f"runs/s {clients} cpu"] = (self.cpu() - used) / runs * 1000
+
+
+def serving_cpu(split: CpuSplit) -> float:
+    """CPU seconds of tenantgraph's server, Postgres and Valkey (not the bench's)."""
+    return sum(seconds for name, seconds in split.sample().items() if name != "bench")
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):8.2f} [{min(values):.2f}-{max(values):.2f}]"
+
+
+def report(rounds: list[dict[str, dict[str, float]]], clients: list[int]) -> None:
+    """Per metric: each server's median [min-max] over rounds and the ratio's."""
+    print(f"\nsummary over {len(rounds)} rounds: median [min-max]; ratio = tenantgraph / peer")
+    print(f"{'':24} {'tenantgraph':>22} {'langgraph dev':>22} {'ratio':>22}")
+    metrics = [*LATENCIES, *(f"runs/s {c}" for c in clients)]
+    for metric in [*metrics, *(f"{m} cpu" for m in metrics)]:
+        tg = [r["tenantgraph"][metric] for r in rounds]
+        lg = [r["langgraph dev"][metric] for r in rounds]
+        if metric.endswith("cpu"):
+            name = f"{metric.removesuffix(' cpu')} CPU ms/call"
+        else:
+            name = metric if metric.startswith("runs/s") else f"{metric} ms"
+        ratios = [a / b for a, b in zip(tg, lg, strict=True)]
+        print(f"{name:24} {spread(tg):>22} {spread(lg):>22} {spread(ratios):>22}")
+    for c in clients:
+        limit = [r["limit"][f"runs/s {c}"] for r in rounds]
+        ratios = [r["tenantgraph"][f"runs/s {c}"] / r["limit"][f"runs/s {c}"] for r in rounds]
+        print(f"in-process limit {c:2d} cl {spread(limit):>22}", end="")
+        print(f"  tenantgraph / limit {spread(ratios)}")
+
+
+def print_round(number: int, first: str, result: dict[str, dict[str, float]]) -> None:
+    print(f"\nround {number} ({first} first)")
+    for metric, tg in result["tenantgraph"].items():
+        lg = result["langgraph dev"][metric]
+        limit = result["limit"].get(metric)
+        beside = f"  in-process limit {limit:7.1f}" if limit else ""
+        name = metric.replace(" cpu", " CPU ms")
+        print(f"  {name:20} tenantgraph {tg:8.2f}  langgraph dev {lg:8.2f}{beside}")
+    for line in result["cpu"]:
+        print(f"  {line}")
+
+
+async def one_round(
+    number: int, tg: Server, key: str, peer: Callable[[], Server], res, args
+) -> dict[str, dict[str, float]]:
+    result: dict[str, dict[str, float]] = {"limit": {}}
+    cpu: list[str] = []
+    registry = GraphRegistry({GRAPH: f"{GRAPH_FILE}:graph"}, ROOT)
+    split = CpuSplit(res.settings.data_dir, tg)
+
+    async def ours() -> None:
+        bench = Bench(tg.url, key, args, lambda: serving_cpu(split))
+        measured = await bench.latencies(["bench", f"round-{number}"])
+        for clients in args.clients:
+            before = split.sample()
+            await bench.throughput(measured, clients)
+            runs = clients * max(1, args.runs // clients)
+            cpu.append(f"{clients:2d} clients {split.per_run(before, split.sample(), runs)}")
+            limit, _ = await in_process_limit(res, clients, args.runs, split, registry, GRAPH)
+            result["limit"][f"runs/s {clients}"] = limit
+        result["tenantgraph"] = measured
+
+    async def theirs() -> None:
+        server = peer()
+        try:
+            server.wait_ready()
+            process = psutil.Process(server.process.pid)
+            bench = Bench(server.url, None, args, lambda: _tree_cpu_seconds(process))
+            measured = await bench.latencies(["bench", f"round-{number}"])
+            for clients in args.clients:
+                await bench.throughput(measured, clients)
+        finally:
+            server.stop()
+        result["langgraph dev"] = measured
+
+    order = [theirs, ours] if number % 2 else [ours, theirs]
+    for side in order:
+        await side()
+    result["cpu"] = cpu  # type: ignore[assignment]
+    print_round(number, "langgraph dev" if number % 2 else "tenantgraph", result)
+    return result
+
+
+async def soak(tg: Server, key: str, args: argparse.Namespace, split: CpuSplit) -> None:
+    """Mixed load for `--soak-minutes`: per-minute medians of each call, the serving CPU per
+    cycle (put, get, search, threads.create, runs.wait) and the machine's load average (a
+    shared machine's latency follows it), then the first five minutes against the last five
+    (all of a minute's samples pooled)."""
+    bench = Bench(tg.url, key, args, lambda: serving_cpu(split))
+    client, store = bench.client, bench.client.store
+    await bench.warm_up(["soak", "warm"])
+    samples: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    start = time.monotonic()
+    end = start + args.soak_minutes * 60
+    marks = [(bench.cpu(), os.getloadavg()[0])]  # at each minute's end
+
+    async def mark_minutes() -> None:
+        while time.monotonic() < end:
+            await asyncio.sleep(start + 60 * len(marks) - time.monotonic())
+            marks.append((bench.cpu(), os.getloadavg()[0]))
+
+    async def timed(name: str, call: Awaitable) -> object:
+        began = time.perf_counter()
+        result = await call
+        samples[int((time.monotonic() - start) // 60)][name].append(
+            (time.perf_counter() - began) * 1000
+        )
+        return result
+
+    async def worker(index: int) -> None:
+        namespace = ["soak", f"client-{index}"]
+        for i in itertools.count():
+            if time.monotonic() >= end:
+                return
+            await timed("put", store.put_item(namespace, f"item-{i % 1000}", {"n": i}))
+            await timed("get", store.get_item(namespace, f"item-{i % 1000}"))
+            await timed("search", store.search_items(namespace, limit=10))
+            thread = await timed("threads.create", client.threads.create())
+            await timed("runs.wait", bench.wait(thread["thread_id"]))  # type: ignore[index]
+
+    marker = asyncio.create_task(mark_minutes())
+    await asyncio.gather(*(worker(i) for i in range(args.soak_clients)))
+    marker.cancel()
+    minutes = sorted(m for m in samples if m < len(marks) - 1)
+    print(f"\nsoak: {args.soak_clients} clients, per-minute median ms")
+    print(
+        f"{'minute':>6} "
+        + " ".join(f"{name:>15}" for name in LATENCIES)
+        + "    runs  CPU ms/cycle  load"
+    )
+    for m in minutes:
+        row = " ".join(f"{statistics.median(samples[m][n]):15.2f}" for n in LATENCIES)
+        cycles = len(samples[m]["runs.wait"])
+        cpu = (marks[m + 1][0] - marks[m][0]) / cycles * 1000
+        print(f"{m + 1:6d} {row} {cycles:7d} {cpu:13.1f} {marks[m + 1][1]:5.1f}")
+    window = min(5, len(minutes) // 2)
+    if window:
+        print(f"\nfirst {window} minutes against the last {window}: median ms, last / first")
+        for name in LATENCIES:
+            first = statistics.median(
+                itertools.chain.from_iterable(samples[m][name] for m in minutes[:window])
+            )
+            last = statistics.median(
+                itertools.chain.from_iterable(samples[m][name] for m in minutes[-window:])
+            )
+            print(f"  {name:16} {first:8.2f} {last:8.2f}  {last / first:5.2f}")
+
+        def cpu_per_cycle(span: list[int]) -> float:
+            cycles = sum(len(samples[m]["runs.wait"]) for m in span)
+            return (marks[span[-1] + 1][0] - marks[span[0]][0]) / cycles * 1000
+
+        first, last = cpu_per_cycle(minutes[:window]), cpu_per_cycle(minutes[-window:])
+        print(f"  {'CPU ms/cycle':16} {first:8.2f} {last:8.2f}  {last / first:5.2f}")
+
+
+async def run(args: argparse.Namespace) -> None:
+    # Stopped unattended (SIGTERM, or SIGINT in the background), it still stops its servers.
+    task = asyncio.current_task()
+    assert task is not None
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(stop, task.cancel)
+    venv = None if args.soak_minutes else peer_venv(args.scratch)  # the soak has no peer
+    work = args.scratch / "run"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    print(versions(venv))
+    config = write_config(work, {GRAPH: GRAPH_FILE})
+    inherited = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    tg_env = {**inherited, **_UNLIMITED, "TENANTGRAPH_DATA_DIR": str(work / "tenantgraph")}
+    tenantgraph = [sys.executable, "-m", "tenantgraph.cli"]
+    settings = Settings(data_dir=work / "tenantgraph", config=None)
+    started = time.monotonic()
+    # Opened first, as runs_bench does: the in-process limit shares the server's database.
+    async with open_resources(settings) as res:
+        key = tenantgraph_key(tenantgraph, tg_env, "bench", "bench")
+        tg = start_tenantgraph(tenantgraph, config, work, tg_env)
+        try:
+            tg.wait_ready()
+            print(f"tenantgraph serve: product defaults, rate limits lifted; logs in {work}")
+            if args.soak_minutes:
+                await soak(tg, key, args, CpuSplit(settings.data_dir, tg))
+                return
+            rounds = []
+            for number in range(args.rounds):
+
+                def peer(number: int = number, langgraph: Path = venv / "bin" / "langgraph"):
+                    return start_langgraph_dev(
+                        langgraph, config, work, inherited, f"lg-{number}.log"
+                    )
+
+                rounds.append(await one_round(number, tg, key, peer, res, args))
+            report(rounds, args.clients)
+        finally:
+            tg.stop()
+    print(f"\ntook {time.monotonic() - started:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--items", type=int, default=1000, help="store items put (searched)")
+    parser.add_argument("--samples", type=int, default=200, help="gets, searches, creates")
+    parser.add_argument("--waits", type=int, default=20, help="runs.wait at one client")
+    parser.add_argument("--runs", type=int, default=320, help="runs per concurrency level")
+    parser.add_argument("--clients", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--soak-minutes", type=float, default=0)
+    parser.add_argument("--soak-clients", type=int, default=4)
+    parser.add_argument("--scratch", type=Path, default=ROOT / ".bench-peers")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

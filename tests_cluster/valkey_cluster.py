@@ -107,6 +107,30 @@ class ValkeyCluster:
                     return int(master[1])
         raise LookupError(slot)
 
+    def begin_move(self, slot: int, target: int) -> None:
+        """Mark `slot` as moving from its master to the master on port `target`."""
+        source = self.owner(slot)
+        with self.node(target) as node:
+            node.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", self.node_id(source))
+        with self.node(source) as node:
+            node.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", self.node_id(target))
+
+    def migrate_keys(self, slot: int, target: int, count: int) -> int:
+        """Move up to `count` keys of the moving `slot`; returns how many are left."""
+        with self.node(self.owner(slot)) as node:
+            for key in node.execute_command("CLUSTER GETKEYSINSLOT", slot, count):
+                node.migrate("127.0.0.1", target, [key], 0, 5000)
+            return int(node.execute_command("CLUSTER COUNTKEYSINSLOT", slot))
+
+    def finish_move(self, slot: int, target: int) -> None:
+        """Hand `slot` to `target` on every master (the target first, then the source)."""
+        source = self.owner(slot)
+        target_id = self.node_id(target)
+        others = [p for p in self.ports if p not in (source, target)]
+        for port in (target, source, *others):
+            with self.node(port) as node:
+                node.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+
     @staticmethod
     def _until(check, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -27,7 +27,8 @@ import sys
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import AskError, MovedError, ResponseError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -71,6 +72,42 @@ class _WaitingCluster(RedisCluster):
             return await super().execute_command(*args, **kwargs)
         finally:
             self._free.release()
+
+    async def _execute_command(self, target_node: ClusterNode, *args: Any, **kwargs: Any) -> Any:
+        """Follow an `ASK` with `ASKING` and the command on one connection.
+
+        redis-py (8.1) sends `ASKING` and the redirected command as two pooled commands: with
+        more than one free connection they go out on different ones, the target answers
+        `MOVED` back to the source, and with several clients at once a stray `ASKING` lets
+        another command run on the importing node (a run's events appended twice while
+        its slot moved). Every other outcome is left to redis-py, which runs it again.
+        """
+        try:
+            return await target_node.execute_command(*args, **kwargs)
+        except MovedError:
+            pass  # not run: redis-py updates its slot table and sends it to the new node
+        except AskError as ask:
+            node = self.get_node(host=ask.host, port=int(ask.port))
+            if node is not None:
+                return await _asking(node, *args, **kwargs)
+        except TryAgainError:
+            pass  # not run: its keys are split between two nodes for a moment
+        except ResponseError:
+            raise
+        except VALKEY_DOWN:
+            pass  # redis-py's handling of a failed node
+        return await super()._execute_command(target_node, *args, **kwargs)
+
+
+async def _asking(node: ClusterNode, *args: Any, **kwargs: Any) -> Any:
+    connection = node.acquire_connection()
+    try:
+        await node.disconnect_if_needed(connection)
+        await connection.send_packed_command(connection.pack_commands([("ASKING",), args]))
+        await connection.read_response()
+        return await node.parse_response(connection, args[0], **kwargs)
+    finally:
+        node.release(connection)
 
 
 def connect(

@@ -1,13 +1,15 @@
 """Every Valkey command of the product touches one hash slot, as a cluster requires: the
-key builders put the org's tag first whatever the other parts hold, and every command the
-cluster ran while the suite ran (the calls inside scripts included) names keys of one slot,
-with every Lua script of the product among them."""
+key builders put the org's tag first whatever the other parts hold, every Lua script of the
+product touches only the keys it is given, and while the suite ran every command the
+cluster ran (the calls inside scripts included, every product script among them) named
+keys of one slot and no master refused one for crossing slots."""
 
 from __future__ import annotations
 
 import ast
 import hashlib
 import importlib
+import re
 import uuid
 from pathlib import Path
 
@@ -53,7 +55,11 @@ def test_run_stream_keys_hash_to_the_org_slot(org, run_id: uuid.UUID):
 
 def product_scripts() -> dict[str, str]:
     """Every Lua script the product registers (`register_script(NAME)` of a module
-    constant), by SHA1, as found in the source."""
+    constant): its SHA1 and where it is."""
+    return {_sha1(text.encode()): name for name, text in _scripts_by_name().items()}
+
+
+def _scripts_by_name() -> dict[str, str]:
     scripts = {}
     root = Path(tenantgraph.__file__).parent
     for path in root.rglob("*.py"):
@@ -67,8 +73,21 @@ def product_scripts() -> dict[str, str]:
                 assert isinstance(arg, ast.Name), f"{path}: a script not held in a constant"
                 module = ".".join(path.relative_to(root.parent).with_suffix("").parts)
                 text = getattr(importlib.import_module(module), arg.id)
-                scripts[_sha1(text.encode())] = f"{module}.{arg.id}"
+                scripts[f"{module}.{arg.id}"] = text
     return scripts
+
+
+# A call and its first argument: the key, for every command the scripts use but TIME.
+_CALL = re.compile(r"redis\.p?call\('(\w+)'(?:,\s*([^,)]+))?")
+
+
+def test_every_script_touches_only_the_keys_it_is_given():
+    for name, text in _scripts_by_name().items():
+        calls = _CALL.findall(text)
+        assert calls, name
+        for command, first in calls:
+            if command != "TIME":
+                assert re.fullmatch(r"KEYS\[\w+\]", first.strip()), (name, command, first)
 
 
 @pytest.mark.after_the_suite
@@ -76,6 +95,10 @@ async def test_every_command_the_suite_sent_touches_one_slot(
     command_log: CommandLog, valkey_cluster: ValkeyCluster
 ):
     commands = await command_log.drain()
+    for port in valkey_cluster.ports:  # refused commands never reach MONITOR
+        with valkey_cluster.node(port) as node:
+            errors = node.info("errorstats")
+        assert "errorstat_CROSSSLOT" not in errors, (port, errors)
     scripts = product_scripts()
     assert len(scripts) >= 5, scripts  # the append, rate-limit and three episode scripts
     run = {c[1].decode().lower() for c in commands if c[0].upper() == b"EVALSHA"}

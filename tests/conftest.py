@@ -62,16 +62,21 @@ async def fresh_database(resources: Resources) -> str:
 
 
 @pytest.fixture(scope="session")
-async def api_env(resources: Resources) -> dict[str, str]:
+async def api_env(resources: Resources, settings: Settings) -> dict[str, str]:
     """Environment of the API server processes: the session's embedded Postgres, but a
     database of their own, so their workers never take the runs that in-process runtime
-    tests queue for their own workers."""
+    tests queue for their own workers; the session's Valkey (embedded, or tests_cluster's
+    cluster)."""
     async with await psycopg.AsyncConnection.connect(
         resources.admin_conninfo, autocommit=True
     ) as conn:
         await conn.execute(f'CREATE DATABASE "{API_DATABASE}"')
     params = {**conninfo_to_dict(resources.admin_conninfo), "dbname": API_DATABASE}
-    return {"DATABASE_URL": make_conninfo(**params), "TENANTGRAPH_SECRET_KEY": SECRET_KEY}
+    env = {"DATABASE_URL": make_conninfo(**params), "TENANTGRAPH_SECRET_KEY": SECRET_KEY}
+    if settings.redis_url:
+        env["REDIS_URL"] = settings.redis_url
+        env["TENANTGRAPH_REDIS_CLUSTER"] = str(settings.redis_cluster).lower()
+    return env
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -27,7 +28,7 @@ from tenantgraph.api.errors import error_response
 from tenantgraph.api.identity import IDENTITY, Identity, request_principal
 from tenantgraph.api.middleware import IdempotencyMiddleware, RateLimitMiddleware, run_budget_spent
 from tenantgraph.embedded import EmbeddedValkey
-from tenantgraph.ephemeral.client import connect
+from tenantgraph.ephemeral.client import Client, connect
 from tenantgraph.ephemeral.ratelimit import RateLimiter
 from tenantgraph.errors import Unavailable
 from tenantgraph.scope import Principal, PrincipalKind, Role
@@ -209,11 +210,16 @@ def valkey_url(settings: Settings) -> str:
     return settings.redis_url or EmbeddedValkey(settings.data_dir).url
 
 
+def valkey_client(settings: Settings, **options: Any) -> Client:
+    """A client of the session's Valkey, a cluster one under tests_cluster."""
+    return connect(valkey_url(settings), cluster=settings.redis_cluster, **options)
+
+
 @asynccontextmanager
 async def serve_budgeted(resources, settings: Settings) -> AsyncIterator[str]:
     """The test app with the real rate-limit and idempotency middlewares, on the session's
     Valkey and database, with the default budgets."""
-    redis = connect(valkey_url(settings))
+    redis = valkey_client(settings)
     conf = EphemeralSettings()
     app = build_app(
         RateLimiter(redis, OrgLimits(resources.db).get, conf),

@@ -10,24 +10,26 @@ from typer.testing import CliRunner
 
 from tenantgraph.cli.redis import redis_app
 from tenantgraph.ephemeral.audit import audit_keys, purge_org
-from tenantgraph.ephemeral.client import connect
 from tenantgraph.ephemeral.flags import ConversationFlags
 from tenantgraph.ephemeral.sessions import SessionWindow
 from tenantgraph.scope import KeyKind, Principal, redis_key
 
-from .ephemeral_app import valkey_url
+from .ephemeral_app import valkey_client, valkey_url
 
 
 @pytest.fixture(scope="module")
 async def redis(resources, settings):
-    client = connect(valkey_url(settings))
+    client = valkey_client(settings)
     yield client
     await client.aclose()
 
 
 def run_cli(settings, *args: str):
     """`tenantgraph redis …` in a worker thread (it runs its own event loop)."""
-    env = {"REDIS_URL": valkey_url(settings)}
+    env = {
+        "REDIS_URL": valkey_url(settings),
+        "TENANTGRAPH_REDIS_CLUSTER": str(settings.redis_cluster).lower(),
+    }
     return asyncio.to_thread(CliRunner().invoke, redis_app, list(args), env=env)
 
 

@@ -6,18 +6,17 @@ import pytest
 from langgraph.store.memory import InMemoryStore
 from redis.crc import key_slot
 
-from tenantgraph.ephemeral.client import connect
 from tenantgraph.ephemeral.context import bind
 from tenantgraph.ephemeral.episodes import Episode, EpisodicMemory, episodes, promote
 from tenantgraph.scope import MEMORIES, Principal
 from tenantgraph.settings import EphemeralSettings
 
-from .ephemeral_app import valkey_url
+from .ephemeral_app import valkey_client
 
 
 @pytest.fixture(scope="module")
 async def redis(resources, settings):
-    client = connect(valkey_url(settings))
+    client = valkey_client(settings)
     yield client
     await client.aclose()
 

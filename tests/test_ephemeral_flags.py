@@ -6,16 +6,15 @@ import asyncio
 
 import pytest
 
-from tenantgraph.ephemeral.client import connect
 from tenantgraph.ephemeral.flags import ConversationFlags, Escalation, Flag, PendingConfirmation
 from tenantgraph.scope import Principal
 
-from .ephemeral_app import valkey_url
+from .ephemeral_app import valkey_client
 
 
 @pytest.fixture(scope="module")
 async def redis(resources, settings):
-    client = connect(valkey_url(settings))
+    client = valkey_client(settings)
     yield client
     await client.aclose()
 

@@ -7,13 +7,12 @@ import asyncio
 import pytest
 from redis.crc import key_slot
 
-from tenantgraph.ephemeral.client import connect
 from tenantgraph.ephemeral.ratelimit import Bucket, RateLimiter
 from tenantgraph.scope import KeyKind, Principal, PrincipalKind, org_key_pattern, redis_key
 from tenantgraph.services.limits import OrgLimits
 from tenantgraph.settings import EphemeralSettings, Limit, RateLimits
 
-from .ephemeral_app import create_orgs, valkey_url
+from .ephemeral_app import create_orgs, valkey_client
 
 DAY = 86_400
 
@@ -24,7 +23,7 @@ def settings(**limits: Limit) -> EphemeralSettings:
 
 @pytest.fixture(scope="module")
 async def redis(resources, settings):
-    client = connect(valkey_url(settings))
+    client = valkey_client(settings)
     yield client
     await client.aclose()
 

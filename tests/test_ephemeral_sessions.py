@@ -8,13 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tenantgraph.ephemeral.client import connect
 from tenantgraph.ephemeral.context import bind
 from tenantgraph.ephemeral.sessions import SessionWindow, session_window
 from tenantgraph.scope import Principal
 from tenantgraph.settings import EphemeralSettings
 
-from .ephemeral_app import valkey_url
+from .ephemeral_app import valkey_client
 
 SIZE = 5
 TTL = 600
@@ -22,7 +21,7 @@ TTL = 600
 
 @pytest.fixture(scope="module")
 async def redis(resources, settings):
-    client = connect(valkey_url(settings))
+    client = valkey_client(settings)
     yield client
     await client.aclose()
 

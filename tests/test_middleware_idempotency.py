@@ -8,7 +8,6 @@ import uuid
 import httpx
 import pytest
 
-from tenantgraph.ephemeral.client import connect
 from tenantgraph.ephemeral.ratelimit import RateLimiter
 from tenantgraph.scope import Principal
 from tenantgraph.services.idempotency import Idempotency
@@ -16,12 +15,12 @@ from tenantgraph.services.limits import OrgLimits
 from tenantgraph.services.store_sweeper import StoreSweeper
 from tenantgraph.settings import EphemeralSettings
 
-from .ephemeral_app import SideEffects, build_app, caller, create_orgs, serve, valkey_url
+from .ephemeral_app import SideEffects, build_app, caller, create_orgs, serve, valkey_client
 
 
 @pytest.fixture(scope="module")
 async def redis(resources, settings):
-    client = connect(valkey_url(settings))
+    client = valkey_client(settings)
     yield client
     await client.aclose()
 

@@ -16,6 +16,15 @@ def test_environment_names(monkeypatch, tmp_path):
     assert settings.data_dir == tmp_path
 
 
+def test_a_cluster_is_named_by_redis_url(monkeypatch):
+    monkeypatch.setenv("TENANTGRAPH_REDIS_CLUSTER", "true")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    with pytest.raises(ValueError, match="TENANTGRAPH_REDIS_CLUSTER needs REDIS_URL"):
+        Settings()
+    monkeypatch.setenv("REDIS_URL", "redis://node-1:6379")
+    assert Settings().redis_cluster
+
+
 def test_defaults_start_embedded_servers(monkeypatch):
     for name in ("DATABASE_URL", "REDIS_URL", "TENANTGRAPH_DATA_DIR"):
         monkeypatch.delenv(name, raising=False)

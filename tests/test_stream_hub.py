@@ -11,12 +11,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tenantgraph.ephemeral.client import connect
 from tenantgraph.runtime import events
 from tenantgraph.runtime.stream_hub import BLOCK_MS, StreamHub
 from tenantgraph.scope import Principal, Role
 
-from .ephemeral_app import valkey_url
+from .ephemeral_app import valkey_client
 
 # Long enough that only the wake-up can bring a new stream in before the deadline (on 3.12+
 # the client's 5 s socket timeout bounds a block: there, the test checks delivery alone).
@@ -28,7 +27,7 @@ DEADLINE = 30
 async def hub(settings, request) -> AsyncIterator[StreamHub]:
     """One reader and two connections for everything else, a backlog of 8 entries."""
     opened = StreamHub(
-        connect(valkey_url(settings), max_connections=3),
+        valkey_client(settings, max_connections=3),
         readers=1,
         backlog=8,
         block_ms=request.param,
@@ -99,7 +98,7 @@ async def test_a_slow_reader_loses_nothing_and_holds_up_no_one(resources, hub, a
 async def test_a_new_stream_joins_while_the_reader_is_blocked(resources, hub, alice):
     quiet = await _run(resources, alice)
     waiting = asyncio.create_task(_collect(hub, alice, quiet))
-    reader = hub._readers[0]
+    reader = hub._reader(events.run_events_key(alice, quiet))
     for _ in range(DEADLINE * 100):  # the reader is blocked on the quiet stream alone
         if reader.blocked_on:
             break

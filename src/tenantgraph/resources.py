@@ -140,13 +140,15 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         await db.open()
         stack.push_async_callback(db.close)
         url = await redis_url(settings, stack)
-        client = connect(url)
+        cluster = settings.redis_cluster
+        client = connect(url, cluster=cluster)
         stack.push_async_callback(client.aclose)
         # Streams read through a pool of their own: no number of them takes a connection
         # from requests (rate limits, idempotency, auth) or run publishing.
         readers = settings.stream_readers
         streams = StreamHub(
-            connect(url, max_connections=readers + CONTROL_CONNECTIONS), readers=readers
+            connect(url, cluster=cluster, max_connections=readers + CONTROL_CONNECTIONS),
+            readers=readers,
         )
         stack.push_async_callback(streams.aclose)
         outbound = OutboundClient(

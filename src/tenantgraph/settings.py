@@ -241,6 +241,10 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "TENANTGRAPH_REDIS_URL")
     )
+    redis_cluster: bool = Field(
+        default=False,
+        description="REDIS_URL names a node of a Valkey/Redis Cluster (the client finds the rest).",
+    )
     data_dir: Path = Path(".tenantgraph")
     config: Path | None = None
     pool_min_size: int = 2
@@ -354,6 +358,14 @@ class Settings(BaseSettings):
         for the requests while every run holds a connection."""
         if self.worker_concurrency is None:
             self.worker_concurrency = max(1, self.pool_max_size * 4 // 5)
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_needs_url(self) -> Settings:
+        if self.redis_cluster and not self.redis_url:
+            raise ValueError(
+                "TENANTGRAPH_REDIS_CLUSTER needs REDIS_URL (the embedded Valkey is one server)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -31,7 +31,7 @@ async def _audit(settings: Settings) -> AuditReport:
     from tenantgraph.resources import redis_url
 
     async with AsyncExitStack() as stack:
-        client = connect(await redis_url(settings, stack))
+        client = connect(await redis_url(settings, stack), cluster=settings.redis_cluster)
         stack.push_async_callback(client.aclose)
         return await audit_keys(client)
 

@@ -7,10 +7,14 @@ stream key hashed onto it with one blocking `XREAD` and hands entries to its sub
 in-process, and `CONTROL_CONNECTIONS` for the short commands (who may read, catch-up
 `XRANGE`, `EXISTS`, `CLIENT UNBLOCK`).
 
-A key goes to reader `hash slot % readers`, so an org's streams (one hash tag, one slot)
-share a reader. One reader's `XREAD` spans the slots hashed onto it, which a single server
-accepts; on Valkey Cluster it would have to be split per slot (one `XREAD` cannot span
-slots), and `ephemeral.client.connect` opens no cluster client today.
+On a single server a key goes to reader `hash slot % readers`, so an org's streams (one hash
+tag, one slot) share a reader, whose one `XREAD` spans every slot hashed onto it. On Valkey
+Cluster one `XREAD` cannot span slots: there each slot with streams followed in the process
+has a reader of its own, holding one connection to the node that serves the slot while it
+has streams, so the connections grow with the orgs streaming, not with the streams. When
+the slot moves (`MOVED`) the reader reconnects to its new node from the same cursors; while
+it is migrating (`ASK`, `TRYAGAIN`) the reader polls its keys through the cluster client,
+which follows the redirections.
 
 A subscriber first reads what the stream holds after its cursor with `XRANGE`, and follows
 the reader once fewer than a batch remain. A key the reader is not following yet wakes it
@@ -31,8 +35,11 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
+from redis.exceptions import AskError, MovedError, TryAgainError
 
+from tenantgraph.ephemeral.client import Client, node_client
 from tenantgraph.runtime.events import CREATED, END, RunEvent, may_read, run_events_key
 from tenantgraph.scope import Principal
 
@@ -43,6 +50,8 @@ CONTROL_CONNECTIONS = 8
 _BATCH = 256
 # Below the client's socket timeout (5 s on Python 3.12+, see ephemeral/client.py).
 BLOCK_MS = 1000
+# Between two polls of a slot that is migrating between two nodes of a cluster.
+_MIGRATING_POLL_SECONDS = 0.05
 Entry = tuple[str, dict[bytes, bytes]]
 
 
@@ -96,15 +105,23 @@ class _Feed:
         self.subscriptions: set[_Subscription] = set()
 
 
-class _Reader:
-    """One connection in a blocking `XREAD` over every key hashed onto it."""
+async def _close(connection: aioredis.Redis | None) -> None:
+    if connection is not None:
+        await connection.aclose()
 
-    def __init__(self, redis: aioredis.Redis, block_ms: int) -> None:
-        self.redis, self.block_ms = redis, block_ms
+
+class _Reader:
+    """One connection in a blocking `XREAD` over every key hashed onto it (on a cluster:
+    the keys of `slot`, through a connection to the node serving it, held while it has
+    keys to follow)."""
+
+    def __init__(self, redis: Client, block_ms: int, slot: int | None = None) -> None:
+        self.redis, self.block_ms, self.slot = redis, block_ms, slot
         self.feeds: dict[str, _Feed] = {}
         self.changed = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.client_id: int | None = None
+        self.node: tuple[str, int] | None = None
         self.blocked_on: frozenset[str] | None = None
         self.checked_at = 0.0
 
@@ -130,25 +147,64 @@ class _Reader:
             if not feed.subscriptions:
                 del self.feeds[subscription.key]
 
+    async def unblock(self) -> None:
+        """End the reader's blocking `XREAD` now, so its next one names a new key."""
+        self.blocked_on = None  # one wake-up is enough for every new key
+        client_id = self.client_id
+        if self.slot is None:
+            await self.redis.client_unblock(client_id)  # type: ignore[arg-type]
+        elif self.node is not None:
+            assert isinstance(self.redis, RedisCluster)
+            node = self.redis.get_node(*self.node)
+            if node is not None:
+                await self.redis.client_unblock(client_id, target_nodes=node)  # type: ignore[arg-type, call-arg]
+
+    async def _connect(self) -> aioredis.Redis:
+        """A connection of the hub's pool, or on a cluster one to the node of the slot."""
+        if self.slot is None:
+            return self.redis.client()  # type: ignore[union-attr]
+        if self.node is None:
+            assert isinstance(self.redis, RedisCluster)
+            await self.redis.initialize()
+            node = self.redis.nodes_manager.get_node_from_slot(self.slot)
+            self.node = (node.host, node.port)
+        return node_client(*self.node)
+
     async def _run(self) -> None:
-        connection = self.redis.client()  # one connection of the hub's pool, held
+        connection: aioredis.Redis | None = None
         try:
             while True:
                 if not self.feeds:
+                    if self.slot is not None:  # its connection goes back till the slot has keys
+                        self.task, self.client_id = None, None  # the next key starts a new task
+                        return
                     self.changed.clear()
                     await self.changed.wait()
                     continue
                 try:
+                    if connection is None:
+                        connection = await self._connect()
                     await self._read_once(connection)
+                except MovedError as moved:  # the slot is served elsewhere now: follow it
+                    self.client_id, self.node = None, (moved.host, int(moved.port))
+                    await _close(connection)
+                    connection = None
+                except (AskError, TryAgainError):  # the slot is moving: its keys on two nodes
+                    await self._poll_migrating()
+                    await asyncio.sleep(_MIGRATING_POLL_SECONDS)
                 except Exception as exc:  # handed to every subscriber, which raises it
                     log.warning("stream reader failed: %r", exc)
                     self.client_id = None
+                    if self.slot is not None:  # find the slot's node again (a failover)
+                        self.node = None
+                        await _close(connection)
+                        connection = None
                     for feed in self.feeds.values():
                         for subscription in feed.subscriptions:
                             subscription.stop(exc)
                     self.feeds.clear()
         finally:
-            await connection.aclose()
+            await _close(connection)
 
     async def _read_once(self, connection: aioredis.Redis) -> None:
         if self.client_id is None:
@@ -159,6 +215,21 @@ class _Reader:
             reply = await connection.xread(streams, count=_BATCH, block=self.block_ms)  # type: ignore[arg-type]
         finally:
             self.blocked_on = None
+        quiet = self._hand_out(streams, reply)
+        loop = asyncio.get_running_loop()
+        if loop.time() - self.checked_at >= self.block_ms / 1000:
+            self.checked_at = loop.time()
+            await self._drop_vanished(sorted(quiet))
+
+    async def _poll_migrating(self) -> None:
+        """One key at a time without blocking, through the cluster client (which sends
+        `ASKING` to the node a key already moved to)."""
+        for key, feed in list(self.feeds.items()):
+            reply = await self.redis.xread({key: feed.cursor}, count=_BATCH)
+            self._hand_out({key: feed.cursor}, reply)
+
+    def _hand_out(self, streams: dict[str, str], reply: Any) -> set[str]:
+        """Give each key's new entries to its subscribers; returns the keys with none."""
         quiet = set(streams)
         for raw_key, raw_entries in reply or ():
             key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
@@ -171,10 +242,7 @@ class _Reader:
             feed.subscriptions = {s for s in feed.subscriptions if s.offer(entries)}
             if not feed.subscriptions or any(f[b"event"] == END for _, f in entries):
                 del self.feeds[key]  # its subscribers stop at the end marker they hold
-        loop = asyncio.get_running_loop()
-        if loop.time() - self.checked_at >= self.block_ms / 1000:
-            self.checked_at = loop.time()
-            await self._drop_vanished(sorted(quiet))
+        return quiet
 
     async def _drop_vanished(self, keys: list[str]) -> None:
         """Stop the subscribers of streams that expired or were purged (checked once per
@@ -198,7 +266,7 @@ class StreamHub:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: Client,
         *,
         readers: int,
         backlog: int = 1024,
@@ -206,7 +274,19 @@ class StreamHub:
     ) -> None:
         self.redis = redis
         self.backlog = backlog
-        self._readers = [_Reader(redis, block_ms) for _ in range(readers)]
+        self.block_ms = block_ms
+        self._cluster = isinstance(redis, RedisCluster)
+        self._readers = [] if self._cluster else [_Reader(redis, block_ms) for _ in range(readers)]
+        self._slot_readers: dict[int, _Reader] = {}
+
+    def _reader(self, key: str) -> _Reader:
+        slot = key_slot(key.encode())
+        if not self._cluster:
+            return self._readers[slot % len(self._readers)]
+        reader = self._slot_readers.get(slot)
+        if reader is None:
+            reader = self._slot_readers[slot] = _Reader(self.redis, self.block_ms, slot)
+        return reader
 
     async def readable(self, principal: Principal, run_id: uuid.UUID | str) -> bool:
         """Whether the run's stream exists and `principal` may read it."""
@@ -231,7 +311,7 @@ class StreamHub:
         if not await may_read(self.redis, key, principal):
             return
         subscription = _Subscription(key, last_event_id or "0-0", self.backlog)
-        reader = self._readers[key_slot(key.encode()) % len(self._readers)]
+        reader = self._reader(key)
         loop = asyncio.get_running_loop()
         try:
             quiet_since = loop.time()
@@ -305,13 +385,13 @@ class StreamHub:
             if _order(live_from) > _order(last):
                 subscription.catch_up_to = live_from
             if wake:
-                reader.blocked_on = None  # one wake-up is enough for every new key
-                await self.redis.client_unblock(reader.client_id)  # type: ignore[arg-type]
+                await reader.unblock()
         return entries
 
     async def aclose(self) -> None:
         """Stop the readers, then close the hub's connections."""
-        tasks = [r.task for r in self._readers if r.task is not None]
+        readers = [*self._readers, *self._slot_readers.values()]
+        tasks = [r.task for r in readers if r.task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,3 @@
+"""tests/test_middleware_idempotency.py against the Valkey Cluster (see conftest.py)."""
+
+from tests.test_middleware_idempotency import *  # noqa: F403

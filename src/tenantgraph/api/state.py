@@ -34,6 +34,7 @@ from tenantgraph.services.orgs import Orgs
 from tenantgraph.services.runs import Runs
 from tenantgraph.services.store_sweeper import StoreSweeper
 from tenantgraph.services.thread_state import ThreadStates
+from tenantgraph.services.thread_stream import ThreadStreams
 from tenantgraph.services.threads import Threads
 from tenantgraph.services.webhooks import Webhooks
 from tenantgraph.settings import Settings
@@ -61,6 +62,7 @@ class AppState:
     threads: Threads
     thread_states: ThreadStates
     runs: Runs
+    thread_streams: ThreadStreams
     stream_slots: StreamSlots
     crons: Crons
     memory: Memory
@@ -95,6 +97,7 @@ class AppState:
             self.threads = Threads(db)
             self.thread_states = ThreadStates(db, registry)
             self.runs = Runs(db, redis, resources.streams)
+            self.thread_streams = ThreadStreams(db, self.threads, self.runs)
             self.stream_slots = StreamSlots(settings.streams_per_user, settings.streams_per_org)
             self.crons = Crons(
                 db,

@@ -119,7 +119,11 @@ _COPY_THREAD = [
            parent_checkpoint_id, run_id, checkpoint_type, checkpoint, channel_versions,
            metadata, created_at)
        SELECT org_id, %(target)s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id,
-              checkpoint_type, checkpoint, channel_versions, metadata, created_at
+              checkpoint_type, checkpoint, channel_versions,
+              CASE WHEN metadata ? 'thread_id'
+                   THEN metadata || jsonb_build_object('thread_id', %(target)s::text)
+                   ELSE metadata END,
+              created_at
        FROM checkpoints WHERE org_id = %(org)s AND thread_id = %(source)s""",
     """INSERT INTO checkpoint_blobs (org_id, thread_id, checkpoint_ns, channel, version,
            blob_type, blob)
@@ -282,7 +286,8 @@ async def delete_for_runs(conn: AsyncConnection, org_id: str, run_ids: list[str]
 async def copy_thread(
     conn: AsyncConnection, org_id: str, source_thread_id: Any, target_thread_id: Any
 ) -> None:
-    """Copy every checkpoint, blob and write of a thread (the target row must exist)."""
+    """Copy every checkpoint, blob and write of a thread (the target row must exist); the
+    copies' metadata names the target thread, as langgraph-api's copies do."""
     params = {"org": org_id, "source": source_thread_id, "target": target_thread_id}
     for statement in _COPY_THREAD:
         await conn.execute(statement, params)

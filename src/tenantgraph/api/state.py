@@ -133,7 +133,11 @@ class AppState:
                 )
                 self.worker = worker
             ttl = resources.store_config.ttl or {}
-            sweeper = StoreSweeper(db, interval=60 * (ttl.get("sweep_interval_minutes") or 1))
+            sweeper = StoreSweeper(
+                db,
+                interval=60 * (ttl.get("sweep_interval_minutes") or 1),
+                thread_ttl=settings.config_file.checkpointer.ttl,
+            )
             sweeper.start()
             stack.push_async_callback(sweeper.stop)
             # A run allocates many short-lived containers (LangGraph, pydantic, psycopg):

@@ -21,6 +21,7 @@ __all__ = [
     "count",
     "delete",
     "delete_many",
+    "expired",
     "get",
     "insert",
     "search",
@@ -139,6 +140,17 @@ async def visible_ids(
     params = {**caller_params(principal), "threads": thread_ids}
     cur = await conn.execute(_VISIBLE_IDS, params)
     return [row["thread_id"] for row in await cur.fetchall()]
+
+
+async def expired(
+    conn: AsyncConnection, ttl_minutes: float, *, keep_latest: bool, batch: int
+) -> list[dict[str, Any]]:
+    """Threads of every org past their TTL (the audited `expired_threads`, on a system
+    connection): `org_id`, `thread_id`, `owner_id`."""
+    cur = await conn.execute(
+        "SELECT * FROM expired_threads(%s, %s, %s)", (ttl_minutes, keep_latest, batch)
+    )
+    return await cur.fetchall()
 
 
 def _filters(

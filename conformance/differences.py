@@ -144,14 +144,14 @@ DELIBERATE: list[Deliberate] = [
         "a copy keeps the source's kept config (empty here); an added key",
     ),
     Deliberate(
-        "threads.get_state:checkpoint",
+        "threads.get*tate:checkpoint",
         "$.checkpoint.checkpoint_ns",
         "extra",
         "the state's `checkpoint` always names its namespace, also when it was asked for by"
         " id; an added key",
     ),
     Deliberate(
-        "threads.get_state:subgraphs",
+        "threads.get*tate:subgraphs",
         "$.tasks*.state.metadata.*",
         "missing",
         "a subgraph task's state carries the metadata of the subgraph's own checkpoint, where"
@@ -172,20 +172,20 @@ DELIBERATE: list[Deliberate] = [
         " of an interrupted run does; langgraph dev answers an empty body",
     ),
     Deliberate(
-        "runs.create_batch",
+        "runs.create*atch",
         "*.graph_id",
         "extra",
         "every run's metadata names its graph, stateless batch runs too; an added key",
     ),
     Deliberate(
-        "assistants.get_schemas",
+        "assistants.get*chemas",
         "$.state_schema.title",
         "value",
         "the JSON schema's title is the name pydantic gives the state model; clients read the"
         " properties, not the title",
     ),
     Deliberate(
-        "threads.join_stream",
+        "threads.join*tream",
         "$*",
         "*",
         "langgraph-api reads the thread stream's modes from `stream_modes` and ignores the"

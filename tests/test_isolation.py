@@ -313,7 +313,7 @@ async def victim(tenants):
     listed = await a_admin.http.put(hooks, json={"allowed_hosts": ["*.victim.example"]})
     secret = await a_admin.http.get(hooks + "/secret")
     assert listed.status_code == secret.status_code == 200, (listed.text, secret.text)
-    ids["webhook_secret"] = secret.json()["secret"]
+    ids["webhook_rotated_at"] = secret.json()["rotated_at"]
     window = _fill("/sessions/{assistant_id}/{session_id}/messages", ids)
     said = await tenants.a_member.http.post(window, json={"messages": [{"x": "alice's"}]})
     assert said.status_code == 200, said.text
@@ -392,7 +392,8 @@ async def _assert_untouched(tenants, ids) -> None:
     assert window.json() == {"messages": [{"x": "alice's"}]}
     hooks = f"/orgs/{ids['org_id']}/webhooks"
     assert (await admin.http.get(hooks)).json()["allowed_hosts"] == ["*.victim.example"]
-    assert (await admin.http.get(hooks + "/secret")).json()["secret"] == ids["webhook_secret"]
+    secret = (await admin.http.get(hooks + "/secret")).json()
+    assert secret == {"rotated_at": ids["webhook_rotated_at"]}  # never rotated, never shown
 
 
 async def attack_from_another_org(who, victim) -> None:

@@ -107,12 +107,12 @@ class AppState:
                 charge=self.rate_limiter.check_run,
             )
             self.memory = Memory(db, resources.store_config)
-            self.webhooks = Webhooks(db, resources.outbound)
+            self.webhooks = Webhooks(db, resources.outbound, resources.secret_key)
             await _first_start(settings, self.orgs)
             self.worker = None
             if settings.worker_concurrency > 0:
                 # Closed after the worker stops: the runs it ends on the way send theirs.
-                sender = WebhookSender(db, resources.outbound)
+                sender = WebhookSender(db, resources.outbound, resources.secret_key)
                 stack.push_async_callback(sender.aclose)
                 worker = Worker.from_settings(
                     settings,

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-embeddings test-faults conformance format clean
+.PHONY: run test test-embeddings test-faults test-browser conformance format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
@@ -33,6 +33,14 @@ test-embeddings: $(STAMP)
 # open for tens of seconds), so kept out of `make test`.
 test-faults: $(STAMP)
 	$(BIN)/pytest tests_faults
+
+# A real Chromium on another origin calling the API (CORS). Playwright's Python package goes
+# into the venv (the `browser` extra); its own browser download is not used: the
+# distribution's Chromium is, installed with apt-get (as root) when it is missing.
+test-browser: $(STAMP)
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium chromium-driver)
+	$(BIN)/pip install --quiet -e '.[dev,browser]'
+	$(BIN)/pytest tests_browser
 
 # The same scenario through langgraph-sdk (Python) and @langchain/langgraph-sdk (JS) against
 # `langgraph dev` and tenantgraph, compared call by call (conformance/README.md). Needs the

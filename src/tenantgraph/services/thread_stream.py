@@ -35,9 +35,12 @@ _LOOK_SECONDS = 1.0  # how often an open thread stream looks for the thread's ne
 def _since(last_event_id: str | None) -> datetime:
     """Runs changed after this time may have events the client has not seen: the join's
     moment, or the time of its `Last-Event-ID` (stream ids start with milliseconds)."""
-    if last_event_id is None:
-        return datetime.now(UTC)
-    return datetime.fromtimestamp(int(last_event_id.split("-", 1)[0]) / 1000, UTC)
+    if last_event_id is not None:
+        try:
+            return datetime.fromtimestamp(int(last_event_id.split("-", 1)[0]) / 1000, UTC)
+        except (OverflowError, OSError, ValueError):  # an id from beyond any clock
+            pass
+    return datetime.now(UTC)
 
 
 def _wanted(event: RunEvent, modes: frozenset[str]) -> bool:

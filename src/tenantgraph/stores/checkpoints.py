@@ -118,10 +118,10 @@ _COPY_THREAD = [
     """INSERT INTO checkpoints (org_id, thread_id, checkpoint_ns, checkpoint_id,
            parent_checkpoint_id, run_id, checkpoint_type, checkpoint, channel_versions,
            metadata, created_at)
-       SELECT org_id, %(target)s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id,
-              checkpoint_type, checkpoint, channel_versions,
+       SELECT org_id, %(target)s::uuid, checkpoint_ns, checkpoint_id, parent_checkpoint_id,
+              run_id, checkpoint_type, checkpoint, channel_versions,
               CASE WHEN metadata ? 'thread_id'
-                   THEN metadata || jsonb_build_object('thread_id', %(target)s::text)
+                   THEN metadata || jsonb_build_object('thread_id', %(target)s::uuid::text)
                    ELSE metadata END,
               created_at
        FROM checkpoints WHERE org_id = %(org)s AND thread_id = %(source)s""",

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-embeddings test-faults test-cluster conformance bench-peers format clean
+.PHONY: run test test-embeddings test-faults test-cluster test-browser conformance bench-peers format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
@@ -38,6 +38,14 @@ test-faults: $(STAMP)
 # a slot moved while its org's runs stream, and every command checked to touch one slot.
 test-cluster: $(STAMP)
 	$(BIN)/pytest tests_cluster
+
+# A real Chromium on another origin calling the API (CORS). Playwright's Python package goes
+# into the venv (the `browser` extra); its own browser download is not used: the
+# distribution's Chromium is, installed with apt-get (as root) when it is missing.
+test-browser: $(STAMP)
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium chromium-driver)
+	$(BIN)/pip install --quiet -e '.[dev,browser]'
+	$(BIN)/pytest tests_browser
 
 # The same scenario through langgraph-sdk (Python) and @langchain/langgraph-sdk (JS) against
 # `langgraph dev` and tenantgraph, compared call by call (conformance/README.md). Needs the

@@ -25,6 +25,7 @@ from .test_isolation import (
     ROUTES,
     SEARCHES,
     SESSIONS,
+    SKIPPED_BY_BODY,
     _fill,
     victim,
 )
@@ -54,7 +55,7 @@ CONTENT_TYPES = ["text/plain;charset=UTF-8", None, "application/x-www-form-urlen
 def _bodied_rows() -> list[tuple[str, str, Any, bool]]:
     """(method, path, body, needs an admin) for every row of the tables that sends one."""
     rows = [(m, p, b, role == ADMIN) for _, m, p, b, role, _ in ROUTES]
-    rows += [(m, p, b, False) for _, m, p, b in FOREIGN_ASSISTANT + BY_BODY]
+    rows += [(m, p, b, False) for _, m, p, b in FOREIGN_ASSISTANT + BY_BODY + SKIPPED_BY_BODY]
     rows += [(m, p, b, False) for m, p, b in SESSIONS]
     rows += [(m, p, {}, False) for m, p in SEARCHES]
     rows += [(m, p, OTHER_BODIES[(m, p)], p == "/assistants") for m, p in CREATIONS]

@@ -154,6 +154,7 @@ SECURITY_DEFINER = {
     " graph_ids text[])",
     "due_crons(max_crons integer)",
     "ensure_store_vector_index(dims integer, m integer, ef_construction integer)",
+    "expired_threads(ttl_minutes double precision, keep_latest boolean, batch integer)",
     "gc_store_namespaces()",
     "index_store_vectors(batch integer)",
     "list_orgs(lim integer, off integer)",

@@ -159,3 +159,26 @@ async def test_cron_payload_names_its_assistant_and_config(tenants):
         assert cron["payload"]["config"]["configurable"] == {"k": "v", "cron_id": cron["cron_id"]}
     finally:
         await alice.sdk.crons.delete(cron["cron_id"])
+
+
+async def test_a_new_run_answers_pending_even_when_taken_at_once(tenants, tmp_path):
+    sdk = tenants.a_member.sdk
+    thread = (await sdk.threads.create())["thread_id"]
+    gate = tmp_path / "gate"
+    config = {"configurable": {"gate": str(gate)}}
+    made = await sdk.runs.create(thread, "gate", input={}, config=config)
+    batch = await sdk.runs.create_batch([{"assistant_id": "agent", "input": HI}])
+    assert made["status"] == "pending" and [r["status"] for r in batch] == ["pending"]
+    # The local worker took it in the creating transaction: it is running from then on.
+    assert (await sdk.runs.get(thread, made["run_id"]))["status"] == "running"
+    gate.touch()
+    await sdk.runs.join(thread, made["run_id"])
+
+
+async def test_a_copied_threads_checkpoints_name_the_copy(tenants):
+    sdk = tenants.a_member.sdk
+    source = (await sdk.threads.create())["thread_id"]
+    await sdk.runs.wait(source, "agent", input=HI)
+    copied = (await sdk.threads.copy(source))["thread_id"]
+    assert (await sdk.threads.get_state(copied))["metadata"]["thread_id"] == copied
+    assert (await sdk.threads.get_state(source))["metadata"]["thread_id"] == source

@@ -1,5 +1,7 @@
 """System routes: liveness, info, metrics and request ids."""
 
+import uuid
+
 import httpx
 from langgraph.version import __version__ as langgraph_version
 
@@ -9,7 +11,7 @@ async def test_ok_info_and_request_ids(api_url):
         ok = await client.get("/ok", headers={"X-Request-Id": "trace-42"})
         assert ok.json() == {"ok": True} and ok.headers["x-request-id"] == "trace-42"
         generated = (await client.get("/ok")).headers["x-request-id"]
-        assert len(generated) == 32
+        assert str(uuid.UUID(generated)) == generated  # a UUID, as langgraph-api makes them
         info = (await client.get("/info")).json()
     # The keys langgraph-api 0.16 answers, so UIs that read them find them.
     assert set(info) == {"version", "langgraph_py_version", "flags", "host"}

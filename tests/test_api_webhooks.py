@@ -11,10 +11,14 @@ import asyncio
 import time
 
 import httpx
+import psycopg
 import pytest
+
+from tenantgraph.secret_key import SecretKey
 
 from .receiver import HANG, receiver, verify
 from .run_helpers import slow
+from .servers import SECRET_KEY
 
 HI = {"messages": [{"role": "user", "content": "hi"}]}
 
@@ -26,13 +30,15 @@ async def hook():
 
 
 async def _secret(admin) -> str:
-    answer = await admin.http.get(f"/orgs/{admin.org}/webhooks/secret")
+    """A new signing secret of the admin's org: the one answer that shows it."""
+    answer = await admin.http.post(f"/orgs/{admin.org}/webhooks/secret")
     assert answer.status_code == 200, answer.text
     return answer.json()["secret"]
 
 
 async def test_a_run_that_ends_posts_its_signed_webhook(tenants, hook):
     sdk = tenants.a_member.sdk
+    old, other = await _secret(tenants.a_admin), await _secret(tenants.b_admin)
     thread = await sdk.threads.create()
     output = await sdk.runs.wait(thread["thread_id"], "agent", input=HI, webhook=hook.url + "/h")
     [received] = await hook.wait_for(1)
@@ -47,15 +53,13 @@ async def test_a_run_that_ends_posts_its_signed_webhook(tenants, hook):
         assert payload[stamp]
     assert "error" not in payload and "owner_id" not in payload
     # Signed with org A's secret, over the exact body, a moment ago; org B's does not verify.
-    assert verify(await _secret(tenants.a_admin), received)
-    assert not verify(await _secret(tenants.b_admin), received)
+    assert verify(old, received)
+    assert not verify(other, received)
     stamp = int(received.headers["x-tenantgraph-signature"].split(",")[0].removeprefix("t="))
     assert abs(time.time() - stamp) < 300
     # After a rotation, the next webhook verifies with the new secret only.
-    old = await _secret(tenants.a_admin)
-    rotated = await tenants.a_admin.http.post(f"/orgs/{tenants.a_admin.org}/webhooks/secret")
-    new = rotated.json()["secret"]
-    assert rotated.status_code == 200 and new != old and new == await _secret(tenants.a_admin)
+    new = await _secret(tenants.a_admin)
+    assert new != old
     await sdk.runs.wait(None, "agent", input=HI, webhook=hook.url)
     [_, second] = await hook.wait_for(2)
     assert verify(new, second) and not verify(old, second)
@@ -154,6 +158,7 @@ async def test_the_orgs_allow_list_refuses_other_hosts(tenants, hook):
 
 async def test_a_crons_runs_send_its_webhook(tenants, hook):
     sdk = tenants.a_member.sdk
+    secret = await _secret(tenants.a_admin)
     thread = await sdk.threads.create()
     cron = await sdk.crons.create_for_thread(
         thread["thread_id"], "agent", schedule="* * * * * *", input=HI, webhook=hook.url
@@ -164,4 +169,48 @@ async def test_a_crons_runs_send_its_webhook(tenants, hook):
         await sdk.crons.delete(cron["cron_id"])
     assert received.json()["metadata"]["cron_id"] == cron["cron_id"]
     assert received.json()["status"] == "success"
-    assert verify(await _secret(tenants.a_admin), received)
+    assert verify(secret, received)
+
+
+async def _stored_secret(api_env, org: str) -> str:
+    async with await psycopg.AsyncConnection.connect(api_env["DATABASE_URL"]) as conn:
+        cur = await conn.execute(
+            "SELECT secret FROM tenantgraph.org_webhooks WHERE org_id = %s", (org,)
+        )
+        return (await cur.fetchone())[0]
+
+
+async def test_the_secret_is_shown_once_and_stored_encrypted(api_env, tenants, hook):
+    admin = tenants.a_admin
+    path = f"/orgs/{admin.org}/webhooks/secret"
+    first = (await admin.http.get(path)).json()  # the org's first use creates it
+    assert first["secret"].startswith("whsec_") and first["rotated_at"]
+    assert (await admin.http.get(path)).json() == {"rotated_at": first["rotated_at"]}
+    stored = await _stored_secret(api_env, admin.org)
+    assert first["secret"] not in stored
+    assert SecretKey(SECRET_KEY).decrypt("webhook-secrets", stored) == first["secret"]
+    rotated = (await admin.http.post(path)).json()
+    assert rotated["secret"] != first["secret"]
+    assert (await admin.http.get(path)).json() == {"rotated_at": rotated["rotated_at"]}
+    await tenants.a_member.sdk.runs.wait(None, "agent", input=HI, webhook=hook.url)
+    [received] = await hook.wait_for(1)
+    assert verify(rotated["secret"], received) and not verify(first["secret"], received)
+
+
+async def test_a_secret_stored_readable_is_encrypted_and_still_signs(api_env, tenants, hook):
+    """A row written before secrets were encrypted at rest keeps signing with its secret,
+    and is stored encrypted from its first use on."""
+    admin = tenants.a_admin
+    readable = "whsec_stored-before-encryption"
+    await admin.http.get(f"/orgs/{admin.org}/webhooks")  # the org's row
+    async with await psycopg.AsyncConnection.connect(api_env["DATABASE_URL"]) as conn:
+        await conn.execute(
+            "UPDATE tenantgraph.org_webhooks SET secret = %s WHERE org_id = %s",
+            (readable, admin.org),
+        )
+        await conn.commit()
+    await tenants.a_member.sdk.runs.wait(None, "agent", input=HI, webhook=hook.url)
+    [received] = await hook.wait_for(1)
+    assert verify(readable, received)
+    stored = await _stored_secret(api_env, admin.org)
+    assert SecretKey(SECRET_KEY).decrypt("webhook-secrets", stored) == readable

@@ -227,6 +227,18 @@ JSONRPC: list[tuple[str, str, Any, str]] = [
     # Tools are named after assistants: "victim" is an assistant of the victim's org only.
     ("mcp tool", "/mcp", ("tools/call", {"name": "victim", "arguments": {}}), SHARED),
 ]
+# Routes that act on those of the ids in the body the caller may see: another's thread is
+# skipped exactly like a missing one (200, nothing done).
+SKIPPED_BY_BODY: list[tuple[str, str, str, Any]] = [
+    (
+        "thread prune",
+        "POST",
+        "/threads/prune",
+        {"thread_ids": ["{thread_id}"], "strategy": "keep_latest"},
+    ),
+]
+# A thread's stream lasts until its client leaves: only its answer's status is compared.
+ENDLESS = [("thread stream", "GET", "/threads/{thread_id}/stream")]
 # Session windows are keyed by the caller's org and user: an assistant id only names which
 # of the caller's own windows, so another org's id reaches nothing of the victim's.
 SESSIONS = [
@@ -281,7 +293,7 @@ def _template(method: str, path: str) -> tuple[str, str]:
 
 
 def _covered() -> set[tuple[str, str]]:
-    rows = [r[1:3] for r in ROUTES + FOREIGN_ASSISTANT + BY_BODY]
+    rows = [r[1:3] for r in ROUTES + FOREIGN_ASSISTANT + BY_BODY + SKIPPED_BY_BODY + ENDLESS]
     rows += [r[:2] for r in SESSIONS + PLATFORM_ADMIN] + SEARCHES + CREATIONS
     rows += [("POST", r[1]) for r in JSONRPC]
     rows += [*STORE, *PUBLIC]
@@ -335,7 +347,7 @@ async def victim(tenants):
     listed = await a_admin.http.put(hooks, json={"allowed_hosts": ["*.victim.example"]})
     secret = await a_admin.http.get(hooks + "/secret")
     assert listed.status_code == secret.status_code == 200, (listed.text, secret.text)
-    ids["webhook_secret"] = secret.json()["secret"]
+    ids["webhook_rotated_at"] = secret.json()["rotated_at"]
     window = _fill("/sessions/{assistant_id}/{session_id}/messages", ids)
     said = await tenants.a_member.http.post(window, json={"messages": [{"x": "alice's"}]})
     assert said.status_code == 200, said.text
@@ -414,7 +426,8 @@ async def _assert_untouched(tenants, ids) -> None:
     assert window.json() == {"messages": [{"x": "alice's"}]}
     hooks = f"/orgs/{ids['org_id']}/webhooks"
     assert (await admin.http.get(hooks)).json()["allowed_hosts"] == ["*.victim.example"]
-    assert (await admin.http.get(hooks + "/secret")).json()["secret"] == ids["webhook_secret"]
+    secret = (await admin.http.get(hooks + "/secret")).json()
+    assert secret == {"rotated_at": ids["webhook_rotated_at"]}  # never rotated, never shown
 
 
 async def _rpc(who, path: str, request: tuple[str, Any], ids: dict):
@@ -522,6 +535,31 @@ async def test_another_orgs_assistant_uuid_starts_no_run_and_no_cron(tenants, vi
     assert await who.sdk.runs.list(ids["own_thread"]) == []
     assert await who.sdk.crons.count() == 0
     await _assert_untouched(tenants, victim)
+
+
+async def _stream_status(who, path: str, ids: dict) -> int:
+    async with who.http.stream("GET", _fill(path, ids)) as answer:
+        return answer.status_code
+
+
+async def test_only_who_sees_a_thread_prunes_or_streams_it(api_url, tenants, victim):
+    carl = caller(api_url, tenants.a_member.org, "carl", "member")
+    history = len(await tenants.a_member.sdk.threads.get_history(victim["thread_id"], limit=100))
+    assert history > 1
+    for who in (carl, tenants.b_member, tenants.b_admin):
+        for _, method, path, body in SKIPPED_BY_BODY:
+            await _same_as_missing(who, method, path, body, victim, 200)
+        for _, _, path in ENDLESS:
+            assert await _stream_status(who, path, victim) == 404
+            assert await _stream_status(who, path, _missing(victim)) == 404
+    after = await tenants.a_member.sdk.threads.get_history(victim["thread_id"], limit=100)
+    assert len(after) == history
+    await _assert_untouched(tenants, victim)
+    for _, _, path in ENDLESS:
+        assert await _stream_status(tenants.a_member, path, victim) == 200
+    for _, method, path, body in SKIPPED_BY_BODY:
+        reached = await _send(tenants.a_member, method, path, body, victim)
+        assert reached.json() == {"pruned_count": 1}, reached.text
 
 
 @pytest.mark.parametrize("attacker", ["a_admin", "b_member", "b_admin"])

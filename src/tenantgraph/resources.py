@@ -163,7 +163,9 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             redis=client,
             streams=streams,
             admin_conninfo=admin,
-            store_config=StoreConfig.from_mapping(settings.config_file.store),
+            store_config=StoreConfig.from_mapping(
+                settings.config_file.store, settings.config_file.base_dir
+            ),
             outbound=outbound,
             secret_key=secret_key,
         )

@@ -123,6 +123,28 @@ class HttpConfig(BaseModel):
     cors: CorsConfig | None = None
 
 
+class ThreadTtl(BaseModel):
+    """langgraph.json's `checkpointer.ttl`: a thread not updated for `default_ttl` minutes
+    is deleted (`delete`) or cut back to its latest checkpoints (`keep_latest`), checked
+    every `sweep_interval_minutes`, at most `sweep_limit` threads per sweep."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: Literal["delete", "keep_latest"] = "delete"
+    default_ttl: float = Field(gt=0)
+    sweep_interval_minutes: float = Field(default=5, gt=0)
+    sweep_limit: int = Field(default=10_000, gt=0)
+
+
+class CheckpointerConfig(BaseModel):
+    """langgraph.json's `checkpointer`; its other keys (a custom backend, serde) are not
+    built, so they are refused at start."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ttl: ThreadTtl | None = None
+
+
 # langgraph.json keys that shape the image `langgraph build` makes, not the running server.
 BUILD_KEYS = frozenset(
     {
@@ -143,7 +165,7 @@ BUILD_KEYS = frozenset(
 )
 # Runtime features of the LangGraph platform that tenantgraph does not have: a config that
 # asks for one must not start as if it had it.
-UNBUILT_KEYS = frozenset({"checkpointer", "encryption", "priority", "webhooks"})
+UNBUILT_KEYS = frozenset({"encryption", "priority", "webhooks"})
 
 
 class ConfigFile(BaseModel):
@@ -157,6 +179,7 @@ class ConfigFile(BaseModel):
     store: dict[str, Any] = Field(default_factory=dict)
     auth: dict[str, Any] = Field(default_factory=dict)
     http: HttpConfig = Field(default_factory=HttpConfig)
+    checkpointer: CheckpointerConfig = Field(default_factory=CheckpointerConfig)
     env: dict[str, str] | str = Field(
         default_factory=dict,
         description="Variables for the graphs' code: a mapping, or a `.env` file's path.",

@@ -80,7 +80,7 @@ class ObservabilityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = Headers(scope=scope).get("x-request-id") or uuid.uuid4().hex
+        rid = Headers(scope=scope).get("x-request-id") or str(uuid.uuid4())
         token = request_id.set(rid)
         status = 500
         started = time.perf_counter()

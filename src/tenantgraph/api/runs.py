@@ -65,6 +65,12 @@ def _public(run: Json) -> Json:
     return {**{k: v for k, v in run.items() if k not in _HIDDEN}, "langsmith_session_name": None}
 
 
+def _created(run: Json) -> Json:
+    """A new run as langgraph-api answers its creation: `pending`, also when a local worker
+    took it in the same transaction (it reads `running` from the next request on)."""
+    return {**_public(run), "status": "pending"}
+
+
 async def queue_run(
     request: Request, caller: Principal, thread_id: uuid.UUID | None, body: RunRequest
 ) -> Json:
@@ -146,7 +152,7 @@ async def create_run(
 ) -> Json:
     run = await queue_run(request, caller, thread_id, body)
     response.headers["Content-Location"] = run_path(run)
-    return _public(run)
+    return _created(run)
 
 
 @router.post("/runs", response_model=None)
@@ -155,7 +161,7 @@ async def create_stateless_run(
 ) -> Json:
     run = await queue_run(request, caller, None, body)
     response.headers["Content-Location"] = run_path(run)
-    return _public(run)
+    return _created(run)
 
 
 async def _create_stream(
@@ -195,7 +201,7 @@ async def wait_stateless_run(body: RunRequest, request: Request, caller: Caller)
 async def create_batch(body: list[RunRequest], request: Request, caller: Caller) -> list[Json]:
     created = []
     for item in body:
-        created.append(_public(await queue_run(request, caller, None, item)))
+        created.append(_created(await queue_run(request, caller, None, item)))
     return created
 
 

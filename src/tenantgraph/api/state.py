@@ -34,6 +34,7 @@ from tenantgraph.services.orgs import Orgs
 from tenantgraph.services.runs import Runs
 from tenantgraph.services.store_sweeper import StoreSweeper
 from tenantgraph.services.thread_state import ThreadStates
+from tenantgraph.services.thread_stream import ThreadStreams
 from tenantgraph.services.threads import Threads
 from tenantgraph.services.webhooks import Webhooks
 from tenantgraph.settings import Settings
@@ -61,6 +62,7 @@ class AppState:
     threads: Threads
     thread_states: ThreadStates
     runs: Runs
+    thread_streams: ThreadStreams
     stream_slots: StreamSlots
     crons: Crons
     memory: Memory
@@ -95,6 +97,7 @@ class AppState:
             self.threads = Threads(db)
             self.thread_states = ThreadStates(db, registry)
             self.runs = Runs(db, redis, resources.streams)
+            self.thread_streams = ThreadStreams(db, self.threads, self.runs)
             self.stream_slots = StreamSlots(settings.streams_per_user, settings.streams_per_org)
             self.crons = Crons(
                 db,
@@ -104,12 +107,12 @@ class AppState:
                 charge=self.rate_limiter.check_run,
             )
             self.memory = Memory(db, resources.store_config)
-            self.webhooks = Webhooks(db, resources.outbound)
+            self.webhooks = Webhooks(db, resources.outbound, resources.secret_key)
             await _first_start(settings, self.orgs)
             self.worker = None
             if settings.worker_concurrency > 0:
                 # Closed after the worker stops: the runs it ends on the way send theirs.
-                sender = WebhookSender(db, resources.outbound)
+                sender = WebhookSender(db, resources.outbound, resources.secret_key)
                 stack.push_async_callback(sender.aclose)
                 worker = Worker.from_settings(
                     settings,
@@ -130,7 +133,11 @@ class AppState:
                 )
                 self.worker = worker
             ttl = resources.store_config.ttl or {}
-            sweeper = StoreSweeper(db, interval=60 * (ttl.get("sweep_interval_minutes") or 1))
+            sweeper = StoreSweeper(
+                db,
+                interval=60 * (ttl.get("sweep_interval_minutes") or 1),
+                thread_ttl=settings.config_file.checkpointer.ttl,
+            )
             sweeper.start()
             stack.push_async_callback(sweeper.stop)
             # A run allocates many short-lived containers (LangGraph, pydantic, psycopg):

@@ -288,7 +288,7 @@ async def _serve_worker(settings: Settings, *, concurrency: int) -> None:
             charge=limiter.check_run,
         )
         registry = GraphRegistry.from_settings(settings)
-        sender = WebhookSender(resources.db, resources.outbound)
+        sender = WebhookSender(resources.db, resources.outbound, resources.secret_key)
         worker = Worker.from_settings(
             settings,
             resources.db,

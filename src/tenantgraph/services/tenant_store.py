@@ -16,6 +16,7 @@ import asyncio
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from langgraph.store.base import (
@@ -95,11 +96,14 @@ class StoreConfig:
     limits: StoreLimits = field(default_factory=StoreLimits)
 
     @classmethod
-    def from_mapping(cls, block: Mapping[str, Any] | None) -> StoreConfig:
+    def from_mapping(
+        cls, block: Mapping[str, Any] | None, base_dir: Path | None = None
+    ) -> StoreConfig:
+        """The config file's `store` block; paths in it are relative to `base_dir`."""
         block = block or {}
         limits = block.get("limits") or {}
         return cls(
-            index=resolve_index(block.get("index")),
+            index=resolve_index(block.get("index"), base_dir),
             ttl=TTLConfig(**block["ttl"]) if block.get("ttl") else None,
             limits=StoreLimits(limits.get("max_items"), limits.get("max_bytes")),
         )

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from tenantgraph.db.database import Database
 from tenantgraph.errors import Conflict, NotFound
 from tenantgraph.scope import Principal
+from tenantgraph.stores import checkpoints as checkpoint_store
 from tenantgraph.stores import threads as thread_store
 
 __all__ = ["Threads"]
@@ -67,6 +68,24 @@ class Threads:
             deleted = await thread_store.delete(conn, principal, thread_id)
         if not deleted:
             raise _not_found(thread_id)
+
+    async def prune(
+        self,
+        principal: Principal,
+        thread_ids: list[uuid.UUID],
+        *,
+        strategy: Literal["delete", "keep_latest"] = "delete",
+    ) -> int:
+        """Delete the threads (`delete`) or drop all but their latest checkpoints
+        (`keep_latest`); threads the caller cannot see are skipped. Returns how many."""
+        if not thread_ids:
+            return 0
+        async with self.db.tenant(principal) as conn:
+            if strategy == "delete":
+                return await thread_store.delete_many(conn, principal, thread_ids)
+            kept = await thread_store.visible_ids(conn, principal, thread_ids)
+            await checkpoint_store.keep_latest(conn, principal.org_id, kept)
+            return len(kept)
 
     async def search(self, principal: Principal, **filters: Any) -> list[dict[str, Any]]:
         """Visible threads matching `filters` (see `stores.threads.search`)."""

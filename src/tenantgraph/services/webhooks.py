@@ -10,8 +10,9 @@ from typing import Any
 from tenantgraph.db.database import Database
 from tenantgraph.errors import Forbidden, InvalidInput
 from tenantgraph.runtime.outbound import MAX_URL_LENGTH, BlockedDestination, OutboundClient
-from tenantgraph.runtime.webhooks import host_allowed, new_secret
+from tenantgraph.runtime.webhooks import host_allowed, new_secret, signing_secret
 from tenantgraph.scope import Principal
+from tenantgraph.secret_key import SecretKey
 from tenantgraph.stores import webhooks as store
 
 __all__ = ["MAX_ALLOWED_HOSTS", "Webhooks"]
@@ -36,16 +37,19 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {"allowed_hosts": row["allowed_hosts"], "updated_at": row["updated_at"]}
 
 
-def _secret(row: dict[str, Any]) -> dict[str, Any]:
-    return {"secret": row["secret"], "rotated_at": row["rotated_at"]}
+def _secret(row: dict[str, Any], shown: str | None) -> dict[str, Any]:
+    """The secret's rotation time, and the secret itself only when just created."""
+    answer = {"rotated_at": row["rotated_at"]}
+    return answer if shown is None else {"secret": shown, **answer}
 
 
 class Webhooks:
     """The org's webhook settings: read and changed by its owners and admins."""
 
-    def __init__(self, db: Database, outbound: OutboundClient) -> None:
+    def __init__(self, db: Database, outbound: OutboundClient, key: SecretKey) -> None:
         self.db = db
         self.outbound = outbound
+        self.key = key
 
     async def check_url(self, principal: Principal, url: str) -> None:
         """A run's or cron's `webhook`, refused (422) as langgraph-api refuses it: too long,
@@ -71,7 +75,7 @@ class Webhooks:
         """`{"allowed_hosts": [...] | null, "updated_at": …}` (null: any host)."""
         _require_admin(principal)
         async with self.db.tenant(principal) as conn:
-            row = await store.settings(conn, principal.org_id, new_secret())
+            row = await store.settings(conn, principal.org_id, new_secret(self.key)[1])
         return _public(row)
 
     async def set_allowed_hosts(
@@ -85,22 +89,30 @@ class Webhooks:
                 raise InvalidInput(f"at most {MAX_ALLOWED_HOSTS} allowed hosts")
             patterns = list(dict.fromkeys(_pattern(h) for h in hosts))
         async with self.db.tenant(principal) as conn:
-            row = await store.set_allowed_hosts(conn, principal.org_id, patterns, new_secret())
+            sealed = new_secret(self.key)[1]
+            row = await store.set_allowed_hosts(conn, principal.org_id, patterns, sealed)
         return _public(row)
 
     async def secret(self, principal: Principal) -> dict[str, Any]:
-        """The org's signing secret, created on first use."""
+        """When the org's signing secret was set; the secret itself only if this call
+        created it (write-only: shown once, then never again). A secret stored readable
+        before secrets were encrypted is encrypted here."""
         _require_admin(principal)
+        plain, sealed = new_secret(self.key)
         async with self.db.tenant(principal) as conn:
-            row = await store.settings(conn, principal.org_id, new_secret())
-        return _secret(row)
+            row = await store.settings(conn, principal.org_id, sealed)
+            if not row["created"]:
+                await signing_secret(conn, self.key, principal.org_id, row["secret"])
+        return _secret(row, plain if row["created"] else None)
 
     async def rotate_secret(self, principal: Principal) -> dict[str, Any]:
-        """A new signing secret; webhooks sent from now on are signed with it."""
+        """A new signing secret, shown in this answer only; webhooks sent from now on are
+        signed with it."""
         _require_admin(principal)
+        plain, sealed = new_secret(self.key)
         async with self.db.tenant(principal) as conn:
-            row = await store.rotate_secret(conn, principal.org_id, new_secret())
-        return _secret(row)
+            row = await store.rotate_secret(conn, principal.org_id, sealed)
+        return _secret(row, plain)
 
 
 def _require_admin(principal: Principal) -> None:

@@ -17,6 +17,7 @@ __all__ = [
     "copy_thread",
     "delete_for_runs",
     "delete_thread",
+    "keep_latest",
     "put_checkpoint",
     "put_writes",
     "select_checkpoint",
@@ -95,12 +96,34 @@ _DELETE_FOR_RUNS = [
     "DELETE FROM checkpoints WHERE org_id = %s AND run_id = ANY(%s)",
 ]
 
+# Every checkpoint but the latest of each namespace, then the writes and blobs no kept
+# checkpoint refers to (checkpoint ids are time-ordered UUIDs, as LangGraph reads them).
+_KEEP_LATEST = [
+    """DELETE FROM checkpoints c WHERE c.org_id = %(org)s AND c.thread_id = ANY(%(threads)s)
+         AND c.checkpoint_id < (SELECT max(l.checkpoint_id) FROM checkpoints l
+             WHERE l.org_id = c.org_id AND l.thread_id = c.thread_id
+               AND l.checkpoint_ns = c.checkpoint_ns)""",
+    """DELETE FROM checkpoint_writes w WHERE w.org_id = %(org)s
+         AND w.thread_id = ANY(%(threads)s) AND NOT EXISTS (SELECT 1 FROM checkpoints c
+             WHERE c.org_id = w.org_id AND c.thread_id = w.thread_id
+               AND c.checkpoint_ns = w.checkpoint_ns AND c.checkpoint_id = w.checkpoint_id)""",
+    """DELETE FROM checkpoint_blobs b WHERE b.org_id = %(org)s
+         AND b.thread_id = ANY(%(threads)s) AND NOT EXISTS (SELECT 1 FROM checkpoints c
+             WHERE c.org_id = b.org_id AND c.thread_id = b.thread_id
+               AND c.checkpoint_ns = b.checkpoint_ns
+               AND c.channel_versions ->> b.channel = b.version)""",
+]
+
 _COPY_THREAD = [
     """INSERT INTO checkpoints (org_id, thread_id, checkpoint_ns, checkpoint_id,
            parent_checkpoint_id, run_id, checkpoint_type, checkpoint, channel_versions,
            metadata, created_at)
-       SELECT org_id, %(target)s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id,
-              checkpoint_type, checkpoint, channel_versions, metadata, created_at
+       SELECT org_id, %(target)s::uuid, checkpoint_ns, checkpoint_id, parent_checkpoint_id,
+              run_id, checkpoint_type, checkpoint, channel_versions,
+              CASE WHEN metadata ? 'thread_id'
+                   THEN metadata || jsonb_build_object('thread_id', %(target)s::uuid::text)
+                   ELSE metadata END,
+              created_at
        FROM checkpoints WHERE org_id = %(org)s AND thread_id = %(source)s""",
     """INSERT INTO checkpoint_blobs (org_id, thread_id, checkpoint_ns, channel, version,
            blob_type, blob)
@@ -247,6 +270,13 @@ async def delete_thread(conn: AsyncConnection, org_id: str, thread_id: str) -> N
         await conn.execute(statement, (org_id, thread_id))
 
 
+async def keep_latest(conn: AsyncConnection, org_id: str, thread_ids: Sequence[Any]) -> None:
+    """Drop every checkpoint of the threads but the latest of each namespace, with the
+    writes and channel blobs only those referred to: the threads keep their state."""
+    for statement in _KEEP_LATEST:
+        await conn.execute(statement, {"org": org_id, "threads": list(thread_ids)})
+
+
 async def delete_for_runs(conn: AsyncConnection, org_id: str, run_ids: list[str]) -> None:
     """The checkpoints the runs wrote (rollback), with their pending writes."""
     for statement in _DELETE_FOR_RUNS:
@@ -256,7 +286,8 @@ async def delete_for_runs(conn: AsyncConnection, org_id: str, run_ids: list[str]
 async def copy_thread(
     conn: AsyncConnection, org_id: str, source_thread_id: Any, target_thread_id: Any
 ) -> None:
-    """Copy every checkpoint, blob and write of a thread (the target row must exist)."""
+    """Copy every checkpoint, blob and write of a thread (the target row must exist); the
+    copies' metadata names the target thread, as langgraph-api's copies do."""
     params = {"org": org_id, "source": source_thread_id, "target": target_thread_id}
     for statement in _COPY_THREAD:
         await conn.execute(statement, params)

@@ -8,6 +8,7 @@ visible to its creator, to the owner of its thread and to the org's admins.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection, AsyncCursor
@@ -34,6 +35,7 @@ __all__ = [
     "run_outcome",
     "run_readers",
     "settle_thread",
+    "thread_runs_since",
 ]
 
 ACTIVE = ("pending", "running")
@@ -255,6 +257,21 @@ async def list_runs(
             "limit": limit,
             "offset": offset,
         },
+    )
+    return await cur.fetchall()
+
+
+async def thread_runs_since(
+    conn: AsyncConnection, principal: Principal, thread_id: uuid.UUID, since: datetime
+) -> list[dict[str, Any]]:
+    """The thread's runs the principal may see that are active or changed since `since`,
+    oldest first: what a thread's stream follows (no lock, unlike `list_runs`' callers)."""
+    cur = await conn.execute(
+        f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.org_id = %(org)s AND r.thread_id = %(thread)s"
+        " AND (r.status IN ('pending', 'running') OR r.updated_at >= %(since)s) AND "
+        + _VISIBLE
+        + " ORDER BY r.created_at, r.run_id",
+        {**caller_params(principal), "thread": thread_id, "since": since},
     )
     return await cur.fetchall()
 

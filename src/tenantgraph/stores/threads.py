@@ -15,7 +15,19 @@ from psycopg.types.json import Jsonb
 from tenantgraph.scope import Principal
 from tenantgraph.stores._query import caller_params, order_by, owner_or_admin, selected
 
-__all__ = ["FIELDS", "copy", "count", "delete", "get", "insert", "search", "update"]
+__all__ = [
+    "FIELDS",
+    "copy",
+    "count",
+    "delete",
+    "delete_many",
+    "expired",
+    "get",
+    "insert",
+    "search",
+    "update",
+    "visible_ids",
+]
 
 FIELDS = (
     "thread_id",
@@ -52,6 +64,12 @@ _UPDATE = sql.SQL(
 _DELETE = sql.SQL("DELETE FROM threads WHERE {} AND thread_id = %(thread)s RETURNING 1").format(
     _VISIBLE
 )
+_DELETE_MANY = sql.SQL(
+    "DELETE FROM threads WHERE {} AND thread_id = ANY(%(threads)s) RETURNING thread_id"
+).format(_VISIBLE)
+_VISIBLE_IDS = sql.SQL(
+    "SELECT thread_id FROM threads WHERE {} AND thread_id = ANY(%(threads)s) FOR UPDATE"
+).format(_VISIBLE)
 _COPY = sql.SQL(
     """INSERT INTO threads (org_id, thread_id, owner_id, status, metadata, config,
                             "values", interrupts, error)
@@ -104,6 +122,35 @@ async def delete(conn: AsyncConnection, principal: Principal, thread_id: uuid.UU
     """Delete a thread; its runs, crons and checkpoints go with it by cascade."""
     cur = await conn.execute(_DELETE, {**caller_params(principal), "thread": thread_id})
     return bool(await cur.fetchall())
+
+
+async def delete_many(
+    conn: AsyncConnection, principal: Principal, thread_ids: list[uuid.UUID]
+) -> int:
+    """Delete those of the threads the principal may see; returns how many."""
+    params = {**caller_params(principal), "threads": thread_ids}
+    cur = await conn.execute(_DELETE_MANY, params)
+    return len(await cur.fetchall())
+
+
+async def visible_ids(
+    conn: AsyncConnection, principal: Principal, thread_ids: list[uuid.UUID]
+) -> list[uuid.UUID]:
+    """Those of the threads the principal may see, locked for this transaction."""
+    params = {**caller_params(principal), "threads": thread_ids}
+    cur = await conn.execute(_VISIBLE_IDS, params)
+    return [row["thread_id"] for row in await cur.fetchall()]
+
+
+async def expired(
+    conn: AsyncConnection, ttl_minutes: float, *, keep_latest: bool, batch: int
+) -> list[dict[str, Any]]:
+    """Threads of every org past their TTL (the audited `expired_threads`, on a system
+    connection): `org_id`, `thread_id`, `owner_id`."""
+    cur = await conn.execute(
+        "SELECT * FROM expired_threads(%s, %s, %s)", (ttl_minutes, keep_latest, batch)
+    )
+    return await cur.fetchall()
 
 
 def _filters(

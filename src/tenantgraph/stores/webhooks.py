@@ -1,5 +1,6 @@
 """SQL of an org's webhook settings (tenant table `org_webhooks`, migration 0013) and of
-what a webhook sends when a run ends."""
+what a webhook sends when a run ends. `secret` holds the signing secret encrypted
+(runtime/webhooks.py), or readable in a row written before that."""
 
 from __future__ import annotations
 
@@ -8,14 +9,22 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-__all__ = ["ended_run", "get_settings", "rotate_secret", "set_allowed_hosts", "settings"]
+__all__ = [
+    "ended_run",
+    "get_settings",
+    "replace_secret",
+    "rotate_secret",
+    "set_allowed_hosts",
+    "settings",
+]
 
 _COLUMNS = "secret, allowed_hosts, created_at, rotated_at, updated_at"
-# The row, created with `secret` when the org has none yet (the no-op update returns it).
+# The row, created with `secret` when the org has none yet (the no-op update returns it);
+# `created` says which (a row inserted here has xmax 0).
 _SETTINGS = f"""
 INSERT INTO org_webhooks (org_id, secret) VALUES (%(org)s, %(secret)s)
 ON CONFLICT (org_id) DO UPDATE SET org_id = EXCLUDED.org_id
-RETURNING {_COLUMNS}
+RETURNING {_COLUMNS}, xmax = 0 AS created
 """
 _SET_ALLOWED_HOSTS = f"""
 INSERT INTO org_webhooks (org_id, secret, allowed_hosts)
@@ -71,6 +80,14 @@ async def rotate_secret(conn: AsyncConnection, org_id: str, new_secret: str) -> 
     row = await cur.fetchone()
     assert row is not None
     return row
+
+
+async def replace_secret(conn: AsyncConnection, org_id: str, secret: str) -> None:
+    """Store the same secret in another form (encrypted), not a rotation."""
+    await conn.execute(
+        "UPDATE org_webhooks SET secret = %(secret)s WHERE org_id = %(org)s",
+        {"org": org_id, "secret": secret},
+    )
 
 
 async def ended_run(conn: AsyncConnection, org_id: str, run_id: uuid.UUID) -> dict[str, Any] | None:

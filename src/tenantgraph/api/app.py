@@ -11,6 +11,8 @@ from tenantgraph import __version__
 from tenantgraph.api import (
     assistants,
     crons,
+    experiments,
+    feedback,
     orgs,
     runs,
     sessions,
@@ -107,6 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sessions.router,
         orgs.router,
         webhooks.router,
+        feedback.router,
+        experiments.router,
     ):
         app.include_router(router)
     describe_security(app)

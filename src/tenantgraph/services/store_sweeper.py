@@ -1,7 +1,7 @@
 """The background work across orgs: expired store items, empty namespaces, moving vectors
-into the HNSW index, and expired idempotency records. It crosses orgs only through the
-audited `sweep_store_items`, `gc_store_namespaces`, `index_store_vectors` and
-`sweep_idempotency_records` functions."""
+into the HNSW index, expired idempotency records and feedback past its org's retention. It
+crosses orgs only through the audited `sweep_store_items`, `gc_store_namespaces`,
+`index_store_vectors`, `sweep_idempotency_records` and `sweep_feedback` functions."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Callable
 import psycopg
 
 from tenantgraph.db.database import Database
-from tenantgraph.stores import idempotency, item_lifecycle, vectors
+from tenantgraph.services.feedback import DEFAULT_RETENTION_DAYS
+from tenantgraph.stores import feedback, idempotency, item_lifecycle, vectors
 
 __all__ = ["StoreSweeper"]
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 class StoreSweeper:
     """The background work, started and stopped by the app's lifespan: the vector indexer
     every `index_interval` seconds, `sweep_expired` and `sweep_idempotency_records` every
-    `interval` seconds."""
+    `interval` seconds, and `sweep_feedback` with them."""
 
     def __init__(
         self,
@@ -33,12 +34,14 @@ class StoreSweeper:
         index_interval: float = 2.0,
         batch: int = 1000,
         index_batch: int = 500,
+        feedback_retention_days: int = DEFAULT_RETENTION_DAYS,
     ) -> None:
         self.db = db
         self.interval = interval
         self.index_interval = index_interval
         self.batch = batch
         self.index_batch = index_batch
+        self.feedback_retention_days = feedback_retention_days
         self._task: asyncio.Task[None] | None = None
 
     async def sweep_expired(self) -> int:
@@ -56,6 +59,14 @@ class StoreSweeper:
         """Delete the expired idempotency records of every org in batches (claims treat an
         expired record as absent already; this frees the space). Returns how many."""
         return await self._in_batches(idempotency.sweep_batch, self.batch)
+
+    async def sweep_feedback(self) -> int:
+        """Delete the feedback events older than their org's retention (its
+        `feedback_retention_days` quota, else the default) in batches. Returns how many."""
+        days = self.feedback_retention_days
+        return await self._in_batches(
+            lambda conn, n: feedback.sweep_batch(conn, n, days), self.batch
+        )
 
     async def index_pending_vectors(self) -> int:
         """Move vectors written before their owner's promotion into the HNSW index, in
@@ -106,6 +117,9 @@ class StoreSweeper:
                             "sweeper deleted expired idempotency records",
                             extra={"deleted": forgotten},
                         )
+                    aged = await self.sweep_feedback()
+                    if aged:
+                        log.info("sweeper deleted old feedback", extra={"deleted": aged})
             except Exception:
                 log.exception("store sweep failed; retrying next interval")
             await asyncio.sleep(self.index_interval)

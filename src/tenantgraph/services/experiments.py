@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,6 +160,18 @@ class Experiments:
         async with self.db.tenant(principal) as conn:
             return await store.list_all(conn, status, limit, offset)
 
+    @asynccontextmanager
+    async def _locked(
+        self, principal: Principal, experiment_id: uuid.UUID
+    ) -> AsyncIterator[tuple[AsyncConnection, dict[str, Any]]]:
+        """An admin's transaction with the experiment locked in it (404 if missing)."""
+        _require_admin(principal)
+        async with self.db.tenant(principal) as conn:
+            row = await store.lock(conn, experiment_id)
+            if row is None:
+                raise ExperimentNotFound("Experiment not found")
+            yield conn, row
+
     async def update(
         self,
         principal: Principal,
@@ -167,11 +181,7 @@ class Experiments:
         description: str | None = None,
     ) -> dict[str, Any]:
         """Change the description and the variants' weights (users assigned keep theirs)."""
-        _require_admin(principal)
-        async with self.db.tenant(principal) as conn:
-            row = await store.lock(conn, experiment_id)
-            if row is None:
-                raise ExperimentNotFound("Experiment not found")
+        async with self._locked(principal, experiment_id) as (conn, row):
             changes: dict[str, Any] = {"description": description}
             if weights is not None:
                 unknown = set(weights) - {v["name"] for v in row["variants"]}
@@ -195,11 +205,7 @@ class Experiments:
         winner: str | None = None,
     ) -> dict[str, Any]:
         """Move the experiment along its lifecycle; a move it does not allow is a 409."""
-        _require_admin(principal)
-        async with self.db.tenant(principal) as conn:
-            row = await store.lock(conn, experiment_id)
-            if row is None:
-                raise ExperimentNotFound("Experiment not found")
+        async with self._locked(principal, experiment_id) as (conn, row):
             if status not in TRANSITIONS[row["status"]]:
                 raise ExperimentConflict(
                     f"an experiment cannot go from {row['status']} to {status}"

@@ -79,35 +79,55 @@ async def seed(admin_conninfo: str, main_org: str, run: dict, args: argparse.Nam
     )
 
 
-async def ingest(admin, run_id: str, total: int, clients: int = 16) -> None:
+async def per_second(total: int, clients: int, call) -> float:
+    """Calls per second of `clients` concurrent callers making `total` calls in all."""
     per_client = total // clients
 
     async def client(index: int) -> None:
         for i in range(per_client):
-            sent = await admin.http.post(
-                f"/runs/{run_id}/feedback",
-                json={"key": "ingest", "score": (index + i) % 2, "source": {"tool": "bench"}},
-            )
-            assert sent.status_code == 200, sent.text
+            await call(index + i)
 
     start = time.perf_counter()
     await asyncio.gather(*(client(i) for i in range(clients)))
-    elapsed = time.perf_counter() - start
+    return clients * per_client / (time.perf_counter() - start)
+
+
+async def ingest(admin, run: dict, total: int, clients: int = 16) -> None:
+    """Feedback events/s, beside the same clients reading the run's thread (`GET
+    /threads/{id}`, one indexed row): what any authenticated request costs here."""
+
+    async def give(i: int) -> None:
+        sent = await admin.http.post(
+            f"/runs/{run['run_id']}/feedback",
+            json={"key": "ingest", "score": i % 2, "source": {"tool": "bench"}},
+        )
+        assert sent.status_code == 200, sent.text
+
+    async def read(_: int) -> None:
+        got = await admin.http.get(f"/threads/{run['thread_id']}")
+        assert got.status_code == 200, got.text
+
+    events = await per_second(total, clients, give)
+    reads = await per_second(total, clients, read)
     print(
-        f"ingest   {clients} clients, {clients * per_client:,} events:"
-        f" {clients * per_client / elapsed:7.0f} events/s"
+        f"ingest   {clients} clients, {total:,} events: {events:7.0f} events/s"
+        f"  (GET /threads/{{id}} by the same clients: {reads:7.0f} requests/s)"
     )
 
 
-async def timed_sql(conn: AsyncConnection, statement: str, params: dict, samples: int) -> float:
-    """Median ms of the statement on `conn` (after 3 warm-up runs)."""
-    times = []
+async def timed_sql(
+    conns: list[AsyncConnection], statement: str, params: dict, samples: int
+) -> list[float]:
+    """Median ms of the statement on each of `conns`, the runs interleaved (so a change of
+    the machine's load falls on both alike), after 3 warm-up runs each."""
+    times: list[list[float]] = [[] for _ in conns]
     for i in range(samples + 3):
-        start = time.perf_counter()
-        await (await conn.execute(statement, params)).fetchall()
-        if i >= 3:
-            times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+        for conn, timed in zip(conns, times, strict=True):
+            start = time.perf_counter()
+            await (await conn.execute(statement, params)).fetchall()
+            if i >= 3:
+                timed.append((time.perf_counter() - start) * 1000)
+    return [statistics.median(t) for t in times]
 
 
 async def stats(res, admin, main_org: str, samples: int) -> None:
@@ -129,13 +149,14 @@ async def stats(res, admin, main_org: str, samples: int) -> None:
     statement, params = store.stats_query(
         principal, {"key": "thumbs", "since": datetime.fromisoformat(since)}, None
     )
-    async with res.db.tenant(principal) as conn:
-        with_rls = await timed_sql(conn, statement, params, samples)
+    async with (
+        res.db.tenant(principal) as conn,
+        await AsyncConnection.connect(res.admin_conninfo, autocommit=True) as bypass,
+    ):
+        await bypass.execute("SET search_path = tenantgraph; SET row_security = off")
+        with_rls, bypassed = await timed_sql([conn, bypass], statement, params, samples)
         plan = await conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
         plan_lines = [row["QUERY PLAN"] for row in await plan.fetchall()]
-    async with await AsyncConnection.connect(res.admin_conninfo, autocommit=True) as conn:
-        await conn.execute("SET search_path = tenantgraph; SET row_security = off")
-        bypassed = await timed_sql(conn, statement, params, samples)
     print(
         f"stats    SQL in Postgres: RLS {with_rls:5.2f} ms  RLS bypassed {bypassed:5.2f} ms"
         f"  RLS cost {(with_rls / bypassed - 1) * 100:+5.1f}%"
@@ -173,7 +194,7 @@ async def main() -> None:
                 run = await admin.sdk.runs.wait(thread["thread_id"], "agent", input=HI)
                 [run] = await admin.sdk.runs.list(thread["thread_id"])
                 await seed(res.admin_conninfo, admin.org, run, args)
-                await ingest(admin, run["run_id"], args.ingest)
+                await ingest(admin, run, args.ingest)
                 await stats(res, admin, admin.org, args.samples)
                 await fresh(admin, run["run_id"])
             finally:

@@ -306,7 +306,16 @@ async def victim(tenants):
     key = await a_admin.http.post(f"/orgs/{a_admin.org}/keys", json={})
     member = await a_admin.http.put(f"/orgs/{a_admin.org}/members/mallory", json={"role": "member"})
     assert key.status_code == member.status_code == 200, (key.text, member.text)
-    run = await sdk.runs.create(thread["thread_id"], "agent", input=HI, stream_resumable=True)
+    made = await tenants.a_member.http.post(
+        f"/threads/{thread['thread_id']}/runs",
+        json={
+            "assistant_id": "agent",
+            "input": HI,
+            "stream_resumable": True,
+            "feedback_keys": ["t"],
+        },
+    )
+    run = made.json()
     await sdk.runs.join(thread["thread_id"], run["run_id"])
     given = await tenants.a_member.http.post(
         f"/runs/{run['run_id']}/feedback", json={"key": "victim", "score": 1}
@@ -341,6 +350,7 @@ async def victim(tenants):
         "namespace": "child",
         "session_id": "s-" + tag[:8],
         "experiment_id": experiment.json()["experiment_id"],
+        "token": run["feedback_tokens"]["t"],
     }
     hooks = f"/orgs/{a_admin.org}/webhooks"
     listed = await a_admin.http.put(hooks, json={"allowed_hosts": ["*.victim.example"]})

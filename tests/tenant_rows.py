@@ -12,6 +12,8 @@ THREAD_ID = uuid.UUID("00000000-0000-4000-8000-00000000f001")
 RUN_ID = uuid.UUID("00000000-0000-4000-8000-00000000b001")
 CRON_ID = uuid.UUID("00000000-0000-4000-8000-00000000c001")
 KEY_ID = uuid.UUID("00000000-0000-4000-8000-00000000d001")
+FEEDBACK_ID = uuid.UUID("00000000-0000-4000-8000-00000000e001")
+EXPERIMENT_ID = uuid.UUID("00000000-0000-4000-8000-00000000e002")
 
 # (table, statement) in dependency order; %(org)s is the org being seeded.
 SEED: list[tuple[str, str]] = [
@@ -111,6 +113,29 @@ SEED: list[tuple[str, str]] = [
         "INSERT INTO org_webhooks (org_id, secret, allowed_hosts)"
         " VALUES (%(org)s, 'whsec_' || %(org)s, '{example.com}')",
     ),
+    (
+        "feedback",
+        "INSERT INTO feedback (org_id, feedback_id, run_id, thread_id, assistant_id, user_id,"
+        " key, score) VALUES (%(org)s, %(feedback)s, %(run)s, %(thread)s, %(assistant)s,"
+        " 'alice', 'thumbs', 1)",
+    ),
+    (
+        "experiments",
+        "INSERT INTO experiments (org_id, experiment_id, name, variants, metric, created_by)"
+        " VALUES (%(org)s, %(experiment)s, 'e', jsonb_build_array(jsonb_build_object("
+        "'name', 'a', 'assistant_id', %(assistant)s::text, 'weight', 1)),"
+        ' \'{"key": "thumbs", "goal": "maximize"}\', \'alice\')',
+    ),
+    (
+        "experiment_transitions",
+        "INSERT INTO experiment_transitions (org_id, experiment_id, seq, from_status,"
+        " to_status, user_id) VALUES (%(org)s, %(experiment)s, 1, 'draft', 'running', 'alice')",
+    ),
+    (
+        "experiment_assignments",
+        "INSERT INTO experiment_assignments (org_id, experiment_id, user_id, variant)"
+        " VALUES (%(org)s, %(experiment)s, 'alice', 'a')",
+    ),
 ]
 
 
@@ -122,6 +147,8 @@ def params(org: str) -> dict[str, object]:
         "run": RUN_ID,
         "cron": CRON_ID,
         "key": KEY_ID,
+        "feedback": FEEDBACK_ID,
+        "experiment": EXPERIMENT_ID,
     }
 
 

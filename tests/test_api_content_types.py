@@ -47,6 +47,12 @@ OTHER_BODIES: dict[tuple[str, str], Any] = {
         "method": "message/send",
         "params": {"message": {"role": "user", "parts": [], "messageId": "m"}},
     },
+    ("POST", "/experiments"): {
+        "name": "ct-{tag}",
+        "variants": [{"name": "a", "assistant_id": "{assistant_id}"}],
+        "metric": {"key": "thumbs"},
+    },
+    ("POST", "/feedback/tokens/{token}"): {"score": 1},
 }
 # What the passthrough sends instead of the client's `Content-Type`.
 CONTENT_TYPES = ["text/plain;charset=UTF-8", None, "application/x-www-form-urlencoded"]
@@ -58,7 +64,8 @@ def _bodied_rows() -> list[tuple[str, str, Any, bool]]:
     rows += [(m, p, b, False) for _, m, p, b in FOREIGN_ASSISTANT + BY_BODY + SKIPPED_BY_BODY]
     rows += [(m, p, b, False) for m, p, b in SESSIONS]
     rows += [(m, p, {}, False) for m, p in SEARCHES]
-    rows += [(m, p, OTHER_BODIES[(m, p)], p == "/assistants") for m, p in CREATIONS]
+    admins = ("/assistants", "/experiments")
+    rows += [(m, p, OTHER_BODIES[(m, p)], p in admins) for m, p in CREATIONS]
     named = {(m, p) for m, p, _, _ in rows}
     rows += [(m, p, b, False) for (m, p), b in OTHER_BODIES.items() if (m, p) not in named]
     bodied = {"POST", "PUT", "PATCH"}

@@ -159,6 +159,7 @@ SECURITY_DEFINER = {
     "index_store_vectors(batch integer)",
     "list_orgs(lim integer, off integer)",
     "resolve_api_key(hash bytea)",
+    "sweep_feedback(batch integer, default_days integer)",
     "sweep_idempotency_records(batch integer)",
     "sweep_store_items(batch integer)",
 }

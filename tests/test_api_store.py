@@ -133,7 +133,7 @@ async def test_usage_export_and_erasure(api_url, tenants):
     foreign = await tenants.b_admin.http.get(f"/store/users/{member.user}/export")
     assert foreign.status_code == 200 and foreign.text == ""
     erased = await admin.http.delete(f"/store/users/{member.user}")
-    assert erased.json() == {"deleted": 3}
+    assert erased.json() == {"deleted": 3, "feedback_deleted": 0}
     assert await member.sdk.store.get_item(ns, "k0") is None
     assert (await member.http.delete("/store/org")).status_code == 403
     async with httpx.AsyncClient(base_url=api_url) as anonymous:

@@ -160,6 +160,25 @@ ROUTES: list[tuple[str, str, str, Any, str, str]] = [
         HIDDEN,
     ),
     ("cron get", "GET", "/runs/crons/{cron_id}", None, MEMBER, HIDDEN),
+    ("feedback", "POST", "/runs/{run_id}/feedback", {"key": "pwned", "score": 1}, MEMBER, HIDDEN),
+    (
+        "feedback on thread",
+        "POST",
+        "/threads/{thread_id}/runs/{run_id}/feedback",
+        {"key": "pwned"},
+        MEMBER,
+        HIDDEN,
+    ),
+    ("experiment get", "GET", "/experiments/{experiment_id}", None, MEMBER, SHARED),
+    (
+        "experiment patch",
+        "PATCH",
+        "/experiments/{experiment_id}",
+        {"description": "pwned"},
+        ADMIN,
+        REFUSED,
+    ),
+    ("experiment results", "GET", "/experiments/{experiment_id}/results", None, ADMIN, REFUSED),
     ("cron patch", "PATCH", "/runs/crons/{cron_id}", {"schedule": "0 4 * * *"}, MEMBER, HIDDEN),
     ("a2a card", "GET", "/a2a/{assistant_id}/.well-known/agent-card.json", None, MEMBER, SHARED),
     (
@@ -171,6 +190,14 @@ ROUTES: list[tuple[str, str, str, Any, str, str]] = [
         SHARED,
     ),
     # Destructive rows last: the owner's positive control runs the table in order.
+    (
+        "experiment status",
+        "POST",
+        "/experiments/{experiment_id}/status",
+        {"status": "running"},
+        ADMIN,
+        REFUSED,
+    ),
     ("cron delete", "DELETE", "/runs/crons/{cron_id}", None, MEMBER, HIDDEN),
     ("run delete", "DELETE", "/threads/{thread_id}/runs/{run_id}", None, MEMBER, HIDDEN),
     ("org key revoke", "DELETE", "/orgs/{org_id}/keys/{key_id}", None, ADMIN, REFUSED),
@@ -253,9 +280,12 @@ SEARCHES = [
     ("POST", "/assistants/count"),
     ("POST", "/runs/crons/search"),
     ("POST", "/runs/crons/count"),
+    ("POST", "/feedback/search"),
+    ("GET", "/feedback/stats"),
+    ("GET", "/experiments"),
 ]
 # Creation routes whose id names a new object in the caller's own org.
-CREATIONS = [("POST", "/threads"), ("POST", "/assistants")]
+CREATIONS = [("POST", "/threads"), ("POST", "/assistants"), ("POST", "/experiments")]
 PLATFORM_ADMIN = [
     ("POST", "/orgs", {"org_id": "{org_id}"}),
     ("GET", "/orgs", None),
@@ -284,6 +314,8 @@ PUBLIC = {
     ("GET", "/docs"): "Swagger UI page rendering the schema",
     ("GET", "/docs/oauth2-redirect"): "Swagger UI's static OAuth helper page",
     ("GET", "/redoc"): "ReDoc page rendering the schema",
+    ("POST", "/feedback/tokens/{token}"): "the signed token is the credential: one run, one"
+    " key (tests/test_api_feedback.py attacks it: forged, expired, another run's, replayed)",
 }
 
 
@@ -319,8 +351,29 @@ async def victim(tenants):
     key = await a_admin.http.post(f"/orgs/{a_admin.org}/keys", json={})
     member = await a_admin.http.put(f"/orgs/{a_admin.org}/members/mallory", json={"role": "member"})
     assert key.status_code == member.status_code == 200, (key.text, member.text)
-    run = await sdk.runs.create(thread["thread_id"], "agent", input=HI, stream_resumable=True)
+    made = await tenants.a_member.http.post(
+        f"/threads/{thread['thread_id']}/runs",
+        json={
+            "assistant_id": "agent",
+            "input": HI,
+            "stream_resumable": True,
+            "feedback_keys": ["t"],
+        },
+    )
+    run = made.json()
     await sdk.runs.join(thread["thread_id"], run["run_id"])
+    given = await tenants.a_member.http.post(
+        f"/runs/{run['run_id']}/feedback", json={"key": "victim", "score": 1}
+    )
+    experiment = await a_admin.http.post(
+        "/experiments",
+        json={
+            "name": f"victim-{tag[:8]}",
+            "variants": [{"name": "a", "assistant_id": assistant["assistant_id"]}],
+            "metric": {"key": "victim"},
+        },
+    )
+    assert given.status_code == experiment.status_code == 200, (given.text, experiment.text)
     cron = await sdk.crons.create_for_thread(
         thread["thread_id"], "agent", schedule="0 3 * * *", input=HI, metadata={"tag": tag}
     )
@@ -342,6 +395,8 @@ async def victim(tenants):
         "namespace": "child",
         "session_id": "s-" + tag[:8],
         "agent": "agent",
+        "experiment_id": experiment.json()["experiment_id"],
+        "token": run["feedback_tokens"]["t"],
     }
     hooks = f"/orgs/{a_admin.org}/webhooks"
     listed = await a_admin.http.put(hooks, json={"allowed_hosts": ["*.victim.example"]})
@@ -355,7 +410,7 @@ async def victim(tenants):
 
 
 VARIED = ("thread_id", "assistant_id", "org_id", "key_id", "user_id", "run_id", "cron_id")
-VARIED += ("checkpoint_id", "pending_thread_id", "pending_run_id")
+VARIED += ("checkpoint_id", "pending_thread_id", "pending_run_id", "experiment_id")
 
 
 def _missing(ids: dict) -> dict:
@@ -426,6 +481,10 @@ async def _assert_untouched(tenants, ids) -> None:
     assert window.json() == {"messages": [{"x": "alice's"}]}
     hooks = f"/orgs/{ids['org_id']}/webhooks"
     assert (await admin.http.get(hooks)).json()["allowed_hosts"] == ["*.victim.example"]
+    given = await admin.http.post("/feedback/search", json={"run_id": ids["run_id"]})
+    assert [(e["key"], e["user_id"]) for e in given.json()] == [("victim", "alice")]
+    experiment = (await admin.http.get(f"/experiments/{ids['experiment_id']}")).json()
+    assert (experiment["status"], experiment["description"]) == ("draft", None)
     secret = (await admin.http.get(hooks + "/secret")).json()
     assert secret == {"rotated_at": ids["webhook_rotated_at"]}  # never rotated, never shown
 
@@ -493,7 +552,7 @@ async def test_another_member_of_the_same_org_reaches_only_the_orgs_shared_objec
             await _rpc_same_as_missing(carl, path, request, victim)
     for method, path in SEARCHES:
         found = await carl.http.request(method, path, json={"metadata": {"tag": victim["tag"]}})
-        shared = path.startswith("/assistants")
+        shared = path.startswith(("/assistants", "/experiments"))
         assert found.status_code == 200, (path, found.text)
         assert (found.json() not in ([], 0)) == shared, (path, found.json())
     await _assert_untouched(tenants, victim)

@@ -120,6 +120,7 @@ SCOPES = frozenset(
         "store:write",
         "crons:read",
         "crons:write",
+        "feedback:read",
         "feedback:write",
         "mcp:invoke",
         "a2a:invoke",

@@ -16,6 +16,8 @@ from tenantgraph.api import (
     assistants,
     crons,
     mcp,
+    experiments,
+    feedback,
     orgs,
     runs,
     sessions,
@@ -122,6 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks.router,
         mcp.router,
         a2a.router,
+        feedback.router,
+        experiments.router,
     ):
         app.include_router(router)
     describe_security(app)

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PUBLIC_PATHS",
+    "PUBLIC_PREFIXES",
     "AuthMiddleware",
     "Authenticator",
     "current_principal",
@@ -55,6 +56,8 @@ KNOWN_ORG_SECONDS = 30.0
 VERIFIED_TOKEN_SECONDS = 60.0
 VERIFIED_TOKENS_MAX = 10_000
 PUBLIC_PATHS = frozenset({"/ok", "/ready", "/info", "/metrics", "/docs", "/redoc", "/openapi.json"})
+# Paths that carry their own credential (a run's signed feedback token), checked by the route.
+PUBLIC_PREFIXES = ("/feedback/tokens/",)
 
 
 def _claim(claims: Mapping[str, Any], name: str) -> Any:
@@ -255,7 +258,8 @@ class AuthMiddleware:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
         try:

@@ -11,6 +11,8 @@ from tenantgraph.api.state import AppState
 from tenantgraph.scope import Principal
 from tenantgraph.services.assistants import Assistants
 from tenantgraph.services.crons import Crons
+from tenantgraph.services.experiments import Experiments
+from tenantgraph.services.feedback import Feedback
 from tenantgraph.services.limits import OrgLimits
 from tenantgraph.services.memory import Memory
 from tenantgraph.services.orgs import Orgs
@@ -23,6 +25,8 @@ __all__ = [
     "AssistantService",
     "Caller",
     "CronService",
+    "ExperimentService",
+    "FeedbackService",
     "LimitService",
     "MemoryService",
     "OrgService",
@@ -65,5 +69,7 @@ CronService = Annotated[Crons, _service("crons")]
 MemoryService = Annotated[Memory, _service("memory")]
 LimitService = Annotated[OrgLimits, _service("limits")]
 WebhookService = Annotated[Webhooks, _service("webhooks")]
+FeedbackService = Annotated[Feedback, _service("feedback")]
+ExperimentService = Annotated[Experiments, _service("experiments")]
 Caller = Annotated[Principal, Depends(current_principal)]
 Admin = Annotated[Principal, Depends(require_admin)]

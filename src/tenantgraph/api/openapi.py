@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from tenantgraph.api.auth import PUBLIC_PATHS
+from tenantgraph.api.auth import PUBLIC_PATHS, PUBLIC_PREFIXES
 
 __all__ = ["SECURITY_SCHEMES", "describe_security"]
 
@@ -40,7 +40,7 @@ def describe_security(app: FastAPI) -> None:
         schema = generate()
         schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
         for path, operations in schema["paths"].items():
-            if path in PUBLIC_PATHS:
+            if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
                 continue
             for operation in operations.values():
                 operation["security"] = [{name: []} for name in SECURITY_SCHEMES]

@@ -27,6 +27,7 @@ from tenantgraph.api.run_responses import awaiting, run_path, sse
 from tenantgraph.errors import InvalidInput, InvalidRequest
 from tenantgraph.runtime import events
 from tenantgraph.scope import Principal
+from tenantgraph.services.experiments import PREFIX as EXPERIMENT_PREFIX
 from tenantgraph.services.runs import RunCreate, Runs
 
 router = APIRouter(tags=["runs"])
@@ -89,7 +90,19 @@ async def queue_run(
         "auth_fields": identity.auth_user if identity is not None else None,
         "request_id": observability.request_id.get(),
     }
-    if (graph_id := state.assistants.default_graph(body.assistant_id)) is not None:
+    if body.assistant_id.startswith(EXPERIMENT_PREFIX):
+        # The caller's variant of an experiment, named by name (an experiment's id is
+        # resolved like an assistant's, in the run's transaction).
+        run = await runs.create(
+            caller,
+            thread_id,
+            None,
+            body,
+            experiment=body.assistant_id,
+            worker=worker,
+            **caller_keys,
+        )
+    elif (graph_id := state.assistants.default_graph(body.assistant_id)) is not None:
         # A graph name (or the fixed id) stands for the org's default assistant, created
         # with the run on its first use in this org.
         run = await runs.create(

@@ -16,7 +16,10 @@ from tenantgraph.errors import Forbidden
 __all__ = ["PLATFORM", "PUBLIC", "ROUTE_SCOPES", "require_route_scope"]
 
 # Routes anyone may call: no credential, no scope.
-PUBLIC = frozenset({("GET", "/ok"), ("GET", "/ready"), ("GET", "/info"), ("GET", "/metrics")})
+PUBLIC = frozenset({("GET", "/ok"), ("GET", "/ready"), ("GET", "/info"), ("GET", "/metrics")}) | {
+    # A browser's feedback: the signed token in the path is the credential (one run, one key).
+    ("POST", "/feedback/tokens/{token}"),
+}
 # Routes of the platform admin token only (not a tenant credential: scopes do not apply).
 PLATFORM = frozenset({("POST", "/orgs"), ("GET", "/orgs"), ("DELETE", "/orgs/{org_id}")})
 
@@ -159,6 +162,30 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
             ("PUT", _ORG + "/webhooks"),
             ("GET", _ORG + "/webhooks/secret"),
             ("POST", _ORG + "/webhooks/secret"),
+        ],
+        "admin",
+    ),
+    **dict.fromkeys(
+        [
+            ("POST", _R + "/feedback"),
+            ("POST", _TR + "/feedback"),
+        ],
+        "feedback:write",
+    ),
+    **dict.fromkeys([("POST", "/feedback/search"), ("GET", "/feedback/stats")], "feedback:read"),
+    **dict.fromkeys(
+        [
+            ("GET", "/experiments"),
+            ("GET", "/experiments/{experiment_id}"),
+        ],
+        "assistants:read",
+    ),
+    **dict.fromkeys(
+        [
+            ("POST", "/experiments"),
+            ("PATCH", "/experiments/{experiment_id}"),
+            ("POST", "/experiments/{experiment_id}/status"),
+            ("GET", "/experiments/{experiment_id}/results"),
         ],
         "admin",
     ),

@@ -27,6 +27,9 @@ from tenantgraph.runtime.webhooks import WebhookSender
 from tenantgraph.runtime.worker import Worker
 from tenantgraph.services.assistants import Assistants
 from tenantgraph.services.crons import Crons
+from tenantgraph.services.experiments import Experiments
+from tenantgraph.services.feedback import Feedback
+from tenantgraph.services.feedback_tokens import FeedbackTokens
 from tenantgraph.services.idempotency import Idempotency
 from tenantgraph.services.limits import OrgLimits
 from tenantgraph.services.memory import Memory
@@ -67,6 +70,8 @@ class AppState:
     crons: Crons
     memory: Memory
     webhooks: Webhooks
+    feedback: Feedback
+    experiments: Experiments
     worker: Worker | None
 
     def __init__(self, settings: Settings) -> None:
@@ -96,7 +101,8 @@ class AppState:
             self.assistants = Assistants(db, registry)
             self.threads = Threads(db)
             self.thread_states = ThreadStates(db, registry)
-            self.runs = Runs(db, redis, resources.streams)
+            tokens = FeedbackTokens(resources.secret_key)
+            self.runs = Runs(db, redis, resources.streams, feedback_tokens=tokens)
             self.thread_streams = ThreadStreams(db, self.threads, self.runs)
             self.stream_slots = StreamSlots(settings.streams_per_user, settings.streams_per_org)
             self.crons = Crons(
@@ -108,6 +114,8 @@ class AppState:
             )
             self.memory = Memory(db, resources.store_config)
             self.webhooks = Webhooks(db, resources.outbound, resources.secret_key)
+            self.feedback = Feedback(db, tokens)
+            self.experiments = Experiments(db)
             await _first_start(settings, self.orgs)
             self.worker = None
             if settings.worker_concurrency > 0:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 
-from tenantgraph.api.deps import Caller, MemoryService
+from tenantgraph.api.deps import Caller, FeedbackService, MemoryService
 from tenantgraph.api.payloads import Body, Count, JsonObject, Text
 
 router = APIRouter(prefix="/store", tags=["store"])
@@ -127,28 +127,39 @@ async def usage(memory: MemoryService, caller: Caller) -> Json:
 
 
 @router.get("/users/{user_id}/export")
-async def export_user(user_id: str, memory: MemoryService, caller: Caller) -> StreamingResponse:
-    """Every item a user owns, as JSON lines (admins: anyone; members: themselves)."""
+async def export_user(
+    user_id: str, memory: MemoryService, feedback: FeedbackService, caller: Caller
+) -> StreamingResponse:
+    """Every item a user owns, then every feedback event they gave (`{"feedback": …}`), as
+    JSON lines (admins: anyone; members: themselves)."""
     items = memory.export_user_items(caller, user_id)
     first = await anext(aiter(items), None)  # raise permission errors before streaming
 
     async def lines() -> AsyncIterator[bytes]:
-        if first is None:
-            return
-        yield (json.dumps(first, default=str) + "\n").encode()
-        async for item in items:
-            yield (json.dumps(item, default=str) + "\n").encode()
+        if first is not None:
+            yield (json.dumps(first, default=str) + "\n").encode()
+            async for item in items:
+                yield (json.dumps(item, default=str) + "\n").encode()
+        async for event in feedback.export_user(caller, user_id):
+            yield (json.dumps({"feedback": event}, default=str) + "\n").encode()
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
 @router.delete("/users/{user_id}")
-async def delete_user_items(user_id: str, memory: MemoryService, caller: Caller) -> Json:
-    """Erase every item a user owns in the org (admins: anyone; members: themselves)."""
-    return {"deleted": await memory.delete_user_items(caller, user_id)}
+async def delete_user_items(
+    user_id: str, memory: MemoryService, feedback: FeedbackService, caller: Caller
+) -> Json:
+    """Erase every item a user owns and every feedback event they gave in the org (admins:
+    anyone; members: themselves)."""
+    deleted = await memory.delete_user_items(caller, user_id)
+    return {"deleted": deleted, "feedback_deleted": await feedback.delete_user(caller, user_id)}
 
 
 @router.delete("/org")
-async def delete_org_items(memory: MemoryService, caller: Caller) -> Json:
-    """Erase every item of the caller's org (admins only)."""
-    return {"deleted": await memory.delete_org_items(caller)}
+async def delete_org_items(
+    memory: MemoryService, feedback: FeedbackService, caller: Caller
+) -> Json:
+    """Erase every item and every feedback event of the caller's org (admins only)."""
+    deleted = await memory.delete_org_items(caller)
+    return {"deleted": deleted, "feedback_deleted": await feedback.delete_org(caller)}

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tenantgraph.cli._resources import run_with_resources
+from tenantgraph.cli.experiments import experiments_app
 from tenantgraph.cli.limits import limits_app
 from tenantgraph.cli.memory import memory_app
 from tenantgraph.cli.redis import redis_app
@@ -165,6 +166,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(redis_app, name="redis")
 app.add_typer(memory_app, name="memory")
 app.add_typer(limits_app, name="limits")
+app.add_typer(experiments_app, name="experiments")
 
 
 @orgs_app.command("create")

@@ -318,13 +318,21 @@ async def _append(
         await pipe.execute()
 
 
-def metadata_event(run_id: uuid.UUID | str, attempt: int, resumed_from: str | None = None) -> bytes:
+def metadata_event(
+    run_id: uuid.UUID | str,
+    attempt: int,
+    resumed_from: str | None = None,
+    feedback_tokens: dict[str, str] | None = None,
+) -> bytes:
     """The data of the `metadata` event that starts each execution of a run; an execution
     that resumes from a checkpoint the run saved before names it (`resumed_from`), so a
-    client knows the events that follow replay from there."""
+    client knows the events that follow replay from there. A run created with feedback
+    keys carries its tokens, so a browser that streams it can give feedback."""
     data: dict[str, Any] = {"run_id": str(run_id), "attempt": attempt}
     if resumed_from is not None:
         data["resumed_from"] = resumed_from
+    if feedback_tokens:
+        data["feedback_tokens"] = feedback_tokens
     return dumps(data)
 
 
@@ -347,6 +355,7 @@ async def mark_created(
     readers: Iterable[str] = (),
     started: bool = False,
     ttl: int = DEFAULT_TTL_SECONDS,
+    feedback_tokens: dict[str, str] | None = None,
 ) -> None:
     """Open the run's stream when it is queued, so a reader waits for it to start. The
     entry names who may read it besides the org's admins: the run's creator (`principal`)
@@ -354,7 +363,7 @@ async def mark_created(
     so its first `metadata` event (attempt 1) goes out with the same round trip."""
     entries = [created_entry(principal, readers)]
     if started:
-        entries.append((b"metadata", metadata_event(run_id, 1)))
+        entries.append((b"metadata", metadata_event(run_id, 1, None, feedback_tokens)))
     await _append(redis, run_events_key(principal, run_id), entries, ttl)
 
 

@@ -230,7 +230,10 @@ class Executor:
 
         if not announced:
             await self._publish(
-                principal, run_id, b"metadata", events.metadata_event(run_id, attempt, resume_from)
+                principal,
+                run_id,
+                b"metadata",
+                events.metadata_event(run_id, attempt, resume_from, kwargs.get("feedback_tokens")),
             )
         try:
             graph, config = await self.graph_for(principal, run, attempt)

@@ -17,6 +17,7 @@ from tenantgraph.db.database import Database
 from tenantgraph.ephemeral.ratelimit import Bucket
 from tenantgraph.errors import Forbidden, NotFound
 from tenantgraph.scope import Principal
+from tenantgraph.services.feedback import DEFAULT_RETENTION_DAYS
 from tenantgraph.services.tenant_store import StoreLimits
 from tenantgraph.settings import Limit, RateLimits, Settings
 from tenantgraph.stores import org_quotas
@@ -27,11 +28,13 @@ __all__ = ["OrgLimits", "Quota"]
 
 class Quota(enum.StrEnum):
     """An org's quotas: the store's (the config file's `store.limits`; none: unlimited) and
-    the crons one user may own (`crons_per_user`)."""
+    the crons one user may own (`crons_per_user`), and how many days feedback is kept
+    (`feedback_retention_days`; an admin may only shorten it)."""
 
     STORE_ITEMS = "store_items"
     STORE_BYTES = "store_bytes"
     CRONS_PER_USER = "crons_per_user"
+    FEEDBACK_RETENTION_DAYS = "feedback_retention_days"
 
 
 class OrgLimits:
@@ -105,6 +108,7 @@ class OrgLimits:
             Quota.STORE_ITEMS: self.store_defaults.max_items,
             Quota.STORE_BYTES: self.store_defaults.max_bytes,
             Quota.CRONS_PER_USER: self.crons_per_user,
+            Quota.FEEDBACK_RETENTION_DAYS: DEFAULT_RETENTION_DAYS,
         }[quota]
 
     async def tighten(self, principal: Principal, bucket: Bucket, limit: Limit | None) -> None:

@@ -13,12 +13,13 @@ keeps, shaped as langgraph-api shapes them.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tenantgraph.runtime import events, server_keys
 from tenantgraph.scope import Principal
+from tenantgraph.services.feedback_tokens import KEY_PATTERN
 
 __all__ = ["MultitaskStrategy", "RunCreate", "run_shape"]
 
@@ -47,7 +48,10 @@ class RunCreate(BaseModel):
     interrupt_before: Literal["*"] | list[str] | None = None
     interrupt_after: Literal["*"] | list[str] | None = None
     webhook: str | None = None
-    feedback_keys: list[str] | None = None
+    # One feedback token per key (services/feedback_tokens.py).
+    feedback_keys: list[Annotated[str, Field(pattern=KEY_PATTERN)]] | None = Field(
+        None, max_length=20
+    )
     multitask_strategy: MultitaskStrategy = "enqueue"
     if_not_exists: Literal["create", "reject"] = "reject"
     on_completion: Literal["delete", "keep"] | None = None

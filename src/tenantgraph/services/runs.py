@@ -20,6 +20,8 @@ from tenantgraph.runtime import events
 from tenantgraph.runtime.events import RunEvent, RunResult
 from tenantgraph.runtime.stream_hub import StreamHub
 from tenantgraph.scope import Principal
+from tenantgraph.services import experiments
+from tenantgraph.services.feedback_tokens import FeedbackTokens
 from tenantgraph.services.run_request import RunCreate, run_shape
 from tenantgraph.services.run_results import RunResults
 from tenantgraph.stores import assistants as assistant_store
@@ -75,8 +77,10 @@ class Runs:
         streams: StreamHub,
         *,
         events_ttl: int = events.DEFAULT_TTL_SECONDS,
+        feedback_tokens: FeedbackTokens | None = None,
     ) -> None:
         self.db, self.redis, self.streams, self.events_ttl = db, redis, streams, events_ttl
+        self.feedback_tokens = feedback_tokens
         self.results = RunResults(db, streams, RunNotFound)
 
     async def create(
@@ -92,6 +96,7 @@ class Runs:
         worker: LocalWorker | None = None,
         auth_fields: dict[str, Any] | None = None,
         request_id: str | None = None,
+        experiment: str | None = None,
     ) -> dict[str, Any]:
         """Queue a run on a thread (None: a stateless run on a temporary thread).
 
@@ -102,6 +107,12 @@ class Runs:
         of that graph (`assistant_id` is then that assistant's fixed id, or None). Its first
         use in the org creates the assistant, in the run's transaction: a run that fails
         leaves no assistant behind.
+
+        `experiment` (`experiment:<name>`), or an `assistant_id` that is an experiment's id,
+        runs the caller's variant of it (services/experiments.py `assign`): the run has the
+        variant's assistant, and its metadata the `experiment_id` and `variant`.
+
+        `body.feedback_keys`: the run gets a feedback token per key (`feedback_tokens`).
 
         Multitask strategy when the thread already has a pending or running run:
         `reject` raises RunConflict; `enqueue` queues behind it; `interrupt` and
@@ -114,8 +125,10 @@ class Runs:
         """
         if default_graph is not None:
             assistant_id = assistant_store.default_assistant_id(default_graph)
-        if assistant_id is None:
+        if assistant_id is None and experiment is None:
             raise RunNotFound("Thread or assistant not found.")
+        if body.feedback_keys and self.feedback_tokens is None:
+            raise InvalidRun("feedback_keys need the server's secret key")
         reserved = worker is not None and not (body.after_seconds or 0) > 0 and worker.reserve()
         try:
             run = await self._create(
@@ -129,6 +142,7 @@ class Runs:
                 worker=worker if reserved else None,
                 auth_fields=auth_fields,
                 request_id=request_id,
+                experiment=experiment,
             )
         except BaseException:
             if reserved:
@@ -146,7 +160,7 @@ class Runs:
         self,
         principal: Principal,
         thread_id: uuid.UUID | None,
-        assistant_id: uuid.UUID,
+        assistant_id: uuid.UUID | None,
         body: RunCreate,
         *,
         default_graph: str | None,
@@ -155,6 +169,7 @@ class Runs:
         worker: LocalWorker | None,
         auth_fields: dict[str, Any] | None,
         request_id: str | None,
+        experiment: str | None,
     ) -> dict[str, Any]:
         if body.command and body.command.get("resume") is not None and thread_id is None:
             raise InvalidRun("You must provide a thread_id when resuming.")
@@ -165,9 +180,24 @@ class Runs:
         thread_id = thread_id or uuid.uuid4()
         create = temporary or body.if_not_exists == "create"
         async with self.db.tenant(principal) as conn:
+            assigned = None
+            if experiment is not None:
+                assigned = await experiments.assign(conn, principal, experiment)
+                if assigned is None:
+                    raise RunNotFound("Thread or assistant not found.")
+                assistant_id = assigned.assistant_id
+            assert assistant_id is not None
             locked = await store.lock_thread_for_run(
                 conn, principal, thread_id, assistant_id, create=create
             )
+            if locked is None and default_graph is None and assigned is None:
+                # Not an assistant: perhaps an experiment's id (looked up only then).
+                assigned = await experiments.assign(conn, principal, assistant_id)
+                if assigned is not None:
+                    assistant_id = assigned.assistant_id
+                    locked = await store.lock_thread_for_run(
+                        conn, principal, thread_id, assistant_id, create=create
+                    )
             if locked is None and default_graph is not None:
                 # The first use of the graph in this org (or a missing thread: then the
                 # assistant goes with the rollback). After it, the lookup above finds it.
@@ -178,6 +208,8 @@ class Runs:
             if locked is None:
                 raise RunNotFound("Thread or assistant not found.")
             thread, assistant, active = locked
+            if assigned is not None:
+                server_metadata = {**(server_metadata or {}), **assigned.metadata()}
             kwargs, metadata, thread_config = run_shape(
                 principal,
                 body,
@@ -189,6 +221,13 @@ class Runs:
                 auth_fields=auth_fields,
                 request_id=request_id,
             )
+            if assigned is not None:
+                # What feedback is attributed by: kept where no client value reaches.
+                kwargs["experiment"] = assigned.metadata()
+            if body.feedback_keys and self.feedback_tokens is not None:
+                kwargs["feedback_tokens"] = self.feedback_tokens.issue(
+                    principal.org_id, run_id, principal.user_id, body.feedback_keys
+                )
             if not principal.may_run(str(assistant_id), assistant["graph_id"]):
                 raise Forbidden(f"this credential may not run assistant {str(assistant_id)!r}")
             if active and body.multitask_strategy == "reject":
@@ -215,6 +254,7 @@ class Runs:
                     readers=[thread["owner_id"]],
                     started=claimed_by is not None,
                     ttl=self.events_ttl,
+                    feedback_tokens=kwargs.get("feedback_tokens"),
                 )
             )
             try:
@@ -242,6 +282,8 @@ class Runs:
             )
         if run["status"] == "running":
             run = {**run, "assistant": assistant}
+        if "feedback_tokens" in kwargs:
+            run = {**run, "feedback_tokens": kwargs["feedback_tokens"]}
         return run
 
     async def get(

@@ -1,8 +1,9 @@
 """The background work across orgs: expired store items, empty namespaces, moving vectors
-into the HNSW index, expired idempotency records and threads past `checkpointer.ttl`. It
-crosses orgs only through the audited `sweep_store_items`, `gc_store_namespaces`,
-`index_store_vectors`, `sweep_idempotency_records` and `expired_threads` functions; an
-expired thread is then pruned as its owner, in its own org."""
+into the HNSW index, expired idempotency records, threads past `checkpointer.ttl` and
+feedback past its org's retention. It crosses orgs only through the audited
+`sweep_store_items`, `gc_store_namespaces`, `index_store_vectors`,
+`sweep_idempotency_records`, `expired_threads` and `sweep_feedback` functions; an expired
+thread is then pruned as its owner, in its own org."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ import psycopg
 
 from tenantgraph.db.database import Database
 from tenantgraph.scope import Principal
+from tenantgraph.services.feedback import DEFAULT_RETENTION_DAYS
 from tenantgraph.services.threads import Threads
 from tenantgraph.settings import ThreadTtl
-from tenantgraph.stores import idempotency, item_lifecycle, vectors
+from tenantgraph.stores import feedback, idempotency, item_lifecycle, vectors
 from tenantgraph.stores import threads as thread_store
 
 __all__ = ["StoreSweeper"]
@@ -28,7 +30,8 @@ log = logging.getLogger(__name__)
 class StoreSweeper:
     """The background work, started and stopped by the app's lifespan: the vector indexer
     every `index_interval` seconds, `sweep_expired` and `sweep_idempotency_records` every
-    `interval` seconds, and `sweep_expired_threads` as often as `thread_ttl` says."""
+    `interval` seconds with `sweep_feedback`, and `sweep_expired_threads` as often as
+    `thread_ttl` says."""
 
     def __init__(
         self,
@@ -39,6 +42,7 @@ class StoreSweeper:
         batch: int = 1000,
         index_batch: int = 500,
         thread_ttl: ThreadTtl | None = None,
+        feedback_retention_days: int = DEFAULT_RETENTION_DAYS,
     ) -> None:
         self.db = db
         self.interval = interval
@@ -46,6 +50,7 @@ class StoreSweeper:
         self.batch = batch
         self.index_batch = index_batch
         self.thread_ttl = thread_ttl
+        self.feedback_retention_days = feedback_retention_days
         self._task: asyncio.Task[None] | None = None
 
     async def sweep_expired(self) -> int:
@@ -84,6 +89,14 @@ class StoreSweeper:
             owner = Principal(org_id, owner_id)
             pruned += await threads.prune(owner, ids, strategy=ttl.strategy)
         return pruned
+
+    async def sweep_feedback(self) -> int:
+        """Delete the feedback events older than their org's retention (its
+        `feedback_retention_days` quota, else the default) in batches. Returns how many."""
+        days = self.feedback_retention_days
+        return await self._in_batches(
+            lambda conn, n: feedback.sweep_batch(conn, n, days), self.batch
+        )
 
     async def index_pending_vectors(self) -> int:
         """Move vectors written before their owner's promotion into the HNSW index, in
@@ -139,6 +152,9 @@ class StoreSweeper:
                             "sweeper deleted expired idempotency records",
                             extra={"deleted": forgotten},
                         )
+                    aged = await self.sweep_feedback()
+                    if aged:
+                        log.info("sweeper deleted old feedback", extra={"deleted": aged})
             except Exception:
                 log.exception("store sweep failed; retrying next interval")
             await asyncio.sleep(self.index_interval)

@@ -19,6 +19,7 @@ from tenantgraph.stores._query import caller_params, owner_or_admin
 
 __all__ = [
     "ACTIVE",
+    "VISIBLE",
     "active_runs",
     "active_runs_of_org",
     "delete_run",
@@ -45,6 +46,8 @@ RUN_COLUMNS = """r.run_id, r.thread_id, r.assistant_id, r.owner_id, r.status, r.
 _VISIBLE = f"""({owner_or_admin("r")} OR EXISTS (
     SELECT 1 FROM threads t
     WHERE t.org_id = r.org_id AND t.thread_id = r.thread_id AND t.owner_id = %(user)s))"""
+# Who sees run `r` (the parameters of `caller_params`), for statements of other stores.
+VISIBLE = _VISIBLE
 
 
 async def get_assistant(conn: AsyncConnection, assistant_id: uuid.UUID) -> dict[str, Any] | None:

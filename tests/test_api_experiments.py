@@ -147,6 +147,16 @@ async def test_assignment_is_sticky_across_a_weight_change_and_feedback_lands_on
         assert refused.status_code == 404, refused.text
 
 
+async def _score(api_url, admin, experiment_id, user: str, key: str, value: float) -> None:
+    """A run of a new member `user` through the experiment, and their score on it."""
+    who = caller(api_url, admin.org, user, "member")
+    run = await _run_in(who, experiment_id)
+    given = await who.http.post(
+        f"/runs/{run['run_id']}/feedback", json={"key": key, "score": value}
+    )
+    assert given.status_code == 200, given.text
+
+
 async def test_results_match_a_hand_computed_dataset(api_url, settings, api_env, tenants):
     """Control scores 3, 4, 5, 4 and treatment 5, 5, 4, 6, 5: means 4 and 5, Student's t
     intervals [2.701, 5.299] and [4.122, 5.878], Welch's t = 1.936 on 6.05 degrees of
@@ -156,20 +166,12 @@ async def test_results_match_a_hand_computed_dataset(api_url, settings, api_env,
     eid = experiment["experiment_id"]
     assert (await _status(admin, eid, "running")).status_code == 200
 
-    async def score(user: str, value: float) -> None:
-        who = caller(api_url, admin.org, user, "member")
-        run = await _run_in(who, eid)
-        given = await who.http.post(
-            f"/runs/{run['run_id']}/feedback", json={"key": "stars", "score": value}
-        )
-        assert given.status_code == 200
-
     for i, value in enumerate((3, 4, 5, 4)):
-        await score(f"c{i}", value)
+        await _score(api_url, admin, eid, f"c{i}", "stars", value)
     weights = {"control": 0, "treatment": 1}
     assert (await admin.http.patch(f"/experiments/{eid}", json={"weights": weights})).is_success
     for i, value in enumerate((5, 5, 4, 6, 5)):
-        await score(f"t{i}", value)
+        await _score(api_url, admin, eid, f"t{i}", "stars", value)
     assert (await tenants.a_member.http.get(f"/experiments/{eid}/results")).status_code == 403
     results = (await admin.http.get(f"/experiments/{eid}/results")).json()
     control, treatment = results["variants"]
@@ -204,3 +206,36 @@ async def test_results_match_a_hand_computed_dataset(api_url, settings, api_env,
         COLUMNS="200",
     )
     assert "0.1006" in table.stdout and "5.878" in table.stdout, table.stdout
+
+
+async def test_binary_results_use_wilson_intervals_and_a_two_proportion_z_test(api_url, tenants):
+    """Thumbs 2 of 6 for control and 5 of 6 for treatment: Wilson intervals [0.097, 0.700]
+    and [0.436, 0.970]; pooled rate 7/12, z = 0.5 / sqrt(7/12 * 5/12 * 2/6) = 1.757, two-sided
+    p = 0.079."""
+    admin = tenants.a_admin
+    experiment = await _experiment(admin, weights=(1.0, 0.0), key="thumbs")
+    eid = experiment["experiment_id"]
+    assert (await _status(admin, eid, "running")).status_code == 200
+    for i, value in enumerate((1, 0, 0, 1, 0, 0)):
+        await _score(api_url, admin, eid, f"bc{i}", "thumbs", value)
+    weights = {"control": 0, "treatment": 1}
+    assert (await admin.http.patch(f"/experiments/{eid}", json={"weights": weights})).is_success
+    for i, value in enumerate((1, 1, 1, 0, 1, 1)):
+        await _score(api_url, admin, eid, f"bt{i}", "thumbs", value)
+    control, treatment = (await admin.http.get(f"/experiments/{eid}/results")).json()["variants"]
+    assert control["binary"] and treatment["binary"]
+    assert treatment["test"] == "two-proportion z"
+    rounded = [
+        round(x, 3)
+        for x in (
+            control["mean"],
+            control["ci_low"],
+            control["ci_high"],
+            treatment["mean"],
+            treatment["ci_low"],
+            treatment["ci_high"],
+            treatment["difference"],
+            treatment["p_value"],
+        )
+    ]
+    assert rounded == [0.333, 0.097, 0.7, 0.833, 0.436, 0.97, 0.5, 0.079]

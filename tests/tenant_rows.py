@@ -111,6 +111,11 @@ SEED: list[tuple[str, str]] = [
         "INSERT INTO org_webhooks (org_id, secret, allowed_hosts)"
         " VALUES (%(org)s, 'whsec_' || %(org)s, '{example.com}')",
     ),
+    (
+        "channels",
+        "INSERT INTO channels (org_id, channel_id, type, name, assistant_id, external_id,"
+        " secrets) VALUES (%(org)s, %(thread)s, 'slack', 'seed', 'agent', 'T1', 'sealed')",
+    ),
 ]
 
 

@@ -20,6 +20,7 @@ from .api_fixtures import ADMIN_TOKEN, caller
 from .route_table import anonymous, app_routes
 
 HI = {"messages": [{"role": "user", "content": "hi"}]}
+SLACK = {"team_id": "T-victim", "signing_secret": "victim-signing", "bot_token": "xoxb-victim"}
 MEMBER, ADMIN = "member", "admin"
 # What another member of the victim's org gets: the same 404 as a missing id (the object is
 # alice's), the object itself (assistants are shared by the org), or 403 (role refused).
@@ -86,6 +87,32 @@ ROUTES: list[tuple[str, str, str, Any, str, str]] = [
     ),
     ("org webhook secret", "GET", "/orgs/{org_id}/webhooks/secret", None, ADMIN, REFUSED),
     ("org webhook rotate", "POST", "/orgs/{org_id}/webhooks/secret", None, ADMIN, REFUSED),
+    ("org channels", "GET", "/orgs/{org_id}/channels", None, ADMIN, REFUSED),
+    (
+        "org channel create",
+        "POST",
+        "/orgs/{org_id}/channels",
+        {"type": "web", "name": "{tag}", "assistant_id": "agent"},
+        ADMIN,
+        REFUSED,
+    ),
+    ("org channel get", "GET", "/orgs/{org_id}/channels/{channel_id}", None, ADMIN, REFUSED),
+    (
+        "org channel patch",
+        "PATCH",
+        "/orgs/{org_id}/channels/{channel_id}",
+        {"name": "victim"},
+        ADMIN,
+        REFUSED,
+    ),
+    (
+        "thread escalation",
+        "POST",
+        "/threads/{thread_id}/escalation",
+        {"status": "agent", "reason": "pwned"},
+        MEMBER,
+        HIDDEN,
+    ),
     ("run create", "POST", "/threads/{thread_id}/runs", {"assistant_id": "agent"}, MEMBER, HIDDEN),
     (
         "run wait",
@@ -160,6 +187,7 @@ ROUTES: list[tuple[str, str, str, Any, str, str]] = [
     ("run delete", "DELETE", "/threads/{thread_id}/runs/{run_id}", None, MEMBER, HIDDEN),
     ("org key revoke", "DELETE", "/orgs/{org_id}/keys/{key_id}", None, ADMIN, REFUSED),
     ("org member delete", "DELETE", "/orgs/{org_id}/members/{user_id}", None, ADMIN, REFUSED),
+    ("org channel delete", "DELETE", "/orgs/{org_id}/channels/{channel_id}", None, ADMIN, REFUSED),
     ("assistant delete", "DELETE", "/assistants/{assistant_id}", None, ADMIN, REFUSED),
     ("thread delete", "DELETE", "/threads/{thread_id}", None, MEMBER, HIDDEN),
 ]
@@ -240,6 +268,9 @@ PUBLIC = {
     ("GET", "/docs"): "Swagger UI page rendering the schema",
     ("GET", "/docs/oauth2-redirect"): "Swagger UI's static OAuth helper page",
     ("GET", "/redoc"): "ReDoc page rendering the schema",
+    ("POST", "/channels/slack/events"): "Slack's webhook: verified by the connection's"
+    " signing secret (tests/test_channels_slack.py attacks it)",
+    ("POST", "/channels/slack/interactions"): "Slack's button presses: verified the same way",
 }
 
 
@@ -302,6 +333,12 @@ async def victim(tenants):
     secret = await a_admin.http.get(hooks + "/secret")
     assert listed.status_code == secret.status_code == 200, (listed.text, secret.text)
     ids["webhook_secret"] = secret.json()["secret"]
+    channel = await a_admin.http.post(
+        f"/orgs/{a_admin.org}/channels",
+        json={"type": "slack", "name": "victim", "assistant_id": "agent", "config": SLACK},
+    )
+    assert channel.status_code == 200, channel.text
+    ids["channel_id"] = channel.json()["channel_id"]
     window = _fill("/sessions/{assistant_id}/{session_id}/messages", ids)
     said = await tenants.a_member.http.post(window, json={"messages": [{"x": "alice's"}]})
     assert said.status_code == 200, said.text
@@ -309,7 +346,7 @@ async def victim(tenants):
 
 
 VARIED = ("thread_id", "assistant_id", "org_id", "key_id", "user_id", "run_id", "cron_id")
-VARIED += ("checkpoint_id", "pending_thread_id", "pending_run_id")
+VARIED += ("checkpoint_id", "pending_thread_id", "pending_run_id", "channel_id")
 
 
 def _missing(ids: dict) -> dict:
@@ -381,6 +418,9 @@ async def _assert_untouched(tenants, ids) -> None:
     hooks = f"/orgs/{ids['org_id']}/webhooks"
     assert (await admin.http.get(hooks)).json()["allowed_hosts"] == ["*.victim.example"]
     assert (await admin.http.get(hooks + "/secret")).json()["secret"] == ids["webhook_secret"]
+    channels = (await admin.http.get(f"/orgs/{ids['org_id']}/channels")).json()
+    assert [(c["channel_id"], c["name"]) for c in channels] == [(ids["channel_id"], "victim")]
+    assert "escalation" not in (await sdk.threads.get(ids["thread_id"]))["metadata"]
 
 
 async def attack_from_another_org(who, victim) -> None:

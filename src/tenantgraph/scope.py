@@ -30,6 +30,7 @@ __all__ = [
     "Principal",
     "PrincipalKind",
     "Role",
+    "dedup_key",
     "memory_namespace",
     "org_key_pattern",
     "redis_key",
@@ -236,6 +237,7 @@ class KeyKind(enum.StrEnum):
     FLAG = "flag"
     RUN_EVENTS = "run"
     CACHE = "cache"
+    DEDUP = "dedup"
 
 
 def _escape_part(part: object) -> str:
@@ -250,6 +252,12 @@ def redis_key(org_id: str, kind: KeyKind, *parts: object) -> str:
     """`{org_id}:<kind>:<part>:…` — the org hash tag keeps one org's keys in one slot."""
     validate_identifier(org_id, "org_id")
     return ":".join([f"{{{org_id}}}", KeyKind(kind).value, *map(_escape_part, parts)])
+
+
+def dedup_key(org_id: str, channel: str, delivery_id: str) -> str:
+    """`{org}:dedup:<channel>:<delivery id>`: a channel delivery already taken (a Slack
+    `event_id`, a WhatsApp message id), so a provider's retry starts nothing twice."""
+    return redis_key(org_id, KeyKind.DEDUP, channel, delivery_id)
 
 
 def org_key_pattern(org_id: str) -> str:

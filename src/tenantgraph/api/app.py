@@ -20,6 +20,9 @@ from tenantgraph.api import (
     webhooks,
 )
 from tenantgraph.api.auth import AuthMiddleware
+from tenantgraph.api.channels import connections as channel_connections
+from tenantgraph.api.channels import escalation as channel_escalation
+from tenantgraph.api.channels import slack as channel_slack
 from tenantgraph.api.custom_auth import CustomAuthMiddleware
 from tenantgraph.api.errors import CatchAllMiddleware, install_error_handlers
 from tenantgraph.api.health import ready
@@ -107,6 +110,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sessions.router,
         orgs.router,
         webhooks.router,
+        channel_connections.router,
+        channel_escalation.router,
+        channel_slack.router,
     ):
         app.include_router(router)
     describe_security(app)

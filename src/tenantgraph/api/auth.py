@@ -55,6 +55,13 @@ KNOWN_ORG_SECONDS = 30.0
 VERIFIED_TOKEN_SECONDS = 60.0
 VERIFIED_TOKENS_MAX = 10_000
 PUBLIC_PATHS = frozenset({"/ok", "/ready", "/info", "/metrics", "/docs", "/redoc", "/openapi.json"})
+# Providers' webhooks carry no credential of ours: each request is verified by its
+# signature against the connection it names (api/channels/).
+PUBLIC_PATHS |= {
+    "/channels/slack/events",
+    "/channels/slack/interactions",
+    "/channels/whatsapp/webhook",
+}
 
 
 def _claim(claims: Mapping[str, Any], name: str) -> Any:

@@ -10,6 +10,7 @@ from tenantgraph.api.auth import current_principal, require_admin
 from tenantgraph.api.state import AppState
 from tenantgraph.scope import Principal
 from tenantgraph.services.assistants import Assistants
+from tenantgraph.services.channels import Channels
 from tenantgraph.services.crons import Crons
 from tenantgraph.services.limits import OrgLimits
 from tenantgraph.services.memory import Memory
@@ -22,6 +23,7 @@ __all__ = [
     "Admin",
     "AssistantService",
     "Caller",
+    "ChannelService",
     "CronService",
     "LimitService",
     "MemoryService",
@@ -65,5 +67,6 @@ CronService = Annotated[Crons, _service("crons")]
 MemoryService = Annotated[Memory, _service("memory")]
 LimitService = Annotated[OrgLimits, _service("limits")]
 WebhookService = Annotated[Webhooks, _service("webhooks")]
+ChannelService = Annotated[Channels, _service("channels")]
 Caller = Annotated[Principal, Depends(current_principal)]
 Admin = Annotated[Principal, Depends(require_admin)]

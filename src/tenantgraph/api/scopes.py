@@ -17,6 +17,12 @@ __all__ = ["PLATFORM", "PUBLIC", "ROUTE_SCOPES", "require_route_scope"]
 
 # Routes anyone may call: no credential, no scope.
 PUBLIC = frozenset({("GET", "/ok"), ("GET", "/ready"), ("GET", "/info"), ("GET", "/metrics")})
+# Providers' webhooks: no credential of ours, each request verified by the signature of
+# the channel connection it names (api/channels/).
+PUBLIC |= {
+    ("POST", "/channels/slack/events"),
+    ("POST", "/channels/slack/interactions"),
+}
 # Routes of the platform admin token only (not a tenant credential: scopes do not apply).
 PLATFORM = frozenset({("POST", "/orgs"), ("GET", "/orgs"), ("DELETE", "/orgs/{org_id}")})
 
@@ -71,6 +77,7 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
             ("POST", _T + "/state"),
             ("POST", _SESSION + "/messages"),
             ("DELETE", _SESSION),
+            ("POST", _T + "/escalation"),
         ],
         "threads:write",
     ),
@@ -148,6 +155,11 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
             ("PUT", _ORG + "/webhooks"),
             ("GET", _ORG + "/webhooks/secret"),
             ("POST", _ORG + "/webhooks/secret"),
+            ("POST", _ORG + "/channels"),
+            ("GET", _ORG + "/channels"),
+            ("GET", _ORG + "/channels/{channel_id}"),
+            ("PATCH", _ORG + "/channels/{channel_id}"),
+            ("DELETE", _ORG + "/channels/{channel_id}"),
         ],
         "admin",
     ),

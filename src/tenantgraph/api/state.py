@@ -22,11 +22,15 @@ from tenantgraph.ephemeral.context import bind
 from tenantgraph.ephemeral.ratelimit import RateLimiter
 from tenantgraph.errors import Conflict
 from tenantgraph.resources import Resources, open_resources, startup_line
+from tenantgraph.runtime.channel_delivery import SlackReplies, WhatsAppReplies
 from tenantgraph.runtime.graphs import GraphRegistry
 from tenantgraph.runtime.webhooks import WebhookSender
 from tenantgraph.runtime.worker import Worker
 from tenantgraph.services.assistants import Assistants
+from tenantgraph.services.channel_turns import ChannelTurns
+from tenantgraph.services.channels import Channels
 from tenantgraph.services.crons import Crons
+from tenantgraph.services.escalation import Escalations
 from tenantgraph.services.idempotency import Idempotency
 from tenantgraph.services.limits import OrgLimits
 from tenantgraph.services.memory import Memory
@@ -66,6 +70,11 @@ class AppState:
     memory: Memory
     webhooks: Webhooks
     worker: Worker | None
+    channels: Channels
+    escalations: Escalations
+    channel_turns: ChannelTurns
+    slack_replies: SlackReplies
+    whatsapp_replies: WhatsAppReplies
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -105,6 +114,11 @@ class AppState:
             )
             self.memory = Memory(db, resources.store_config)
             self.webhooks = Webhooks(db, resources.outbound)
+            self.channels = Channels(db, resources.secret_key, self.assistants)
+            flag_ttl = settings.ephemeral.flag_ttl_seconds
+            self.escalations = Escalations(self.threads, redis, ttl_seconds=flag_ttl)
+            self.slack_replies = SlackReplies(settings.slack_api_url)
+            self.whatsapp_replies = WhatsAppReplies(settings.whatsapp_api_url, resources.outbound)
             await _first_start(settings, self.orgs)
             self.worker = None
             if settings.worker_concurrency > 0:
@@ -129,6 +143,19 @@ class AppState:
                     lambda: worker.stop(max(self.shutdown.remaining(), STOP_SECONDS))
                 )
                 self.worker = worker
+            # Closed first: a channel turn still waiting on a run ends before the worker.
+            self.channel_turns = ChannelTurns(
+                self.runs,
+                self.threads,
+                self.thread_states,
+                self.assistants,
+                self.escalations,
+                self.rate_limiter,
+                redis,
+                flag_ttl_seconds=flag_ttl,
+                worker=self.worker,
+            )
+            stack.push_async_callback(self.channel_turns.aclose)
             ttl = resources.store_config.ttl or {}
             sweeper = StoreSweeper(db, interval=60 * (ttl.get("sweep_interval_minutes") or 1))
             sweeper.start()

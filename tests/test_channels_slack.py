@@ -186,3 +186,148 @@ async def test_a_retried_event_starts_one_run_and_posts_one_reply(slack, tenants
     ]
     assert len(ours) == 1
     assert len(await tenants_.a_admin.sdk.runs.list(ours[0]["thread_id"])) == 1
+
+
+async def test_a_mention_engages_the_thread_and_follow_ups_need_none(slack, tenants_):
+    team = Workspace(slack, tenants_.a_admin, f"T{uuid.uuid4().hex[:8]}")
+    await team.connect()
+    await team.say("C2", "3.1", "before any mention")  # not engaged: ignored
+    await team.mention("C2", "3.1", "hello")
+    assert [r["text"] for r in await team.reply("C2", "3.1")] == ["echo: hello"]
+    await team.say("C2", "3.1", "and then")
+    replies = await team.reply("C2", "3.1", 2)
+    assert [r["text"] for r in replies] == ["echo: hello", "echo: and then"]
+    await team.say("C2", "4.1", "another thread, never mentioned")
+    await team.mention("C2", "5.1", "last")
+    await team.reply("C2", "5.1")
+    assert team.replies("C2", "4.1") == []
+    assert len(team.replies("C2", "3.1")) == 2
+
+
+async def test_an_interrupt_becomes_buttons_and_the_press_resumes_the_run(slack, tenants_):
+    team = Workspace(slack, tenants_.a_admin, f"T{uuid.uuid4().hex[:8]}", assistant="hitl")
+    await team.connect()
+    await team.mention("C3", "8.1", "draft it")
+    (question,) = await team.reply("C3", "8.1")
+    assert question["text"] == "send the draft?"
+    buttons = question["blocks"][1]["elements"]
+    assert [b["action_id"] for b in buttons] == ["approve", "reject"]
+    interrupt_id = buttons[0]["value"]
+    pressed = await team.press("C3", "8.1", "approve", interrupt_id)
+    assert pressed.status_code == 200, pressed.text
+    replies = await team.reply("C3", "8.1", 2)
+    assert replies[1]["text"] == "sent"
+    await team.press("C3", "8.1", "approve", interrupt_id)  # pressed twice: answered once
+    forged = await slack.http.post(
+        "/channels/slack/interactions", content=b"payload=%7B%7D", headers=_signed("x", b"")
+    )
+    assert forged.status_code in (400, 401)
+    await team.mention("C3", "8.2", "again")
+    await team.reply("C3", "8.2")
+    assert len(team.replies("C3", "8.1")) == 2
+
+
+async def test_an_escalated_thread_records_messages_without_an_answer(slack, tenants_):
+    team = Workspace(slack, tenants_.a_admin, f"T{uuid.uuid4().hex[:8]}")
+    await team.connect()
+    await team.mention("C4", "6.1", "help")
+    await team.reply("C4", "6.1")
+    admin = tenants_.a_admin
+    (thread,) = await admin.sdk.threads.search(metadata={"slack": {"team": team.team}})
+    path = f"/threads/{thread['thread_id']}/escalation"
+    handed = await admin.http.post(path, json={"status": "human", "reason": "angry"})
+    assert handed.status_code == 200, handed.text
+    await team.say("C4", "6.1", "for the human")
+    async with asyncio.timeout(60):  # recorded in the thread, not answered
+        while True:
+            state = await admin.sdk.threads.get_state(thread["thread_id"])
+            if any(m["content"] == "for the human" for m in state["values"]["messages"]):
+                break
+            await asyncio.sleep(0.1)
+    assert (await admin.sdk.threads.get(thread["thread_id"]))["metadata"]["escalation"] == {
+        "status": "human",
+        "reason": "angry",
+    }
+    back = await admin.http.post(path, json={"status": "agent"})
+    assert back.status_code == 200
+    await team.say("C4", "6.1", "anyone?")
+    replies = await team.reply("C4", "6.1", 2)
+    assert [r["text"] for r in replies] == ["echo: help", "echo: anyone?"]
+
+
+async def test_two_orgs_with_the_same_slack_channel_are_kept_apart(slack, tenants_):
+    a = Workspace(slack, tenants_.a_admin, f"T{uuid.uuid4().hex[:8]}")
+    b = Workspace(slack, tenants_.b_admin, f"T{uuid.uuid4().hex[:8]}")
+    await a.connect()
+    await b.connect()
+    await a.mention("CSAME", "1.5", "from a")
+    await b.mention("CSAME", "1.5", "from b")
+    assert [r["text"] for r in await a.reply("CSAME", "1.5")] == ["echo: from a"]
+    assert [r["text"] for r in await b.reply("CSAME", "1.5")] == ["echo: from b"]
+    # A team's events signed with the other org's secret reach neither org.
+    forged = a.event({"type": "app_mention", "channel": "CSAME", "ts": "1.5", "text": "x"})
+    refused = await slack.http.post(
+        "/channels/slack/events", content=forged, headers=_signed(b.secret, forged)
+    )
+    assert refused.status_code == 401
+    seen_a = await tenants_.a_admin.sdk.threads.search(metadata={"channel": "slack"})
+    seen_b = await tenants_.b_admin.sdk.threads.search(metadata={"channel": "slack"})
+    assert [t["metadata"]["slack"]["team"] for t in seen_a] == [a.team]
+    assert [t["metadata"]["slack"]["team"] for t in seen_b] == [b.team]
+    assert {t["thread_id"] for t in seen_a}.isdisjoint({t["thread_id"] for t in seen_b})
+
+
+async def test_a_channel_past_its_run_budget_says_so_and_starts_no_run(slack, tenants_):
+    admin = tenants_.a_admin
+    limited = await admin.http.put(
+        f"{slack.url}/orgs/{admin.org}/limits", json={"bucket": "user_runs", "limit": 1}
+    )
+    assert limited.status_code == 200, limited.text
+    busy = Workspace(slack, admin, f"T{uuid.uuid4().hex[:8]}")
+    calm = Workspace(slack, admin, f"T{uuid.uuid4().hex[:8]}")
+    await busy.connect()
+    await calm.connect()
+    await busy.mention("C5", "2.1", "first")
+    assert [r["text"] for r in await busy.reply("C5", "2.1")] == ["echo: first"]
+    await busy.mention("C5", "2.2", "second")
+    (notice,) = await busy.reply("C5", "2.2")
+    assert "too many" in notice["text"]
+    await calm.mention("C5", "2.1", "other channel")  # its own budget
+    assert [r["text"] for r in await calm.reply("C5", "2.1")] == ["echo: other channel"]
+
+
+async def test_secrets_are_in_no_answer_and_no_log_line(slack, tenants_):
+    team = Workspace(slack, tenants_.a_admin, f"T{uuid.uuid4().hex[:8]}")
+    created = await team.connect()
+    secrets = [team.secret, team.token]
+    assert created["config"] == {"team_id": team.team}
+    assert created["secrets_set"] == ["bot_token", "signing_secret"]
+    base = f"{slack.url}/orgs/{team.admin.org}/channels"
+    rotated = f"xoxb-{uuid.uuid4().hex}"
+    secrets.append(rotated)
+    answers = [
+        await team.admin.http.get(base),
+        await team.admin.http.get(f"{base}/{created['channel_id']}"),
+        await team.admin.http.patch(
+            f"{base}/{created['channel_id']}", json={"config": {"bot_token": rotated}}
+        ),
+    ]
+    team.token = rotated
+    await team.mention("C6", "4.4", "with the new token")
+    assert [r["text"] for r in await team.reply("C6", "4.4")] == ["echo: with the new token"]
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        assert not any(s in answer.text for s in secrets), answer.text
+    bad = await team.admin.http.post(
+        base,
+        json={
+            "type": "slack",
+            "name": "x",
+            "assistant_id": "agent",
+            "config": {"bot_token": team.secret},
+        },
+    )
+    assert bad.status_code == 422 and team.secret not in bad.text
+    log = slack.server.log.read_text()
+    assert "channels" in log  # the requests were logged
+    assert not any(s in log for s in secrets)

@@ -10,32 +10,20 @@ import hmac
 import json
 import time
 import uuid
-from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 
-from .api_fixtures import Tenants, start_api_server
-from .receiver import Received, receiver
-
-SLACK_OK = b'{"ok": true, "ts": "1.0"}'
+from .api_fixtures import Tenants
+from .channel_fixtures import channel_server
+from .receiver import Received
 
 
 @pytest.fixture(scope="module")
 async def slack(api_env, data_dir):
-    """One server whose Slack API is the outbox; the outbox answers as Slack does."""
-    async with receiver() as outbox:
-        outbox.reply = SLACK_OK
-        server = await asyncio.to_thread(
-            start_api_server,
-            data_dir / "slack",
-            TENANTGRAPH_SLACK_API_URL=f"{outbox.url}/api/",
-            **api_env,
-        )
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-            yield SimpleNamespace(url=server.url, outbox=outbox, server=server, http=client)
-        server.terminate()
+    async with channel_server(api_env, data_dir / "slack") as server:
+        yield server
 
 
 def _signed(secret: str, body: bytes, *, at: int | None = None, kind: str = "json") -> dict:

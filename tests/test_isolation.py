@@ -271,6 +271,10 @@ PUBLIC = {
     ("POST", "/channels/slack/events"): "Slack's webhook: verified by the connection's"
     " signing secret (tests/test_channels_slack.py attacks it)",
     ("POST", "/channels/slack/interactions"): "Slack's button presses: verified the same way",
+    ("GET", "/channels/whatsapp/webhook"): "Meta's subscription check: answers only whether a"
+    " verify token is known (tests/test_channels_whatsapp.py)",
+    ("POST", "/channels/whatsapp/webhook"): "WhatsApp's webhook: verified by the connection's"
+    " app secret (tests/test_channels_whatsapp.py attacks it)",
 }
 
 

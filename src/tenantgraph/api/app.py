@@ -23,6 +23,7 @@ from tenantgraph.api.auth import AuthMiddleware
 from tenantgraph.api.channels import connections as channel_connections
 from tenantgraph.api.channels import escalation as channel_escalation
 from tenantgraph.api.channels import slack as channel_slack
+from tenantgraph.api.channels import whatsapp as channel_whatsapp
 from tenantgraph.api.custom_auth import CustomAuthMiddleware
 from tenantgraph.api.errors import CatchAllMiddleware, install_error_handlers
 from tenantgraph.api.health import ready
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         channel_connections.router,
         channel_escalation.router,
         channel_slack.router,
+        channel_whatsapp.router,
     ):
         app.include_router(router)
     describe_security(app)

@@ -22,6 +22,8 @@ PUBLIC = frozenset({("GET", "/ok"), ("GET", "/ready"), ("GET", "/info"), ("GET",
 PUBLIC |= {
     ("POST", "/channels/slack/events"),
     ("POST", "/channels/slack/interactions"),
+    ("GET", "/channels/whatsapp/webhook"),
+    ("POST", "/channels/whatsapp/webhook"),
 }
 # Routes of the platform admin token only (not a tenant credential: scopes do not apply).
 PLATFORM = frozenset({("POST", "/orgs"), ("GET", "/orgs"), ("DELETE", "/orgs/{org_id}")})

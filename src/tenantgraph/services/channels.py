@@ -8,6 +8,8 @@ route's answer: the answer names the secret fields that are set, not their value
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import uuid
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from tenantgraph.stores import channels as store
 __all__ = ["PURPOSE", "SHAPES", "ChannelNotFound", "Channels", "Connection"]
 
 PURPOSE = "channel-secrets"
+VERIFY_PURPOSE = "channel-verify-token"  # the key of verify tokens' lookup digests
 # Per type: the provider id field (None: no inbound webhook), the other plain fields and
 # the secret fields; every listed field is required when the connection is created.
 SHAPES: dict[str, tuple[str | None, tuple[str, ...], tuple[str, ...]]] = {
@@ -128,7 +131,14 @@ class Channels:
             "config": plain,
             "secrets": self._seal(secrets),
             "secret_fields": sorted(secrets),
+            "verify_digest": self._digest(secrets["verify_token"])
+            if "verify_token" in secrets
+            else None,
         }
+
+    def _digest(self, verify_token: str) -> str:
+        key = self.secret_key.derive(VERIFY_PURPOSE)
+        return hmac.new(key, verify_token.encode(), hashlib.sha256).hexdigest()
 
     async def create(
         self,
@@ -201,6 +211,12 @@ class Channels:
         async with self.db.tenant(principal) as conn:
             if not await store.delete(conn, principal.org_id, channel_id):
                 raise ChannelNotFound("Channel not found")
+
+    async def verify_token_known(self, verify_token: str) -> bool:
+        """Whether some WhatsApp connection holds `verify_token` (Meta's subscription
+        check names nothing else)."""
+        async with self.db.system() as conn:
+            return await store.verify_token_known(conn, self._digest(verify_token))
 
     async def resolve(self, channel_type: str, provider_id: str) -> list[Connection]:
         """The connections (of any org) claiming a provider's workspace or number; the

@@ -9,22 +9,22 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-__all__ = ["delete", "get", "insert", "list_all", "resolve", "update"]
+__all__ = ["delete", "get", "insert", "list_all", "resolve", "update", "verify_token_known"]
 
 _COLUMNS = """channel_id, type, name, assistant_id, external_id, config, secrets,
               secret_fields, created_at, updated_at"""
 _INSERT = f"""
 INSERT INTO channels (org_id, channel_id, type, name, assistant_id, external_id, config,
-                      secrets, secret_fields)
+                      secrets, secret_fields, verify_digest)
 VALUES (%(org)s, %(channel)s, %(type)s, %(name)s, %(assistant)s, %(external)s, %(config)s,
-        %(secrets)s, %(fields)s)
+        %(secrets)s, %(fields)s, %(verify)s)
 ON CONFLICT (org_id, type, name) DO NOTHING
 RETURNING {_COLUMNS}
 """
 _UPDATE = f"""
 UPDATE channels SET name = %(name)s, assistant_id = %(assistant)s, external_id = %(external)s,
        config = %(config)s, secrets = %(secrets)s, secret_fields = %(fields)s,
-       updated_at = now()
+       verify_digest = %(verify)s, updated_at = now()
 WHERE org_id = %(org)s AND channel_id = %(channel)s
 RETURNING {_COLUMNS}
 """
@@ -41,6 +41,7 @@ def _params(org_id: str, channel_id: uuid.UUID, row: dict[str, Any]) -> dict[str
         "config": Jsonb(row["config"]),
         "secrets": row["secrets"],
         "fields": row["secret_fields"],
+        "verify": row["verify_digest"],
     }
 
 
@@ -90,3 +91,10 @@ async def resolve(
     connection: the org is not known yet), with its encrypted secrets."""
     cur = await conn.execute("SELECT * FROM resolve_channel(%s, %s)", (channel_type, provider_id))
     return await cur.fetchall()
+
+
+async def verify_token_known(conn: AsyncConnection, digest: str) -> bool:
+    """Whether a connection of any org holds the verify token of this digest."""
+    cur = await conn.execute("SELECT channel_verify_token_known(%s) AS known", (digest,))
+    row = await cur.fetchone()
+    return bool(row and row["known"])

@@ -13,6 +13,8 @@ CREATE TABLE channels (
     config        jsonb NOT NULL DEFAULT '{}',
     secrets       text NOT NULL,
     secret_fields text[] NOT NULL DEFAULT '{}',
+    -- WhatsApp's subscription check names only a verify token: its keyed digest.
+    verify_digest text,
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (org_id, channel_id),
@@ -20,6 +22,7 @@ CREATE TABLE channels (
 );
 -- The inbound lookup (resolve_channel) searches every org by provider id.
 CREATE INDEX channels_external ON channels (type, external_id) WHERE external_id IS NOT NULL;
+CREATE INDEX channels_verify ON channels (verify_digest) WHERE verify_digest IS NOT NULL;
 
 SELECT enable_tenant_rls('channels');
 
@@ -37,3 +40,13 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = tenantgraph, pg_temp AS $
 $$;
 REVOKE ALL ON FUNCTION resolve_channel(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION resolve_channel(text, text) TO tenantgraph_app;
+
+-- WhatsApp's subscription check (`hub.verify_token`) names no number and no org: whether
+-- some connection holds this verify token (by its keyed digest), and nothing else.
+CREATE FUNCTION channel_verify_token_known(digest text)
+RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = tenantgraph, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM channels c WHERE c.verify_digest = digest)
+$$;
+REVOKE ALL ON FUNCTION channel_verify_token_known(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION channel_verify_token_known(text) TO tenantgraph_app;

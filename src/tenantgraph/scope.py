@@ -37,6 +37,7 @@ __all__ = [
     "service_account",
     "validate_identifier",
     "validate_person_id",
+    "webchat_key",
 ]
 
 MAX_IDENTIFIER_LENGTH = 128
@@ -238,6 +239,7 @@ class KeyKind(enum.StrEnum):
     RUN_EVENTS = "run"
     CACHE = "cache"
     DEDUP = "dedup"
+    WEBCHAT = "webchat"
 
 
 def _escape_part(part: object) -> str:
@@ -258,6 +260,12 @@ def dedup_key(org_id: str, channel: str, delivery_id: str) -> str:
     """`{org}:dedup:<channel>:<delivery id>`: a channel delivery already taken (a Slack
     `event_id`, a WhatsApp message id), so a provider's retry starts nothing twice."""
     return redis_key(org_id, KeyKind.DEDUP, channel, delivery_id)
+
+
+def webchat_key(org_id: str, conversation_id: str, part: str) -> str:
+    """`{org}:webchat:<conversation>:<part>`: a web chat conversation's frames (`frames`)
+    and the lease of the one task that follows its run (`follower`)."""
+    return redis_key(org_id, KeyKind.WEBCHAT, conversation_id, part)
 
 
 def org_key_pattern(org_id: str) -> str:

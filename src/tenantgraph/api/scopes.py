@@ -8,7 +8,7 @@ routes whose scope it holds, and its role still applies. README "Scopes" is this
 
 from __future__ import annotations
 
-from fastapi import Request
+from starlette.requests import HTTPConnection
 
 from tenantgraph.api.identity import request_identity
 from tenantgraph.errors import Forbidden
@@ -168,15 +168,16 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
 }
 
 
-async def require_route_scope(request: Request) -> None:
+async def require_route_scope(request: HTTPConnection) -> None:
     """App-wide dependency: a scoped credential holds the scope of the matched route. A
-    route in no table is refused to every scoped credential (fails closed)."""
+    route in no table is refused to every scoped credential (fails closed). A WebSocket
+    authenticates in its first message and checks its scope itself (api/channels/)."""
     identity = request_identity(request.scope)
     principal = identity.principal if identity is not None else None
     if principal is None or principal.scopes is None:
         return
     route = request.scope.get("route")
-    key = (request.method, getattr(route, "path", ""))
+    key = (request.scope["method"], getattr(route, "path", ""))
     if key in PUBLIC:
         return
     needed = ROUTE_SCOPES.get(key)

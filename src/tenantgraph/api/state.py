@@ -39,6 +39,7 @@ from tenantgraph.services.runs import Runs
 from tenantgraph.services.store_sweeper import StoreSweeper
 from tenantgraph.services.thread_state import ThreadStates
 from tenantgraph.services.threads import Threads
+from tenantgraph.services.web_chat import WebChat
 from tenantgraph.services.webhooks import Webhooks
 from tenantgraph.settings import Settings
 
@@ -75,6 +76,7 @@ class AppState:
     channel_turns: ChannelTurns
     slack_replies: SlackReplies
     whatsapp_replies: WhatsAppReplies
+    web_chat: WebChat
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -156,6 +158,15 @@ class AppState:
                 worker=self.worker,
             )
             stack.push_async_callback(self.channel_turns.aclose)
+            self.web_chat = WebChat(
+                self.runs,
+                self.threads,
+                self.assistants,
+                self.rate_limiter,
+                redis,
+                ttl_seconds=flag_ttl,
+                worker=self.worker,
+            )
             ttl = resources.store_config.ttl or {}
             sweeper = StoreSweeper(db, interval=60 * (ttl.get("sweep_interval_minutes") or 1))
             sweeper.start()

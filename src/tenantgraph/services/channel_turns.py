@@ -29,14 +29,14 @@ from tenantgraph.services.runs import InvalidRun, RunConflict, RunCreate, Runs
 from tenantgraph.services.thread_state import ThreadStates
 from tenantgraph.services.threads import Threads
 
-__all__ = ["INTERRUPT", "ChannelTurns", "reply_of"]
+__all__ = ["INTERRUPT", "ChannelTurns", "message_text", "reply_of"]
 
 log = logging.getLogger(__name__)
 INTERRUPT = "interrupt"  # the `tool_name` of a pending confirmation that is an interrupt
 _FAILED = "Sorry, something went wrong. Please try again."
 
 
-def _text(content: Any) -> str:
+def message_text(content: Any) -> str:
     """A message's text: a string, or the text blocks of a content list."""
     if isinstance(content, str):
         return content
@@ -58,7 +58,7 @@ def reply_of(result: Any) -> Reply:
         return Reply(text, interrupt_id=str(first.get("id") or "0"))
     for message in reversed(result.get("messages") or []):
         if isinstance(message, dict) and message.get("type") in ("ai", "AIMessageChunk"):
-            return Reply(_text(message.get("content")))
+            return Reply(message_text(message.get("content")))
     return Reply("")
 
 

@@ -160,6 +160,8 @@ SECURITY_DEFINER = {
     "resolve_api_key(hash bytea)",
     "sweep_idempotency_records(batch integer)",
     "sweep_store_items(batch integer)",
+    "resolve_channel(channel_type text, provider_id text)",
+    "channel_verify_token_known(digest text)",
 }
 
 

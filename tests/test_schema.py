@@ -117,19 +117,3 @@ async def test_migrate_is_idempotent(resources):
     async with await psycopg.AsyncConnection.connect(resources.admin_conninfo) as conn:
         cur = await conn.execute(f"SELECT version FROM {SCHEMA}.schema_migrations ORDER BY 1")
         assert [r[0] for r in await cur.fetchall()] == [m.version for m in load_migrations()]
-
-
-async def test_the_channel_lookups_are_narrow_definer_functions_of_the_runtime_role(admin):
-    """Inbound webhooks name a workspace or a number, not an org: the two functions that
-    search every org for it run as the owner, and only the runtime role may call them."""
-    cur = await admin.execute(
-        """SELECT p.proname, p.prosecdef, has_function_privilege(%s, p.oid, 'EXECUTE'),
-                  has_function_privilege('public', p.oid, 'EXECUTE')
-           FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-           WHERE n.nspname = %s AND p.proname LIKE %s ORDER BY 1""",
-        (APP_ROLE, SCHEMA, "%channel%"),
-    )
-    assert await cur.fetchall() == [
-        ("channel_verify_token_known", True, True, False),
-        ("resolve_channel", True, True, False),
-    ]

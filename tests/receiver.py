@@ -32,13 +32,14 @@ class Received:
 @dataclass
 class Receiver:
     """`answers`: what the next requests get, in order (a status, or HANG: no answer until
-    `release` is set); 200 once they are used up."""
+    `release` is set); 200 once they are used up. `reply`: the body of every answer (JSON)."""
 
     url: str = ""
     answers: list[int | str] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     release: asyncio.Event = field(default_factory=asyncio.Event)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    reply: bytes = b""
 
     async def wait_for(self, count: int, within: float = 30) -> list[Received]:
         """The requests received, once there are `count` (a generous deadline)."""
@@ -70,7 +71,7 @@ async def receiver() -> AsyncIterator[Receiver]:
         if answer == HANG:
             await state.release.wait()
             answer = 200
-        return Response(status_code=int(answer))
+        return Response(state.reply, status_code=int(answer), media_type="application/json")
 
     async with serve(app, host=RECEIVER_HOST) as url:
         state.url = url

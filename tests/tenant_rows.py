@@ -136,6 +136,11 @@ SEED: list[tuple[str, str]] = [
         "INSERT INTO experiment_assignments (org_id, experiment_id, user_id, variant)"
         " VALUES (%(org)s, %(experiment)s, 'alice', 'a')",
     ),
+    (
+        "channels",
+        "INSERT INTO channels (org_id, channel_id, type, name, assistant_id, external_id,"
+        " secrets) VALUES (%(org)s, %(thread)s, 'slack', 'seed', 'agent', 'T1', 'sealed')",
+    ),
 ]
 
 

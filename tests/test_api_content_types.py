@@ -72,10 +72,19 @@ def _bodied_rows() -> list[tuple[str, str, Any, bool]]:
     return [(m, p, {} if b is None else b, admin) for m, p, b, admin in rows if m in bodied]
 
 
+# The providers' webhooks: signed over their raw bytes (Slack's button presses are a form),
+# sent by tests/test_channels_slack.py and tests/test_channels_whatsapp.py.
+SIGNED = {
+    ("POST", "/channels/slack/events"),
+    ("POST", "/channels/slack/interactions"),
+    ("POST", "/channels/whatsapp/webhook"),
+}
+
+
 def test_every_route_with_a_body_is_sent_here():
     bodied = {(m, anonymous(p)) for m, p in app_routes() if m in {"POST", "PUT", "PATCH"}}
     sent = {(m, anonymous(p)) for m, p, _, _ in _bodied_rows()}
-    assert sorted(bodied - sent) == []
+    assert sorted(bodied - sent - SIGNED) == []
 
 
 def _passthrough(caller, content_type: str | None) -> dict[str, str]:

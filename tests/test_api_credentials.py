@@ -162,6 +162,8 @@ SECURITY_DEFINER = {
     "sweep_feedback(batch integer, default_days integer)",
     "sweep_idempotency_records(batch integer)",
     "sweep_store_items(batch integer)",
+    "resolve_channel(channel_type text, provider_id text)",
+    "channel_verify_token_known(digest text)",
 }
 
 

@@ -26,6 +26,7 @@ from .test_mcp import mcp_session
 
 HI = {"messages": [{"role": "user", "content": "hi"}]}
 A2A_HI = {"role": "user", "parts": [{"kind": "text", "text": "hi"}], "messageId": "m-hi"}
+SLACK = {"team_id": "T-victim", "signing_secret": "victim-signing", "bot_token": "xoxb-victim"}
 MEMBER, ADMIN = "member", "admin"
 # What another member of the victim's org gets: the same 404 as a missing id (the object is
 # alice's), the object itself (assistants are shared by the org), or 403 (role refused).
@@ -92,6 +93,32 @@ ROUTES: list[tuple[str, str, str, Any, str, str]] = [
     ),
     ("org webhook secret", "GET", "/orgs/{org_id}/webhooks/secret", None, ADMIN, REFUSED),
     ("org webhook rotate", "POST", "/orgs/{org_id}/webhooks/secret", None, ADMIN, REFUSED),
+    ("org channels", "GET", "/orgs/{org_id}/channels", None, ADMIN, REFUSED),
+    (
+        "org channel create",
+        "POST",
+        "/orgs/{org_id}/channels",
+        {"type": "web", "name": "{tag}", "assistant_id": "agent"},
+        ADMIN,
+        REFUSED,
+    ),
+    ("org channel get", "GET", "/orgs/{org_id}/channels/{channel_id}", None, ADMIN, REFUSED),
+    (
+        "org channel patch",
+        "PATCH",
+        "/orgs/{org_id}/channels/{channel_id}",
+        {"name": "victim"},
+        ADMIN,
+        REFUSED,
+    ),
+    (
+        "thread escalation",
+        "POST",
+        "/threads/{thread_id}/escalation",
+        {"status": "agent", "reason": "pwned"},
+        MEMBER,
+        HIDDEN,
+    ),
     ("run create", "POST", "/threads/{thread_id}/runs", {"assistant_id": "agent"}, MEMBER, HIDDEN),
     (
         "run wait",
@@ -202,6 +229,7 @@ ROUTES: list[tuple[str, str, str, Any, str, str]] = [
     ("run delete", "DELETE", "/threads/{thread_id}/runs/{run_id}", None, MEMBER, HIDDEN),
     ("org key revoke", "DELETE", "/orgs/{org_id}/keys/{key_id}", None, ADMIN, REFUSED),
     ("org member delete", "DELETE", "/orgs/{org_id}/members/{user_id}", None, ADMIN, REFUSED),
+    ("org channel delete", "DELETE", "/orgs/{org_id}/channels/{channel_id}", None, ADMIN, REFUSED),
     ("assistant delete", "DELETE", "/assistants/{assistant_id}", None, ADMIN, REFUSED),
     ("thread delete", "DELETE", "/threads/{thread_id}", None, MEMBER, HIDDEN),
 ]
@@ -316,6 +344,13 @@ PUBLIC = {
     ("GET", "/redoc"): "ReDoc page rendering the schema",
     ("POST", "/feedback/tokens/{token}"): "the signed token is the credential: one run, one"
     " key (tests/test_api_feedback.py attacks it: forged, expired, another run's, replayed)",
+    ("POST", "/channels/slack/events"): "Slack's webhook: verified by the connection's"
+    " signing secret (tests/test_channels_slack.py attacks it)",
+    ("POST", "/channels/slack/interactions"): "Slack's button presses: verified the same way",
+    ("GET", "/channels/whatsapp/webhook"): "Meta's subscription check: answers only whether a"
+    " verify token is known (tests/test_channels_whatsapp.py)",
+    ("POST", "/channels/whatsapp/webhook"): "WhatsApp's webhook: verified by the connection's"
+    " app secret (tests/test_channels_whatsapp.py attacks it)",
 }
 
 
@@ -403,6 +438,12 @@ async def victim(tenants):
     secret = await a_admin.http.get(hooks + "/secret")
     assert listed.status_code == secret.status_code == 200, (listed.text, secret.text)
     ids["webhook_rotated_at"] = secret.json()["rotated_at"]
+    channel = await a_admin.http.post(
+        f"/orgs/{a_admin.org}/channels",
+        json={"type": "slack", "name": "victim", "assistant_id": "agent", "config": SLACK},
+    )
+    assert channel.status_code == 200, channel.text
+    ids["channel_id"] = channel.json()["channel_id"]
     window = _fill("/sessions/{assistant_id}/{session_id}/messages", ids)
     said = await tenants.a_member.http.post(window, json={"messages": [{"x": "alice's"}]})
     assert said.status_code == 200, said.text
@@ -410,7 +451,7 @@ async def victim(tenants):
 
 
 VARIED = ("thread_id", "assistant_id", "org_id", "key_id", "user_id", "run_id", "cron_id")
-VARIED += ("checkpoint_id", "pending_thread_id", "pending_run_id", "experiment_id")
+VARIED += ("checkpoint_id", "pending_thread_id", "pending_run_id", "experiment_id", "channel_id")
 
 
 def _missing(ids: dict) -> dict:
@@ -487,6 +528,9 @@ async def _assert_untouched(tenants, ids) -> None:
     assert (experiment["status"], experiment["description"]) == ("draft", None)
     secret = (await admin.http.get(hooks + "/secret")).json()
     assert secret == {"rotated_at": ids["webhook_rotated_at"]}  # never rotated, never shown
+    channels = (await admin.http.get(f"/orgs/{ids['org_id']}/channels")).json()
+    assert [(c["channel_id"], c["name"]) for c in channels] == [(ids["channel_id"], "victim")]
+    assert "escalation" not in (await sdk.threads.get(ids["thread_id"]))["metadata"]
 
 
 async def _rpc(who, path: str, request: tuple[str, Any], ids: dict):

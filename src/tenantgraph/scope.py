@@ -30,12 +30,14 @@ __all__ = [
     "Principal",
     "PrincipalKind",
     "Role",
+    "dedup_key",
     "memory_namespace",
     "org_key_pattern",
     "redis_key",
     "service_account",
     "validate_identifier",
     "validate_person_id",
+    "webchat_key",
 ]
 
 MAX_IDENTIFIER_LENGTH = 128
@@ -237,6 +239,8 @@ class KeyKind(enum.StrEnum):
     FLAG = "flag"
     RUN_EVENTS = "run"
     CACHE = "cache"
+    DEDUP = "dedup"
+    WEBCHAT = "webchat"
 
 
 def _escape_part(part: object) -> str:
@@ -251,6 +255,18 @@ def redis_key(org_id: str, kind: KeyKind, *parts: object) -> str:
     """`{org_id}:<kind>:<part>:…` — the org hash tag keeps one org's keys in one slot."""
     validate_identifier(org_id, "org_id")
     return ":".join([f"{{{org_id}}}", KeyKind(kind).value, *map(_escape_part, parts)])
+
+
+def dedup_key(org_id: str, channel: str, delivery_id: str) -> str:
+    """`{org}:dedup:<channel>:<delivery id>`: a channel delivery already taken (a Slack
+    `event_id`, a WhatsApp message id), so a provider's retry starts nothing twice."""
+    return redis_key(org_id, KeyKind.DEDUP, channel, delivery_id)
+
+
+def webchat_key(org_id: str, conversation_id: str, part: str) -> str:
+    """`{org}:webchat:<conversation>:<part>`: a web chat conversation's frames (`frames`)
+    and the lease of the one task that follows its run (`follower`)."""
+    return redis_key(org_id, KeyKind.WEBCHAT, conversation_id, part)
 
 
 def org_key_pattern(org_id: str) -> str:

@@ -342,6 +342,17 @@ class Settings(BaseSettings):
     outbound_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Timeout of one attempt of a webhook's POST."
     )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/",
+        description="Base URL of Slack's Web API, where channel replies are posted.",
+    )
+    whatsapp_api_url: str = Field(
+        default="https://graph.facebook.com/v21.0",
+        description="Base URL of the WhatsApp Cloud API (Graph API), where replies are sent.",
+    )
+    channel_dedup_seconds: int = Field(
+        default=24 * 3600, gt=0, description="How long a channel's delivery ids are remembered."
+    )
     pg_shared_buffers_mb: int | None = Field(
         default=None, description="Embedded Postgres shared_buffers; sized from memory if unset."
     )

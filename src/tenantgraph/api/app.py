@@ -27,6 +27,11 @@ from tenantgraph.api import (
     webhooks,
 )
 from tenantgraph.api.auth import AuthMiddleware
+from tenantgraph.api.channels import connections as channel_connections
+from tenantgraph.api.channels import escalation as channel_escalation
+from tenantgraph.api.channels import slack as channel_slack
+from tenantgraph.api.channels import web_chat as channel_web_chat
+from tenantgraph.api.channels import whatsapp as channel_whatsapp
 from tenantgraph.api.custom_auth import CustomAuthMiddleware
 from tenantgraph.api.errors import CatchAllMiddleware, install_error_handlers
 from tenantgraph.api.health import ready
@@ -126,6 +131,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         a2a.router,
         feedback.router,
         experiments.router,
+        channel_connections.router,
+        channel_escalation.router,
+        channel_slack.router,
+        channel_whatsapp.router,
+        channel_web_chat.router,
     ):
         app.include_router(router)
     describe_security(app)

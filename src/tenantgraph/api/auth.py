@@ -58,6 +58,13 @@ VERIFIED_TOKENS_MAX = 10_000
 PUBLIC_PATHS = frozenset({"/ok", "/ready", "/info", "/metrics", "/docs", "/redoc", "/openapi.json"})
 # Paths that carry their own credential (a run's signed feedback token), checked by the route.
 PUBLIC_PREFIXES = ("/feedback/tokens/",)
+# Providers' webhooks carry no credential of ours: each request is verified by its
+# signature against the connection it names (api/channels/).
+PUBLIC_PATHS |= {
+    "/channels/slack/events",
+    "/channels/slack/interactions",
+    "/channels/whatsapp/webhook",
+}
 
 
 def _claim(claims: Mapping[str, Any], name: str) -> Any:

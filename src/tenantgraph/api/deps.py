@@ -10,6 +10,7 @@ from tenantgraph.api.auth import current_principal, require_admin
 from tenantgraph.api.state import AppState
 from tenantgraph.scope import Principal
 from tenantgraph.services.assistants import Assistants
+from tenantgraph.services.channels import Channels
 from tenantgraph.services.crons import Crons
 from tenantgraph.services.experiments import Experiments
 from tenantgraph.services.feedback import Feedback
@@ -24,6 +25,7 @@ __all__ = [
     "Admin",
     "AssistantService",
     "Caller",
+    "ChannelService",
     "CronService",
     "ExperimentService",
     "FeedbackService",
@@ -71,5 +73,6 @@ LimitService = Annotated[OrgLimits, _service("limits")]
 WebhookService = Annotated[Webhooks, _service("webhooks")]
 FeedbackService = Annotated[Feedback, _service("feedback")]
 ExperimentService = Annotated[Experiments, _service("experiments")]
+ChannelService = Annotated[Channels, _service("channels")]
 Caller = Annotated[Principal, Depends(current_principal)]
 Admin = Annotated[Principal, Depends(require_admin)]

@@ -8,7 +8,7 @@ routes whose scope it holds, and its role still applies. README "Scopes" is this
 
 from __future__ import annotations
 
-from fastapi import Request
+from starlette.requests import HTTPConnection
 
 from tenantgraph.api.identity import request_identity
 from tenantgraph.errors import Forbidden
@@ -19,6 +19,12 @@ __all__ = ["PLATFORM", "PUBLIC", "ROUTE_SCOPES", "require_route_scope"]
 PUBLIC = frozenset({("GET", "/ok"), ("GET", "/ready"), ("GET", "/info"), ("GET", "/metrics")}) | {
     # A browser's feedback: the signed token in the path is the credential (one run, one key).
     ("POST", "/feedback/tokens/{token}"),
+    # Providers' webhooks: no credential of ours, each request verified by the signature of
+    # the channel connection it names (api/channels/).
+    ("POST", "/channels/slack/events"),
+    ("POST", "/channels/slack/interactions"),
+    ("GET", "/channels/whatsapp/webhook"),
+    ("POST", "/channels/whatsapp/webhook"),
 }
 # Routes of the platform admin token only (not a tenant credential: scopes do not apply).
 PLATFORM = frozenset({("POST", "/orgs"), ("GET", "/orgs"), ("DELETE", "/orgs/{org_id}")})
@@ -75,6 +81,7 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
             ("POST", _SESSION + "/messages"),
             ("DELETE", _SESSION),
             ("POST", "/threads/prune"),
+            ("POST", _T + "/escalation"),
         ],
         "threads:write",
     ),
@@ -162,6 +169,11 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
             ("PUT", _ORG + "/webhooks"),
             ("GET", _ORG + "/webhooks/secret"),
             ("POST", _ORG + "/webhooks/secret"),
+            ("POST", _ORG + "/channels"),
+            ("GET", _ORG + "/channels"),
+            ("GET", _ORG + "/channels/{channel_id}"),
+            ("PATCH", _ORG + "/channels/{channel_id}"),
+            ("DELETE", _ORG + "/channels/{channel_id}"),
         ],
         "admin",
     ),
@@ -192,15 +204,16 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
 }
 
 
-async def require_route_scope(request: Request) -> None:
+async def require_route_scope(request: HTTPConnection) -> None:
     """App-wide dependency: a scoped credential holds the scope of the matched route. A
-    route in no table is refused to every scoped credential (fails closed)."""
+    route in no table is refused to every scoped credential (fails closed). A WebSocket
+    authenticates in its first message and checks its scope itself (api/channels/)."""
     identity = request_identity(request.scope)
     principal = identity.principal if identity is not None else None
     if principal is None or principal.scopes is None:
         return
     route = request.scope.get("route")
-    key = (request.method, getattr(route, "path", ""))
+    key = (request.scope["method"], getattr(route, "path", ""))
     if key in PUBLIC:
         return
     needed = ROUTE_SCOPES.get(key)

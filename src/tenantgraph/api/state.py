@@ -22,11 +22,15 @@ from tenantgraph.ephemeral.context import bind
 from tenantgraph.ephemeral.ratelimit import RateLimiter
 from tenantgraph.errors import Conflict
 from tenantgraph.resources import Resources, open_resources, startup_line
+from tenantgraph.runtime.channel_delivery import SlackReplies, WhatsAppReplies
 from tenantgraph.runtime.graphs import GraphRegistry
 from tenantgraph.runtime.webhooks import WebhookSender
 from tenantgraph.runtime.worker import Worker
 from tenantgraph.services.assistants import Assistants
+from tenantgraph.services.channel_turns import ChannelTurns
+from tenantgraph.services.channels import Channels
 from tenantgraph.services.crons import Crons
+from tenantgraph.services.escalation import Escalations
 from tenantgraph.services.experiments import Experiments
 from tenantgraph.services.feedback import Feedback
 from tenantgraph.services.feedback_tokens import FeedbackTokens
@@ -39,6 +43,7 @@ from tenantgraph.services.store_sweeper import StoreSweeper
 from tenantgraph.services.thread_state import ThreadStates
 from tenantgraph.services.thread_stream import ThreadStreams
 from tenantgraph.services.threads import Threads
+from tenantgraph.services.web_chat import WebChat
 from tenantgraph.services.webhooks import Webhooks
 from tenantgraph.settings import Settings
 
@@ -73,6 +78,12 @@ class AppState:
     feedback: Feedback
     experiments: Experiments
     worker: Worker | None
+    channels: Channels
+    escalations: Escalations
+    channel_turns: ChannelTurns
+    slack_replies: SlackReplies
+    whatsapp_replies: WhatsAppReplies
+    web_chat: WebChat
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -116,6 +127,11 @@ class AppState:
             self.webhooks = Webhooks(db, resources.outbound, resources.secret_key)
             self.feedback = Feedback(db, tokens)
             self.experiments = Experiments(db)
+            self.channels = Channels(db, resources.secret_key, self.assistants)
+            flag_ttl = settings.ephemeral.flag_ttl_seconds
+            self.escalations = Escalations(self.threads, redis, ttl_seconds=flag_ttl)
+            self.slack_replies = SlackReplies(settings.slack_api_url)
+            self.whatsapp_replies = WhatsAppReplies(settings.whatsapp_api_url, resources.outbound)
             await _first_start(settings, self.orgs)
             self.worker = None
             if settings.worker_concurrency > 0:
@@ -140,6 +156,28 @@ class AppState:
                     lambda: worker.stop(max(self.shutdown.remaining(), STOP_SECONDS))
                 )
                 self.worker = worker
+            # Closed first: a channel turn still waiting on a run ends before the worker.
+            self.channel_turns = ChannelTurns(
+                self.runs,
+                self.threads,
+                self.thread_states,
+                self.assistants,
+                self.escalations,
+                self.rate_limiter,
+                redis,
+                flag_ttl_seconds=flag_ttl,
+                worker=self.worker,
+            )
+            stack.push_async_callback(self.channel_turns.aclose)
+            self.web_chat = WebChat(
+                self.runs,
+                self.threads,
+                self.assistants,
+                self.rate_limiter,
+                redis,
+                ttl_seconds=flag_ttl,
+                worker=self.worker,
+            )
             ttl = resources.store_config.ttl or {}
             sweeper = StoreSweeper(
                 db,

@@ -4,7 +4,8 @@ The LangGraph API parses bodies as JSON regardless of the header, and clients re
 `langgraph-nextjs-api-passthrough` (the chat UI's recommended proxy) forwards POST bodies
 without their `Content-Type`, so the browser sends them as `text/plain;charset=UTF-8`.
 FastAPI reads a body as JSON only when the header is missing or names JSON, so the header
-is set to JSON here before the routes see it. No route of ours takes form or multipart data.
+is set to JSON here before the routes see it. No route of ours takes form or multipart data
+through FastAPI (the providers' webhooks, api/channels/, read their signed raw bytes).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SQL of an org's channel connections (tenant table `channels`, migration 0018), and the
+"""SQL of an org's channel connections (tenant table `channels`, migration 0017), and the
 one cross-org lookup of an inbound webhook (`resolve_channel`)."""
 
 from __future__ import annotations

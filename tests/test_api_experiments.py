@@ -157,6 +157,14 @@ async def _score(api_url, admin, experiment_id, user: str, key: str, value: floa
     assert given.status_code == 200, given.text
 
 
+def _rounded(control: dict, treatment: dict) -> list[float]:
+    """The figures a results test checks, to 3 decimals: each mean and interval, then the
+    difference and its p-value."""
+    figures = [control[k] for k in ("mean", "ci_low", "ci_high")]
+    figures += [treatment[k] for k in ("mean", "ci_low", "ci_high", "difference", "p_value")]
+    return [round(x, 3) for x in figures]
+
+
 async def test_results_match_a_hand_computed_dataset(api_url, settings, api_env, tenants):
     """Control scores 3, 4, 5, 4 and treatment 5, 5, 4, 6, 5: means 4 and 5, Student's t
     intervals [2.701, 5.299] and [4.122, 5.878], Welch's t = 1.936 on 6.05 degrees of
@@ -177,19 +185,7 @@ async def test_results_match_a_hand_computed_dataset(api_url, settings, api_env,
     control, treatment = results["variants"]
     assert (control["feedback"], treatment["feedback"]) == (4, 5)
     assert (control["users"], treatment["users"]) == (4, 5)
-    rounded = [
-        round(x, 3)
-        for x in (
-            control["mean"],
-            control["ci_low"],
-            control["ci_high"],
-            treatment["mean"],
-            treatment["ci_low"],
-            treatment["ci_high"],
-            treatment["difference"],
-            treatment["p_value"],
-        )
-    ]
+    rounded = _rounded(control, treatment)
     assert rounded == [4.0, 2.701, 5.299, 5.0, 4.122, 5.878, 1.0, 0.101]
     listed = tenantgraph(
         settings, api_env, "experiments", "list", "--org", admin.org, COLUMNS="200"
@@ -225,17 +221,5 @@ async def test_binary_results_use_wilson_intervals_and_a_two_proportion_z_test(a
     control, treatment = (await admin.http.get(f"/experiments/{eid}/results")).json()["variants"]
     assert control["binary"] and treatment["binary"]
     assert treatment["test"] == "two-proportion z"
-    rounded = [
-        round(x, 3)
-        for x in (
-            control["mean"],
-            control["ci_low"],
-            control["ci_high"],
-            treatment["mean"],
-            treatment["ci_low"],
-            treatment["ci_high"],
-            treatment["difference"],
-            treatment["p_value"],
-        )
-    ]
+    rounded = _rounded(control, treatment)
     assert rounded == [0.333, 0.097, 0.7, 0.833, 0.436, 0.97, 0.5, 0.079]

@@ -12,6 +12,7 @@ from a2a import types as a2a
 
 from tenantgraph import __version__
 from tenantgraph.errors import InvalidInput
+from tenantgraph.runtime.state_values import message_text
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -53,15 +54,6 @@ def run_input(message: a2a.Message) -> Json:
     return data
 
 
-def _text(content: Any) -> str:
-    """A chat message's text: a string, or the text blocks of a list of content blocks."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(b.get("text", "") for b in content if isinstance(b, dict))
-    return ""
-
-
 def _reply(values: Any) -> str | None:
     """The text of the last AI message of a graph state, if it has one."""
     messages = values.get("messages") if isinstance(values, dict) else None
@@ -71,7 +63,7 @@ def _reply(values: Any) -> str | None:
             "ai",
             "assistant",
         ):
-            return _text(last.get("content"))
+            return message_text(last.get("content"))
     return None
 
 

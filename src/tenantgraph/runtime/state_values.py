@@ -1,6 +1,7 @@
 """Thread state values as the LangGraph API shows them, from LangGraph's StateSnapshot:
 pure functions shared by the executor (a thread's values after a run) and the thread
-state use cases (services/thread_state.py).
+state use cases (services/thread_state.py), and the text of a message in them for the
+channels and A2A, which answer in plain text.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ __all__ = [
     "checkpoint_of",
     "interrupts_by_task",
     "jsonable",
+    "message_text",
     "snapshot_to_thread_state",
 ]
 
@@ -99,3 +101,12 @@ def snapshot_to_thread_state(state: StateSnapshot) -> dict[str, Any]:
             "parent_checkpoint_id": parent["checkpoint_id"] if parent else None,
         }
     )
+
+
+def message_text(content: Any) -> str:
+    """A message's text: a string, or the text blocks of a content list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(b.get("text", "") for b in content if isinstance(b, dict))
+    return ""

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from tenantgraph.ephemeral.flags import ConversationFlags, PendingConfirmation
 from tenantgraph.ephemeral.ratelimit import RateLimiter
 from tenantgraph.runtime.channel_delivery import Reply
+from tenantgraph.runtime.state_values import message_text
 from tenantgraph.runtime.worker import Worker
 from tenantgraph.scope import Principal
 from tenantgraph.services.assistants import Assistants
@@ -29,20 +30,11 @@ from tenantgraph.services.runs import InvalidRun, RunConflict, RunCreate, Runs
 from tenantgraph.services.thread_state import ThreadStates
 from tenantgraph.services.threads import Threads
 
-__all__ = ["INTERRUPT", "ChannelTurns", "message_text", "reply_of"]
+__all__ = ["INTERRUPT", "ChannelTurns", "reply_of"]
 
 log = logging.getLogger(__name__)
 INTERRUPT = "interrupt"  # the `tool_name` of a pending confirmation that is an interrupt
 _FAILED = "Sorry, something went wrong. Please try again."
-
-
-def message_text(content: Any) -> str:
-    """A message's text: a string, or the text blocks of a content list."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(b.get("text", "") for b in content if isinstance(b, dict))
-    return ""
 
 
 def reply_of(result: Any) -> Reply:

@@ -22,10 +22,10 @@ from tenantgraph.ephemeral.ratelimit import RateLimiter
 from tenantgraph.ephemeral.webchat_log import ConversationLog
 from tenantgraph.errors import NotFound, Unavailable
 from tenantgraph.runtime.events import RunEvent
+from tenantgraph.runtime.state_values import message_text
 from tenantgraph.runtime.worker import Worker
 from tenantgraph.scope import Principal
 from tenantgraph.services.assistants import Assistants
-from tenantgraph.services.channel_turns import message_text
 from tenantgraph.services.runs import RunCreate, Runs
 from tenantgraph.services.threads import Threads
 

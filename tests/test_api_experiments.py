@@ -223,3 +223,29 @@ async def test_binary_results_use_wilson_intervals_and_a_two_proportion_z_test(a
     assert treatment["test"] == "two-proportion z"
     rounded = _rounded(control, treatment)
     assert rounded == [0.333, 0.097, 0.7, 0.833, 0.436, 0.97, 0.5, 0.079]
+
+
+async def test_a_cron_accepts_a_running_experiment_as_its_assistant(tenants):
+    """The cron keeps the owner's variant as its assistant; each firing resolves it again
+    (tests/test_services_crons.py fires one)."""
+    admin, member = tenants.a_admin, tenants.a_member
+    experiment = await _experiment(admin)
+    eid, name = experiment["experiment_id"], experiment["name"]
+    body = {"schedule": "0 0 1 1 *", "input": HI}
+    draft = await member.http.post("/runs/crons", json={**body, "assistant_id": eid})
+    assert draft.status_code == 404, draft.text
+    assert (await _status(admin, eid, "running")).status_code == 200
+    variant = pick_variant(uuid.UUID(eid), member.user, experiment["variants"])
+    expected = next(v["assistant_id"] for v in experiment["variants"] if v["name"] == variant)
+    thread = (await member.sdk.threads.create())["thread_id"]
+    for path, ref in (
+        ("/runs/crons", f"experiment:{name}"),
+        (f"/threads/{thread}/runs/crons", eid),
+    ):
+        made = await member.http.post(path, json={**body, "assistant_id": ref})
+        assert made.status_code == 200, made.text
+        assert made.json()["assistant_id"] == expected
+    other_org = await tenants.b_admin.http.post(
+        "/runs/crons", json={**body, "assistant_id": f"experiment:{name}"}
+    )
+    assert other_org.status_code == 404, other_org.text

@@ -11,10 +11,12 @@ import pytest
 from tenantgraph.ephemeral.ratelimit import RateLimiter
 from tenantgraph.errors import InvalidInput, QuotaExceeded
 from tenantgraph.services.crons import SKIPPED_FIRINGS, Crons
+from tenantgraph.services.experiments import Experiments, pick_variant
 from tenantgraph.services.limits import OrgLimits
-from tenantgraph.services.runs import Runs
+from tenantgraph.services.runs import RunNotFound, Runs
 from tenantgraph.settings import EphemeralSettings, Limit, RateLimits
 
+from .run_helpers import until
 from .runtime_fixtures import make_org
 
 YEARLY = "0 0 1 1 *"
@@ -96,3 +98,57 @@ async def test_a_firing_spends_the_owners_run_budget_or_is_skipped(resources, or
     await crons.fire_due()
     assert await _cron_runs(resources, alice, cron["cron_id"]) == 1
     assert not (await limiter.check_run(alice)).allowed
+
+
+async def _fired_run(resources, principal, cron_id, seen: set) -> dict:
+    """The cron's one run not in `seen` (fired here, or by a test server's worker)."""
+
+    async def fresh() -> list[dict]:
+        async with resources.db.tenant(principal) as conn:
+            cur = await conn.execute(
+                "SELECT run_id, assistant_id, metadata FROM runs WHERE metadata->>'cron_id' = %s",
+                (str(cron_id),),
+            )
+            return [r for r in await cur.fetchall() if r["run_id"] not in seen]
+
+    (run,) = await until(fresh)
+    seen.add(run["run_id"])
+    return run
+
+
+async def test_a_cron_of_an_experiment_runs_the_owners_variant_at_each_firing(resources, org):
+    alice, bob, assistants = org
+    experiments = Experiments(resources.db)
+    by_name = {"control": assistants["agent"], "treatment": assistants["memory"]}
+    variants = [{"name": n, "assistant_id": str(a), "weight": 1.0} for n, a in by_name.items()]
+    experiment = await experiments.create(
+        alice, {"name": "cron-ab", "variants": variants, "metric": {"key": "thumbs"}}
+    )
+    experiment_id = experiment["experiment_id"]
+    crons = _crons(resources)
+    # Not running yet: as unknown as a missing assistant.
+    with pytest.raises(RunNotFound):
+        await crons.create(bob, None, {"schedule": YEARLY}, experiment="experiment:cron-ab")
+    await experiments.set_status(alice, experiment_id, "running")
+    cron = await crons.create(bob, None, {"schedule": YEARLY}, experiment="experiment:cron-ab")
+    by_id = await crons.create(bob, experiment_id, {"schedule": YEARLY})
+    variant = pick_variant(experiment_id, "bob", variants)
+    # The cron shows the assistant it keeps: the owner's variant when it was created.
+    assert cron["assistant_id"] == by_id["assistant_id"] == by_name[variant]
+
+    seen: set = set()
+    await _make_due(resources, bob, cron["cron_id"])
+    await crons.fire_due()
+    run = await _fired_run(resources, bob, cron["cron_id"], seen)
+    assert run["assistant_id"] == by_name[variant]
+    assert run["metadata"]["experiment_id"] == str(experiment_id)
+    assert run["metadata"]["variant"] == variant
+
+    # Completed with the other variant as winner: the next firing runs the winner.
+    winner = "control" if variant == "treatment" else "treatment"
+    await experiments.set_status(alice, experiment_id, "completed", winner=winner)
+    await _make_due(resources, bob, cron["cron_id"])
+    await crons.fire_due()
+    run = await _fired_run(resources, bob, cron["cron_id"], seen)
+    assert run["assistant_id"] == by_name[winner]
+    assert run["metadata"]["variant"] == winner

@@ -13,6 +13,7 @@ from tenantgraph.api.payloads import Body, Count, JsonObject, Text
 from tenantgraph.scope import Principal
 from tenantgraph.services.assistants import Assistants
 from tenantgraph.services.crons import Crons, CronSortColumn
+from tenantgraph.services.experiments import PREFIX as EXPERIMENT_PREFIX
 from tenantgraph.services.webhooks import Webhooks
 
 router = APIRouter(prefix="/runs/crons", tags=["crons"])
@@ -66,10 +67,17 @@ async def _create(
     body: CronCreate,
     thread_id: uuid.UUID | None,
 ) -> Json:
-    assistant_id = await assistants.resolve_id(caller, body.assistant_id)
+    if body.assistant_id.startswith(EXPERIMENT_PREFIX):
+        # An experiment named by name (its id is looked up like an assistant's, by the cron).
+        assistant_id, experiment = None, body.assistant_id
+    else:
+        assistant_id = await assistants.resolve_id(caller, body.assistant_id)
+        experiment = None
     payload = body.model_dump(exclude_unset=True, exclude={"assistant_id"})
     await _check_webhook(webhooks, caller, payload)
-    return await crons.create(caller, assistant_id, payload, thread_id=thread_id)
+    return await crons.create(
+        caller, assistant_id, payload, thread_id=thread_id, experiment=experiment
+    )
 
 
 @router.post("")

@@ -19,11 +19,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from prometheus_client import Counter
+from psycopg import AsyncConnection
 
 from tenantgraph.db.database import Database
 from tenantgraph.ephemeral.ratelimit import Decision
 from tenantgraph.errors import InvalidInput, QuotaExceeded
 from tenantgraph.scope import Principal
+from tenantgraph.services import experiments
 from tenantgraph.services.runs import InvalidRun, RunCreate, RunNotFound, Runs
 from tenantgraph.stores import crons as store
 from tenantgraph.stores import org_quotas
@@ -144,13 +146,17 @@ class Crons:
     async def create(
         self,
         principal: Principal,
-        assistant_id: uuid.UUID,
+        assistant_id: uuid.UUID | None,
         payload: dict[str, Any],
         *,
         thread_id: uuid.UUID | None = None,
+        experiment: str | None = None,
     ) -> dict[str, Any]:
         """`POST /runs/crons` and `POST /threads/{id}/runs/crons`; `payload` is the body
-        (schedule, input, config, metadata, end_time, enabled, timezone, …)."""
+        (schedule, input, config, metadata, end_time, enabled, timezone, …).
+
+        `experiment` (`experiment:<name>`), or an `assistant_id` that is a running
+        experiment's id: every firing runs the owner's variant of it at that moment."""
         schedule = payload.get("schedule")
         if not isinstance(schedule, str):
             raise InvalidRun("schedule is required")
@@ -160,8 +166,9 @@ class Crons:
         next_date = next_run_date(schedule, payload.get("timezone"), end_time=end_time)
         check_interval(schedule, payload.get("timezone"), self.min_interval_seconds)
         async with self.db.tenant(principal) as conn:
-            if await run_store.get_assistant(conn, assistant_id) is None:
-                raise RunNotFound("Assistant not found")
+            assistant_id, experiment_id = await _assistant(
+                conn, principal, assistant_id, experiment
+            )
             overrides = await org_quotas.select_overrides(conn, principal)
             most = overrides.get("crons_per_user", self.max_per_user)
             if await store.count_owned(conn, principal) >= most:
@@ -183,6 +190,7 @@ class Crons:
                     "enabled": enabled and next_date is not None,
                     "end_time": end_time,
                     "next_run_date": next_date,
+                    "experiment_id": experiment_id,
                 },
             )
         return _as_cron(row)
@@ -325,8 +333,27 @@ class Crons:
             row["assistant_id"],
             body,
             server_metadata={"cron_id": str(row["cron_id"])},
+            experiment=None if row["experiment_id"] is None else str(row["experiment_id"]),
         )
         return run["run_id"]
+
+
+async def _assistant(
+    conn: AsyncConnection,
+    principal: Principal,
+    assistant_id: uuid.UUID | None,
+    experiment: str | None,
+) -> tuple[uuid.UUID, uuid.UUID | None]:
+    """A new cron's assistant and experiment. An id that is no assistant's may be a running
+    experiment's: the cron keeps the owner's variant now; anything else is a 404."""
+    if experiment is None and assistant_id is not None:
+        if await run_store.get_assistant(conn, assistant_id) is not None:
+            return assistant_id, None
+    ref = experiment if experiment is not None else assistant_id
+    assigned = None if ref is None else await experiments.assign(conn, principal, ref)
+    if assigned is None or not assigned.running:
+        raise RunNotFound("Assistant not found")
+    return assigned.assistant_id, assigned.experiment_id
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -66,6 +66,7 @@ class Assignment:
     experiment_id: uuid.UUID
     variant: str
     assistant_id: uuid.UUID
+    running: bool
 
     def metadata(self) -> dict[str, str]:
         return {"experiment_id": str(self.experiment_id), "variant": self.variant}
@@ -111,7 +112,12 @@ async def assign(
     else:
         name = experiment["winner"] or variants[0]["name"]
     variant = next(v for v in variants if v["name"] == name)
-    return Assignment(experiment["experiment_id"], name, uuid.UUID(variant["assistant_id"]))
+    return Assignment(
+        experiment["experiment_id"],
+        name,
+        uuid.UUID(variant["assistant_id"]),
+        experiment["status"] == "running",
+    )
 
 
 def _require_admin(principal: Principal) -> None:

@@ -31,7 +31,8 @@ __all__ = [
 ]
 
 COLUMNS = """c.cron_id, c.assistant_id, c.thread_id, c.owner_id, c.schedule, c.payload,
-    c.metadata, c.enabled, c.end_time, c.next_run_date, c.created_at, c.updated_at"""
+    c.metadata, c.enabled, c.end_time, c.next_run_date, c.created_at, c.updated_at,
+    c.experiment_id"""
 _VISIBLE = owner_or_admin("c")
 CronSortColumn = Literal[
     "cron_id", "assistant_id", "thread_id", "created_at", "updated_at", "next_run_date", "end_time"
@@ -45,9 +46,10 @@ async def insert_cron(
 ) -> dict[str, Any]:
     cur = await conn.execute(
         "INSERT INTO crons AS c (org_id, cron_id, assistant_id, thread_id, owner_id, schedule,"
-        " payload, metadata, enabled, end_time, next_run_date) VALUES (%(org)s, %(cron_id)s,"
-        " %(assistant_id)s, %(thread_id)s, %(user)s, %(schedule)s, %(payload)s, %(metadata)s,"
-        f" %(enabled)s, %(end_time)s, %(next_run_date)s) RETURNING {COLUMNS}",
+        " payload, metadata, enabled, end_time, next_run_date, experiment_id) VALUES (%(org)s,"
+        " %(cron_id)s, %(assistant_id)s, %(thread_id)s, %(user)s, %(schedule)s, %(payload)s,"
+        " %(metadata)s, %(enabled)s, %(end_time)s, %(next_run_date)s, %(experiment_id)s)"
+        f" RETURNING {COLUMNS}",
         {
             **caller_params(principal),
             **values,

@@ -189,3 +189,43 @@ async def test_a_socket_without_a_valid_credential_is_closed(chat):
     assert refused["type"] == "error"
     await socket.wait_closed()
     assert socket.close_code == 4401
+
+
+async def test_a_web_connection_id_chats_with_its_assistant_in_its_org_only(chat):
+    """A web connection's id names its assistant for its own org's callers; another org's
+    web connection and a Slack connection are as unknown as a made-up id."""
+    url, http_url = chat
+    suffix = uuid.uuid4().hex[:6]
+    ours = caller(http_url, f"chat-{suffix}", "anna", "admin")
+    theirs = caller(http_url, f"other-{suffix}", "bea", "admin")
+
+    async def connection(admin, channel_type: str, config: dict) -> str:
+        body = {"type": channel_type, "name": "site", "assistant_id": "agent", "config": config}
+        created = await admin.http.post(f"/orgs/{admin.org}/channels", json=body)
+        assert created.status_code == 200, created.text
+        return created.json()["channel_id"]
+
+    web = await connection(ours, "web", {})
+    slack = {"team_id": f"T{suffix}", "signing_secret": "s", "bot_token": "xoxb-1"}
+    others = [await connection(theirs, "web", {}), await connection(ours, "slack", slack)]
+    # A web connection has no settings: an allowed-origins list would be ignored, so refused.
+    origins = {"type": "web", "name": "o", "assistant_id": "agent", "config": {"origins": "x"}}
+    refused = await ours.http.post(f"/orgs/{ours.org}/channels", json=origins)
+    assert refused.status_code == 422 and "unknown fields" in refused.text, refused.text
+
+    member = mint(ours.org, "alice")
+    client = await _open(url, member, assistant=web)
+    await client.send(type="message", content="via the site")
+    frames = await client.until("done")
+    replies = [f["content"] for f in frames if f["type"] == "message" and f["role"] == "assistant"]
+    assert replies == ["echo: via the site"]
+    await client.socket.close()
+
+    errors = []
+    for assistant in [str(uuid.uuid4()), *others]:
+        stranger = await _open(url, member, assistant=assistant)
+        await stranger.send(type="message", content="hello?")
+        errors.append(await stranger.frame())
+        await stranger.socket.close()
+    assert errors[0]["type"] == "error" and "not found" in errors[0]["detail"], errors
+    assert errors[1:] == errors[:1] * 2

@@ -212,6 +212,19 @@ class Channels:
             if not await store.delete(conn, principal.org_id, channel_id):
                 raise ChannelNotFound("Channel not found")
 
+    async def web_assistant(self, principal: Principal, raw: str) -> str:
+        """The assistant a web chat's `assistant_id` names: a web connection of the caller's
+        org stands for its assistant; anything else (another org's, a Slack one) is as is."""
+        try:
+            channel_id = uuid.UUID(raw)
+        except ValueError:
+            return raw
+        if self.assistants.default_graph(raw) is not None:
+            return raw
+        async with self.db.tenant(principal) as conn:
+            row = await store.get(conn, principal.org_id, channel_id)
+        return row["assistant_id"] if row is not None and row["type"] == "web" else raw
+
     async def verify_token_known(self, verify_token: str) -> bool:
         """Whether some WhatsApp connection holds `verify_token` (Meta's subscription
         check names nothing else)."""

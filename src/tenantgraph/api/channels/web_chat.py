@@ -1,4 +1,5 @@
-"""`GET /chat/ws?assistant_id=…`: the web chat WebSocket (README "Channels").
+"""`GET /chat/ws?assistant_id=…`: the web chat WebSocket (README "Channels"); the id names
+an assistant, a graph or one of the caller's org's web connections.
 
 A browser cannot set headers on a WebSocket: its first message authenticates,
 `{"type": "auth", "token": <API key or JWT>, "org_id"?: <membership mode's org>}`. Then:
@@ -141,6 +142,7 @@ async def web_chat(websocket: WebSocket, assistant_id: str) -> None:
         return
     except WebSocketDisconnect:
         return
+    assistant_id = await state.channels.web_assistant(principal, assistant_id)
     session = _Session(state.web_chat, websocket, principal, assistant_id)
     await websocket.send_json({"type": "ready", "conversation_id": None, "seq": 0})
     try:

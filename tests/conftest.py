@@ -6,16 +6,14 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tenantgraph.ephemeral.audit import audit_keys
 from tenantgraph.resources import Resources, open_resources
 from tenantgraph.settings import Settings
 
 from .api_fixtures import Tenants, start_api_server
-from .servers import SECRET_KEY
+from .servers import SECRET_KEY, create_database
 
 API_DATABASE = "tenantgraph_api"
 
@@ -53,12 +51,7 @@ def org_ids() -> tuple[str, str]:
 async def fresh_database(resources: Resources) -> str:
     """The admin conninfo of a new, empty database on the session's server: for a test
     whose workers or migrations must not meet any other test's rows."""
-    name = f"tenantgraph_{uuid.uuid4().hex[:12]}"
-    async with await psycopg.AsyncConnection.connect(
-        resources.admin_conninfo, autocommit=True
-    ) as conn:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    return make_conninfo(**{**conninfo_to_dict(resources.admin_conninfo), "dbname": name})
+    return await create_database(resources.admin_conninfo, f"tenantgraph_{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture(scope="session")
@@ -67,12 +60,8 @@ async def api_env(resources: Resources, settings: Settings) -> dict[str, str]:
     database of their own, so their workers never take the runs that in-process runtime
     tests queue for their own workers; the session's Valkey (embedded, or tests_cluster's
     cluster)."""
-    async with await psycopg.AsyncConnection.connect(
-        resources.admin_conninfo, autocommit=True
-    ) as conn:
-        await conn.execute(f'CREATE DATABASE "{API_DATABASE}"')
-    params = {**conninfo_to_dict(resources.admin_conninfo), "dbname": API_DATABASE}
-    env = {"DATABASE_URL": make_conninfo(**params), "TENANTGRAPH_SECRET_KEY": SECRET_KEY}
+    database = await create_database(resources.admin_conninfo, API_DATABASE)
+    env = {"DATABASE_URL": database, "TENANTGRAPH_SECRET_KEY": SECRET_KEY}
     if settings.redis_url:
         env["REDIS_URL"] = settings.redis_url
         env["TENANTGRAPH_REDIS_CLUSTER"] = str(settings.redis_cluster).lower()

@@ -12,9 +12,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 # The servers share one key, as the processes of a deployment with an external database must.
 SECRET_KEY = "tenantgraph-tests-secret-key-0123456789"
+
+
+async def create_database(admin_conninfo: str, name: str) -> str:
+    """A new, empty database named `name` on the server of `admin_conninfo`; its conninfo.
+    Server processes given it keep their rows (and runs) apart from every other test's."""
+    async with await psycopg.AsyncConnection.connect(admin_conninfo, autocommit=True) as conn:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    return make_conninfo(**{**conninfo_to_dict(admin_conninfo), "dbname": name})
 
 
 def free_port() -> int:

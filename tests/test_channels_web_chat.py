@@ -12,25 +12,19 @@ import sys
 import uuid
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from websockets.asyncio.client import connect
 
 from .api_fixtures import GRAPHS, caller, mint, start_api_server
-from .servers import SECRET_KEY
+from .servers import SECRET_KEY, create_database
 
 
 @pytest.fixture(scope="module")
 async def chat(resources, data_dir):
     """The API process and the worker process; yields the socket URL."""
     name = f"tenantgraph_webchat_{uuid.uuid4().hex[:8]}"
-    async with await psycopg.AsyncConnection.connect(
-        resources.admin_conninfo, autocommit=True
-    ) as conn:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    params = {**conninfo_to_dict(resources.admin_conninfo), "dbname": name}
-    env = {"DATABASE_URL": make_conninfo(**params), "TENANTGRAPH_SECRET_KEY": SECRET_KEY}
+    database = await create_database(resources.admin_conninfo, name)
+    env = {"DATABASE_URL": database, "TENANTGRAPH_SECRET_KEY": SECRET_KEY}
     home = data_dir / "webchat"
     api = await asyncio.to_thread(start_api_server, home, TENANTGRAPH_WORKER_CONCURRENCY="0", **env)
     worker_env = {**_inherited(), "TENANTGRAPH_DATA_DIR": str(home), **env}

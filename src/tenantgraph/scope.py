@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tenantgraph.errors import InvalidInput
+from tenantgraph.errors import Forbidden, InvalidInput
 
 __all__ = [
     "CATEGORIES",
@@ -174,6 +174,11 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role.at_least(Role.ADMIN)
+
+    def require_admin(self, action: str = "this action") -> None:
+        """Refuse (403) a caller below the admin role: one check for every admin-only use case."""
+        if not self.is_admin:
+            raise Forbidden(f"{action} needs the admin or owner role")
 
     @property
     def is_service(self) -> bool:

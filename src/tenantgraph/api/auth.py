@@ -310,8 +310,7 @@ async def current_principal(request: Request) -> Principal:
 
 async def require_admin(request: Request) -> Principal:
     principal = tenant_principal(request)
-    if not principal.is_admin:
-        raise Forbidden("this action needs the admin or owner role")
+    principal.require_admin()
     return principal
 
 

@@ -13,7 +13,7 @@ from tenantgraph.api.deps import Admin, LimitService, OrgService, app_state
 from tenantgraph.api.identity import request_identity
 from tenantgraph.api.payloads import Body, Count, JsonObject, Text
 from tenantgraph.ephemeral.ratelimit import Bucket
-from tenantgraph.errors import Forbidden, NotFound
+from tenantgraph.errors import NotFound
 from tenantgraph.scope import Principal, Role
 from tenantgraph.services.limits import Quota
 from tenantgraph.settings import Limit
@@ -108,8 +108,8 @@ def _org_or_platform(request: Request, org_id: str, *, admin: bool) -> Principal
     if identity is not None and identity.platform_admin:
         return None
     principal = tenant_principal(request)
-    if admin and not principal.is_admin:  # the role first, as on every admin route
-        raise Forbidden("this action needs the admin or owner role")
+    if admin:  # the role first, as on every admin route
+        principal.require_admin()
     return _in_org(principal, org_id)
 
 

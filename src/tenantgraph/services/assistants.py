@@ -20,17 +20,12 @@ from langgraph.pregel import Pregel
 from psycopg import AsyncConnection
 
 from tenantgraph.db.database import Database
-from tenantgraph.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from tenantgraph.errors import Conflict, InvalidRequest, NotFound
 from tenantgraph.runtime.graphs import GraphRegistry
 from tenantgraph.scope import Principal
 from tenantgraph.stores import assistants as assistant_store
 
 __all__ = ["Assistants"]
-
-
-def _require_admin(principal: Principal) -> None:
-    if not principal.is_admin:
-        raise Forbidden("changing assistants needs the admin or owner role")
 
 
 def _mirrored(config: dict | None, context: dict | None) -> tuple[dict | None, dict | None]:
@@ -121,7 +116,7 @@ class Assistants:
         """Create an assistant (a caller-chosen id is honoured); `if_exists="do_nothing"`
         returns the existing one instead of a Conflict."""
         self.check_graph(graph_id)
-        _require_admin(principal)
+        principal.require_admin("changing assistants")
         config, context = _mirrored(config, context)
         assistant_id = assistant_id or uuid.uuid4()
         fields = {
@@ -171,7 +166,7 @@ class Assistants:
         """A new version from the latest one; metadata is merged, other fields replaced."""
         self.check_graph(graph_id)
         target = self._parse(assistant_id)
-        _require_admin(principal)
+        principal.require_admin("changing assistants")
         config, context = _mirrored(config, context)
         async with self.db.tenant(principal) as conn:
             resolved = await self._resolve(conn, principal, target)
@@ -191,7 +186,7 @@ class Assistants:
 
     async def delete(self, principal: Principal, assistant_id: str | uuid.UUID) -> None:
         target = self._parse(assistant_id)
-        _require_admin(principal)
+        principal.require_admin("changing assistants")
         async with self.db.tenant(principal) as conn:
             resolved = await self._resolve(conn, principal, target)
             if not await assistant_store.delete(conn, principal, resolved):
@@ -234,7 +229,7 @@ class Assistants:
         self, principal: Principal, assistant_id: str | uuid.UUID, version: int
     ) -> dict[str, Any]:
         target = self._parse(assistant_id)
-        _require_admin(principal)
+        principal.require_admin("changing assistants")
         async with self.db.tenant(principal) as conn:
             resolved = await self._resolve(conn, principal, target)
             row = await assistant_store.set_latest(conn, principal, resolved, version)

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from tenantgraph.db.database import Database
-from tenantgraph.errors import Conflict, Forbidden, InvalidInput, NotFound
+from tenantgraph.errors import Conflict, InvalidInput, NotFound
 from tenantgraph.scope import Principal, PrincipalKind, Role
 from tenantgraph.secret_key import InvalidToken, SecretKey
 from tenantgraph.services.assistants import Assistants
@@ -148,7 +148,7 @@ class Channels:
         assistant_id: str,
         config: dict[str, Any],
     ) -> dict[str, Any]:
-        _require_admin(principal)
+        principal.require_admin()
         if channel_type not in SHAPES:
             raise InvalidInput(f"type must be one of {sorted(SHAPES)}")
         await self._check_assistant(principal, assistant_id)
@@ -161,12 +161,12 @@ class Channels:
         return _public(created)
 
     async def list(self, principal: Principal) -> list[dict[str, Any]]:
-        _require_admin(principal)
+        principal.require_admin()
         async with self.db.tenant(principal) as conn:
             return [_public(r) for r in await store.list_all(conn, principal.org_id)]
 
     async def get(self, principal: Principal, channel_id: uuid.UUID) -> dict[str, Any]:
-        _require_admin(principal)
+        principal.require_admin()
         async with self.db.tenant(principal) as conn:
             row = await store.get(conn, principal.org_id, channel_id)
         if row is None:
@@ -184,7 +184,7 @@ class Channels:
     ) -> dict[str, Any]:
         """Change the name, assistant or config; a config's fields replace the stored
         ones they name (a secret not sent is kept)."""
-        _require_admin(principal)
+        principal.require_admin()
         if assistant_id is not None:
             await self._check_assistant(principal, assistant_id)
         try:
@@ -207,7 +207,7 @@ class Channels:
         return _public(updated)
 
     async def delete(self, principal: Principal, channel_id: uuid.UUID) -> None:
-        _require_admin(principal)
+        principal.require_admin()
         async with self.db.tenant(principal) as conn:
             if not await store.delete(conn, principal.org_id, channel_id):
                 raise ChannelNotFound("Channel not found")
@@ -248,8 +248,3 @@ class Channels:
                 )
             )
         return found
-
-
-def _require_admin(principal: Principal) -> None:
-    if not principal.is_admin:
-        raise Forbidden("this action needs the admin or owner role")

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from tenantgraph.db.database import Database
-from tenantgraph.errors import Forbidden, InvalidInput
+from tenantgraph.errors import InvalidInput
 from tenantgraph.runtime.outbound import MAX_URL_LENGTH, BlockedDestination, OutboundClient
 from tenantgraph.runtime.webhooks import host_allowed, new_secret, signing_secret
 from tenantgraph.scope import Principal
@@ -73,7 +73,7 @@ class Webhooks:
 
     async def settings(self, principal: Principal) -> dict[str, Any]:
         """`{"allowed_hosts": [...] | null, "updated_at": …}` (null: any host)."""
-        _require_admin(principal)
+        principal.require_admin()
         async with self.db.tenant(principal) as conn:
             row = await store.settings(conn, principal.org_id, new_secret(self.key)[1])
         return _public(row)
@@ -82,7 +82,7 @@ class Webhooks:
         self, principal: Principal, hosts: list[str] | None
     ) -> dict[str, Any]:
         """Restrict the org's webhooks to `hosts` (patterns), or lift it with None."""
-        _require_admin(principal)
+        principal.require_admin()
         patterns = None
         if hosts is not None:
             if len(hosts) > MAX_ALLOWED_HOSTS:
@@ -97,7 +97,7 @@ class Webhooks:
         """When the org's signing secret was set; the secret itself only if this call
         created it (write-only: shown once, then never again). A secret stored readable
         before secrets were encrypted is encrypted here."""
-        _require_admin(principal)
+        principal.require_admin()
         plain, sealed = new_secret(self.key)
         async with self.db.tenant(principal) as conn:
             row = await store.settings(conn, principal.org_id, sealed)
@@ -108,13 +108,8 @@ class Webhooks:
     async def rotate_secret(self, principal: Principal) -> dict[str, Any]:
         """A new signing secret, shown in this answer only; webhooks sent from now on are
         signed with it."""
-        _require_admin(principal)
+        principal.require_admin()
         plain, sealed = new_secret(self.key)
         async with self.db.tenant(principal) as conn:
             row = await store.rotate_secret(conn, principal.org_id, sealed)
         return _secret(row, plain)
-
-
-def _require_admin(principal: Principal) -> None:
-    if not principal.is_admin:
-        raise Forbidden("this action needs the admin or owner role")

@@ -40,10 +40,11 @@ def mint(org: str | None, user: str, role: str = "member", **claims: object) -> 
     return jwt.encode(payload, JWT_SECRET, algorithm="HS256")
 
 
-def start_api_server(data_dir: Path, **env: str) -> ServerProcess:
+def start_api_server(data_dir: Path, store: dict | None = None, **env: str) -> ServerProcess:
+    """`store`: the config file's `store` block (vector search), none by default."""
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "tenantgraph.json"
-    config.write_text(json.dumps({"graphs": GRAPHS}))
+    config.write_text(json.dumps({"graphs": GRAPHS} | ({"store": store} if store else {})))
     server = ServerProcess(
         data_dir,
         config=config,

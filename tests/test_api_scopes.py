@@ -10,7 +10,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from tenantgraph.api.app import create_app
-from tenantgraph.api.scopes import PLATFORM, PUBLIC, ROUTE_SCOPES
+from tenantgraph.api.scopes import PLATFORM, PUBLIC, ROUTE_SCOPES, SELF
 from tenantgraph.scope import SCOPES
 
 from .api_fixtures import ADMIN_TOKEN, mint
@@ -28,14 +28,14 @@ def _app_routes(routes) -> set[tuple[str, str]]:
 
 
 APP_ROUTES = sorted(_app_routes(create_app().routes))
-SCOPED_ROUTES = sorted(r for r in APP_ROUTES if r not in PUBLIC | PLATFORM)
+SCOPED_ROUTES = sorted(r for r in APP_ROUTES if r not in PUBLIC | PLATFORM | SELF)
 
 
 def test_every_route_has_a_scope_or_is_public():
     assert len(APP_ROUTES) > 60  # the walk found the routers' routes
     assert set(SCOPED_ROUTES) == set(ROUTE_SCOPES), "route table and app routes differ"
     assert set(ROUTE_SCOPES.values()) <= SCOPES
-    assert not (PUBLIC | PLATFORM) & set(ROUTE_SCOPES)
+    assert not (PUBLIC | PLATFORM | SELF) & set(ROUTE_SCOPES)
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +64,23 @@ async def scoped_org(api_url):
 def _concrete(path: str, org: str) -> str:
     values = {"org_id": org, "user_id": "nobody", "namespace": "x", "session_id": "s"}
     return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), str(uuid.uuid4())), path)
+
+
+async def test_a_key_of_one_scope_still_reads_who_it_is(api_url, scoped_org):
+    """`GET /me` describes the caller only, so a key narrowed to any one scope reads it."""
+    org, keys = scoped_org
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+        me = await client.get("/me", headers={"X-Api-Key": keys["feedback:read", True]})
+        assert me.status_code == 200, me.text
+        assert me.json() | {"api_key_id": None} == {
+            "org_id": org,
+            "user_id": "olga",
+            "role": "owner",
+            "scopes": ["feedback:read"],
+            "assistants": None,
+            "api_key_id": None,
+        }
+        assert (await client.get("/me")).status_code == 401
 
 
 @pytest.mark.parametrize(("method", "path"), SCOPED_ROUTES)

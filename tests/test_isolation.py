@@ -351,7 +351,11 @@ PUBLIC = {
     " verify token is known (tests/test_channels_whatsapp.py)",
     ("POST", "/channels/whatsapp/webhook"): "WhatsApp's webhook: verified by the connection's"
     " app secret (tests/test_channels_whatsapp.py attacks it)",
+    ("GET", "/ui"): "the console's page: static files, no data (tests_browser/ drive it)",
+    ("GET", "/ui/{path:path}"): "the console's static files: no data",
 }
+# Routes that name no object: they describe the caller (test_me_names_only_the_caller).
+SELF = [("GET", "/me")]
 
 
 def _template(method: str, path: str) -> tuple[str, str]:
@@ -363,7 +367,7 @@ def _covered() -> set[tuple[str, str]]:
     rows = [r[1:3] for r in ROUTES + FOREIGN_ASSISTANT + BY_BODY + SKIPPED_BY_BODY + ENDLESS]
     rows += [r[:2] for r in SESSIONS + PLATFORM_ADMIN] + SEARCHES + CREATIONS
     rows += [("POST", r[1]) for r in JSONRPC]
-    rows += [*STORE, *PUBLIC]
+    rows += [*STORE, *PUBLIC, *SELF]
     return {_template(method, path) for method, path in rows}
 
 
@@ -373,6 +377,20 @@ def test_every_route_is_in_the_matrix():
     assert len(routes) > 60, routes
     assert sorted(routes - _covered()) == []
     assert sorted(_covered() - routes) == [], "the matrix names routes the app does not serve"
+
+
+async def test_me_names_only_the_caller(tenants):
+    for who in tenants.all():
+        me = await who.http.get("/me", headers={"X-Org-Id": who.org})
+        assert me.status_code == 200, me.text
+        assert (me.json()["org_id"], me.json()["user_id"], me.json()["role"]) == (
+            who.org,
+            who.user,
+            who.role,
+        )
+        # Another org in the header is refused, not answered for that org.
+        other = tenants.b_admin.org if who.org != tenants.b_admin.org else tenants.a_admin.org
+        assert (await who.http.get("/me", headers={"X-Org-Id": other})).status_code == 403
 
 
 @pytest.fixture

@@ -14,10 +14,12 @@ from tenantgraph import __version__
 from tenantgraph.api import (
     a2a,
     assistants,
+    console,
     crons,
     experiments,
     feedback,
     mcp,
+    me,
     orgs,
     runs,
     sessions,
@@ -136,6 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         channel_slack.router,
         channel_whatsapp.router,
         channel_web_chat.router,
+        me.router,
+        console.router,
     ):
         app.include_router(router)
     describe_security(app)

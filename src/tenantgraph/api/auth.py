@@ -58,6 +58,10 @@ VERIFIED_TOKENS_MAX = 10_000
 PUBLIC_PATHS = frozenset({"/ok", "/ready", "/info", "/metrics", "/docs", "/redoc", "/openapi.json"})
 # Paths that carry their own credential (a run's signed feedback token), checked by the route.
 PUBLIC_PREFIXES = ("/feedback/tokens/",)
+# The console's static files (api/console.py): the page asks for a credential, then calls
+# the API with it like any other client.
+PUBLIC_PATHS |= {"/ui"}
+PUBLIC_PREFIXES += ("/ui/",)
 # Providers' webhooks carry no credential of ours: each request is verified by its
 # signature against the connection it names (api/channels/).
 PUBLIC_PATHS |= {

@@ -13,7 +13,7 @@ from starlette.requests import HTTPConnection
 from tenantgraph.api.identity import request_identity
 from tenantgraph.errors import Forbidden
 
-__all__ = ["PLATFORM", "PUBLIC", "ROUTE_SCOPES", "require_route_scope"]
+__all__ = ["PLATFORM", "PUBLIC", "ROUTE_SCOPES", "SELF", "require_route_scope"]
 
 # Routes anyone may call: no credential, no scope.
 PUBLIC = frozenset({("GET", "/ok"), ("GET", "/ready"), ("GET", "/info"), ("GET", "/metrics")}) | {
@@ -25,7 +25,12 @@ PUBLIC = frozenset({("GET", "/ok"), ("GET", "/ready"), ("GET", "/info"), ("GET",
     ("POST", "/channels/slack/interactions"),
     ("GET", "/channels/whatsapp/webhook"),
     ("POST", "/channels/whatsapp/webhook"),
+    # The console's static files (api/console.py): a page with no data of its own.
+    ("GET", "/ui"),
+    ("GET", "/ui/{path:path}"),
 }
+# Routes every tenant credential may call whatever its scopes: they describe the caller.
+SELF = frozenset({("GET", "/me")})
 # Routes of the platform admin token only (not a tenant credential: scopes do not apply).
 PLATFORM = frozenset({("POST", "/orgs"), ("GET", "/orgs"), ("DELETE", "/orgs/{org_id}")})
 
@@ -214,7 +219,7 @@ async def require_route_scope(request: HTTPConnection) -> None:
         return
     route = request.scope.get("route")
     key = (request.scope["method"], getattr(route, "path", ""))
-    if key in PUBLIC:
+    if key in PUBLIC or key in SELF:
         return
     needed = ROUTE_SCOPES.get(key)
     if needed is None:

@@ -182,7 +182,10 @@ export async function render(root, ctx, params) {
     if (text && !inputJson.value.trim()) {
       transcript.message({type: "human", content: text, id: `sent-${Date.now()}`});
     }
-    if (title.textContent === "New conversation" && text) title.textContent = text.slice(0, 60);
+    if (title.textContent === "New conversation") {
+      const graph = picker.selectedOptions[0]?.dataset.graphId;
+      title.textContent = text ? text.slice(0, 60) : `(${graph})`;
+    }
     message.value = "";
     await startRun({input, ...(config ? {config: {configurable: config}} : {})});
   }

@@ -28,6 +28,12 @@ export function contentText(content) {
   }).join("");
 }
 
+// Small values on one line, larger ones indented.
+function compact(value) {
+  const line = typeof value === "string" ? value : JSON.stringify(value);
+  return line !== undefined && line.length <= 100 ? line : show(value);
+}
+
 const LABELS = {human: "You", ai: "Assistant", tool: "Tool", system: "System"};
 
 export class Transcript {
@@ -123,7 +129,7 @@ export class Transcript {
   custom(data, namespace) {
     this.append(h("aside", {class: "msg msg-custom", dataset: {role: "custom"}},
       h("header", {class: "msg-head"}, namespace ? `Custom event · ${namespace}` : "Custom event"),
-      h("pre", {class: "custom-data"}, show(data))));
+      h("pre", {class: "custom-data"}, compact(data))));
   }
 
   error(data) {

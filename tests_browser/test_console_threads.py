@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from .conftest import ConsoleServer, photograph, sign_in
 
@@ -113,12 +114,25 @@ async def test_threads_are_listed_a_page_at_a_time(page: Page, console: ConsoleS
     await page.click("#threads-prev")
     await expect(page.locator("#threads-range")).to_have_text("1-10 of 12")
 
+    # A thread never run has no checkpoint and no run yet.
+    await _open(page, console, first[0])
+    await expect(page.locator("#history-empty")).to_be_visible()
+    await expect(page.locator("#thread-no-runs")).to_be_visible()
+
 
 async def _open(page: Page, console: ConsoleServer, thread_id: str) -> None:
     """Go to a thread's page and wait until it has drawn it."""
     await page.goto(f"{console.url}/ui/#/threads/{thread_id}")
     await expect(page.locator("#thread-id")).to_have_text(thread_id)
     await page.wait_for_selector("section.view-threads[data-ready]", state="attached")
+
+
+async def _say_instead(detail: Locator, text: str) -> None:
+    """Edit the fork form's values: the first message says `text` (same message id, so the
+    fork replaces that message rather than adding one)."""
+    values = json.loads(await detail.locator("textarea[name=values]").input_value())
+    values["messages"][0]["content"] = text
+    await detail.locator("textarea[name=values]").fill(json.dumps(values))
 
 
 async def _timeline(page: Page) -> list[str]:
@@ -151,9 +165,7 @@ async def test_history_is_shown_and_forked_from_an_earlier_checkpoint(
     await item.locator("button.pick").click()
     detail = page.locator(f".checkpoint-detail[data-checkpoint-id='{chosen['checkpoint_id']}']")
     await expect(detail.locator(".values li.message")).to_have_text(["humanfirst"])
-    values = json.loads(await detail.locator("textarea[name=values]").input_value())
-    values["messages"][0]["content"] = "forked"  # same message id: the fork replaces it
-    await detail.locator("textarea[name=values]").fill(json.dumps(values))
+    await _say_instead(detail, "forked")
     await detail.locator("button[name=fork]").click()
 
     await expect(timeline).to_have_count(len(history) + 1)
@@ -184,11 +196,70 @@ async def test_history_is_shown_and_forked_from_an_earlier_checkpoint(
     assert final[0]["values"]["messages"][-1]["content"] == "echo: forked"
     run_row = page.locator(f"#thread-runs tr[data-run-id='{runs[0]['run_id']}']")
     await expect(run_row.locator("td").nth(4)).to_have_text(fork["checkpoint_id"])
+
+    # The same checkpoint forked again and run on at once: a third branch from it.
+    await item.locator("button.pick").click()
+    await _say_instead(detail, "again")
+    await detail.locator("button[name=fork-run]").click()
+    await expect(timeline).to_have_count(len(history) + 4)
+    await expect(page.locator("#thread-state .values li.message")).to_have_text(
+        ["humanagain", "aiecho: again"]
+    )
+    await expect(item.locator(".badge.forks")).to_have_text("3 branches")
+    async with console.http("alice") as alice:
+        final = await _history(alice, thread)
+    assert final[1]["parent_checkpoint_id"] == chosen["checkpoint_id"]
+    assert final[1]["metadata"]["source"] == "update"
+    assert final[0]["parent_checkpoint_id"] == final[1]["checkpoint_id"]
+    branches = [c for c in final if c["parent_checkpoint_id"] == chosen["checkpoint_id"]]
+    assert len(branches) == 3  # the first run's own step, then the two forks
     # Drawn afresh (no notices left over), the branch is still there.
     await page.reload()
     await page.wait_for_selector("section.view-threads[data-ready]", state="attached")
     assert await _timeline(page) == [c["checkpoint_id"] for c in final]
     await photograph(page, "threads")
+
+
+async def test_a_long_history_loads_older_checkpoints(page: Page, console: ConsoleServer):
+    async with console.http("alice") as alice:
+        thread = await _thread(alice, tag=uuid.uuid4().hex)
+        for i in range(17):  # 3 checkpoints a run: 51, one more than a page of 50
+            await _run(alice, thread, "agent", input=_says(f"turn {i}"))
+        history = await _history(alice, thread)
+    assert len(history) == 51
+    await sign_in(page, console, "alice", "threads")
+    await _open(page, console, thread)
+    timeline = page.locator("#thread-history li.checkpoint")
+    await expect(timeline).to_have_count(50)
+    await expect(page.locator("#thread-history-card h2")).to_have_text("History (50+ checkpoints)")
+    await page.click("#history-older")
+    await expect(timeline).to_have_count(51)
+    assert await _timeline(page) == [c["checkpoint_id"] for c in history]
+    await expect(page.locator("#history-older")).to_be_hidden()
+    await expect(page.locator("#thread-history-card h2")).to_have_text("History (51 checkpoints)")
+
+
+async def test_a_busy_thread_is_followed_until_its_run_ends(
+    page: Page, console: ConsoleServer, tmp_path: Path
+):
+    gate = tmp_path / "open"
+    async with console.http("alice") as alice:
+        thread = await _thread(alice, tag=uuid.uuid4().hex)
+        waits = {"configurable": {"gate": str(gate)}}  # the run ends when the file exists
+        made = await alice.post(
+            f"/threads/{thread}/runs", json={"assistant_id": "gate", "input": {}, "config": waits}
+        )
+        assert made.status_code == 200, made.text
+        run_id = made.json()["run_id"]
+        assert (await alice.get(f"/threads/{thread}")).json()["status"] == "busy"
+    await sign_in(page, console, "alice", "threads")
+    await _open(page, console, thread)
+    await expect(page.locator("#thread-status")).to_have_text("busy")
+    gate.touch()  # the run ends; the page follows it without being told
+    await expect(page.locator("#thread-status")).to_have_text("idle", timeout=15_000)
+    run = page.locator(f"#thread-runs tr[data-run-id='{run_id}']")
+    await expect(run).to_have_attribute("data-status", "success")
+    await expect(page.locator("#thread-state .values pre.json")).to_contain_text('"opened": true')
 
 
 async def test_a_failed_runs_error_is_shown(page: Page, console: ConsoleServer):
@@ -234,6 +305,8 @@ async def test_a_member_sees_neither_another_users_nor_another_orgs_threads(
         await expect(page.locator("#thread-not-found")).to_contain_text(hidden)
         await expect(page.locator("#thread-history")).to_have_count(0)
     assert secret not in await page.content()
+    await page.goto(f"{console.url}/ui/#/threads/not-a-thread")
+    await expect(page.locator("#thread-not-found")).to_contain_text("not-a-thread")
 
     # The org's admin does see amos's thread (and its state), still not org B's.
     await page.click("#sign-out")

@@ -6,6 +6,9 @@ import {attempt, h, mount, show, when} from "../dom.js";
 import {historyPanel} from "./threads_history.js";
 import {errorText, metadataChips, valuesView} from "./threads_values.js";
 
+// How often a busy thread's page reloads, until its run ends.
+const FOLLOW_MS = 1000;
+
 function notFound(root, threadId) {
   mount(root,
     h("p", {}, h("a", {href: "#/threads"}, "← All threads")),
@@ -31,21 +34,31 @@ export async function renderThread(root, ctx, threadId) {
   const historyCard = h("section", {id: "thread-history-card", class: "card"});
   const runsCard = h("section", {id: "thread-runs-card", class: "card"});
 
-  // Reload everything (after a fork or a run); `selected`: the checkpoint to show.
+  let timer = null;
+  let left = false;
+
+  // Reload everything (after a fork or a run); `selected`: the checkpoint to show. While a
+  // run keeps the thread busy, again every FOLLOW_MS until it ends.
   const refresh = async (selected) => {
+    clearTimeout(timer);
     const loaded = await attempt(() => Promise.all([
       ctx.api.get(path), ctx.api.get(`${path}/state`), ctx.api.get(`${path}/runs?limit=20`),
     ]));
-    if (!loaded) return;
+    if (!loaded || left) return;
     const [fresh, state, runs] = loaded;
     mount(header, headerView(fresh, refresh));
     mount(stateCard, stateView(state));
     mount(runsCard, await runsView(ctx, path, runs));
     mount(historyCard, await historyPanel(ctx, fresh, state, selected, refresh));
+    if (fresh.status === "busy" && !left) timer = setTimeout(() => refresh(null), FOLLOW_MS);
   };
 
   mount(root, header, stateCard, historyCard, runsCard);
   await refresh(null);
+  return () => {
+    left = true;
+    clearTimeout(timer);
+  };
 }
 
 function headerView(thread, refresh) {

@@ -15,17 +15,20 @@ export async function historyPanel(ctx, thread, state, selected, refresh) {
   const path = `/threads/${thread.thread_id}`;
   const checkpoints = await attempt(() => ctx.api.post(`${path}/history`, {limit: PAGE}));
   if (!checkpoints) return h("h2", {}, "History");
+  const heading = h("h2", {});
   const timeline = h("ol", {id: "thread-history", class: "timeline"});
   const detail = h("div", {id: "checkpoint-detail"});
   const more = h("button", {type: "button", id: "history-older", class: "link"},
     "Load older checkpoints");
+  let exhausted = checkpoints.length < PAGE;
   let chosen = selected || state.checkpoint_id || checkpoints[0]?.checkpoint_id;
 
   const draw = () => {
     const lanes = lanesOf(checkpoints);
+    mount(heading, `History (${checkpoints.length}${exhausted ? "" : "+"} checkpoints)`);
     mount(timeline, checkpoints.map((checkpoint, i) => item(checkpoint, checkpoints[i + 1],
       checkpoints, lanes, state.checkpoint_id, chosen, pick)));
-    more.hidden = checkpoints.length % PAGE !== 0 || !checkpoints.length;
+    more.hidden = exhausted;
     const shown = checkpoints.find((c) => c.checkpoint_id === chosen);
     mount(detail, shown
       ? checkpointView(ctx, thread, shown, checkpoints, pick, refresh)
@@ -40,12 +43,12 @@ export async function historyPanel(ctx, thread, state, selected, refresh) {
     const older = await ctx.api.post(`${path}/history`,
       {limit: PAGE, before: last.checkpoint_id});
     checkpoints.push(...older);
-    if (older.length < PAGE) more.hidden = true;
+    exhausted = older.length < PAGE;
     draw();
   }));
   draw();
   return [
-    h("h2", {}, `History (${checkpoints.length}${more.hidden ? "" : "+"} checkpoints)`),
+    heading,
     checkpoints.length
       ? h("div", {class: "split history"}, h("div", {}, timeline, more), detail)
       : h("p", {class: "muted", id: "history-empty"}, "No checkpoints yet."),

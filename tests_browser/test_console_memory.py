@@ -170,6 +170,13 @@ async def test_an_admin_exports_and_deletes_a_members_memory_after_confirming(
     await outcome.wait_for()
     assert int(await outcome.get_attribute("data-deleted")) >= 1
     assert await items_under(console, "alice", namespace) == []
+    # Alice's export is now one line (one item, no feedback left): still a whole export.
+    await put(console, "alice", namespace, "after", {"text": "written after"})
+    _, exported = await download(page, "#memory-admin-export")
+    assert [(item["key"], item["value"]) for item in exported["items"]] == [
+        ("after", {"text": "written after"})
+    ]
+    assert exported["feedback"] == []
 
 
 async def test_a_member_has_no_admin_controls(page: Page, console: ConsoleServer):

@@ -204,6 +204,7 @@ async def test_results_match_a_hand_computed_dataset(api_url, settings, api_env,
         COLUMNS="200",
     )
     assert "0.1006" in table.stdout and "5.878" in table.stdout, table.stdout
+    assert "significant winner: none" in table.stdout, table.stdout
 
 
 async def test_binary_results_use_wilson_intervals_and_a_two_proportion_z_test(api_url, tenants):

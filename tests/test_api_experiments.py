@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from tenantgraph.services.experiments import pick_variant
+from tenantgraph.services.experiments import TRANSITIONS, pick_variant
 
 from .api_fixtures import caller
 from .run_helpers import HI
@@ -57,6 +57,7 @@ async def test_lifecycle_transitions_are_recorded_and_invalid_ones_are_409(tenan
     experiment = await _experiment(admin)
     eid = experiment["experiment_id"]
     assert (experiment["status"], experiment["start_time"]) == ("draft", None)
+    assert experiment["transitions"] == ["running"]
     member_made = await tenants.a_member.http.post("/experiments", json={**experiment})
     assert member_made.status_code == 403, member_made.text
     assert (await _status(tenants.a_member, eid, "running")).status_code == 403
@@ -66,6 +67,7 @@ async def test_lifecycle_transitions_are_recorded_and_invalid_ones_are_409(tenan
     for step in steps:
         moved = await _status(admin, eid, step, reason=f"to {step}")
         assert moved.status_code == 200, moved.text
+        assert moved.json()["transitions"] == sorted(TRANSITIONS[step])
     assert (await _status(admin, eid, "running")).status_code == 409
     got = (await tenants.a_member.http.get(f"/experiments/{eid}")).json()
     assert got["start_time"] is not None and got["end_time"] is not None
@@ -202,6 +204,7 @@ async def test_results_match_a_hand_computed_dataset(api_url, settings, api_env,
         COLUMNS="200",
     )
     assert "0.1006" in table.stdout and "5.878" in table.stdout, table.stdout
+    assert "significant winner: none" in table.stdout, table.stdout
 
 
 async def test_binary_results_use_wilson_intervals_and_a_two_proportion_z_test(api_url, tenants):
@@ -223,6 +226,21 @@ async def test_binary_results_use_wilson_intervals_and_a_two_proportion_z_test(a
     assert treatment["test"] == "two-proportion z"
     rounded = _rounded(control, treatment)
     assert rounded == [0.333, 0.097, 0.7, 0.833, 0.436, 0.97, 0.5, 0.079]
+    results = (await admin.http.get(f"/experiments/{eid}/results")).json()
+    assert (results["variants"][1]["significant"], results["significant_winner"]) == (False, None)
+    # 2 of 9 against 8 of 9: z = 2.846, p = 0.004, so treatment wins.
+    for i in range(3):
+        await _score(api_url, admin, eid, f"bt-more{i}", "thumbs", 1)
+    weights = {"control": 1, "treatment": 0}
+    assert (await admin.http.patch(f"/experiments/{eid}", json={"weights": weights})).is_success
+    for i in range(3):
+        await _score(api_url, admin, eid, f"bc-more{i}", "thumbs", 0)
+    results = (await admin.http.get(f"/experiments/{eid}/results")).json()
+    assert round(results["variants"][1]["p_value"], 3) == 0.004
+    assert (results["variants"][1]["significant"], results["significant_winner"]) == (
+        True,
+        "treatment",
+    )
 
 
 async def test_a_cron_accepts_a_running_experiment_as_its_assistant(tenants):

@@ -130,6 +130,9 @@ async def test_stats_per_group_with_a_wilson_interval_for_rates(tenants):
     assert {g["group"]: g["count"] for g in tools.json()} == {"app": 1, "web": 3}
     days = await alice.http.get("/feedback/stats", params={"key": key, "group_by": "day"})
     assert [g["count"] for g in days.json()] == [4]
+    keys = await alice.http.get("/feedback/stats", params={"group_by": "key"})
+    counts = {g["group"]: g["count"] for g in keys.json()}
+    assert (counts[key], counts[rating]) == (4, 3)
     versions = await alice.http.get(
         "/feedback/stats", params={"key": key, "group_by": "assistant_version"}
     )

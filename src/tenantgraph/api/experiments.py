@@ -99,5 +99,6 @@ async def experiment_results(
     experiment_id: uuid.UUID, experiments: ExperimentService, caller: Caller
 ) -> Json:
     """Per variant: users, runs, feedback on the metric, mean ± 95% interval, and the
-    difference to the first variant with its p-value."""
+    difference to the first variant with its p-value and whether it is significant; the
+    significant winner, if any."""
     return await experiments.results(caller, experiment_id)

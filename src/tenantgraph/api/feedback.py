@@ -19,7 +19,7 @@ router = APIRouter(tags=["feedback"])
 Json = dict[str, Any]
 Key = Annotated[str, Field(pattern=KEY_PATTERN)]
 Score = Annotated[float, Field(allow_inf_nan=False)]
-GroupBy = Literal["assistant_version", "variant", "day", "tool"]
+GroupBy = Literal["key", "assistant_version", "variant", "day", "tool"]
 
 
 class TokenFeedback(Body):

@@ -61,7 +61,7 @@ def results(
     config: ConfigOption = None,
 ) -> None:
     """Per variant: users, runs, feedback, mean with its 95% interval, and the difference
-    to the first variant with its p-value."""
+    to the first variant with its p-value and significance; the significant winner."""
     report = run_with_resources(
         _settings(config),
         lambda r: Experiments(r.db).results(Principal(org, OPERATOR, Role.OWNER), name),
@@ -75,7 +75,9 @@ def results(
         "95% interval",
         "difference",
         "p-value",
+        "significant",
         title=f"{report['name']} ({report['status']}): {report['metric']['key']}",
+        caption=f"significant winner: {report['significant_winner'] or 'none'}",
     )
     for v in report["variants"]:
         table.add_row(
@@ -87,5 +89,6 @@ def results(
             f"[{_number(v['ci_low'])}, {_number(v['ci_high'])}]",
             _number(v.get("difference")),
             _number(v.get("p_value"), 4),
+            {True: "yes", False: "no"}.get(v.get("significant"), "-"),
         )
     console.print(table)

@@ -25,6 +25,7 @@ from tenantgraph.scope import Principal
 from tenantgraph.stores import experiments as store
 
 __all__ = [
+    "ALPHA",
     "PREFIX",
     "TRANSITIONS",
     "Assignment",
@@ -45,6 +46,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "completed": frozenset({"archived"}),
     "archived": frozenset(),
 }
+# A difference to the first variant is significant below this two-sided p-value (the
+# intervals are 95% ones too).
+ALPHA = 0.05
 
 
 class ExperimentNotFound(NotFound):
@@ -120,6 +124,12 @@ async def assign(
     )
 
 
+async def _detailed(conn: AsyncConnection, row: dict[str, Any]) -> dict[str, Any]:
+    """The experiment with its history and the statuses its lifecycle allows next."""
+    history = await store.history(conn, row["experiment_id"])
+    return {**row, "history": history, "transitions": sorted(TRANSITIONS[row["status"]])}
+
+
 def _require_admin(principal: Principal) -> None:
     if not principal.sees_all_users:
         raise Forbidden("only the org's admins may manage experiments")
@@ -150,15 +160,16 @@ class Experiments:
             row = await store.insert(conn, principal, experiment)
             if row is None:
                 raise ExperimentConflict(f"an experiment named {experiment['name']!r} exists")
-            return {**row, "history": []}
+            return await _detailed(conn, row)
 
     async def get(self, principal: Principal, ref: uuid.UUID | str) -> dict[str, Any]:
-        """The experiment (by id or name) with its history of transitions."""
+        """The experiment (by id or name) with its history of transitions and the next
+        statuses it may take."""
         async with self.db.tenant(principal) as conn:
             row = await store.get(conn, ref)
             if row is None:
                 raise ExperimentNotFound("Experiment not found")
-            return {**row, "history": await store.history(conn, row["experiment_id"])}
+            return await _detailed(conn, row)
 
     async def list(
         self, principal: Principal, *, status: str | None = None, limit: int = 100, offset: int = 0
@@ -199,7 +210,7 @@ class Experiments:
                 _check_variants(variants)
                 changes["variants"] = variants
             row = await store.update(conn, experiment_id, changes)
-            return {**row, "history": await store.history(conn, experiment_id)}
+            return await _detailed(conn, row)
 
     async def set_status(
         self,
@@ -219,7 +230,7 @@ class Experiments:
             if winner is not None and winner not in {v["name"] for v in row["variants"]}:
                 raise InvalidExperiment(f"unknown variant {winner!r}")
             row = await store.set_status(conn, principal, row, status, reason, winner)
-            return {**row, "history": await store.history(conn, experiment_id)}
+            return await _detailed(conn, row)
 
     async def results(self, principal: Principal, ref: uuid.UUID | str) -> dict[str, Any]:
         """Per variant: users, runs, feedback on the metric key, its mean with a 95%
@@ -236,12 +247,15 @@ class Experiments:
         first = variants[0]
         for variant in variants[1:]:
             variant.update(_compare(first, variant))
+            variant["significant"] = variant["p_value"] is not None and variant["p_value"] < ALPHA
         return {
             "experiment_id": experiment["experiment_id"],
             "name": experiment["name"],
             "status": experiment["status"],
             "metric": experiment["metric"],
             "variants": variants,
+            "alpha": ALPHA,
+            "significant_winner": _significant_winner(variants, experiment["metric"]["goal"]),
         }
 
 
@@ -288,3 +302,16 @@ def _compare(base: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
     )
     p = float(test.pvalue)
     return {"difference": difference, "p_value": p if math.isfinite(p) else None, "test": "welch t"}
+
+
+def _significant_winner(variants: list[dict[str, Any]], goal: str) -> str | None:
+    """The best of the variants significantly better than the first in the metric's
+    direction; the first when every other is significantly worse; else None (no winner)."""
+    sign = 1 if goal == "maximize" else -1
+    first, others = variants[0], variants[1:]
+    better = [v for v in others if v["significant"] and sign * v["difference"] > 0]
+    if better:
+        return max(better, key=lambda v: sign * v["mean"])["name"]
+    if others and all(v["significant"] and sign * v["difference"] < 0 for v in others):
+        return first["name"]
+    return None

@@ -61,6 +61,7 @@ SELECT 1 FROM runs r WHERE r.org_id = %(org)s AND r.run_id = %(run)s
 # The groups of `stats`: each a JSON value naming the group.
 GROUPS: dict[str | None, str] = {
     None: "'null'::jsonb",
+    "key": "to_jsonb(f.key)",
     "assistant_version": "jsonb_build_object('assistant_id', f.assistant_id,"
     " 'assistant_version', f.assistant_version)",
     "variant": "jsonb_build_object('experiment_id', f.experiment_id, 'variant', f.variant)",

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-embeddings test-faults test-cluster test-browser conformance bench-peers format clean
+.PHONY: run test test-embeddings test-faults test-cluster test-browser browser-deps screenshots conformance bench-peers bench-console format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
@@ -39,13 +39,25 @@ test-faults: $(STAMP)
 test-cluster: $(STAMP)
 	$(BIN)/pytest tests_cluster
 
-# A real Chromium on another origin calling the API (CORS). Playwright's Python package goes
-# into the venv (the `browser` extra); its own browser download is not used: the
-# distribution's Chromium is, installed with apt-get (as root) when it is missing.
-test-browser: $(STAMP)
+# A real Chromium: the web console's views and CORS from another origin. Playwright's Python
+# package goes into the venv (the `browser` extra); its own browser download is not used:
+# the distribution's Chromium is, installed with apt-get (as root) when it is missing.
+browser-deps: $(STAMP)
 	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium chromium-driver)
 	$(BIN)/pip install --quiet -e '.[dev,browser]'
+
+test-browser: browser-deps
 	$(BIN)/pytest tests_browser
+
+# The console's pictures in docs/console/ (linked from the README): the browser tests, each
+# view's main test photographing its view.
+screenshots: browser-deps
+	CONSOLE_SCREENSHOTS=docs/console $(BIN)/pytest tests_browser
+
+# The console's page weight and first load on loopback, cold and warm, beside the sign-in
+# page and GET /ok (bench/console_bench.py).
+bench-console: browser-deps
+	$(BIN)/python bench/console_bench.py
 
 # The same scenario through langgraph-sdk (Python) and @langchain/langgraph-sdk (JS) against
 # `langgraph dev` and tenantgraph, compared call by call (conformance/README.md). Needs the

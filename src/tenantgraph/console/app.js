@@ -24,14 +24,18 @@ const VIEWS = [
 let ctx = null;
 let leave = null;
 
-function signInForm(message, askOrg) {
+// askOrg: the server wants an organisation (membership mode), or refused the one given:
+// the credential just typed is kept in the form (`kept`), so only the org is asked for.
+function signInForm(message, askOrg, kept = {}) {
   const form = h("form", {id: "sign-in", class: "card narrow"},
     h("h1", {}, "Sign in"),
     message ? h("p", {class: "error", role: "alert"}, message) : null,
     h("label", {}, "API key or JWT",
-      h("input", {name: "credential", type: "password", required: true, autocomplete: "off"})),
+      h("input", {name: "credential", type: "password", required: true, autocomplete: "off",
+        value: kept.credential})),
     h("label", {}, askOrg ? "Organisation" : "Organisation (membership mode only)",
-      h("input", {name: "org", required: askOrg, autocomplete: "off"})),
+      h("input", {name: "org", required: askOrg, autocomplete: "off",
+        value: kept.org})),
     h("button", {type: "submit", class: "primary"}, "Sign in"));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -67,8 +71,9 @@ async function start() {
     me = await api.get("/me");
   } catch (error) {
     session.clear();
-    const membership = error instanceof ApiError && /X-Org-Id/.test(error.detail);
-    mount(view, signInForm(error.message, membership));
+    const membership = error instanceof ApiError &&
+      (/X-Org-Id/.test(error.detail) || (Boolean(saved.org) && error.status === 403));
+    mount(view, signInForm(error.message, membership, membership ? saved : {}));
     return;
   }
   const isAdmin = me.role === "admin" || me.role === "owner";

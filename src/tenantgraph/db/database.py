@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -18,13 +19,46 @@ from tenantgraph.scope import Principal
 
 __all__ = ["Database"]
 
-_SET_TENANT = "SELECT set_config('tenantgraph.org_id', %s, true)"
+
+class _SentWithNext(deque[Callable[[], None]]):
+    """A pipeline's command queue that sends `prefix` (BEGIN and set_config) together with
+    the next command queued: psycopg flushes the socket before each command it sends, and
+    every send wakes the backend (~100 µs of both processes' CPU on a busy machine)."""
+
+    def __init__(self, prefix: Callable[[], None]) -> None:
+        super().__init__()
+        self.prefix: Callable[[], None] | None = prefix
+
+    def append(self, command: Callable[[], None]) -> None:
+        prefix, self.prefix = self.prefix, None
+        if prefix is None:
+            super().append(command)
+            return
+
+        def both() -> None:
+            prefix()
+            command()
+
+        super().append(both)
+
+
+_SET_TENANT = sql.SQL("SELECT set_config('tenantgraph.org_id', {}, true)")
 _OPEN = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
 # A pool slot whose reconnection fails is given up after this long (psycopg_pool's default,
 # 5 minutes of doubling delays, left the slots asleep for 10 s after Postgres returned); the
 # pool grows again on demand, and the breaker refills it when the server answers.
 _RECONNECT_SECONDS = 2.0
 _PROBE_TIMEOUT_SECONDS = 2.0
+
+
+def _first_error(exc: BaseException) -> BaseException:
+    """The statement's own error: a statement that failed in a pipeline is reported by the
+    closing sync, and psycopg then raises `PipelineAborted` for the skipped COMMIT over it."""
+    while isinstance(exc, psycopg.errors.PipelineAborted) and isinstance(
+        exc.__context__, psycopg.Error
+    ):
+        exc = exc.__context__
+    return exc
 
 
 class Database:
@@ -98,28 +132,38 @@ class Database:
         """One transaction scoped to `principal.org_id`, committed on normal exit and
         rolled back on any exception.
 
-        Pipeline mode sends BEGIN and set_config together with the first statement, so the
-        tenant costs no extra round trip (docs/measurements.md). In pipeline mode a statement's
-        results (and `rowcount`) arrive when they are fetched: use RETURNING to count.
+        Pipeline mode: BEGIN and set_config leave in the same write as the first statement
+        and COMMIT with the closing sync, so a transaction whose results are fetched after
+        it (as the store's reads are) costs one round trip and two writes, and one that
+        fetches inside costs two. In pipeline mode a statement's results (and `rowcount`)
+        arrive when they are fetched: use RETURNING to count.
 
-        BEGIN and COMMIT are plain statements here, not psycopg's `conn.transaction()`: in
-        pipeline mode that block nests two more pipelines, each a sync and a round trip
-        of its own — 3 round trips and ~500 µs of CPU for a one-statement transaction,
-        against 1 and ~190 µs this way (docs/measurements.md). They are never prepared:
-        psycopg would cache a prepared ROLLBACK right after the ROLLBACK emptied its
-        statement cache, and the next use of that name fails.
+        BEGIN, set_config and COMMIT are queued as psycopg queues its own transaction
+        commands (`_exec_command`: no wait, never prepared), not through
+        `conn.transaction()`, whose nested pipelines each sync: 3 round trips for a
+        one-statement transaction (docs/measurements.md). Never prepared: psycopg would
+        cache a prepared ROLLBACK right after the ROLLBACK emptied its statement cache, and
+        the next use of that name fails.
         """
         async with self._connection() as conn:
             try:
-                async with conn.pipeline():
-                    await conn.execute("BEGIN", prepare=False)
-                    await conn.execute(_SET_TENANT, (principal.org_id,))
+                async with conn.pipeline() as pipeline:
+                    pgconn = conn.pgconn
+                    set_tenant = _SET_TENANT.format(sql.Literal(principal.org_id)).as_bytes(conn)
+
+                    def begin() -> None:
+                        pgconn.send_query_params(b"BEGIN", None)
+                        pgconn.send_query_params(set_tenant, None)
+
+                    pipeline.command_queue = _SentWithNext(begin)
+                    pipeline.result_queue.extend((None, None))  # checked for errors only
                     yield conn
-                    await conn.execute("COMMIT", prepare=False)
-            except BaseException:
+                    await conn.wait(conn._exec_command(b"COMMIT"))
+            except BaseException as exc:
                 # A failed statement or COMMIT, an exception of the caller, a cancellation:
                 # nothing of this transaction may stay open on a pooled connection (a
                 # connection still busy with a query is discarded by the pool instead).
+                # BEGIN went out at the latest with the pipeline's closing sync.
                 #
                 # psycopg records a statement as prepared when it sends the PREPARE (at
                 # the prepare_threshold-th use), not when the server confirms it; in a
@@ -131,7 +175,10 @@ class Database:
                 conn._prepared.clear()
                 if conn.info.transaction_status in _OPEN:
                     await conn.execute("ROLLBACK", prepare=False)
-                raise
+                first = _first_error(exc)
+                if first is exc:
+                    raise
+                raise first from None
 
     @asynccontextmanager
     async def system(self) -> AsyncIterator[AsyncConnection]:

@@ -49,9 +49,9 @@ async function expand(ctx, path, options) {
   const depth = path.length + 1;
   const {namespaces} = await ctx.api.post("/store/namespaces",
     {prefix: path.length ? path : null, max_depth: depth, limit: 1000});
-  const labels = [...new Set(namespaces.filter((ns) => ns.length === depth).map((ns) => ns[path.length]))]
-    // The org's space has a root of its own; a member's namespaces never start with "shared".
-    .filter((label) => path.length || label !== "shared");
+  const deeper = namespaces.filter((ns) => ns.length === depth).map((ns) => ns[path.length]);
+  // The org's space has a root of its own; the caller's namespaces never start with "shared".
+  const labels = [...new Set(deeper)].filter((label) => path.length || label !== "shared");
   const nodes = labels.map((label) => treeNode(ctx, [...path, label], label, options).node);
   const here = path.length > 0 && namespaces.some((ns) => ns.length === path.length);
   const leaves = here ? await itemsAt(ctx, path, options, 0) : [];

@@ -92,6 +92,12 @@ async def test_an_admin_creates_starts_and_reads_an_experiment_with_a_winner(
     await status.locator("select[name=status]").select_option("running")
     await status.locator("input[name=reason]").fill(reason)
     await status.locator("button[type=submit]").click()
+    await page.locator("dialog.confirm button:not(.danger)").click()  # cancelled: no change
+    await expect(page.locator("dialog.confirm")).to_have_count(0)
+    async with console.http("anna") as anna:
+        assert (await anna.get(f"/experiments/{experiment_id}")).json()["status"] == "draft"
+    await status.locator("button[type=submit]").click()
+    await page.locator("dialog.confirm button.danger").click()
     await page.locator("#experiment-summary[data-status=running]").wait_for()
     assert await page.inner_text("#experiment-history tr.transition[data-to=running] .reason") == (
         reason

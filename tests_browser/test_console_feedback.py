@@ -1,11 +1,12 @@
-"""The feedback view in Chromium: per key, the events per day and the mean score per day as
+"""The feedback view in Chromium: per key, the events and the mean score per day or week as
 charts whose numbers are GET /feedback/stats's, the recent events with their comments shown
-as text, and a member seeing only the feedback they gave."""
+as text; an admin sees the org's feedback, a member the feedback they gave."""
 
 from __future__ import annotations
 
 import uuid
 
+import pytest
 from playwright.async_api import Page, expect
 
 from .conftest import ConsoleServer, photograph, sign_in
@@ -62,6 +63,17 @@ async def test_charts_per_key_show_the_stats_and_comments_are_text(
     assert await page.locator("#feedback-events img").count() == 0
     assert await page.evaluate("window.__xss") is None
     await photograph(page, "feedback")
+
+    # Weeks: 30 days make 5 buckets, the last ending today, its mean weighted by the scores.
+    await page.select_option("select[name=bucket]", "7")
+    for key in (helpful, stars):
+        card = page.locator(f"section.feedback-key[data-key='{key}']")
+        await expect(card.locator("rect.bar")).to_have_count(5)
+        weeks = await _numbers(card, "rect.bar")
+        assert sum(weeks.values()) == list(weeks.values())[-1] == totals[key]["count"]
+        means = await _numbers(card, "circle.point")
+        assert list(means.values()) == [pytest.approx(totals[key]["mean"])]
+    await page.select_option("select[name=bucket]", "1")
 
     # A shorter range and one key: a card for that key alone, a bar per day.
     await page.select_option("select[name=range]", "7")

@@ -159,7 +159,8 @@ export function intervalChart(rows, {title = "", xLabel = "", domain = null} = {
       h("svg:line", {x1: x(row.high), x2: x(row.high), y1: y - 6, y2: y + 6, stroke: colour}),
     ] : null,
     has(row.value) ? h("svg:circle", {cx: x(row.value), cy: y, r: 5, fill: colour},
-      h("svg:title", {}, `${row.label}: ${label(row.value)} [${label(row.low)}, ${label(row.high)}]`))
+      h("svg:title", {},
+        `${row.label}: ${label(row.value)} [${label(row.low)}, ${label(row.high)}]`))
       : null);
   });
   return frame("interval-chart", title, WIDTH, height, [

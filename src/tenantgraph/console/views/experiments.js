@@ -13,7 +13,7 @@ function variantsText(variants) {
   return variants.map((v) => `${v.name} (${v.weight})`).join(", ");
 }
 
-function listTable(experiments, ctx) {
+function listTable(experiments) {
   if (!experiments.length) return h("p", {class: "muted"}, "No experiments yet.");
   return h("table", {id: "experiment-list"},
     h("thead", {}, h("tr", {}, ["Name", "Status", "Variants (weight)", "Metric", "Created"]
@@ -21,11 +21,7 @@ function listTable(experiments, ctx) {
     h("tbody", {}, experiments.map((e) => h("tr", {
       class: "experiment-row", dataset: {experimentId: e.experiment_id, name: e.name},
     },
-    h("td", {}, h("a", {href: `#/experiments/${encodeURIComponent(e.experiment_id)}`,
-      onclick: (event) => {
-        event.preventDefault();
-        ctx.navigate(`#/experiments/${encodeURIComponent(e.experiment_id)}`);
-      }}, e.name)),
+    h("td", {}, h("a", {href: `#/experiments/${encodeURIComponent(e.experiment_id)}`}, e.name)),
     h("td", {}, statusBadge(e.status)),
     h("td", {}, variantsText(e.variants)),
     h("td", {class: "mono"}, `${e.metric.key} (${e.metric.goal})`),
@@ -101,7 +97,7 @@ export async function render(root, ctx, params) {
   const list = h("div", {id: "experiments"});
   async function load() {
     const query = filter.value ? `?status=${encodeURIComponent(filter.value)}` : "";
-    mount(list, listTable(await ctx.api.get(`/experiments${query}`), ctx));
+    mount(list, listTable(await ctx.api.get(`/experiments${query}`)));
   }
   filter.addEventListener("change", () => attempt(load));
   let form = null;

@@ -3,8 +3,9 @@
 // reason and an optional winner), the weights, and the results per variant (GET
 // /experiments/{id}/results) with their 95% intervals drawn and the p-values. The winner is
 // the API's `significant_winner`: marked only when the API found the difference significant.
+// A status change is confirmed first (some cannot be undone: the API's lifecycle decides).
 
-import {attempt, h, mount, when} from "../dom.js";
+import {attempt, confirmAction, h, mount, when} from "../dom.js";
 import {intervalChart, label} from "../chart.js";
 
 // An experiment's status as a badge (the list uses it too).
@@ -34,10 +35,13 @@ function statusForm(ctx, experiment, changed) {
     const data = new FormData(form);
     const reason = String(data.get("reason") || "").trim();
     const winner = String(data.get("winner") || "");
+    const status = String(data.get("status"));
     attempt(async () => {
+      const question = `Move ${experiment.name} from ${experiment.status} to ${status}?`;
+      if (!await confirmAction(question, "Change")) return;
       changed(await ctx.api.post(
         `/experiments/${encodeURIComponent(experiment.experiment_id)}/status`,
-        {status: data.get("status"), ...(reason ? {reason} : {}), ...(winner ? {winner} : {})}));
+        {status, ...(reason ? {reason} : {}), ...(winner ? {winner} : {})}));
     });
   });
   return form;

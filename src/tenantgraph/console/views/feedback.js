@@ -1,4 +1,4 @@
-// Feedback: per key over the chosen range, the events per day and their mean score per day
+// Feedback: per key over the chosen range, the events and their mean score per day or week
 // as charts (GET /feedback/stats, grouped by key, then by day for each key), and the
 // recent events with their comments (POST /feedback/search). A member sees the feedback
 // they gave, an admin the org's: the API decides.
@@ -33,11 +33,30 @@ function stat(name, value, field) {
     h("span", {class: "stat-value", dataset: {field}}, value));
 }
 
-// One key's card: its totals, then its events per day and mean score per day.
-function keyCard(total, byDay, range) {
+// The days of `range` in buckets of `size` days, the last bucket ending today: per bucket
+// its first day, the events and the mean score (weighted by each day's scored events).
+function buckets(range, byDay, size) {
   const found = new Map(byDay.map((g) => [g.group, g]));
-  const counts = range.map((day) => ({label: day.slice(5), value: found.get(day)?.count || 0}));
-  const means = range.map((day) => ({label: day.slice(5), value: found.get(day)?.mean ?? null}));
+  const out = [];
+  for (let end = range.length; end > 0; end -= size) {
+    const chunk = range.slice(Math.max(0, end - size), end).map((day) => found.get(day));
+    const scored = chunk.reduce((n, g) => n + (g?.scored || 0), 0);
+    const sum = chunk.reduce((n, g) => n + (g?.scored ? g.mean * g.scored : 0), 0);
+    out.unshift({
+      label: range[Math.max(0, end - size)].slice(5),
+      count: chunk.reduce((n, g) => n + (g?.count || 0), 0),
+      mean: scored ? sum / scored : null,
+    });
+  }
+  return out;
+}
+
+// One key's card: its totals, then its events and mean score per bucket.
+function keyCard(total, byDay, range, size) {
+  const points = buckets(range, byDay, size);
+  const counts = points.map((p) => ({label: p.label, value: p.count}));
+  const means = points.map((p) => ({label: p.label, value: p.mean}));
+  const per = size === 1 ? "day" : "week";
   const rate = total.rate === null || total.rate === undefined ? null
     : `${label(total.rate)} [${label(total.rate_low)}, ${label(total.rate_high)}]`;
   return h("section", {class: "card feedback-key", dataset: {key: total.group}},
@@ -50,12 +69,12 @@ function keyCard(total, byDay, range) {
       stat("min – max", `${label(total.min)} – ${label(total.max)}`, "range")),
     h("div", {class: "feedback-charts"},
       h("figure", {class: "counts"},
-        barChart(counts, {title: `${total.group}: events per day`, yLabel: "events"}),
-        h("figcaption", {}, "Events per day (UTC)")),
+        barChart(counts, {title: `${total.group}: events per ${per}`, yLabel: "events"}),
+        h("figcaption", {}, `Events per ${per} (UTC)`)),
       total.scored
         ? h("figure", {class: "means"},
-          lineChart(means, {title: `${total.group}: mean score per day`, yLabel: "mean"}),
-          h("figcaption", {}, "Mean score per day"))
+          lineChart(means, {title: `${total.group}: mean score per ${per}`, yLabel: "mean"}),
+          h("figcaption", {}, `Mean score per ${per}`))
         : h("p", {class: "muted"}, "No scores for this key: events only.")));
 }
 
@@ -79,10 +98,12 @@ function recentTable(events) {
 }
 
 export async function render(root, ctx) {
-  const state = {days: 30, key: ""};
+  const state = {days: 30, key: "", bucket: 1};
   const keyPicker = h("select", {name: "key"}, h("option", {value: ""}, "All keys"));
   const rangePicker = h("select", {name: "range"}, RANGES.map((n) =>
     h("option", {value: String(n), selected: n === state.days}, `Last ${n} days`)));
+  const bucketPicker = h("select", {name: "bucket"},
+    h("option", {value: "1"}, "Per day"), h("option", {value: "7"}, "Per week"));
   const charts = h("div", {id: "feedback-keys"});
   const recent = h("div", {id: "feedback-recent"});
 
@@ -100,7 +121,7 @@ export async function render(root, ctx) {
       ctx.api.get(`/feedback/stats?${query({key: g.group, group_by: "day", since})}`)));
     mount(charts,
       shown.length ? null : h("p", {class: "muted"}, "No feedback in this range."),
-      shown.slice(0, MOST_KEYS).map((g, i) => keyCard(g, perDay[i], range)),
+      shown.slice(0, MOST_KEYS).map((g, i) => keyCard(g, perDay[i], range, state.bucket)),
       shown.length > MOST_KEYS
         ? h("p", {class: "muted"}, `${shown.length - MOST_KEYS} more keys: pick one above.`)
         : null);
@@ -111,6 +132,10 @@ export async function render(root, ctx) {
 
   keyPicker.addEventListener("change", () => {
     state.key = keyPicker.value;
+    attempt(load);
+  });
+  bucketPicker.addEventListener("change", () => {
+    state.bucket = Number(bucketPicker.value);
     attempt(load);
   });
   rangePicker.addEventListener("change", () => {
@@ -124,6 +149,7 @@ export async function render(root, ctx) {
       : "The feedback you gave, per key."),
     h("div", {class: "toolbar"},
       h("label", {}, "Range", rangePicker),
+      h("label", {}, "Buckets", bucketPicker),
       h("label", {}, "Key", keyPicker),
       h("button", {type: "button", id: "feedback-refresh", onclick: () => attempt(load)},
         "Refresh")),

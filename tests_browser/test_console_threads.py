@@ -46,12 +46,15 @@ async def _listed(page: Page) -> list[str]:
     return await rows.evaluate_all("rows => rows.map((row) => row.dataset.threadId)")
 
 
-async def _search(page: Page, *, metadata: str = "", status: str = "") -> list[str]:
+async def _search(
+    page: Page, *, metadata: str = "", status: str = "", thread_id: str = ""
+) -> list[str]:
     """Search from the page's form; the ids it lists once that search answered."""
     results = page.locator("#threads-results")
     before = int(await results.get_attribute("data-searches") or 0)
     await page.fill("#threads-search textarea[name=metadata]", metadata)
     await page.select_option("#threads-search select[name=status]", status)
+    await page.fill("#threads-search input[name=thread_id]", thread_id)
     await page.click("#threads-search button[type=submit]")
     await expect(results).to_have_attribute("data-searches", str(before + 1))
     return await _listed(page)
@@ -90,6 +93,8 @@ async def test_search_by_metadata_and_status_finds_exactly_the_tagged_threads(
     # `:=` sends JSON: the number 2 matches, the text "2" would not.
     assert await _search(page, metadata=f"tag={tag}\npriority:=2") == [waiting]
     assert await _search(page, metadata=f"tag={tag}\npriority=2") == []
+    assert await _search(page, thread_id=failed) == [failed]
+    assert await _search(page, thread_id=failed, status="idle") == []
 
     # The list links to the thread's page.
     await _search(page, metadata=f"tag={tag}", status="error")

@@ -59,6 +59,11 @@ async def test_the_echo_answer_streams_in_and_takes_feedback(page: Page, console
     await reply.locator(".feedback-comment input[name=comment]").fill(f"nice {tag}")
     await reply.locator(".feedback-comment button[type=submit]").click()
     await expect(reply.locator(".feedback-status")).to_have_text("Comment recorded")
+    await say(page, f"again {tag}")
+    second = answer(page, f"echo: again {tag}")
+    await second.wait_for()
+    second_run = await second.get_attribute("data-run-id")
+    assert second_run != run_id
     await expect(page.locator(f"#chat-threads a[data-thread-id='{thread}']")).to_contain_text(
         f"hello {tag}"
     )
@@ -71,11 +76,12 @@ async def test_the_echo_answer_streams_in_and_takes_feedback(page: Page, console
     assert events["comment"]["comment"] == f"nice {tag}"
     assert events["thumbs"]["user_id"] == "anna"
 
-    # Opened again from its address: the answer is tied to its run again (from the history).
+    # Opened again from the list: each answer is tied to its own run again (the history).
     await page.goto(f"{console.url}/ui/#/chat")
     await page.locator(f"#chat-threads a[data-thread-id='{thread}']").click()
     reopened = answer(page, f"echo: hello {tag}")
     await expect(reopened).to_have_attribute("data-run-id", run_id)
+    await expect(answer(page, f"echo: again {tag}")).to_have_attribute("data-run-id", second_run)
     await reopened.locator("button.thumb[data-score='0']").click()
     await expect(reopened.locator(".feedback-status")).to_have_text("Recorded: thumbs down")
     async with console.http("anna") as client:

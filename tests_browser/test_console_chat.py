@@ -152,6 +152,38 @@ async def test_an_interrupt_resumed_with_an_edited_value(page: Page, console: Co
     assert state["values"]["messages"][-1]["content"] == "discarded"
 
 
+async def test_an_interrupt_rejected_resumes_with_no(page: Page, console: ConsoleServer):
+    thread = await interrupted(page, console)
+    await page.click("#chat-interrupts button[data-action=reject]")
+    await answer(page, "discarded").wait_for()
+    async with console.http("alice") as client:
+        state = (await client.get(f"/threads/{thread}/state")).json()
+    assert state["values"]["approved"] is False
+
+
+DECIDE = """async () => {
+  const {approval, rejection, parseEdit} = await import("/ui/views/chat_interrupt.js");
+  const middleware = {action_requests: [{name: "send", args: {to: "x"}}, {name: "rm", args: {}}]};
+  return [approval({question: "ok?"}), rejection("ok?", "why"), approval(middleware),
+    rejection(middleware, "too risky"), parseEdit('{"a": 1}'), parseEdit("plain words")];
+}"""
+
+
+async def test_interrupt_decisions_map_to_what_the_graph_reads(page: Page, console: ConsoleServer):
+    """The example graphs read yes/no; LangChain's human-in-the-loop middleware (a value with
+    `action_requests`) one decision per action; an edit is JSON when it parses, else text."""
+    await sign_in(page, console, "anna")
+    decided = await page.evaluate(DECIDE)
+    assert decided == [
+        "yes",
+        "no",
+        {"decisions": [{"type": "approve"}, {"type": "approve"}]},
+        {"decisions": [{"type": "reject", "message": "too risky"}] * 2},
+        {"a": 1},
+        "plain words",
+    ]
+
+
 async def test_a_running_run_is_cancelled(page: Page, console: ConsoleServer):
     await sign_in(page, console, "anna")
     await run_with(page, "slow", {"ticks": 0}, {"steps": 300, "delay": 0.1})
@@ -169,6 +201,35 @@ async def test_a_running_run_is_cancelled(page: Page, console: ConsoleServer):
         state = (await client.get(f"/threads/{thread}/state")).json()
     assert run["status"] == "interrupted"
     assert state["values"].get("ticks", 0) < 300
+
+
+async def test_a_conversation_opened_mid_run_follows_it_and_cancels_it(
+    page: Page, console: ConsoleServer
+):
+    async with console.http("anna") as client:
+        thread = (await client.post("/threads", json={})).json()["thread_id"]
+        made = await client.post(
+            f"/threads/{thread}/runs",
+            json={
+                "assistant_id": "slow",
+                "input": {"ticks": 0},
+                "config": {"configurable": {"steps": 300, "delay": 0.1}},
+                "stream_mode": ["updates"],
+            },
+        )
+        run_id = made.json()["run_id"]
+        # Opened while the thread is busy: the view then joins the run's stream.
+        assert (await client.get(f"/threads/{thread}")).json()["status"] == "busy"
+    await sign_in(page, console, "anna")
+    await page.goto(f"{console.url}/ui/#/chat/{thread}")
+    cancel = page.locator(f"#chat-cancel[data-run-id='{run_id}']")
+    await expect(cancel).to_be_enabled()
+    await expect(page.locator("#chat-status")).to_have_attribute("data-status", "running")
+    await cancel.click()
+    await expect(page.locator("#chat-status")).to_have_attribute("data-status", "cancelled")
+    async with console.http("anna") as client:
+        run = (await client.get(f"/threads/{thread}/runs/{run_id}")).json()
+    assert run["status"] == "interrupted"
 
 
 async def test_custom_events_are_shown(page: Page, console: ConsoleServer):

@@ -6,7 +6,9 @@ holds markup shown as text."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from dataclasses import replace
 
 from playwright.async_api import Page, expect
 
@@ -111,6 +113,24 @@ async def test_a_member_signed_in_with_a_jwt_sees_only_their_conversations(
     await page.goto(f"{console.url}/ui/#/chat/{others}")
     await expect(page.locator("#chat-log .msg-error")).to_contain_text("cannot be opened")
     await expect(page.locator(".notice.error")).to_contain_text("404")
+
+
+async def test_a_narrowed_key_sees_only_what_it_may_do(page: Page, console: ConsoleServer):
+    """A key that may run only `agent` and give no feedback: the picker offers `agent`
+    alone and answers come without feedback controls."""
+    scopes = ["threads:read", "threads:write", "runs:create", "runs:read", "assistants:read"]
+    async with console.http("anna") as client:
+        made = await client.post(
+            f"/orgs/{console.org_a}/keys",
+            json={"name": "chat only", "scopes": scopes, "assistants": ["agent"]},
+        )
+    assert made.status_code == 200, made.text
+    narrowed = replace(console, keys={**console.keys, "narrow": made.json()["key"]})
+    await sign_in(page, narrowed, "narrow")
+    assert await page.locator("#chat-assistant option").all_inner_texts() == ["agent (default)"]
+    await say(page, "narrow")
+    await expect(answer(page, "echo: narrow")).to_have_attribute("data-run-id", re.compile(".+"))
+    assert await page.locator("#chat-log .feedback").count() == 0
 
 
 async def interrupted(page: Page, console: ConsoleServer) -> str:

@@ -37,8 +37,14 @@ export async function render(root, ctx, params) {
   const {api, me} = ctx;
   const state = {threadId: params[0] || null, running: null, left: false};
 
-  const assistants = await api.post("/assistants/search", {limit: 100, sort_by: "name",
+  // Only what the credential may do: the assistants it may run, feedback if it may give it.
+  const found = await api.post("/assistants/search", {limit: 100, sort_by: "name",
     sort_order: "asc"});
+  const assistants = me.assistants
+    ? found.filter((a) => me.assistants.includes(a.assistant_id)
+      || me.assistants.includes(a.graph_id))
+    : found;
+  const mayGiveFeedback = !me.scopes || me.scopes.includes("feedback:write");
   const picker = h("select", {id: "chat-assistant", name: "assistant"},
     assistants.map((a) => h("option", {value: a.assistant_id, dataset: {graphId: a.graph_id}},
       assistantLabel(a))));
@@ -68,8 +74,8 @@ export async function render(root, ctx, params) {
   message.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) form.requestSubmit();
   });
-  const transcript = new Transcript(log,
-    (_message, runId) => feedbackControls(api, state.threadId, runId));
+  const transcript = new Transcript(log, mayGiveFeedback
+    ? (_message, runId) => feedbackControls(api, state.threadId, runId) : null);
 
   mount(root, h("div", {class: "split chat-layout"},
     h("aside", {class: "card chat-side"},
@@ -275,6 +281,10 @@ export async function render(root, ctx, params) {
   }
 
   setStatus("new", "new");
+  if (!assistants.length) {
+    send.disabled = true;
+    transcript.note("This credential may run no assistant.", "error");
+  }
   await attempt(loadThreads);
   if (state.threadId) {
     const opened = await attempt(() => openThread(state.threadId));

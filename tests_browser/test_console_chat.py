@@ -189,6 +189,26 @@ DECIDE = """async () => {
 }"""
 
 
+async def test_a_subgraphs_interrupt_is_answered_and_the_state_shown(
+    page: Page, console: ConsoleServer
+):
+    """`nested` asks from inside its child graph and keeps its answer in its state (it has
+    no messages): the edited answer resumes it and the state shows it."""
+    await sign_in(page, console, "alice")
+    await run_with(page, "nested", {"topic": "tea"})
+    card = page.locator("#chat-interrupts .msg-interrupt")
+    await expect(card.locator(".interrupt-value")).to_contain_text("about TEA?")
+    thread = await thread_id(page)
+    await card.locator(".interrupt-edit summary").click()
+    await card.locator("textarea[name=resume]").fill('{"brew": "green <b>"}')
+    await card.locator("button[data-action=edit]").click()
+    state = page.locator("#chat-log .msg-values .values-data").last
+    await expect(state).to_contain_text("\"answer\": \"{'brew': 'green <b>'}\"")
+    async with console.http("alice") as client:
+        values = (await client.get(f"/threads/{thread}/state")).json()["values"]
+    assert values == {"topic": "TEA", "answer": "{'brew': 'green <b>'}"}
+
+
 async def test_interrupt_decisions_map_to_what_the_graph_reads(page: Page, console: ConsoleServer):
     """The example graphs read yes/no; LangChain's human-in-the-loop middleware (a value with
     `action_requests`) one decision per action; an edit is JSON when it parses, else text."""

@@ -10,13 +10,21 @@ import {flatten, interruptCards} from "./chat_interrupt.js";
 import {contentText, roleOf, Transcript} from "./chat_messages.js";
 
 // What LangGraph's UIs ask for: message chunks with their metadata, node updates (which
-// carry `__interrupt__` and complete messages), and what graphs write to the stream.
+// carry `__interrupt__` and complete messages), and what graphs write to the stream; with
+// subgraphs' events too (named `<mode>|<namespace>`).
 export const STREAM_MODES = ["messages-tuple", "updates", "custom"];
 const OVER = new Set(["success", "error", "timeout", "interrupted"]);
 
 function assistantLabel(assistant) {
   return assistant.metadata?.created_by === "system"
     ? `${assistant.graph_id} (default)` : `${assistant.name} · ${assistant.graph_id}`;
+}
+
+// A thread's values when they are not a conversation (no `messages`), else null.
+function stateShown(thread) {
+  const values = thread?.values;
+  return values && typeof values === "object" && !Array.isArray(values.messages)
+    && Object.keys(values).length ? values : null;
 }
 
 function threadTitle(thread) {
@@ -141,6 +149,7 @@ export async function render(root, ctx, params) {
     }
     transcript.clear();
     for (const m of thread.values?.messages || []) transcript.message(m, runOf.get(m.id));
+    if (stateShown(thread)) transcript.values(stateShown(thread));
     setStatus(thread.status);
     showInterrupts(thread);
     if (thread.status === "busy") {
@@ -198,7 +207,8 @@ export async function render(root, ctx, params) {
 
   function startRun(body) {
     mount(pending);
-    const payload = {assistant_id: picker.value, stream_mode: STREAM_MODES, ...body};
+    const payload = {assistant_id: picker.value, stream_mode: STREAM_MODES,
+      stream_subgraphs: true, ...body};
     return follow((signal, onEvent) => api.stream("POST",
       `/threads/${state.threadId}/runs/stream`, payload, onEvent, {signal}));
   }
@@ -264,6 +274,7 @@ export async function render(root, ctx, params) {
     } else {
       setStatus(run?.status || thread?.status || "unknown");
     }
+    if (stateShown(thread)) transcript.values(stateShown(thread));
     if (thread && !current.cancelled) showInterrupts(thread);
     await attempt(loadThreads);
   }

@@ -132,6 +132,13 @@ export class Transcript {
       h("pre", {class: "custom-data"}, compact(data))));
   }
 
+  // A graph without `messages` answers in its state: shown after each run as it stands.
+  values(values) {
+    this.append(h("aside", {class: "msg msg-values", dataset: {role: "values"}},
+      h("header", {class: "msg-head"}, "State"),
+      h("pre", {class: "values-data"}, show(values))));
+  }
+
   error(data) {
     const what = data && typeof data === "object"
       ? `${data.error || "Error"}: ${data.message ?? show(data)}` : show(data);

@@ -10,6 +10,7 @@ import re
 import uuid
 from dataclasses import replace
 
+import httpx
 from playwright.async_api import Page, expect
 
 from .conftest import ConsoleServer, photograph, sign_in
@@ -32,6 +33,20 @@ async def run_with(page: Page, graph: str, input: dict, configurable: dict | Non
     if configurable is not None:
         await page.fill("#chat-form textarea[name=configurable]", json.dumps(configurable))
     await page.click("#chat-send")
+
+
+async def run_on_new_thread(
+    client: httpx.AsyncClient, route: str, graph: str, input: dict, configurable: dict | None = None
+) -> tuple[str, dict]:
+    """A new thread of the client's user and a run of `graph` on it (`route`: `runs` or
+    `runs/wait`): the thread's id and the answer."""
+    thread = (await client.post("/threads", json={})).json()["thread_id"]
+    body = {"assistant_id": graph, "input": input}
+    if configurable is not None:
+        body["config"] = {"configurable": configurable}
+    made = await client.post(f"/threads/{thread}/{route}", json=body)
+    assert made.status_code == 200, made.text
+    return thread, made.json()
 
 
 def answer(page: Page, text: str):
@@ -247,17 +262,10 @@ async def test_a_conversation_opened_mid_run_follows_it_and_cancels_it(
     page: Page, console: ConsoleServer
 ):
     async with console.http("anna") as client:
-        thread = (await client.post("/threads", json={})).json()["thread_id"]
-        made = await client.post(
-            f"/threads/{thread}/runs",
-            json={
-                "assistant_id": "slow",
-                "input": {"ticks": 0},
-                "config": {"configurable": {"steps": 300, "delay": 0.1}},
-                "stream_mode": ["updates"],
-            },
+        thread, made = await run_on_new_thread(
+            client, "runs", "slow", {"ticks": 0}, {"steps": 300, "delay": 0.1}
         )
-        run_id = made.json()["run_id"]
+        run_id = made["run_id"]
         # Opened while the thread is busy: the view then joins the run's stream.
         assert (await client.get(f"/threads/{thread}")).json()["status"] == "busy"
     await sign_in(page, console, "anna")
@@ -285,15 +293,9 @@ async def test_tool_calls_and_tool_results_are_shown(page: Page, console: Consol
     """A conversation whose history holds a tool call and its result (written through the
     state API, as a tool-calling graph would have)."""
     async with console.http("anna") as client:
-        thread = (await client.post("/threads", json={})).json()["thread_id"]
-        ran = await client.post(
-            f"/threads/{thread}/runs/wait",
-            json={
-                "assistant_id": "agent",
-                "input": {"messages": [{"role": "user", "content": "x"}]},
-            },
+        thread, _ = await run_on_new_thread(
+            client, "runs/wait", "agent", {"messages": [{"role": "user", "content": "x"}]}
         )
-        assert ran.status_code == 200, ran.text
         call = {"name": "lookup", "args": {"q": "<b>bold</b>"}, "id": "call-1"}
         messages = [
             {"type": "ai", "content": "", "tool_calls": [call], "id": "ai-tool"},

@@ -71,7 +71,9 @@ async def test_the_echo_answer_streams_in_and_takes_feedback(page: Page, console
     await expect(page.locator("#chat-status")).to_have_attribute("data-status", "success")
     run_id = await reply.get_attribute("data-run-id")
 
-    await reply.locator("button.thumb[data-score='1']").click()
+    await reply.locator("button.thumb[data-score='0']").click()
+    await expect(reply.locator(".feedback-status")).to_have_text("Recorded: thumbs down")
+    await reply.locator("button.thumb[data-score='1']").click()  # changed their mind
     await expect(reply.locator(".feedback-status")).to_have_text("Recorded: thumbs up")
     await reply.locator(".feedback-comment input[name=comment]").fill(f"nice {tag}")
     await reply.locator(".feedback-comment button[type=submit]").click()
@@ -88,22 +90,29 @@ async def test_the_echo_answer_streams_in_and_takes_feedback(page: Page, console
 
     async with console.http("anna") as client:
         found = await client.post("/feedback/search", json={"thread_id": thread})
-    events = {event["key"]: event for event in found.json()}
-    assert events["thumbs"]["score"] == 1 and events["thumbs"]["run_id"] == run_id
-    assert events["comment"]["comment"] == f"nice {tag}"
-    assert events["thumbs"]["user_id"] == "anna"
+    thumbs = [event for event in found.json() if event["key"] == "thumbs"]  # newest first
+    assert [(event["score"], event["run_id"], event["user_id"]) for event in thumbs] == [
+        (1, run_id, "anna"),
+        (0, run_id, "anna"),
+    ]
+    [comment] = [event for event in found.json() if event["key"] == "comment"]
+    assert comment["comment"] == f"nice {tag}" and comment["run_id"] == run_id
 
     # Opened again from the list: each answer is tied to its own run again (the history).
     await page.goto(f"{console.url}/ui/#/chat")
     await page.locator(f"#chat-threads a[data-thread-id='{thread}']").click()
     reopened = answer(page, f"echo: hello {tag}")
     await expect(reopened).to_have_attribute("data-run-id", run_id)
+    await expect(reopened.locator(".feedback-status")).to_have_text("You gave: thumbs up")
+    await expect(reopened.locator("button.thumb[data-score='1']")).to_have_attribute(
+        "aria-pressed", "true"
+    )
     await expect(answer(page, f"echo: again {tag}")).to_have_attribute("data-run-id", second_run)
     await reopened.locator("button.thumb[data-score='0']").click()
     await expect(reopened.locator(".feedback-status")).to_have_text("Recorded: thumbs down")
     async with console.http("anna") as client:
         found = await client.post("/feedback/search", json={"thread_id": thread, "key": "thumbs"})
-    assert sorted(event["score"] for event in found.json()) == [0, 1]
+    assert [event["score"] for event in found.json()] == [0, 1, 0]
 
 
 async def test_a_member_signed_in_with_a_jwt_sees_only_their_conversations(

@@ -5,7 +5,7 @@
 // resumes the run, a running run can be cancelled, and every answer takes feedback.
 
 import {attempt, h, mount, notify, when} from "../dom.js";
-import {feedbackControls} from "./chat_feedback.js";
+import {feedbackControls, thumbsGiven} from "./chat_feedback.js";
 import {flatten, interruptCards} from "./chat_interrupt.js";
 import {contentText, roleOf, Transcript} from "./chat_messages.js";
 
@@ -43,7 +43,7 @@ function updateMessages(update) {
 
 export async function render(root, ctx, params) {
   const {api, me} = ctx;
-  const state = {threadId: params[0] || null, running: null, left: false};
+  const state = {threadId: params[0] || null, running: null, left: false, given: new Map()};
 
   // Only what the credential may do: the assistants it may run, feedback if it may give it.
   const found = await api.post("/assistants/search", {limit: 100, sort_by: "name",
@@ -53,6 +53,7 @@ export async function render(root, ctx, params) {
       || me.assistants.includes(a.graph_id))
     : found;
   const mayGiveFeedback = !me.scopes || me.scopes.includes("feedback:write");
+  const mayReadFeedback = !me.scopes || me.scopes.includes("feedback:read");
   const picker = h("select", {id: "chat-assistant", name: "assistant"},
     assistants.map((a) => h("option", {value: a.assistant_id, dataset: {graphId: a.graph_id}},
       assistantLabel(a))));
@@ -83,7 +84,8 @@ export async function render(root, ctx, params) {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) form.requestSubmit();
   });
   const transcript = new Transcript(log, mayGiveFeedback
-    ? (_message, runId) => feedbackControls(api, state.threadId, runId) : null);
+    ? (_message, runId) => feedbackControls(api, state.threadId, runId, state.given.get(runId))
+    : null);
 
   mount(root, h("div", {class: "split chat-layout"},
     h("aside", {class: "card chat-side"},
@@ -135,6 +137,9 @@ export async function render(root, ctx, params) {
   async function openThread(threadId) {
     const thread = await api.get(`/threads/${threadId}`);
     const history = await api.post(`/threads/${threadId}/history`, {limit: 100});
+    if (mayGiveFeedback && mayReadFeedback) {
+      state.given = await thumbsGiven(api, threadId, me.user_id);
+    }
     const runOf = new Map();
     for (const checkpoint of [...history].reverse()) {
       for (const m of checkpoint.values?.messages || []) {

@@ -121,13 +121,23 @@ async def test_a_member_signed_in_with_a_jwt_sees_only_their_conversations(
     tag = uuid.uuid4().hex[:8]
     async with console.http("anna") as client:
         others = (await client.post("/threads", json={})).json()["thread_id"]
+    async with console.http("alice") as client:
+        older, _ = await run_on_new_thread(
+            client, "runs/wait", "agent", {"messages": [{"role": "user", "content": tag}]}
+        )
     await sign_in(page, console, "alice")
     await choose(page, "agent")
     await say(page, f"hi from alice {tag}")
     await answer(page, f"echo: hi from alice {tag}").wait_for()
     mine = await thread_id(page)
     await page.click("#chat-new")
-    await expect(page.locator(f"#chat-threads a[data-thread-id='{mine}']")).to_be_visible()
+    await expect(page.locator("#chat-title")).to_have_text("New conversation")
+    # The caller's conversations, the one updated last first.
+    links = page.locator("#chat-threads a")
+    await expect(links.first).to_have_attribute("data-thread-id", mine)
+    await expect(page.locator(f"#chat-threads a[data-thread-id='{older}']")).to_have_text(
+        re.compile(f"^{tag}")
+    )
     assert await page.locator(f"#chat-threads a[data-thread-id='{others}']").count() == 0
     async with console.http("alice") as client:
         state = (await client.get(f"/threads/{mine}/state")).json()

@@ -207,7 +207,11 @@ async def test_an_interrupt_resumed_with_an_edited_value(page: Page, console: Co
 
 
 async def test_an_interrupt_rejected_resumes_with_no(page: Page, console: ConsoleServer):
+    """Rejected from the conversation opened again: the pending interrupt is shown there."""
     thread = await interrupted(page, console)
+    await page.goto(f"{console.url}/ui/#/chat")
+    await page.locator(f"#chat-threads a[data-thread-id='{thread}']").click()
+    await expect(page.locator("#chat-interrupts .interrupt-value")).to_contain_text("the draft?")
     await page.click("#chat-interrupts button[data-action=reject]")
     await answer(page, "discarded").wait_for()
     async with console.http("alice") as client:

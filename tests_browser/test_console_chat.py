@@ -83,6 +83,7 @@ async def test_the_echo_answer_streams_in_and_takes_feedback(page: Page, console
     await second.wait_for()
     second_run = await second.get_attribute("data-run-id")
     assert second_run != run_id
+    await expect(page.locator("#chat-status")).to_have_attribute("data-status", "success")
     await expect(page.locator(f"#chat-threads a[data-thread-id='{thread}']")).to_contain_text(
         f"hello {tag}"
     )

@@ -265,7 +265,7 @@ async def test_interrupt_decisions_map_to_what_the_graph_reads(page: Page, conso
 
 async def test_a_running_run_is_cancelled(page: Page, console: ConsoleServer):
     await sign_in(page, console, "anna")
-    await run_with(page, "slow", {"ticks": 0}, {"steps": 300, "delay": 0.1})
+    await run_with(page, "slow", {"ticks": 0}, {"steps": 3000, "delay": 0.1})
     cancel = page.locator("#chat-cancel")
     await expect(cancel).to_be_enabled()
     await expect(page.locator("#chat-status")).to_have_attribute("data-status", "running")
@@ -279,7 +279,7 @@ async def test_a_running_run_is_cancelled(page: Page, console: ConsoleServer):
         run = (await client.get(f"/threads/{thread}/runs/{run_id}")).json()
         state = (await client.get(f"/threads/{thread}/state")).json()
     assert run["status"] == "interrupted"
-    assert state["values"].get("ticks", 0) < 300
+    assert state["values"].get("ticks", 0) < 3000
 
 
 async def test_a_conversation_opened_mid_run_follows_it_and_cancels_it(
@@ -287,7 +287,7 @@ async def test_a_conversation_opened_mid_run_follows_it_and_cancels_it(
 ):
     async with console.http("anna") as client:
         thread, made = await run_on_new_thread(
-            client, "runs", "slow", {"ticks": 0}, {"steps": 300, "delay": 0.1}
+            client, "runs", "slow", {"ticks": 0}, {"steps": 3000, "delay": 0.1}
         )
         run_id = made["run_id"]
         # Opened while the thread is busy: the view then joins the run's stream.

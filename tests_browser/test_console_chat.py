@@ -353,7 +353,12 @@ async def test_agent_output_with_markup_is_shown_as_text(page: Page, console: Co
 GROW = """async () => {
   const {Transcript} = await import("/ui/views/chat_messages.js");
   const log = document.createElement("div");
-  const transcript = new Transcript(log, null);
+  const transcript = new Transcript(log, (_message, runId) => {
+    const extra = document.createElement("span");
+    extra.className = "extra";
+    extra.textContent = runId;
+    return extra;
+  });
   const seen = [];
   const pieces = [["Hel", "look", '{"q": '], ["lo <i>", null, "1}"], ["there</i>", null, ""]];
   for (const [text, name, args] of pieces) {
@@ -364,7 +369,10 @@ GROW = """async () => {
   }
   transcript.message({type: "ai", id: "m1", content: [{type: "text", text: "Hello there"}],
     tool_calls: [{name: "look", args: {q: 1}, id: "c1"}]}, "r1");
+  transcript.message({type: "ai", id: "m2", content: "",
+    tool_calls: [{name: "look", args: {}, id: "c2"}]}, "r2");
   return {seen, bubbles: log.children.length, italics: log.querySelectorAll("i").length,
+    extras: [...log.querySelectorAll(".extra")].map((node) => node.textContent),
     text: log.querySelector(".msg-text").textContent,
     tool: log.querySelector(".tool-call").dataset.tool,
     args: JSON.parse(log.querySelector(".tool-call .tool-args").textContent)};
@@ -382,6 +390,7 @@ async def test_streamed_chunks_grow_one_answer_in_place(page: Page, console: Con
         [1, "Hello <i>", '{"q": 1}'],
         [1, "Hello <i>there</i>", '{"q": 1}'],
     ]
-    assert grown["bubbles"] == 1 and grown["italics"] == 0
+    assert grown["bubbles"] == 2 and grown["italics"] == 0
+    assert grown["extras"] == ["r1"]  # feedback on the answer, not on the tool-only step
     assert grown["text"] == "Hello there"
     assert grown["tool"] == "look" and grown["args"] == {"q": 1}

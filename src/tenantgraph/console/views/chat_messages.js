@@ -38,7 +38,7 @@ const LABELS = {human: "You", ai: "Assistant", tool: "Tool", system: "System"};
 
 export class Transcript {
   // log: the element messages go into; answerExtras(message, runId) → nodes shown under an
-  // AI answer once its run is known (the feedback controls), or null.
+  // AI answer once its run and some text are known (the feedback controls), or null.
   constructor(log, answerExtras) {
     this.log = log;
     this.answerExtras = answerExtras;
@@ -119,7 +119,9 @@ export class Transcript {
 
   finish(entry, message, runId) {
     const extras = entry.node.querySelector(".msg-extras");
-    if (entry.role === "ai" && runId && !extras.childElementCount && this.answerExtras) {
+    // An answer has text: a step that only calls tools takes no feedback.
+    if (entry.role === "ai" && entry.text && runId && !extras.childElementCount
+      && this.answerExtras) {
       const nodes = this.answerExtras(message, runId);
       if (nodes) mount(extras, nodes);
     }

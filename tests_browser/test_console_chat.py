@@ -6,8 +6,11 @@ holds markup shown as text."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from dataclasses import replace
 
+import httpx
 from playwright.async_api import Page, expect
 
 from .conftest import ConsoleServer, photograph, sign_in
@@ -32,6 +35,20 @@ async def run_with(page: Page, graph: str, input: dict, configurable: dict | Non
     await page.click("#chat-send")
 
 
+async def run_on_new_thread(
+    client: httpx.AsyncClient, route: str, graph: str, input: dict, configurable: dict | None = None
+) -> tuple[str, dict]:
+    """A new thread of the client's user and a run of `graph` on it (`route`: `runs` or
+    `runs/wait`): the thread's id and the answer."""
+    thread = (await client.post("/threads", json={})).json()["thread_id"]
+    body = {"assistant_id": graph, "input": input}
+    if configurable is not None:
+        body["config"] = {"configurable": configurable}
+    made = await client.post(f"/threads/{thread}/{route}", json=body)
+    assert made.status_code == 200, made.text
+    return thread, made.json()
+
+
 def answer(page: Page, text: str):
     return page.locator("#chat-log .msg-ai", has=page.locator(".msg-text", has_text=text))
 
@@ -54,11 +71,19 @@ async def test_the_echo_answer_streams_in_and_takes_feedback(page: Page, console
     await expect(page.locator("#chat-status")).to_have_attribute("data-status", "success")
     run_id = await reply.get_attribute("data-run-id")
 
-    await reply.locator("button.thumb[data-score='1']").click()
+    await reply.locator("button.thumb[data-score='0']").click()
+    await expect(reply.locator(".feedback-status")).to_have_text("Recorded: thumbs down")
+    await reply.locator("button.thumb[data-score='1']").click()  # changed their mind
     await expect(reply.locator(".feedback-status")).to_have_text("Recorded: thumbs up")
     await reply.locator(".feedback-comment input[name=comment]").fill(f"nice {tag}")
     await reply.locator(".feedback-comment button[type=submit]").click()
     await expect(reply.locator(".feedback-status")).to_have_text("Comment recorded")
+    await say(page, f"again {tag}")
+    second = answer(page, f"echo: again {tag}")
+    await second.wait_for()
+    second_run = await second.get_attribute("data-run-id")
+    assert second_run != run_id
+    await expect(page.locator("#chat-status")).to_have_attribute("data-status", "success")
     await expect(page.locator(f"#chat-threads a[data-thread-id='{thread}']")).to_contain_text(
         f"hello {tag}"
     )
@@ -66,21 +91,29 @@ async def test_the_echo_answer_streams_in_and_takes_feedback(page: Page, console
 
     async with console.http("anna") as client:
         found = await client.post("/feedback/search", json={"thread_id": thread})
-    events = {event["key"]: event for event in found.json()}
-    assert events["thumbs"]["score"] == 1 and events["thumbs"]["run_id"] == run_id
-    assert events["comment"]["comment"] == f"nice {tag}"
-    assert events["thumbs"]["user_id"] == "anna"
+    thumbs = [event for event in found.json() if event["key"] == "thumbs"]  # newest first
+    assert [(event["score"], event["run_id"], event["user_id"]) for event in thumbs] == [
+        (1, run_id, "anna"),
+        (0, run_id, "anna"),
+    ]
+    [comment] = [event for event in found.json() if event["key"] == "comment"]
+    assert comment["comment"] == f"nice {tag}" and comment["run_id"] == run_id
 
-    # Opened again from its address: the answer is tied to its run again (from the history).
+    # Opened again from the list: each answer is tied to its own run again (the history).
     await page.goto(f"{console.url}/ui/#/chat")
     await page.locator(f"#chat-threads a[data-thread-id='{thread}']").click()
     reopened = answer(page, f"echo: hello {tag}")
     await expect(reopened).to_have_attribute("data-run-id", run_id)
+    await expect(reopened.locator(".feedback-status")).to_have_text("You gave: thumbs up")
+    await expect(reopened.locator("button.thumb[data-score='1']")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    await expect(answer(page, f"echo: again {tag}")).to_have_attribute("data-run-id", second_run)
     await reopened.locator("button.thumb[data-score='0']").click()
     await expect(reopened.locator(".feedback-status")).to_have_text("Recorded: thumbs down")
     async with console.http("anna") as client:
         found = await client.post("/feedback/search", json={"thread_id": thread, "key": "thumbs"})
-    assert sorted(event["score"] for event in found.json()) == [0, 1]
+    assert [event["score"] for event in found.json()] == [0, 1, 0]
 
 
 async def test_a_member_signed_in_with_a_jwt_sees_only_their_conversations(
@@ -89,13 +122,23 @@ async def test_a_member_signed_in_with_a_jwt_sees_only_their_conversations(
     tag = uuid.uuid4().hex[:8]
     async with console.http("anna") as client:
         others = (await client.post("/threads", json={})).json()["thread_id"]
+    async with console.http("alice") as client:
+        older, _ = await run_on_new_thread(
+            client, "runs/wait", "agent", {"messages": [{"role": "user", "content": tag}]}
+        )
     await sign_in(page, console, "alice")
     await choose(page, "agent")
     await say(page, f"hi from alice {tag}")
     await answer(page, f"echo: hi from alice {tag}").wait_for()
     mine = await thread_id(page)
     await page.click("#chat-new")
-    await expect(page.locator(f"#chat-threads a[data-thread-id='{mine}']")).to_be_visible()
+    await expect(page.locator("#chat-title")).to_have_text("New conversation")
+    # The caller's conversations, the one updated last first.
+    links = page.locator("#chat-threads a")
+    await expect(links.first).to_have_attribute("data-thread-id", mine)
+    await expect(page.locator(f"#chat-threads a[data-thread-id='{older}']")).to_have_text(
+        re.compile(f"^{tag}")
+    )
     assert await page.locator(f"#chat-threads a[data-thread-id='{others}']").count() == 0
     async with console.http("alice") as client:
         state = (await client.get(f"/threads/{mine}/state")).json()
@@ -105,6 +148,24 @@ async def test_a_member_signed_in_with_a_jwt_sees_only_their_conversations(
     await page.goto(f"{console.url}/ui/#/chat/{others}")
     await expect(page.locator("#chat-log .msg-error")).to_contain_text("cannot be opened")
     await expect(page.locator(".notice.error")).to_contain_text("404")
+
+
+async def test_a_narrowed_key_sees_only_what_it_may_do(page: Page, console: ConsoleServer):
+    """A key that may run only `agent` and give no feedback: the picker offers `agent`
+    alone and answers come without feedback controls."""
+    scopes = ["threads:read", "threads:write", "runs:create", "runs:read", "assistants:read"]
+    async with console.http("anna") as client:
+        made = await client.post(
+            f"/orgs/{console.org_a}/keys",
+            json={"name": "chat only", "scopes": scopes, "assistants": ["agent"]},
+        )
+    assert made.status_code == 200, made.text
+    narrowed = replace(console, keys={**console.keys, "narrow": made.json()["key"]})
+    await sign_in(page, narrowed, "narrow")
+    assert await page.locator("#chat-assistant option").all_inner_texts() == ["agent (default)"]
+    await say(page, "narrow")
+    await expect(answer(page, "echo: narrow")).to_have_attribute("data-run-id", re.compile(".+"))
+    assert await page.locator("#chat-log .feedback").count() == 0
 
 
 async def interrupted(page: Page, console: ConsoleServer) -> str:
@@ -146,9 +207,65 @@ async def test_an_interrupt_resumed_with_an_edited_value(page: Page, console: Co
     assert state["values"]["messages"][-1]["content"] == "discarded"
 
 
+async def test_an_interrupt_rejected_resumes_with_no(page: Page, console: ConsoleServer):
+    """Rejected from the conversation opened again: the pending interrupt is shown there."""
+    thread = await interrupted(page, console)
+    await page.goto(f"{console.url}/ui/#/chat")
+    await page.locator(f"#chat-threads a[data-thread-id='{thread}']").click()
+    await expect(page.locator("#chat-interrupts .interrupt-value")).to_contain_text("the draft?")
+    await page.click("#chat-interrupts button[data-action=reject]")
+    await answer(page, "discarded").wait_for()
+    async with console.http("alice") as client:
+        state = (await client.get(f"/threads/{thread}/state")).json()
+    assert state["values"]["approved"] is False
+
+
+DECIDE = """async () => {
+  const {approval, rejection, parseEdit} = await import("/ui/views/chat_interrupt.js");
+  const middleware = {action_requests: [{name: "send", args: {to: "x"}}, {name: "rm", args: {}}]};
+  return [approval({question: "ok?"}), rejection("ok?", "why"), approval(middleware),
+    rejection(middleware, "too risky"), parseEdit('{"a": 1}'), parseEdit("plain words")];
+}"""
+
+
+async def test_a_subgraphs_interrupt_is_answered_and_the_state_shown(
+    page: Page, console: ConsoleServer
+):
+    """`nested` asks from inside its child graph and keeps its answer in its state (it has
+    no messages): the edited answer resumes it and the state shows it."""
+    await sign_in(page, console, "alice")
+    await run_with(page, "nested", {"topic": "tea"})
+    card = page.locator("#chat-interrupts .msg-interrupt")
+    await expect(card.locator(".interrupt-value")).to_contain_text("about TEA?")
+    thread = await thread_id(page)
+    await card.locator(".interrupt-edit summary").click()
+    await card.locator("textarea[name=resume]").fill('{"brew": "green <b>"}')
+    await card.locator("button[data-action=edit]").click()
+    state = page.locator("#chat-log .msg-values .values-data").last
+    await expect(state).to_contain_text("\"answer\": \"{'brew': 'green <b>'}\"")
+    async with console.http("alice") as client:
+        values = (await client.get(f"/threads/{thread}/state")).json()["values"]
+    assert values == {"topic": "TEA", "answer": "{'brew': 'green <b>'}"}
+
+
+async def test_interrupt_decisions_map_to_what_the_graph_reads(page: Page, console: ConsoleServer):
+    """The example graphs read yes/no; LangChain's human-in-the-loop middleware (a value with
+    `action_requests`) one decision per action; an edit is JSON when it parses, else text."""
+    await sign_in(page, console, "anna")
+    decided = await page.evaluate(DECIDE)
+    assert decided == [
+        "yes",
+        "no",
+        {"decisions": [{"type": "approve"}, {"type": "approve"}]},
+        {"decisions": [{"type": "reject", "message": "too risky"}] * 2},
+        {"a": 1},
+        "plain words",
+    ]
+
+
 async def test_a_running_run_is_cancelled(page: Page, console: ConsoleServer):
     await sign_in(page, console, "anna")
-    await run_with(page, "slow", {"ticks": 0}, {"steps": 300, "delay": 0.1})
+    await run_with(page, "slow", {"ticks": 0}, {"steps": 3000, "delay": 0.1})
     cancel = page.locator("#chat-cancel")
     await expect(cancel).to_be_enabled()
     await expect(page.locator("#chat-status")).to_have_attribute("data-status", "running")
@@ -162,7 +279,29 @@ async def test_a_running_run_is_cancelled(page: Page, console: ConsoleServer):
         run = (await client.get(f"/threads/{thread}/runs/{run_id}")).json()
         state = (await client.get(f"/threads/{thread}/state")).json()
     assert run["status"] == "interrupted"
-    assert state["values"].get("ticks", 0) < 300
+    assert state["values"].get("ticks", 0) < 3000
+
+
+async def test_a_conversation_opened_mid_run_follows_it_and_cancels_it(
+    page: Page, console: ConsoleServer
+):
+    async with console.http("anna") as client:
+        thread, made = await run_on_new_thread(
+            client, "runs", "slow", {"ticks": 0}, {"steps": 3000, "delay": 0.1}
+        )
+        run_id = made["run_id"]
+        # Opened while the thread is busy: the view then joins the run's stream.
+        assert (await client.get(f"/threads/{thread}")).json()["status"] == "busy"
+    await sign_in(page, console, "anna")
+    await page.goto(f"{console.url}/ui/#/chat/{thread}")
+    cancel = page.locator(f"#chat-cancel[data-run-id='{run_id}']")
+    await expect(cancel).to_be_enabled()
+    await expect(page.locator("#chat-status")).to_have_attribute("data-status", "running")
+    await cancel.click()
+    await expect(page.locator("#chat-status")).to_have_attribute("data-status", "cancelled")
+    async with console.http("anna") as client:
+        run = (await client.get(f"/threads/{thread}/runs/{run_id}")).json()
+    assert run["status"] == "interrupted"
 
 
 async def test_custom_events_are_shown(page: Page, console: ConsoleServer):
@@ -178,15 +317,9 @@ async def test_tool_calls_and_tool_results_are_shown(page: Page, console: Consol
     """A conversation whose history holds a tool call and its result (written through the
     state API, as a tool-calling graph would have)."""
     async with console.http("anna") as client:
-        thread = (await client.post("/threads", json={})).json()["thread_id"]
-        ran = await client.post(
-            f"/threads/{thread}/runs/wait",
-            json={
-                "assistant_id": "agent",
-                "input": {"messages": [{"role": "user", "content": "x"}]},
-            },
+        thread, _ = await run_on_new_thread(
+            client, "runs/wait", "agent", {"messages": [{"role": "user", "content": "x"}]}
         )
-        assert ran.status_code == 200, ran.text
         call = {"name": "lookup", "args": {"q": "<b>bold</b>"}, "id": "call-1"}
         messages = [
             {"type": "ai", "content": "", "tool_calls": [call], "id": "ai-tool"},
@@ -220,7 +353,12 @@ async def test_agent_output_with_markup_is_shown_as_text(page: Page, console: Co
 GROW = """async () => {
   const {Transcript} = await import("/ui/views/chat_messages.js");
   const log = document.createElement("div");
-  const transcript = new Transcript(log, null);
+  const transcript = new Transcript(log, (_message, runId) => {
+    const extra = document.createElement("span");
+    extra.className = "extra";
+    extra.textContent = runId;
+    return extra;
+  });
   const seen = [];
   const pieces = [["Hel", "look", '{"q": '], ["lo <i>", null, "1}"], ["there</i>", null, ""]];
   for (const [text, name, args] of pieces) {
@@ -231,7 +369,10 @@ GROW = """async () => {
   }
   transcript.message({type: "ai", id: "m1", content: [{type: "text", text: "Hello there"}],
     tool_calls: [{name: "look", args: {q: 1}, id: "c1"}]}, "r1");
+  transcript.message({type: "ai", id: "m2", content: "",
+    tool_calls: [{name: "look", args: {}, id: "c2"}]}, "r2");
   return {seen, bubbles: log.children.length, italics: log.querySelectorAll("i").length,
+    extras: [...log.querySelectorAll(".extra")].map((node) => node.textContent),
     text: log.querySelector(".msg-text").textContent,
     tool: log.querySelector(".tool-call").dataset.tool,
     args: JSON.parse(log.querySelector(".tool-call .tool-args").textContent)};
@@ -249,6 +390,7 @@ async def test_streamed_chunks_grow_one_answer_in_place(page: Page, console: Con
         [1, "Hello <i>", '{"q": 1}'],
         [1, "Hello <i>there</i>", '{"q": 1}'],
     ]
-    assert grown["bubbles"] == 1 and grown["italics"] == 0
+    assert grown["bubbles"] == 2 and grown["italics"] == 0
+    assert grown["extras"] == ["r1"]  # feedback on the answer, not on the tool-only step
     assert grown["text"] == "Hello there"
     assert grown["tool"] == "look" and grown["args"] == {"q": 1}

@@ -5,18 +5,26 @@
 // resumes the run, a running run can be cancelled, and every answer takes feedback.
 
 import {attempt, h, mount, notify, when} from "../dom.js";
-import {feedbackControls} from "./chat_feedback.js";
+import {feedbackControls, thumbsGiven} from "./chat_feedback.js";
 import {flatten, interruptCards} from "./chat_interrupt.js";
 import {contentText, roleOf, Transcript} from "./chat_messages.js";
 
 // What LangGraph's UIs ask for: message chunks with their metadata, node updates (which
-// carry `__interrupt__` and complete messages), and what graphs write to the stream.
+// carry `__interrupt__` and complete messages), and what graphs write to the stream; with
+// subgraphs' events too (named `<mode>|<namespace>`).
 export const STREAM_MODES = ["messages-tuple", "updates", "custom"];
 const OVER = new Set(["success", "error", "timeout", "interrupted"]);
 
 function assistantLabel(assistant) {
   return assistant.metadata?.created_by === "system"
     ? `${assistant.graph_id} (default)` : `${assistant.name} · ${assistant.graph_id}`;
+}
+
+// A thread's values when they are not a conversation (no `messages`), else null.
+function stateShown(thread) {
+  const values = thread?.values;
+  return values && typeof values === "object" && !Array.isArray(values.messages)
+    && Object.keys(values).length ? values : null;
 }
 
 function threadTitle(thread) {
@@ -35,10 +43,17 @@ function updateMessages(update) {
 
 export async function render(root, ctx, params) {
   const {api, me} = ctx;
-  const state = {threadId: params[0] || null, running: null, left: false};
+  const state = {threadId: params[0] || null, running: null, left: false, given: new Map()};
 
-  const assistants = await api.post("/assistants/search", {limit: 100, sort_by: "name",
+  // Only what the credential may do: the assistants it may run, feedback if it may give it.
+  const found = await api.post("/assistants/search", {limit: 100, sort_by: "name",
     sort_order: "asc"});
+  const assistants = me.assistants
+    ? found.filter((a) => me.assistants.includes(a.assistant_id)
+      || me.assistants.includes(a.graph_id))
+    : found;
+  const mayGiveFeedback = !me.scopes || me.scopes.includes("feedback:write");
+  const mayReadFeedback = !me.scopes || me.scopes.includes("feedback:read");
   const picker = h("select", {id: "chat-assistant", name: "assistant"},
     assistants.map((a) => h("option", {value: a.assistant_id, dataset: {graphId: a.graph_id}},
       assistantLabel(a))));
@@ -68,8 +83,9 @@ export async function render(root, ctx, params) {
   message.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) form.requestSubmit();
   });
-  const transcript = new Transcript(log,
-    (_message, runId) => feedbackControls(api, state.threadId, runId));
+  const transcript = new Transcript(log, mayGiveFeedback
+    ? (_message, runId) => feedbackControls(api, state.threadId, runId, state.given.get(runId))
+    : null);
 
   mount(root, h("div", {class: "split chat-layout"},
     h("aside", {class: "card chat-side"},
@@ -121,6 +137,9 @@ export async function render(root, ctx, params) {
   async function openThread(threadId) {
     const thread = await api.get(`/threads/${threadId}`);
     const history = await api.post(`/threads/${threadId}/history`, {limit: 100});
+    if (mayGiveFeedback && mayReadFeedback) {
+      state.given = await thumbsGiven(api, threadId, me.user_id);
+    }
     const runOf = new Map();
     for (const checkpoint of [...history].reverse()) {
       for (const m of checkpoint.values?.messages || []) {
@@ -135,6 +154,7 @@ export async function render(root, ctx, params) {
     }
     transcript.clear();
     for (const m of thread.values?.messages || []) transcript.message(m, runOf.get(m.id));
+    if (stateShown(thread)) transcript.values(stateShown(thread));
     setStatus(thread.status);
     showInterrupts(thread);
     if (thread.status === "busy") {
@@ -192,7 +212,8 @@ export async function render(root, ctx, params) {
 
   function startRun(body) {
     mount(pending);
-    const payload = {assistant_id: picker.value, stream_mode: STREAM_MODES, ...body};
+    const payload = {assistant_id: picker.value, stream_mode: STREAM_MODES,
+      stream_subgraphs: true, ...body};
     return follow((signal, onEvent) => api.stream("POST",
       `/threads/${state.threadId}/runs/stream`, payload, onEvent, {signal}));
   }
@@ -258,6 +279,7 @@ export async function render(root, ctx, params) {
     } else {
       setStatus(run?.status || thread?.status || "unknown");
     }
+    if (stateShown(thread)) transcript.values(stateShown(thread));
     if (thread && !current.cancelled) showInterrupts(thread);
     await attempt(loadThreads);
   }
@@ -275,6 +297,10 @@ export async function render(root, ctx, params) {
   }
 
   setStatus("new", "new");
+  if (!assistants.length) {
+    send.disabled = true;
+    transcript.note("This credential may run no assistant.", "error");
+  }
   await attempt(loadThreads);
   if (state.threadId) {
     const opened = await attempt(() => openThread(state.threadId));

@@ -1,6 +1,7 @@
 // Feedback on an answer through the feedback API, as the signed-in caller: a thumb is the
 // key "thumbs" with score 1 or 0, a comment the key "comment" with its text. The recorded
-// event's id is kept on the controls, so a reader (or a test) sees what was stored.
+// event's id is kept on the controls, so a reader (or a test) sees what was stored; a
+// conversation opened again shows the thumbs the caller gave before.
 
 import {attempt, h} from "../dom.js";
 
@@ -17,7 +18,22 @@ function thumbIcon(up) {
       + "21.7 11.6 L20.2 19 C20 20.2 19 21 17.8 21 H8 Z"})));
 }
 
-export function feedbackControls(api, threadId, runId) {
+const THUMB_LABELS = {1: "Thumbs up", 0: "Thumbs down"};
+
+// run id → the latest thumbs score the caller gave on it in this thread (POST
+// /feedback/search answers newest first; an admin's search is narrowed to their own).
+export async function thumbsGiven(api, threadId, userId) {
+  const events = await api.post("/feedback/search", {thread_id: threadId, key: THUMBS_KEY,
+    user_id: userId, limit: 1000});
+  const given = new Map();
+  for (const event of events) {
+    if (!given.has(event.run_id)) given.set(event.run_id, event.score);
+  }
+  return given;
+}
+
+// `given`: the thumbs score the caller gave on this run before, if any.
+export function feedbackControls(api, threadId, runId, given) {
   const status = h("span", {class: "feedback-status", role: "status"});
   const box = h("div", {class: "feedback", dataset: {runId}});
 
@@ -32,8 +48,8 @@ export function feedbackControls(api, threadId, runId) {
   }
 
   const thumb = (score, label) => h("button", {
-    type: "button", class: "thumb", title: label, "aria-label": label, "aria-pressed": "false",
-    dataset: {score: String(score)},
+    type: "button", class: "thumb", title: label, "aria-label": label,
+    "aria-pressed": String(given === score), dataset: {score: String(score)},
     onclick: async (event) => {
       const button = event.currentTarget;
       if (await record({key: THUMBS_KEY, score}, `Recorded: ${label.toLowerCase()}`)) {
@@ -56,6 +72,7 @@ export function feedbackControls(api, threadId, runId) {
     }
   });
 
-  box.append(thumb(1, "Thumbs up"), thumb(0, "Thumbs down"), form, status);
+  box.append(thumb(1, THUMB_LABELS[1]), thumb(0, THUMB_LABELS[0]), form, status);
+  if (given in THUMB_LABELS) status.textContent = `You gave: ${THUMB_LABELS[given].toLowerCase()}`;
   return box;
 }

@@ -38,7 +38,7 @@ const LABELS = {human: "You", ai: "Assistant", tool: "Tool", system: "System"};
 
 export class Transcript {
   // log: the element messages go into; answerExtras(message, runId) → nodes shown under an
-  // AI answer once its run is known (the feedback controls), or null.
+  // AI answer once its run and some text are known (the feedback controls), or null.
   constructor(log, answerExtras) {
     this.log = log;
     this.answerExtras = answerExtras;
@@ -119,7 +119,9 @@ export class Transcript {
 
   finish(entry, message, runId) {
     const extras = entry.node.querySelector(".msg-extras");
-    if (entry.role === "ai" && runId && !extras.childElementCount && this.answerExtras) {
+    // An answer has text: a step that only calls tools takes no feedback.
+    if (entry.role === "ai" && entry.text && runId && !extras.childElementCount
+      && this.answerExtras) {
       const nodes = this.answerExtras(message, runId);
       if (nodes) mount(extras, nodes);
     }
@@ -130,6 +132,13 @@ export class Transcript {
     this.append(h("aside", {class: "msg msg-custom", dataset: {role: "custom"}},
       h("header", {class: "msg-head"}, namespace ? `Custom event · ${namespace}` : "Custom event"),
       h("pre", {class: "custom-data"}, compact(data))));
+  }
+
+  // A graph without `messages` answers in its state: shown after each run as it stands.
+  values(values) {
+    this.append(h("aside", {class: "msg msg-values", dataset: {role: "values"}},
+      h("header", {class: "msg-head"}, "State"),
+      h("pre", {class: "values-data"}, show(values))));
   }
 
   error(data) {

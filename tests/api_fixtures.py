@@ -28,6 +28,7 @@ GRAPHS = {
     "slow": f"{EXAMPLES}/slow.py:graph",
     "nested": f"{EXAMPLES}/nested.py:graph",
     "gate": f"{Path(__file__).resolve().parent}/gate_graph.py:graph",
+    "tools": f"{Path(__file__).resolve().parent}/tool_chat_graph.py:graph",
     "whoami": f"{EXAMPLES}/whoami.py:graph",
 }
 

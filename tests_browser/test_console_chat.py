@@ -394,3 +394,41 @@ async def test_streamed_chunks_grow_one_answer_in_place(page: Page, console: Con
     assert grown["extras"] == ["r1"]  # feedback on the answer, not on the tool-only step
     assert grown["text"] == "Hello there"
     assert grown["tool"] == "look" and grown["args"] == {"q": 1}
+
+
+# Runs in the page before a message is sent: every text an AI answer shows, in order.
+WATCH_ANSWERS = """
+() => {
+  window.__answerTexts = [];
+  new MutationObserver((records) => {
+    for (const record of records) {
+      if (record.target.matches?.(".msg-ai .msg-text")) {
+        // The text node set then: the records of one task are delivered together.
+        for (const node of record.addedNodes) window.__answerTexts.push(node.textContent);
+      }
+    }
+  }).observe(document.getElementById("chat-log"), {childList: true, subtree: true});
+}
+"""
+
+
+async def test_a_live_tool_call_and_the_answer_streamed_token_by_token(
+    page: Page, console: ConsoleServer
+):
+    """The `tools` graph calls a tool, then its model streams the answer word by word: the
+    page shows the call and its result live, and the answer grows through its prefixes."""
+    tag = uuid.uuid4().hex[:6]
+    await sign_in(page, console, "anna")
+    await choose(page, "tools")
+    await page.evaluate(WATCH_ANSWERS)
+    await say(page, f"find {tag}")
+    final = "the tool found 11 letters for you, word by word"
+    await answer(page, final).wait_for()
+    await expect(page.locator("#chat-status")).to_have_attribute("data-status", "success")
+    call = page.locator("#chat-log .msg-ai .tool-call[data-tool=lookup]")
+    await expect(call.locator(".tool-args")).to_contain_text(f'"q": "find {tag}"')
+    await expect(page.locator("#chat-log .msg-tool .msg-text")).to_have_text("11 letters")
+    shown = [text for text in await page.evaluate("window.__answerTexts") if text]
+    growing = [text for text in dict.fromkeys(shown) if final.startswith(text)]
+    assert growing[0] == "the" and growing[-1] == final, shown
+    assert len(growing) >= 10, shown  # the words came one by one, not as one message

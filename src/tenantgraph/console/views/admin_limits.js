@@ -3,7 +3,7 @@
 // (the operator raises limits), and its reason is shown.
 
 import {attempt, h, mount, notify} from "../dom.js";
-import {fill, panel} from "./admin_panel.js";
+import {panel, settle, show} from "./admin_panel.js";
 
 const BUDGETS = {
   org_requests: "requests of the whole org",
@@ -94,13 +94,9 @@ export async function limitsPanel(ctx, org) {
 
   // A credential without store:read still sees the limits.
   const [used, limits] = await Promise.all([
-    ctx.api.get("/store/usage").catch(() => null),
-    ctx.api.get(`${org}/limits`).catch((error) => error)]);
+    ctx.api.get("/store/usage").catch(() => null), settle(ctx.api.get(`${org}/limits`))]);
   usage = used;
-  await fill(budgets, async () => {
-    if (limits instanceof Error) throw limits;
-    return limits;
-  }, (answer) => {
+  show(budgets, limits, (answer) => {
     mount(quotas, quotaTable(answer));
     return budgetTable(answer);
   });

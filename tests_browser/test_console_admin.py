@@ -1,7 +1,8 @@
 """The console's admin view in Chromium, checked through the API: a key created with a scope
-is shown once and works, then is revoked; a member's role, a tighter budget and a channel
-connection set in the page are the API's; a channel's secrets never come back to the page;
-and a member sees no admin page and makes no admin call."""
+is shown once (and copied), works, then is revoked; a member's role, a tighter budget and a
+channel connection set in the page are the API's, the member and the channel removed after
+a confirmation; a channel's secrets never come back to the page; and a member sees no admin
+page and makes no admin call."""
 
 from __future__ import annotations
 
@@ -60,6 +61,10 @@ async def test_a_key_is_shown_once_works_with_its_scopes_and_is_revoked(
     secret = await page.locator("#new-key code.secret").inner_text()
     assert secret.startswith("tg_")
     key_id = await page.locator("#new-key .secret-once").get_attribute("data-key")
+    await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    await page.click("#new-key button.copy")
+    await expect(page.locator("#new-key button.copy")).to_have_text("Copied")
+    assert await page.evaluate("navigator.clipboard.readText()") == secret
     row = page.locator(f"#admin-keys tr[data-key='{key_id}']")
     await expect(row).to_contain_text(name)
     await expect(row.locator(".scopes")).to_have_text("store:readthreads:read")
@@ -90,7 +95,7 @@ async def test_a_key_is_shown_once_works_with_its_scopes_and_is_revoked(
     assert (await _me(console, secret)).status_code == 401
 
 
-async def test_an_admin_sets_a_members_role(page: Page, console: ConsoleServer):
+async def test_an_admin_sets_a_members_role_and_removes_them(page: Page, console: ConsoleServer):
     user = f"carol-{uuid.uuid4().hex[:8]}"
     await sign_in(page, console, "anna", "admin")
     await page.fill("#member-add input[name=user_id]", user)
@@ -105,6 +110,13 @@ async def test_an_admin_sets_a_members_role(page: Page, console: ConsoleServer):
     assert {"user_id": user, "role": "admin"}.items() <= next(
         m for m in members if m["user_id"] == user
     ).items()
+
+    await row.locator("button.remove").click()
+    await _confirm(page)
+    await expect(row).to_have_count(0)
+    async with console.http("anna") as anna:
+        members = (await anna.get(f"/orgs/{console.org_a}/members")).json()
+    assert user not in [m["user_id"] for m in members]
 
 
 async def test_a_tighter_budget_set_in_the_page_is_the_apis(page: Page, console: ConsoleServer):
@@ -176,6 +188,13 @@ async def test_a_channels_secrets_never_come_back_to_the_page(page: Page, consol
         assert secret not in shown
         assert all(secret not in value for value in values)
         assert all(secret not in body for body in bodies)
+
+    await row.locator("button.remove").click()
+    await _confirm(page)
+    await expect(row).to_have_count(0)
+    async with console.http("anna") as anna:
+        gone = await anna.get(f"/orgs/{console.org_a}/channels/{made['channel_id']}")
+    assert gone.status_code == 404
 
 
 async def test_a_member_has_no_admin_page_and_makes_no_admin_call(

@@ -3,7 +3,7 @@
 // answers name only which secrets are set (`secrets_set`).
 
 import {attempt, confirmAction, h, mount, notify, when} from "../dom.js";
-import {enc, fill, panel} from "./admin_panel.js";
+import {enc, fill, panel, settle, show} from "./admin_panel.js";
 
 // Per type: the provider's id field and the secret fields (services/channels.py SHAPES;
 // a test keeps the two equal).
@@ -46,8 +46,10 @@ export async function channelsPanel(ctx, org) {
   const editor = h("div", {id: "channel-edit"});
   const refresh = () => fill(list, () => ctx.api.get(`${org}/channels`), table);
   // Without assistants:read the assistant's id is typed in.
-  const [assistants] = await Promise.all([
-    ctx.api.post("/assistants/search", {limit: 100}).catch(() => []), refresh()]);
+  const [assistants, listed] = await Promise.all([
+    ctx.api.post("/assistants/search", {limit: 100}).catch(() => []),
+    settle(ctx.api.get(`${org}/channels`))]);
+  const assistantName = (id) => assistants.find((a) => a.assistant_id === id)?.name ?? id;
 
   function assistantField(chosen) {
     if (!assistants.length) {
@@ -103,7 +105,7 @@ export async function channelsPanel(ctx, org) {
       h("tbody", {}, channels.map((channel) => h("tr", {dataset: {channel: channel.channel_id}},
         h("td", {}, channel.name),
         h("td", {}, h("span", {class: "badge"}, channel.type)),
-        h("td", {class: "mono"}, channel.assistant_id),
+        h("td", {title: channel.assistant_id}, assistantName(channel.assistant_id)),
         h("td", {class: "mono"}, Object.entries(channel.config)
           .map(([name, value]) => h("div", {}, `${name}: ${value}`))),
         h("td", {class: "secrets"}, channel.secrets_set.length
@@ -144,6 +146,7 @@ export async function channelsPanel(ctx, org) {
     });
   });
 
+  show(list, listed, table);
   return panel("admin-channels", "Channels",
     "Slack and WhatsApp connections and web chats. Secrets are write-only: they are " +
     "stored encrypted and never shown again.", list, editor, form);

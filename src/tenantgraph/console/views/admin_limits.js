@@ -3,7 +3,7 @@
 // (the operator raises limits), and its reason is shown.
 
 import {attempt, h, mount, notify} from "../dom.js";
-import {fill, panel} from "./admin_panel.js";
+import {panel, settle, show} from "./admin_panel.js";
 
 const BUDGETS = {
   org_requests: "requests of the whole org",
@@ -25,6 +25,11 @@ function source(entry) {
     entry.source === "org" ? "org override" : "default");
 }
 
+function number(name, label, value) {
+  return h("input", {name, type: "number", min: 1, required: true, "aria-label": label,
+    value: value ?? ""});
+}
+
 export async function limitsPanel(ctx, org) {
   const budgets = h("div", {class: "admin-list", id: "admin-budgets"});
   const quotas = h("div", {class: "admin-list", id: "admin-quotas"});
@@ -39,68 +44,55 @@ export async function limitsPanel(ctx, org) {
     notify(done);
   });
 
-  function budgetTable(limits) {
+  // A table of budgets or quotas; row(name, entry) gives a row's value cells, the inputs
+  // of its form and the PUT body made from the form's data.
+  function limitTable(limits, described, headings, row) {
     return h("table", {},
-      h("thead", {}, h("tr", {}, ["Budget", "Limit", "Per", "Source", "Set a tighter one"]
-        .map((title) => h("th", {}, title)))),
-      h("tbody", {}, Object.keys(BUDGETS).filter((name) => limits[name]).map((name) => {
-        const entry = limits[name];
-        const form = h("form", {class: "limit-set"},
-          h("input", {name: "limit", type: "number", min: 1, required: true,
-            "aria-label": `${name} limit`, value: entry.limit}),
-          h("span", {}, "per"),
-          h("input", {name: "window_seconds", type: "number", min: 1, required: true,
-            "aria-label": `${name} window in seconds`, value: entry.window_seconds}),
-          h("span", {}, "s"),
+      h("thead", {}, h("tr", {}, headings.map((title) => h("th", {}, title)))),
+      h("tbody", {}, Object.keys(described).filter((name) => limits[name]).map((name) => {
+        const {cells, inputs, body} = row(name, limits[name]);
+        const form = h("form", {class: "limit-set"}, inputs,
           h("button", {type: "submit", class: "primary"}, "Set"));
         form.addEventListener("submit", (event) => {
           event.preventDefault();
-          const data = new FormData(form);
-          put({bucket: name, limit: Number(data.get("limit")),
-            window_seconds: Number(data.get("window_seconds"))}, `${name} set`);
+          put(body(new FormData(form)), `${name} set`);
         });
         return h("tr", {dataset: {limit: name}},
-          h("td", {}, h("span", {class: "mono"}, name), h("div", {class: "muted"}, BUDGETS[name])),
-          h("td", {class: "value"}, String(entry.limit)),
-          h("td", {class: "window"}, `${entry.window_seconds} s`),
-          h("td", {}, source(entry)),
+          h("td", {}, h("span", {class: "mono"}, name),
+            h("div", {class: "muted"}, described[name])),
+          cells,
+          h("td", {}, source(limits[name])),
           h("td", {}, form));
       })));
   }
 
-  function quotaTable(limits) {
-    return h("table", {},
-      h("thead", {}, h("tr", {}, ["Quota", "Limit", "Used", "Source", "Set a tighter one"]
-        .map((title) => h("th", {}, title)))),
-      h("tbody", {}, Object.keys(QUOTAS).filter((name) => limits[name]).map((name) => {
-        const entry = limits[name];
-        const used = USAGE[name] && usage ? usage[USAGE[name]] : null;
-        const form = h("form", {class: "limit-set"},
-          h("input", {name: "limit", type: "number", min: 1, required: true,
-            "aria-label": `${name} limit`, value: entry.limit ?? ""}),
-          h("button", {type: "submit", class: "primary"}, "Set"));
-        form.addEventListener("submit", (event) => {
-          event.preventDefault();
-          put({quota: name, limit: Number(new FormData(form).get("limit"))}, `${name} set`);
-        });
-        return h("tr", {dataset: {limit: name}},
-          h("td", {}, h("span", {class: "mono"}, name), h("div", {class: "muted"}, QUOTAS[name])),
-          h("td", {class: "value"}, entry.limit === null ? "unlimited" : String(entry.limit)),
-          h("td", {class: "used"}, used === null ? "" : String(used)),
-          h("td", {}, source(entry)),
-          h("td", {}, form));
-      })));
-  }
+  const budgetTable = (limits) => limitTable(limits, BUDGETS,
+    ["Budget", "Limit", "Per", "Source", "Set a tighter one"], (name, entry) => ({
+      cells: [h("td", {class: "value"}, String(entry.limit)),
+        h("td", {class: "window"}, `${entry.window_seconds} s`)],
+      inputs: [number("limit", `${name} limit`, entry.limit), h("span", {}, "per"),
+        number("window_seconds", `${name} window in seconds`, entry.window_seconds),
+        h("span", {}, "s")],
+      body: (data) => ({bucket: name, limit: Number(data.get("limit")),
+        window_seconds: Number(data.get("window_seconds"))}),
+    }));
+
+  const quotaTable = (limits) => limitTable(limits, QUOTAS,
+    ["Quota", "Limit", "Used", "Source", "Set a tighter one"], (name, entry) => {
+      const used = USAGE[name] && usage ? usage[USAGE[name]] : null;
+      return {
+        cells: [h("td", {class: "value"}, entry.limit === null ? "unlimited" : String(entry.limit)),
+          h("td", {class: "used"}, used === null ? "" : String(used))],
+        inputs: [number("limit", `${name} limit`, entry.limit)],
+        body: (data) => ({quota: name, limit: Number(data.get("limit"))}),
+      };
+    });
 
   // A credential without store:read still sees the limits.
   const [used, limits] = await Promise.all([
-    ctx.api.get("/store/usage").catch(() => null),
-    ctx.api.get(`${org}/limits`).catch((error) => error)]);
+    ctx.api.get("/store/usage").catch(() => null), settle(ctx.api.get(`${org}/limits`))]);
   usage = used;
-  await fill(budgets, async () => {
-    if (limits instanceof Error) throw limits;
-    return limits;
-  }, (answer) => {
+  show(budgets, limits, (answer) => {
     mount(quotas, quotaTable(answer));
     return budgetTable(answer);
   });

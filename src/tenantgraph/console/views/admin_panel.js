@@ -10,13 +10,21 @@ export function panel(id, title, intro, ...children) {
     children);
 }
 
-// Fills `node` with draw(await load()); an error becomes its message there.
+// A route's answer, or the error it failed with: loads run side by side, drawn after.
+export function settle(promise) {
+  return promise.catch((error) => (error instanceof Error ? error : new Error(String(error))));
+}
+
+// Fills `node` with draw(answer); an error answer becomes its message there.
+export function show(node, answer, draw) {
+  mount(node, answer instanceof Error
+    ? h("p", {class: "error", role: "alert"}, answer.message)
+    : draw(answer));
+}
+
+// show() with what load() answers.
 export async function fill(node, load, draw) {
-  try {
-    mount(node, draw(await load()));
-  } catch (error) {
-    mount(node, h("p", {class: "error", role: "alert"}, error.message || String(error)));
-  }
+  show(node, await settle(load()), draw);
 }
 
 // The roles the caller may hand out: nobody grants more than they hold.

@@ -15,6 +15,7 @@ from starlette.datastructures import Headers
 
 from tenantgraph.api import auth as auth_module
 from tenantgraph.api.auth import PUBLIC_PATHS, PUBLIC_PREFIXES, Authenticator
+from tenantgraph.api.key_cache import KeyCache
 from tenantgraph.errors import Forbidden, NotFound, Unauthenticated
 from tenantgraph.scope import InvalidIdentifier, Principal, Role
 from tenantgraph.services.orgs import Orgs
@@ -331,3 +332,34 @@ async def test_an_org_owner_is_a_person(resources, owner):
         await orgs.create_org_with_key(org, org, owner=owner, key_name="first")
     with pytest.raises(NotFound):
         await orgs.get_org(Principal(org, "probe"))
+
+
+async def test_a_cached_key_is_trusted_only_with_the_generation_it_was_confirmed_with(
+    resources, org_ids
+):
+    """The key cache (api/key_cache.py) serves a key only while the org's generation, as
+    the request's rate-limit call reads it, is the one seen before its last lookup: a new
+    generation, or none (Valkey out of reach), sends it to Postgres, where it is revoked."""
+    org = org_ids[0]
+    orgs = Orgs(resources.db, resources.redis)
+    owner = Principal(org, "olga", Role.OWNER)
+    await orgs.create_org(org, "K", owner="olga")
+    secret, record = await orgs.create_api_key(owner, role=Role.MEMBER)
+    keys = KeyCache(orgs)
+    generation: str | None = "g1"
+    checked = []
+
+    async def check(principal: Principal, key_id: uuid.UUID) -> str | None:
+        checked.append((principal.org_id, key_id))
+        return generation
+
+    for _ in range(3):
+        resolved = await keys.resolve(secret, check)
+        assert resolved is not None and resolved[1] == record["key_id"]
+    assert checked == [(org, record["key_id"])] * 3
+    await orgs.revoke_api_key(owner, record["key_id"])
+    assert await keys.resolve(secret, check) is not None  # "g1" still: the cached entry
+    generation = None
+    assert await keys.resolve(secret, check) is None
+    generation = "g1"
+    assert await keys.resolve(secret, check) is None  # forgotten, looked up again

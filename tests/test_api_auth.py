@@ -15,6 +15,7 @@ from starlette.datastructures import Headers
 
 from tenantgraph.api import auth as auth_module
 from tenantgraph.api.auth import PUBLIC_PATHS, PUBLIC_PREFIXES, Authenticator
+from tenantgraph.api.key_cache import KeyCache
 from tenantgraph.errors import Forbidden, NotFound, Unauthenticated
 from tenantgraph.scope import InvalidIdentifier, Principal, Role
 from tenantgraph.services.orgs import Orgs
@@ -173,7 +174,7 @@ def _headers(token: str, **extra: str) -> Headers:
 
 async def test_audience_and_issuer_are_checked(resources):
     settings = Settings(jwt_secret=JWT_SECRET, jwt_audience="tenantgraph", jwt_issuer="https://id")
-    auth = Authenticator(settings, Orgs(resources.db))
+    auth = Authenticator(settings, Orgs(resources.db, resources.redis))
     good = mint("aud-org", "u", aud="tenantgraph", iss="https://id")
     assert (await auth.authenticate(_headers(good))).principal == Principal("aud-org", "u")
     for token in (
@@ -189,7 +190,7 @@ async def test_a_verified_token_is_reused_only_until_it_expires(resources, monke
     """Claims of a verified token are kept for its next requests, never past its `exp`;
     a token differing in any byte is verified on its own. The clock is moved past `exp`
     (for the cache and for PyJWT), so no real wait can race the expiry."""
-    auth = Authenticator(Settings(jwt_secret=JWT_SECRET), Orgs(resources.db))
+    auth = Authenticator(Settings(jwt_secret=JWT_SECRET), Orgs(resources.db, resources.redis))
     token = mint("exp-org", "u", exp=int(time.time()) + 3600)
     for _ in range(3):
         assert (await auth.authenticate(_headers(token))).principal == Principal("exp-org", "u")
@@ -212,14 +213,14 @@ async def test_a_verified_token_is_reused_only_until_it_expires(resources, monke
 
 
 async def test_no_configured_issuer_rejects_every_token(resources):
-    auth = Authenticator(Settings(), Orgs(resources.db))
+    auth = Authenticator(Settings(), Orgs(resources.db, resources.redis))
     with pytest.raises(Unauthenticated, match="no token issuer"):
         await auth.authenticate(_headers(mint("o", "u")))
 
 
 async def test_membership_mode_takes_the_role_from_the_database(resources, org_ids):
     org, other = org_ids
-    orgs = Orgs(resources.db)
+    orgs = Orgs(resources.db, resources.redis)
     await orgs.create_org(org, "M", owner="owner-1")
     await orgs.set_member(Principal(org, "owner-1", Role.OWNER), "ed", Role.ADMIN)
     settings = Settings(jwt_secret=JWT_SECRET, org_mode="membership")
@@ -241,7 +242,7 @@ async def test_custom_claim_names_for_supabase_and_auth0(resources):
     settings = Settings(
         jwt_secret=JWT_SECRET, org_claim="app_metadata.org_id", role_claim="https://x.io/role"
     )
-    auth = Authenticator(settings, Orgs(resources.db))
+    auth = Authenticator(settings, Orgs(resources.db, resources.redis))
     token = mint(
         None, "sb-user", app_metadata={"org_id": "supa-org"}, **{"https://x.io/role": "admin"}
     )
@@ -253,7 +254,7 @@ async def test_rs256_tokens_from_a_jwks_url(resources):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
     with serve_jwks(public, "k1") as url:
-        auth = Authenticator(Settings(jwks_url=url), Orgs(resources.db))
+        auth = Authenticator(Settings(jwks_url=url), Orgs(resources.db, resources.redis))
         claims = {"sub": "rs", "org_id": "rs-org", "exp": int(time.time()) + 60}
         token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
         assert (await auth.authenticate(_headers(token))).principal == Principal("rs-org", "rs")
@@ -312,7 +313,7 @@ async def test_identity_claims_that_are_not_strings_are_401_and_create_nothing(r
         "exp": int(time.time()) + 3600,
         **{k: json.loads(json.dumps(v).replace("{org}", org)) for k, v in claims.items()},
     }
-    orgs = Orgs(resources.db)
+    orgs = Orgs(resources.db, resources.redis)
     auth = Authenticator(Settings(jwt_secret=JWT_SECRET), orgs)
     with pytest.raises(Unauthenticated, match=r"must (be a string|hold strings)"):
         await auth.authenticate(_headers(jwt.encode(payload, JWT_SECRET, algorithm="HS256")))
@@ -323,7 +324,7 @@ async def test_identity_claims_that_are_not_strings_are_401_and_create_nothing(r
 
 @pytest.mark.parametrize("owner", ["shared", "svc:ci"])
 async def test_an_org_owner_is_a_person(resources, owner):
-    orgs = Orgs(resources.db)
+    orgs = Orgs(resources.db, resources.redis)
     org = f"founder-{uuid.uuid4().hex[:6]}"
     with pytest.raises(InvalidIdentifier, match="reserved"):
         await orgs.create_org(org, org, owner=owner)
@@ -331,3 +332,34 @@ async def test_an_org_owner_is_a_person(resources, owner):
         await orgs.create_org_with_key(org, org, owner=owner, key_name="first")
     with pytest.raises(NotFound):
         await orgs.get_org(Principal(org, "probe"))
+
+
+async def test_a_cached_key_is_trusted_only_with_the_generation_it_was_confirmed_with(
+    resources, org_ids
+):
+    """The key cache (api/key_cache.py) serves a key only while the org's generation, as
+    the request's rate-limit call reads it, is the one seen before its last lookup: a new
+    generation, or none (Valkey out of reach), sends it to Postgres, where it is revoked."""
+    org = org_ids[0]
+    orgs = Orgs(resources.db, resources.redis)
+    owner = Principal(org, "olga", Role.OWNER)
+    await orgs.create_org(org, "K", owner="olga")
+    secret, record = await orgs.create_api_key(owner, role=Role.MEMBER)
+    keys = KeyCache(orgs)
+    generation: str | None = "g1"
+    checked = []
+
+    async def check(principal: Principal, key_id: uuid.UUID) -> str | None:
+        checked.append((principal.org_id, key_id))
+        return generation
+
+    for _ in range(3):
+        resolved = await keys.resolve(secret, check)
+        assert resolved is not None and resolved[1] == record["key_id"]
+    assert checked == [(org, record["key_id"])] * 3
+    await orgs.revoke_api_key(owner, record["key_id"])
+    assert await keys.resolve(secret, check) is not None  # "g1" still: the cached entry
+    generation = None
+    assert await keys.resolve(secret, check) is None
+    generation = "g1"
+    assert await keys.resolve(secret, check) is None  # forgotten, looked up again

@@ -68,7 +68,7 @@ def jwks_url(ec_key) -> Iterator[str]:
 
 
 async def test_es256_tokens_from_a_jwks_url_and_no_other_key(resources, jwks_url, ec_key):
-    auth = Authenticator(Settings(jwks_url=jwks_url), Orgs(resources.db))
+    auth = Authenticator(Settings(jwks_url=jwks_url), Orgs(resources.db, resources.redis))
     claims = {"sub": "ec", "org_id": "ec-org", "exp": int(time.time()) + 3600}
     token = jwt.encode(claims, ec_key, algorithm="ES256", headers={"kid": "ec1"})
     headers = Headers({"authorization": f"Bearer {token}"})

@@ -144,7 +144,7 @@ async def test_owner_protection_in_membership_mode(membership_url):
 
 async def test_concurrent_demotions_keep_one_owner(resources, org_ids):
     org, _ = org_ids
-    orgs = Orgs(resources.db)
+    orgs = Orgs(resources.db, resources.redis)
     await orgs.create_org(org, "Two owners", owner="o1")
     root = Principal(org, "o1", Role.OWNER)
     await orgs.set_member(root, "o2", Role.OWNER)

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from redis.crc import key_slot
 
+from tenantgraph.ephemeral.key_generations import GENERATION_MS, bump_generation, generation_key
 from tenantgraph.ephemeral.ratelimit import Bucket, RateLimiter
 from tenantgraph.scope import KeyKind, Principal, PrincipalKind, org_key_pattern, redis_key
 from tenantgraph.services.limits import OrgLimits
@@ -217,3 +218,27 @@ async def test_cost_larger_than_a_bucket_is_refused(resources, redis, orgs):
     )
     with pytest.raises(ValueError):
         await limiter.check_run(Principal(orgs[0], "alice"), cost=3)
+
+
+async def test_the_key_generation_comes_with_the_check_and_never_repeats(resources, redis, orgs):
+    """The org's API-key generation is read in the check's own call; a bump, or the key's
+    loss (expiry, a Valkey restart), gives a value no server can have cached."""
+    limiter = RateLimiter(redis, OrgLimits(resources.db).get, settings())
+    alice = Principal(orgs[0], "alice", kind=PrincipalKind.API_KEY)
+
+    async def generation() -> str | None:
+        decision = await limiter.check_request(alice, api_key_id="k1", key_generation=True)
+        assert decision.allowed
+        return decision.key_generation
+
+    first = await generation()
+    assert first is not None and await generation() == first
+    assert (await limiter.check_request(alice, api_key_id="k1")).key_generation is None
+    seen = {first}
+    for _ in range(3):
+        await bump_generation(redis, orgs[0])
+        assert await generation() not in seen
+        seen.add(await generation())
+    await redis.delete(generation_key(orgs[0]))
+    assert await generation() not in seen
+    assert 0 < await redis.pttl(generation_key(orgs[0])) <= GENERATION_MS

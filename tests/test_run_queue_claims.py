@@ -43,7 +43,7 @@ async def _queue(
 
 
 async def test_a_backlog_of_one_org_and_one_user_delays_no_one_else(resources, queue_db):
-    orgs, runs = Orgs(queue_db), Runs(queue_db, resources.redis, resources.streams)
+    orgs, runs = Orgs(queue_db, resources.redis), Runs(queue_db, resources.redis, resources.streams)
     alice, bob = Principal("fair-a", "alice"), Principal("fair-a", "bob")
     carol = Principal("fair-b", "carol")
     for org, owner in (("fair-a", "alice"), ("fair-b", "carol")):
@@ -68,7 +68,7 @@ async def test_a_backlog_of_one_org_and_one_user_delays_no_one_else(resources, q
 
 
 async def test_a_worker_claims_only_runs_of_graphs_it_has(resources, queue_db):
-    orgs, runs = Orgs(queue_db), Runs(queue_db, resources.redis, resources.streams)
+    orgs, runs = Orgs(queue_db, resources.redis), Runs(queue_db, resources.redis, resources.streams)
     alice = Principal("claims-a", "alice")
     await orgs.create_org("claims-a", "claims-a", owner="alice")
     (memory_run,) = await _queue(runs, alice, 1, graph="memory")

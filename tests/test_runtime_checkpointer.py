@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import TypedDict
 
 import pytest
 from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.graph import START, StateGraph
 from langgraph.types import Command, interrupt
 
 from tenantgraph.runtime.checkpointer import TenantCheckpointer
+from tenantgraph.scope import Principal
 
 from .runtime_fixtures import make_org, make_thread, registry
 
@@ -139,3 +143,36 @@ async def test_subgraph_checkpoints_live_in_their_namespace(resources, orgs):
     assert sub.next == ("ask",)
     assert sub.config["configurable"]["checkpoint_ns"].startswith("child:")
     assert (await graph.ainvoke(Command(resume="because"), config)) == {"answer": "because"}
+
+
+async def test_concurrent_writes_of_one_org_share_a_commit(resources, orgs):
+    """A step's task writes and its checkpoint, sent together (as LangGraph sends them in
+    the background), and a second user's checkpoint of the same org commit as one
+    transaction; another org's write does not join it."""
+    (alice, bob, _), (other, _, _) = orgs
+    threads = [await make_thread(resources.db, p) for p in (alice, bob, other)]
+    savers = [TenantCheckpointer(resources.db, p) for p in (alice, bob, other)]
+    checkpoint = empty_checkpoint()
+    configs = [
+        {"configurable": {"thread_id": str(t), "checkpoint_ns": "", "checkpoint_id": None}}
+        for t in threads
+    ]
+    after = {"configurable": {**configs[0]["configurable"], "checkpoint_id": checkpoint["id"]}}
+    await asyncio.gather(
+        savers[0].aput_writes(after, [("messages", "hi")], "task-1"),
+        *(saver.aput(c, checkpoint, {}, {}) for saver, c in zip(savers, configs, strict=True)),
+    )
+
+    async def xmins(principal: Principal, table: str, thread_id: uuid.UUID) -> set[str]:
+        async with resources.db.tenant(principal) as conn:
+            cur = await conn.execute(
+                f"SELECT xmin::text AS x FROM {table} WHERE thread_id = %s",
+                (thread_id,),
+            )
+            return {row["x"] for row in await cur.fetchall()}
+
+    shared = await xmins(alice, "checkpoint_writes", threads[0])
+    assert len(shared) == 1
+    assert await xmins(alice, "checkpoints", threads[0]) == shared
+    assert await xmins(bob, "checkpoints", threads[1]) == shared
+    assert await xmins(other, "checkpoints", threads[2]) != shared

@@ -19,7 +19,7 @@ async def test_ensure_default_runs_on_the_callers_transaction(resources, org_ids
     """The store creates the default assistant on the connection it is given, so a caller
     that rolls back leaves none, and a second call in one transaction finds the first."""
     org, _ = org_ids
-    await Orgs(resources.db).create_org(org, "A")
+    await Orgs(resources.db, resources.redis).create_org(org, "A")
     alice = Principal(org, "alice")
     with pytest.raises(Rollback):
         async with resources.db.tenant(alice) as conn:
@@ -35,7 +35,7 @@ async def test_ensure_default_runs_on_the_callers_transaction(resources, org_ids
 
 async def test_a_graph_name_stands_for_the_default_assistant(resources, org_ids):
     org, _ = org_ids
-    await Orgs(resources.db).create_org(org, "A")
+    await Orgs(resources.db, resources.redis).create_org(org, "A")
     member, admin = Principal(org, "alice"), Principal(org, "root", Role.ADMIN)
     assistants = Assistants(resources.db, registry())
     default_id = assistant_store.default_assistant_id("agent")

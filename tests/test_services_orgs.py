@@ -23,7 +23,7 @@ async def _rows(resources, org: str) -> dict[str, int]:
 
 async def test_a_failing_key_insert_leaves_no_org_and_no_owner(resources, org_ids, monkeypatch):
     org, _ = org_ids
-    orgs = Orgs(resources.db)
+    orgs = Orgs(resources.db, resources.redis)
     ran: list[str] = []
 
     async def failing_insert(conn, principal, **fields):

@@ -12,7 +12,7 @@ from tenantgraph.services.threads import Threads
 
 async def test_create_if_exists_do_nothing_returns_the_callers_thread(resources, org_ids):
     org, _ = org_ids
-    await Orgs(resources.db).create_org(org, "T")
+    await Orgs(resources.db, resources.redis).create_org(org, "T")
     alice, bob = Principal(org, "alice"), Principal(org, "bob", Role.MEMBER)
     threads = Threads(resources.db)
     thread_id = uuid.uuid4()

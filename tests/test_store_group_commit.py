@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tenantgraph.services.group_commit import GroupCommit
+from tenantgraph.runtime.group_commit import GroupCommit
 
 
 async def _run(commit: GroupCommit[tuple[str, int]], items: list[tuple[str, int]]) -> list[list]:

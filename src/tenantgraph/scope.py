@@ -246,6 +246,7 @@ class KeyKind(enum.StrEnum):
     CACHE = "cache"
     DEDUP = "dedup"
     WEBCHAT = "webchat"
+    KEY_GENERATION = "keygen"
 
 
 def _escape_part(part: object) -> str:

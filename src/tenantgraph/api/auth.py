@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tenantgraph.api import custom_auth
 from tenantgraph.api.errors import error_response
 from tenantgraph.api.identity import IDENTITY, Identity, request_identity
+from tenantgraph.api.key_cache import Check, KeyCache
+from tenantgraph.api.middleware.ratelimit import check_request
 from tenantgraph.errors import Forbidden, TenantgraphError, Unauthenticated
 from tenantgraph.scope import InvalidIdentifier, Principal, Role, validate_person_id
 from tenantgraph.services.orgs import API_KEY_PREFIX, Orgs
@@ -98,6 +101,7 @@ class Authenticator:
     def __init__(self, settings: Settings, orgs: Orgs, custom: Auth | None = None) -> None:
         self.settings = settings
         self.orgs = orgs
+        self.keys = KeyCache(orgs)
         self.custom = custom
         self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
         # Orgs seen to exist recently, so claims mode does not write on every request; the
@@ -105,8 +109,12 @@ class Authenticator:
         self._known_orgs: dict[str, float] = {}
         self._verified: dict[str, tuple[float, dict[str, Any]]] = {}
 
-    async def authenticate(self, headers: Headers, scope: Scope | None = None) -> Identity:
-        """The caller of a request (`scope`: the request's, for a custom auth handler)."""
+    async def authenticate(
+        self, headers: Headers, scope: Scope | None = None, check: Check | None = None
+    ) -> Identity:
+        """The caller of a request (`scope`: the request's, for a custom auth handler).
+        `check`: spends an API key's rate-limit tokens and reads its org's key generation,
+        so the key may come from the cache (api/key_cache.py); without it, Postgres."""
         credential = self._credential(headers)
         admin = self.settings.admin_token
         if (
@@ -117,7 +125,11 @@ class Authenticator:
             return Identity(platform_admin=True)
         key_id, user = None, None
         if credential is not None and credential.startswith(API_KEY_PREFIX):
-            resolved = await self.orgs.resolve_api_key(credential)
+            resolved = await (
+                self.orgs.resolve_api_key(credential)
+                if check is None
+                else self.keys.resolve(credential, check)
+            )
             if resolved is None:
                 raise Unauthenticated("invalid or revoked API key")
             principal, key_id = resolved
@@ -273,8 +285,16 @@ class AuthMiddleware:
         if scope["type"] != "http" or path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
+
+        async def check(principal: Principal, key_id: uuid.UUID) -> str | None:
+            identity = Identity(principal=principal, api_key_id=key_id)
+            decision = await check_request(self.state, scope, identity, key_generation=True)
+            return decision.key_generation
+
         try:
-            identity = await self.state.authenticator.authenticate(Headers(scope=scope), scope)
+            identity = await self.state.authenticator.authenticate(
+                Headers(scope=scope), scope, check
+            )
         except TenantgraphError as exc:
             await error_response(exc)(scope, receive, send)
             return

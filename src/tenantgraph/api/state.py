@@ -103,7 +103,7 @@ class AppState:
             resources = await stack.enter_async_context(open_resources(settings))
             db, redis = resources.db, resources.redis
             self.resources, self.registry = resources, registry
-            self.orgs = Orgs(db)
+            self.orgs = Orgs(db, redis)
             self.custom_auth = load_auth(settings)
             self.authenticator = Authenticator(settings, self.orgs, self.custom_auth)
             self.limits = OrgLimits.from_settings(db, settings, resources.store_config.limits)

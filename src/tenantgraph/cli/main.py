@@ -178,7 +178,7 @@ def orgs_create(
     """Create an organisation."""
     from tenantgraph.services.orgs import Orgs
 
-    row = _run(lambda r: Orgs(r.db).create_org(org_id, name or org_id, owner=owner))
+    row = _run(lambda r: Orgs(r.db, r.redis).create_org(org_id, name or org_id, owner=owner))
     console.print(f"created organisation [bold]{row['org_id']}[/]")
 
 
@@ -187,7 +187,7 @@ def orgs_list(limit: int = 100, offset: int = 0) -> None:
     """List organisations."""
     from tenantgraph.services.orgs import Orgs
 
-    rows = _run(lambda r: Orgs(r.db).list_orgs(limit=limit, offset=offset))
+    rows = _run(lambda r: Orgs(r.db, r.redis).list_orgs(limit=limit, offset=offset))
     table = Table("org_id", "name", "created_at")
     for row in rows:
         table.add_row(row["org_id"], row["name"], row["created_at"].isoformat())
@@ -201,7 +201,7 @@ def orgs_delete(org_id: str, yes: Annotated[bool, typer.Option("--yes")] = False
 
     if not yes:
         typer.confirm(f"Delete organisation {org_id} and all of its data?", abort=True)
-    _run(lambda r: Orgs(r.db).delete_org(org_id))
+    _run(lambda r: Orgs(r.db, r.redis).delete_org(org_id))
     console.print(f"deleted organisation [bold]{org_id}[/]")
 
 
@@ -210,7 +210,7 @@ def orgs_members(org_id: str) -> None:
     """List an organisation's members and their roles."""
     from tenantgraph.services.orgs import Orgs
 
-    rows = _run(lambda r: Orgs(r.db).list_members(Principal(org_id, "cli", Role.OWNER)))
+    rows = _run(lambda r: Orgs(r.db, r.redis).list_members(Principal(org_id, "cli", Role.OWNER)))
     table = Table("user_id", "role", "created_at")
     for row in rows:
         table.add_row(row["user_id"], row["role"], row["created_at"].isoformat())
@@ -226,7 +226,8 @@ def orgs_set_member(
     """Add a member or change their role."""
     from tenantgraph.services.orgs import Orgs
 
-    _run(lambda r: Orgs(r.db).set_member(Principal(org_id, "cli", Role.OWNER), user_id, role))
+    owner = Principal(org_id, "cli", Role.OWNER)
+    _run(lambda r: Orgs(r.db, r.redis).set_member(owner, user_id, role))
     console.print(f"{user_id} is {role.value} of [bold]{org_id}[/]")
 
 
@@ -235,7 +236,7 @@ def orgs_remove_member(org_id: str, user_id: str) -> None:
     """Remove a member from an organisation."""
     from tenantgraph.services.orgs import Orgs
 
-    _run(lambda r: Orgs(r.db).delete_member(Principal(org_id, "cli", Role.OWNER), user_id))
+    _run(lambda r: Orgs(r.db, r.redis).delete_member(Principal(org_id, "cli", Role.OWNER), user_id))
     console.print(f"removed {user_id} from [bold]{org_id}[/]")
 
 
@@ -340,7 +341,7 @@ def keys_create(
 
     principal = Principal(org, user, Role.OWNER)
     secret, record = _run(
-        lambda r: Orgs(r.db).create_api_key(
+        lambda r: Orgs(r.db, r.redis).create_api_key(
             principal, user_id=user, role=role, name=name, scopes=scope, assistants=assistant
         )
     )
@@ -353,7 +354,7 @@ def keys_list(org: Annotated[str, typer.Option(help="organisation id")]) -> None
     """List an organisation's API keys (never their secrets)."""
     from tenantgraph.services.orgs import Orgs
 
-    rows = _run(lambda r: Orgs(r.db).list_api_keys(Principal(org, "cli", Role.OWNER)))
+    rows = _run(lambda r: Orgs(r.db, r.redis).list_api_keys(Principal(org, "cli", Role.OWNER)))
     table = Table("key_id", "user_id", "role", "name", "scopes", "revoked_at")
     for row in rows:
         revoked = row["revoked_at"].isoformat() if row["revoked_at"] else ""
@@ -368,7 +369,7 @@ def keys_revoke(org: Annotated[str, typer.Option(help="organisation id")], key_i
     from tenantgraph.services.orgs import Orgs
 
     principal = Principal(org, "cli", Role.OWNER)
-    _run(lambda r: Orgs(r.db).revoke_api_key(principal, uuid.UUID(key_id)))
+    _run(lambda r: Orgs(r.db, r.redis).revoke_api_key(principal, uuid.UUID(key_id)))
     console.print(f"revoked key [bold]{key_id}[/]")
 
 

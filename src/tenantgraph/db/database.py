@@ -49,6 +49,7 @@ _OPEN = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
 # pool grows again on demand, and the breaker refills it when the server answers.
 _RECONNECT_SECONDS = 2.0
 _PROBE_TIMEOUT_SECONDS = 2.0
+_SET_TENANT_CACHE = 10_000
 
 
 def _first_error(exc: BaseException) -> BaseException:
@@ -88,6 +89,7 @@ class Database:
             reconnect_timeout=_RECONNECT_SECONDS,
         )
         self.breaker = Breaker(self._probe, self.pool.check)
+        self._set_tenant: dict[str, bytes] = {}  # org id -> its set_config statement
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30)
@@ -149,7 +151,7 @@ class Database:
             try:
                 async with conn.pipeline() as pipeline:
                     pgconn = conn.pgconn
-                    set_tenant = _SET_TENANT.format(sql.Literal(principal.org_id)).as_bytes(conn)
+                    set_tenant = self._set_tenant_statement(principal.org_id, conn)
 
                     def begin() -> None:
                         pgconn.send_query_params(b"BEGIN", None)
@@ -179,6 +181,17 @@ class Database:
                 if first is exc:
                     raise
                 raise first from None
+
+    def _set_tenant_statement(self, org_id: str, conn: AsyncConnection) -> bytes:
+        """The org's set_config, quoted by psycopg once per org (the pool's connections
+        share their encoding and quoting settings)."""
+        statement = self._set_tenant.get(org_id)
+        if statement is None:
+            if len(self._set_tenant) >= _SET_TENANT_CACHE:
+                self._set_tenant.clear()
+            statement = _SET_TENANT.format(sql.Literal(org_id)).as_bytes(conn)
+            self._set_tenant[org_id] = statement
+        return statement
 
     @asynccontextmanager
     async def system(self) -> AsyncIterator[AsyncConnection]:

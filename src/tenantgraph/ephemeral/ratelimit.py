@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from tenantgraph.ephemeral.client import VALKEY_DOWN
+from tenantgraph.ephemeral.key_generations import GENERATION_MS, generation_key
 from tenantgraph.ephemeral.local_buckets import LocalBuckets
 from tenantgraph.errors import RateLimited
 from tenantgraph.scope import KeyKind, Principal, PrincipalKind, redis_key, validate_identifier
@@ -48,18 +49,21 @@ class Bucket(enum.StrEnum):
     USER_RUNS = "user_runs"
 
 
-# KEYS: the buckets; ARGV: cost, then (limit, refill per microsecond) per bucket.
+# KEYS: the buckets, then optionally the org's API-key generation; ARGV: cost, then (limit,
+# refill per microsecond) per bucket, then the generation's lifetime in ms if asked for.
 # A bucket is a hash {t: tokens, at: server time in µs} (formatted explicitly: Lua's own
 # number-to-string keeps 14 digits, too few for microseconds); a missing key is a full bucket,
 # and each key expires when it would be full again, so idle buckets cost no memory.
-# Reply: allowed, then (remaining, µs until full, µs until `cost` tokens) per bucket.
+# Reply: allowed, then (remaining, µs until full, µs until `cost` tokens) per bucket, then
+# the generation (ephemeral/key_generations.py), started at the server's time if missing.
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local cost = tonumber(ARGV[1])
+local buckets = math.floor((#ARGV - 1) / 2)
 local levels = {}
 local allowed = 1
-for i = 1, #KEYS do
+for i = 1, buckets do
     local limit = tonumber(ARGV[2 * i])
     local rate = tonumber(ARGV[2 * i + 1])
     local state = redis.call('HMGET', KEYS[i], 't', 'at')
@@ -71,7 +75,7 @@ for i = 1, #KEYS do
     if level < cost then allowed = 0 end
 end
 local reply = {allowed}
-for i = 1, #KEYS do
+for i = 1, buckets do
     local limit = tonumber(ARGV[2 * i])
     local rate = tonumber(ARGV[2 * i + 1])
     local level = levels[i]
@@ -84,6 +88,14 @@ for i = 1, #KEYS do
     reply[#reply + 1] = math.floor(level)
     reply[#reply + 1] = math.ceil((limit - level) / rate)
     reply[#reply + 1] = math.ceil(math.max(0, cost - level) / rate)
+end
+if #KEYS > buckets then
+    local generation = redis.call('GET', KEYS[#KEYS])
+    if not generation then
+        generation = string.format('%d', now)
+        redis.call('SET', KEYS[#KEYS], generation, 'PX', ARGV[#ARGV])
+    end
+    reply[#reply + 1] = generation
 end
 return reply
 """
@@ -100,6 +112,8 @@ class Decision:
 
     `reset_seconds` is the time until that bucket is full again; `retry_after_seconds`
     (denials only) the time until every bucket of the check holds enough tokens.
+    `key_generation`: the org's API-key generation read in the same call, when asked for
+    and Valkey answered (None while checks are in-process).
     """
 
     allowed: bool
@@ -109,6 +123,7 @@ class Decision:
     reset_seconds: int
     retry_after_seconds: int
     policy: str
+    key_generation: str | None = None
 
     def budget(self) -> dict[str, str]:
         """The `RateLimit-*` fields (draft-ietf-httpapi-ratelimit-headers-07) of the bucket."""
@@ -140,6 +155,13 @@ def _run_buckets(principal: Principal) -> list[tuple[Bucket, tuple[str, ...]]]:
     ]
 
 
+def _text(rest: list) -> str | None:
+    """The generation after the buckets' states, if the reply carries one."""
+    if not rest:
+        return None
+    return rest[0].decode() if isinstance(rest[0], bytes) else str(rest[0])
+
+
 class RateLimiter:
     """Checks request and run budgets; one instance per process, shared by all requests."""
 
@@ -162,10 +184,12 @@ class RateLimiter:
         api_key_id: str | None = None,
         cost: int = 1,
         with_run: bool = False,
+        key_generation: bool = False,
     ) -> Decision:
         """Spend `cost` from the org's, the user's and (for API-key callers) the key's
         request buckets, or from none of them. `with_run`: the request creates one run,
-        and `cost` is spent from the run budgets too, in the same call (all or nothing)."""
+        and `cost` is spent from the run budgets too, in the same call (all or nothing).
+        `key_generation`: read the org's API-key generation in the same round trip."""
         limits = await self.limits(principal)
         buckets = [
             (Bucket.ORG_REQUESTS, ("req", "org")),
@@ -176,12 +200,12 @@ class RateLimiter:
             buckets.append((Bucket.API_KEY_REQUESTS, ("req", "key", api_key_id)))
         if with_run:
             buckets += _run_buckets(principal)
-        return await self._check(principal, limits, buckets, cost)
+        return await self._check(principal, limits, buckets, cost, key_generation)
 
     async def check_run(self, principal: Principal, *, cost: int = 1) -> Decision:
         """Spend `cost` from the org's and the user's run budgets (separate from requests)."""
         limits = await self.limits(principal)
-        return await self._check(principal, limits, _run_buckets(principal), cost)
+        return await self._check(principal, limits, _run_buckets(principal), cost, False)
 
     async def limits(self, principal: Principal) -> RateLimits:
         """The defaults with the org's overrides applied, cached for `cache_seconds`.
@@ -222,6 +246,7 @@ class RateLimiter:
         limits: RateLimits,
         buckets: list[tuple[Bucket, tuple[str, ...]]],
         cost: int,
+        key_generation: bool,
     ) -> Decision:
         chosen: list[Limit] = [getattr(limits, bucket.value) for bucket, _ in buckets]
         if cost < 1 or any(cost > limit.limit for limit in chosen):
@@ -230,7 +255,8 @@ class RateLimiter:
         args: list[float] = [cost]
         for limit in chosen:
             args += [limit.limit, limit.limit / (limit.window_seconds * 1_000_000)]
-        reply = await self._spend(keys, args)
+        generation = generation_key(principal.org_id) if key_generation else None
+        reply = await self._spend(keys, args, generation)
         allowed = bool(reply[0])
         states = [tuple(int(x) for x in reply[1 + 3 * i : 4 + 3 * i]) for i in range(len(keys))]
         if allowed:
@@ -249,13 +275,16 @@ class RateLimiter:
                 f'{limit.limit};w={limit.window_seconds};comment="{bucket}"'
                 for (bucket, _), limit in zip(buckets, chosen, strict=True)
             ),
+            key_generation=_text(reply[1 + 3 * len(keys) :]),
         )
 
-    async def _spend(self, keys: list[str], args: list[float]) -> list[int]:
-        """One check in Valkey, or in this process while Valkey is out of reach."""
+    async def _spend(self, keys: list[str], args: list[float], generation: str | None) -> list:
+        """One check in Valkey (with the org's key generation, if `generation` names its
+        key), or in this process while Valkey is out of reach (and no generation)."""
         if time.monotonic() >= self._local_until:
+            extra = ([generation], [GENERATION_MS]) if generation else ([], [])
             try:
-                reply = await self._take(keys=keys, args=args)
+                reply = await self._take(keys=[*keys, *extra[0]], args=[*args, *extra[1]])
             except VALKEY_DOWN as exc:
                 if not self._local_until:
                     log.warning("rate limits: Valkey out of reach, checked in-process (%r)", exc)

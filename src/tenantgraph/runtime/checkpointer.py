@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -32,9 +33,11 @@ from langgraph.checkpoint.base import (
     get_serializable_checkpoint_metadata,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
+from psycopg import AsyncConnection
 
 from tenantgraph.db.database import Database
 from tenantgraph.errors import Unavailable
+from tenantgraph.runtime.group_commit import GroupCommit, together_or_alone
 from tenantgraph.scope import Principal
 from tenantgraph.stores import checkpoints as store
 
@@ -47,6 +50,33 @@ T = TypeVar("T")
 # which the run is retried elsewhere anyway (from its last saved checkpoint).
 WRITE_RETRY_SECONDS = 30.0
 _FIRST_DELAY, _MAX_DELAY = 0.05, 1.0
+
+# One checkpoint or task-writes statement, run in a transaction of the writer's org.
+_Write = Callable[[AsyncConnection], Awaitable[None]]
+# Writes of one org in flight at once: LangGraph sends a step's task writes and its
+# checkpoint together, in the background, and concurrent runs of an org overlap; sharing
+# a transaction saves a commit (a WAL flush, ~2 ms on this VM's disk) per write joined.
+_WRITE_GROUPS = 2
+_GROUPS: weakref.WeakKeyDictionary[Database, GroupCommit[tuple[Principal, _Write]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _write(db: Database, principal: Principal, write: _Write) -> None:
+    """`write` in the next group commit of `principal`'s org on `db`."""
+    group = _GROUPS.get(db)
+    if group is None:
+        group = _GROUPS[db] = GroupCommit(max_inflight=_WRITE_GROUPS)
+
+    async def run(writes: list[tuple[Principal, _Write]]) -> None:
+        async with db.tenant(writes[0][0]) as conn:  # the org's, whichever user
+            for _, each in writes:
+                await each(conn)
+
+    async def flush(writes: list[tuple[Principal, _Write]]) -> list[BaseException | None]:
+        return await together_or_alone(run, writes)
+
+    await group.submit(principal.org_id, (principal, write), flush)
 
 
 class TenantCheckpointer(BaseCheckpointSaver[str]):
@@ -187,24 +217,23 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
         meta = {**get_serializable_checkpoint_metadata(config, metadata), "thread_id": thread_id}
         run_id = meta.get("run_id")
 
-        async def put() -> None:
-            async with self.db.tenant(self.principal) as conn:
-                await store.put_checkpoint(
-                    conn,
-                    self._org,
-                    thread_id,
-                    ns,
-                    checkpoint_id=checkpoint["id"],
-                    parent_checkpoint_id=configurable.get("checkpoint_id"),
-                    run_id=str(run_id) if run_id is not None else None,
-                    checkpoint_type=kind,
-                    checkpoint=data,
-                    channel_versions={k: str(v) for k, v in checkpoint["channel_versions"].items()},
-                    metadata=_jsonable(meta),
-                    blobs=blobs,
-                )
+        async def put(conn: AsyncConnection) -> None:
+            await store.put_checkpoint(
+                conn,
+                self._org,
+                thread_id,
+                ns,
+                checkpoint_id=checkpoint["id"],
+                parent_checkpoint_id=configurable.get("checkpoint_id"),
+                run_id=str(run_id) if run_id is not None else None,
+                checkpoint_type=kind,
+                checkpoint=data,
+                channel_versions={k: str(v) for k, v in checkpoint["channel_versions"].items()},
+                metadata=_jsonable(meta),
+                blobs=blobs,
+            )
 
-        await self._retrying(put)
+        await self._retrying(lambda: _write(self.db, self.principal, put))
         return _config(thread_id, ns, checkpoint["id"])
 
     async def aput_writes(
@@ -223,21 +252,20 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
             serialized.append((WRITES_IDX_MAP.get(channel, idx), channel, kind, blob))
         special = all(channel in WRITES_IDX_MAP for channel, _ in writes)
 
-        async def put() -> None:
-            async with self.db.tenant(self.principal) as conn:
-                await store.put_writes(
-                    conn,
-                    self._org,
-                    configurable["thread_id"],
-                    configurable.get("checkpoint_ns", ""),
-                    configurable["checkpoint_id"],
-                    task_id,
-                    task_path,
-                    serialized,
-                    replace=special,
-                )
+        async def put(conn: AsyncConnection) -> None:
+            await store.put_writes(
+                conn,
+                self._org,
+                configurable["thread_id"],
+                configurable.get("checkpoint_ns", ""),
+                configurable["checkpoint_id"],
+                task_id,
+                task_path,
+                serialized,
+                replace=special,
+            )
 
-        await self._retrying(put)
+        await self._retrying(lambda: _write(self.db, self.principal, put))
 
     async def adelete_thread(self, thread_id: str) -> None:
         async with self.db.tenant(self.principal) as conn:

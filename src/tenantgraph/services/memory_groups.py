@@ -1,21 +1,20 @@
 """Group commit of the memory store: concurrent calls of one org share one transaction.
 
 Every `TenantStore` on one `Database` queues its reads and its writes here, keyed by org;
-a group's leader opens the tenant transaction for all of them (`group_commit.py`).
+a group's leader opens the tenant transaction for all of them (runtime/group_commit.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from langgraph.store.base import Op, Result, SearchOp
 
 from tenantgraph.db.database import Database
-from tenantgraph.services.group_commit import GroupCommit
+from tenantgraph.runtime.group_commit import GroupCommit, together_or_alone
 from tenantgraph.stores import item_reads, item_writes
 from tenantgraph.stores.item_changes import Change
 from tenantgraph.stores.item_reads import Statement
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Read", "Reads", "Writes", "flush_reads", "flush_writes", "shared"]
 
-G = TypeVar("G")
 # Transactions of one org in flight at once (per process). Reads: several, to keep the
 # cores busy.
 _READ_GROUPS = 4
@@ -99,34 +97,13 @@ def shared(db: Database) -> _Shared:
     return state
 
 
-async def _together_or_alone(
-    run: Callable[[list[G]], Awaitable[None]], groups: list[G]
-) -> list[BaseException | None]:
-    """Run `groups` in one transaction; if that fails, run each alone, so only the calls
-    that cause an error (a quota, a deadlock) see it. Returns each call's outcome."""
-    try:
-        await run(groups)
-        return [None] * len(groups)
-    except Exception as exc:
-        if len(groups) == 1:
-            return [item_writes.as_quota_error(exc)]
-    outcomes: list[BaseException | None] = []
-    for group in groups:
-        try:
-            await run([group])
-            outcomes.append(None)
-        except Exception as exc:
-            outcomes.append(item_writes.as_quota_error(exc))
-    return outcomes
-
-
 # --- Read path -----------------------------------------------------------------------
 
 
 async def flush_reads(groups: list[Reads]) -> list[BaseException | None]:
     """Concurrent reads of one org share a transaction: one pooled connection and one
     pipelined round trip for the lot, as LangGraph's batching task does for its store."""
-    return await _together_or_alone(_read, groups)
+    return await together_or_alone(_read, groups, item_writes.as_quota_error)
 
 
 async def _read(groups: list[Reads]) -> None:
@@ -149,7 +126,7 @@ async def _read(groups: list[Reads]) -> None:
 
 async def flush_writes(groups: list[Writes]) -> list[BaseException | None]:
     """Concurrent writes of one org share a transaction and its commit (group commit)."""
-    return await _together_or_alone(_write, groups)
+    return await together_or_alone(_write, groups, item_writes.as_quota_error)
 
 
 async def _write(groups: list[Writes]) -> None:

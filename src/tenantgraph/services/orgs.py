@@ -14,10 +14,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import redis.asyncio as aioredis
 from psycopg import AsyncConnection
 
 from tenantgraph.db.database import Database
-from tenantgraph.errors import Conflict, Forbidden, InvalidInput, NotFound
+from tenantgraph.ephemeral.client import VALKEY_DOWN
+from tenantgraph.ephemeral.key_generations import bump_generation
+from tenantgraph.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from tenantgraph.scope import (
     SCOPES,
     Principal,
@@ -44,8 +47,9 @@ def hash_api_key(secret: str) -> bytes:
 class Orgs:
     """The org administration use cases, for the routes, the CLI and authentication."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, redis: aioredis.Redis) -> None:
         self.db = db
+        self.redis = redis  # where servers learn that their cached keys of an org are stale
 
     async def create_org(
         self, org_id: str, name: str, *, owner: str | None = None, metadata: dict | None = None
@@ -90,6 +94,7 @@ class Orgs:
             deleted = await org_store.delete_org(conn, principal)
         if not deleted:
             raise NotFound("organisation not found")
+        await self._forget_keys(org_id)
 
     # --- memberships -------------------------------------------------------------------
 
@@ -172,7 +177,19 @@ class Orgs:
             revoked_at = await org_store.revoke_api_key(conn, principal, key_id)
         if revoked_at is None:
             raise NotFound("API key not found")
+        await self._forget_keys(principal.org_id)
         return revoked_at
+
+    async def _forget_keys(self, org_id: str) -> None:
+        """After the commit: every server looks the org's keys up again at its next request
+        (api/key_cache.py), so a revoked key fails everywhere before this returns."""
+        try:
+            await bump_generation(self.redis, org_id)
+        except VALKEY_DOWN as exc:
+            raise Unavailable(
+                "done in the database, but servers that reach Valkey may still accept the "
+                "org's revoked keys from their cache for up to a minute; retry"
+            ) from exc
 
     async def resolve_api_key(self, secret: str) -> tuple[Principal, uuid.UUID] | None:
         """The principal an API key stands for and the key's id, or None if unknown or revoked."""

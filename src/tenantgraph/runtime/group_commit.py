@@ -1,4 +1,5 @@
-"""Group commit: concurrent writers of one key share one transaction.
+"""Group commit: concurrent writers of one key share one transaction (the memory store's
+writes and reads, services/memory_groups.py; checkpoint writes, runtime/checkpointer.py).
 
 A commit costs a WAL flush and a round trip; LangGraph's `AsyncPostgresStore` wins on puts
 by funnelling every call through one batching task (docs/measurements.md). This does the same
@@ -14,9 +15,10 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-__all__ = ["GroupCommit"]
+__all__ = ["GroupCommit", "together_or_alone"]
 
 T = TypeVar("T")
+G = TypeVar("G")
 
 # Flushes a group; returns, per item, None for success or the exception for that item.
 Flush = Callable[[list[T]], Awaitable[list[BaseException | None]]]
@@ -126,3 +128,27 @@ class GroupCommit(Generic[T]):
         self._inflight[key] -= 1
         if not self._inflight[key]:
             del self._inflight[key]
+
+
+async def together_or_alone(
+    run: Callable[[list[G]], Awaitable[None]],
+    groups: list[G],
+    error: Callable[[Exception], BaseException] = lambda exc: exc,
+) -> list[BaseException | None]:
+    """Run `groups` in one transaction; if that fails, run each alone, so only the calls
+    that cause an error (a quota, a deadlock) see it (as `error(exc)`). Returns each call's
+    outcome."""
+    try:
+        await run(groups)
+        return [None] * len(groups)
+    except Exception as exc:
+        if len(groups) == 1:
+            return [error(exc)]
+    outcomes: list[BaseException | None] = []
+    for group in groups:
+        try:
+            await run([group])
+            outcomes.append(None)
+        except Exception as exc:
+            outcomes.append(error(exc))
+    return outcomes

@@ -90,10 +90,11 @@ for i = 1, buckets do
     reply[#reply + 1] = math.ceil(math.max(0, cost - level) / rate)
 end
 if #KEYS > buckets then
-    local generation = redis.call('GET', KEYS[#KEYS])
+    local last = #KEYS
+    local generation = redis.call('GET', KEYS[last])
     if not generation then
         generation = string.format('%d', now)
-        redis.call('SET', KEYS[#KEYS], generation, 'PX', ARGV[#ARGV])
+        redis.call('SET', KEYS[last], generation, 'PX', ARGV[#ARGV])
     end
     reply[#reply + 1] = generation
 end

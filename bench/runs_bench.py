@@ -56,7 +56,7 @@ REGISTRY = GraphRegistry({"agent": "./examples/echo.py:graph"}, ROOT)
 MESSAGE = {"messages": [{"role": "user", "content": "hi"}]}
 _UNLIMITED = {
     f"TENANTGRAPH_EPHEMERAL__RATE_LIMITS__{bucket}__{field}": value
-    for bucket in ("USER_RUNS", "ORG_RUNS", "USER_REQUESTS", "ORG_REQUESTS")
+    for bucket in ("USER_RUNS", "ORG_RUNS", "USER_REQUESTS", "ORG_REQUESTS", "API_KEY_REQUESTS")
     for field, value in (("LIMIT", "1000000"), ("WINDOW_SECONDS", "60"))
 }
 SERVER_ENV = {

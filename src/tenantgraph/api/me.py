@@ -8,8 +8,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from tenantgraph.api.auth import tenant_principal
 from tenantgraph.api.identity import request_identity
-from tenantgraph.errors import Forbidden
 
 __all__ = ["router"]
 
@@ -18,10 +18,8 @@ router = APIRouter(tags=["system"])
 
 @router.get("/me")
 async def me(request: Request) -> dict[str, Any]:
-    identity = request_identity(request.scope)
-    principal = identity.principal if identity is not None else None
-    if identity is None or principal is None:
-        raise Forbidden("this route needs an organisation credential")
+    principal = tenant_principal(request)  # the platform admin token is no tenant: 403
+    key_id = request_identity(request.scope).api_key_id
     scopes = principal.scopes
     return {
         "org_id": principal.org_id,
@@ -29,5 +27,5 @@ async def me(request: Request) -> dict[str, Any]:
         "role": principal.role.value,
         "scopes": None if scopes is None else sorted(scopes),
         "assistants": None if principal.assistants is None else sorted(principal.assistants),
-        "api_key_id": None if identity.api_key_id is None else str(identity.api_key_id),
+        "api_key_id": None if key_id is None else str(key_id),
     }

@@ -184,6 +184,17 @@ class Bench:
         result[f"runs/s {clients} cpu"] = (self.cpu() - used) / runs * 1000
 
 
+async def settle(quiet_percent: float = 15.0, deadline: float = 120.0) -> float:
+    """Seconds waited for the machine to go quiet (CPU below `quiet_percent` over a second)
+    before a side is measured: autovacuum and checkpoints after the in-process limit's runs,
+    or a stopped peer's exit, would otherwise land on whichever side comes next."""
+    started = time.monotonic()
+    while time.monotonic() - started < deadline:
+        if await asyncio.to_thread(psutil.cpu_percent, 1.0) < quiet_percent:
+            break
+    return time.monotonic() - started
+
+
 def serving_cpu(split: CpuSplit) -> float:
     """CPU seconds of tenantgraph's server, Postgres and Valkey (not the bench's)."""
     return sum(seconds for name, seconds in split.sample().items() if name != "bench")
@@ -224,6 +235,7 @@ def print_round(number: int, first: str, result: dict[str, dict[str, float]]) ->
         print(f"  {name:20} tenantgraph {tg:8.2f}  langgraph dev {lg:8.2f}{beside}")
     for line in result["cpu"]:
         print(f"  {line}")
+    print(f"  measured once the machine was quiet: {', '.join(result['settled'])}")
 
 
 async def one_round(
@@ -260,9 +272,13 @@ async def one_round(
         result["langgraph dev"] = measured
 
     order = [theirs, ours] if number % 2 else [ours, theirs]
+    settled = []
     for side in order:
+        name = "langgraph dev" if side is theirs else "tenantgraph"
+        settled.append(f"{name} after {await settle():.0f} s")
         await side()
     result["cpu"] = cpu  # type: ignore[assignment]
+    result["settled"] = settled  # type: ignore[assignment]
     print_round(number, "langgraph dev" if number % 2 else "tenantgraph", result)
     return result
 
@@ -370,6 +386,9 @@ async def run(args: argparse.Namespace) -> None:
             for number in range(args.rounds):
 
                 def peer(number: int = number, langgraph: Path = venv / "bin" / "langgraph"):
+                    # langgraph dev reloads what it pickled under its working directory
+                    # (.langgraph_api): every round starts it empty, as the issue's did.
+                    shutil.rmtree(work / "langgraph-dev", ignore_errors=True)
                     return start_langgraph_dev(
                         langgraph, config, work, inherited, f"lg-{number}.log"
                     )

@@ -37,7 +37,7 @@ def test_worker_concurrency_follows_the_pool_unless_set(monkeypatch):
     """Four runs at once made eight clients queue; the default is 4/5 of the pool."""
     for name in ("TENANTGRAPH_WORKER_CONCURRENCY", "TENANTGRAPH_POOL_MAX_SIZE"):
         monkeypatch.delenv(name, raising=False)
-    assert Settings().worker_concurrency == 16
+    assert Settings().worker_concurrency == 32
     assert Settings(pool_max_size=10).worker_concurrency == 8
     assert Settings(pool_max_size=1).worker_concurrency == 1
     monkeypatch.setenv("TENANTGRAPH_WORKER_CONCURRENCY", "0")  # no worker in this process

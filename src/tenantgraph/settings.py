@@ -271,7 +271,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".tenantgraph")
     config: Path | None = None
     pool_min_size: int = 2
-    pool_max_size: int = 20
+    # 40: with 20 (16 runs at once), 32 clients' runs.wait queued half their runs and made
+    # 77-86 runs/s; 99-117 with 40 (32 at once), the same at 8 clients (docs/measurements.md).
+    pool_max_size: int = 40
     pool_timeout_seconds: float = Field(
         default=5.0,
         gt=0,
@@ -286,7 +288,7 @@ class Settings(BaseSettings):
         default=None,
         ge=0,
         description="Runs executed at once by the server's own worker; 0: none. Default: "
-        "4/5 of the pool (16 of 20), as a run holds at most one connection at a time.",
+        "4/5 of the pool (32 of 40), as a run holds at most one connection at a time.",
     )
     worker_lease_seconds: float = Field(
         default=30.0, gt=0, description="How long a claimed run is held without a heartbeat."

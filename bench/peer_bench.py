@@ -36,6 +36,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from importlib.metadata import version
 from pathlib import Path
+from typing import NamedTuple
 
 import psutil
 from langgraph_sdk import get_client
@@ -283,23 +284,46 @@ async def one_round(
     return result
 
 
+def machine_probe() -> float:
+    """CPU ms of one fixed piece of pure Python in this thread: the VM's own speed, which
+    swings on a shared host. A minute whose serving CPU per cycle rises with it was slower
+    machine, not a slower server."""
+    started = time.thread_time()
+    total = 0
+    for i in range(300_000):
+        total += i * i
+    return (time.thread_time() - started) * 1000
+
+
+class Minute(NamedTuple):
+    """What the soak reads at each minute's end."""
+
+    cpu: dict[str, float]  # CpuSplit.sample(): CPU seconds so far per process group
+    load: float
+    probe: float
+
+
 async def soak(tg: Server, key: str, args: argparse.Namespace, split: CpuSplit) -> None:
-    """Mixed load for `--soak-minutes`: per-minute medians of each call, the serving CPU per
-    cycle (put, get, search, threads.create, runs.wait) and the machine's load average (a
-    shared machine's latency follows it), then the first five minutes against the last five
-    (all of a minute's samples pooled)."""
+    """Mixed load for `--soak-minutes`: per-minute medians of each call, the CPU per cycle
+    (put, get, search, threads.create, runs.wait) of the server, Postgres and Valkey, the
+    machine probe and load average (a shared machine's speed moves them all), then the first
+    five minutes against the last five (all of a minute's samples pooled)."""
     bench = Bench(tg.url, key, args, lambda: serving_cpu(split))
     client, store = bench.client, bench.client.store
     await bench.warm_up(["soak", "warm"])
     samples: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     start = time.monotonic()
     end = start + args.soak_minutes * 60
-    marks = [(bench.cpu(), os.getloadavg()[0])]  # at each minute's end
+
+    def mark() -> Minute:
+        return Minute(split.sample(), os.getloadavg()[0], machine_probe())
+
+    marks = [mark()]  # at each minute's end
 
     async def mark_minutes() -> None:
         while time.monotonic() < end:
             await asyncio.sleep(start + 60 * len(marks) - time.monotonic())
-            marks.append((bench.cpu(), os.getloadavg()[0]))
+            marks.append(mark())
 
     async def timed(name: str, call: Awaitable) -> object:
         began = time.perf_counter()
@@ -324,35 +348,43 @@ async def soak(tg: Server, key: str, args: argparse.Namespace, split: CpuSplit) 
     await asyncio.gather(*(worker(i) for i in range(args.soak_clients)))
     marker.cancel()
     minutes = sorted(m for m in samples if m < len(marks) - 1)
-    print(f"\nsoak: {args.soak_clients} clients, per-minute median ms")
+    groups = ("server", "postgres", "valkey")
+
+    def cpu_per_cycle(span: list[int], group: str) -> float:
+        cycles = sum(len(samples[m]["runs.wait"]) for m in span)
+        used = marks[span[-1] + 1].cpu[group] - marks[span[0]].cpu[group]
+        return used / cycles * 1000
+
+    print(f"\nsoak: {args.soak_clients} clients, per-minute median ms; CPU ms per cycle")
     print(
         f"{'minute':>6} "
         + " ".join(f"{name:>15}" for name in LATENCIES)
-        + "    runs  CPU ms/cycle  load"
+        + "    runs  server postgres valkey  probe  load"
     )
     for m in minutes:
         row = " ".join(f"{statistics.median(samples[m][n]):15.2f}" for n in LATENCIES)
+        cpu = " ".join(f"{cpu_per_cycle([m], g):{len(g)}.1f}" for g in groups)
         cycles = len(samples[m]["runs.wait"])
-        cpu = (marks[m + 1][0] - marks[m][0]) / cycles * 1000
-        print(f"{m + 1:6d} {row} {cycles:7d} {cpu:13.1f} {marks[m + 1][1]:5.1f}")
+        after = marks[m + 1]
+        print(f"{m + 1:6d} {row} {cycles:7d}  {cpu} {after.probe:6.1f} {after.load:5.1f}")
     window = min(5, len(minutes) // 2)
     if window:
+        first_span, last_span = minutes[:window], minutes[-window:]
         print(f"\nfirst {window} minutes against the last {window}: median ms, last / first")
         for name in LATENCIES:
             first = statistics.median(
-                itertools.chain.from_iterable(samples[m][name] for m in minutes[:window])
+                itertools.chain.from_iterable(samples[m][name] for m in first_span)
             )
             last = statistics.median(
-                itertools.chain.from_iterable(samples[m][name] for m in minutes[-window:])
+                itertools.chain.from_iterable(samples[m][name] for m in last_span)
             )
             print(f"  {name:16} {first:8.2f} {last:8.2f}  {last / first:5.2f}")
-
-        def cpu_per_cycle(span: list[int]) -> float:
-            cycles = sum(len(samples[m]["runs.wait"]) for m in span)
-            return (marks[span[-1] + 1][0] - marks[span[0]][0]) / cycles * 1000
-
-        first, last = cpu_per_cycle(minutes[:window]), cpu_per_cycle(minutes[-window:])
-        print(f"  {'CPU ms/cycle':16} {first:8.2f} {last:8.2f}  {last / first:5.2f}")
+        for group in groups:
+            first, last = cpu_per_cycle(first_span, group), cpu_per_cycle(last_span, group)
+            print(f"  {group + ' CPU ms':16} {first:8.2f} {last:8.2f}  {last / first:5.2f}")
+        first = statistics.median(marks[m + 1].probe for m in first_span)
+        last = statistics.median(marks[m + 1].probe for m in last_span)
+        print(f"  {'machine probe':16} {first:8.2f} {last:8.2f}  {last / first:5.2f}")
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -286,7 +286,7 @@ async def one_round(
 
 def machine_probe() -> float:
     """CPU ms of one fixed piece of pure Python in this thread: the VM's own speed, which
-    swings on a shared host. A minute whose serving CPU per cycle rises with it was slower
+    swings on a shared host. A minute whose serving CPU per cycle rises with it had a slower
     machine, not a slower server."""
     started = time.thread_time()
     total = 0

@@ -1,9 +1,15 @@
 """System routes: liveness, info, metrics and request ids."""
 
+import re
 import uuid
 
 import httpx
 from langgraph.version import __version__ as langgraph_version
+from starlette.routing import Match
+
+from tenantgraph.api.app import create_app
+
+from .route_table import app_routes
 
 
 async def test_ok_info_and_request_ids(api_url):
@@ -47,3 +53,30 @@ async def test_openapi_names_both_credentials_where_they_are_needed(api_url):
     assert schema["paths"]["/threads"]["post"]["security"] == either
     assert schema["paths"]["/store/items"]["put"]["security"] == either
     assert "security" not in schema["paths"]["/ok"]["get"]
+
+
+def test_no_two_routers_answer_the_same_path():
+    """The app tries its hot routers first (api/app.py); that order is free only while no
+    request can be fully matched by two of its top-level routes. An id placeholder is
+    filled with a fresh UUID (anything else is refused as a bad id by either route); any
+    other with every literal segment the app's paths use."""
+    app = create_app()
+    templates = app_routes()
+    literals = {part for _, path in templates for part in path.split("/") if "{" not in part}
+    fillers = [str(uuid.uuid4()), *(literal for literal in literals if literal)]
+    for method, template in templates:
+        for filler in fillers:
+            scope = {"type": "http", "method": method, "path": _fill(template, filler)}
+            answering = [r for r in app.routes if r.matches(scope)[0] == Match.FULL]
+            assert len(answering) == 1, (method, scope["path"], answering)
+
+
+_UUID_IDS = {"thread_id", "run_id", "cron_id"}
+
+
+def _fill(template: str, filler: str) -> str:
+    return re.sub(
+        r"\{([^}]*)\}",
+        lambda m: str(uuid.uuid4()) if m.group(1) in _UUID_IDS else filler,
+        template,
+    )

@@ -118,14 +118,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         }
 
     app.add_api_route("/metrics", metrics, methods=["GET"], tags=["system"])
+    # Starlette tries routes in order, ~3 µs each (docs/measurements.md): the store's and
+    # the runs' come first, as the hot path; no two routers here share a path.
     for router in (
-        assistants.router,
+        store.router,
+        runs.router,
         threads.router,
         thread_state.router,
-        runs.router,
+        assistants.router,
         crons.router,
         crons.thread_router,
-        store.router,
         sessions.router,
         orgs.router,
         webhooks.router,

@@ -102,6 +102,40 @@ async def test_no_leak_through_a_pool_of_one(resources, two_orgs):
         await pool.close()
 
 
+async def test_a_lone_caller_gets_the_connection_used_last(resources, two_orgs):
+    """After a burst grew the pool, one caller at a time keeps reusing one warm backend
+    (db/database.py `_NewestFirst`); first-in first-out would cycle all four."""
+    pool = Database(
+        runtime_conninfo(resources.settings, resources.admin_conninfo), min_size=1, max_size=4
+    )
+    await pool.open()
+    principal = Principal(two_orgs[0], "alice")
+    try:
+        inside: list[int] = []
+        all_inside, released = asyncio.Event(), asyncio.Event()
+
+        async def backend(hold: bool = False) -> int:
+            async with pool.tenant(principal) as conn:
+                cur = await conn.execute("SELECT pg_backend_pid() AS pid")
+                pid = (await cur.fetchone())["pid"]
+                if hold:
+                    inside.append(pid)
+                    if len(inside) == 4:
+                        all_inside.set()
+                    await released.wait()
+                return pid
+
+        burst = [asyncio.create_task(backend(hold=True)) for _ in range(4)]
+        await all_inside.wait()
+        released.set()
+        assert len(set(await asyncio.gather(*burst))) == 4
+        alone = [await backend() for _ in range(8)]
+        assert len(set(alone)) == 1, (alone, pool.pool.get_stats())
+        assert pool.pool.get_stats()["pool_available"] == 4
+    finally:
+        await pool.close()
+
+
 async def test_rolled_back_transactions_leave_the_pooled_connection_usable(resources, two_orgs):
     """Failures of every kind, more often than psycopg's prepare threshold (5), on one
     pooled connection: each is rolled back, and the next transaction works and sees only

@@ -300,14 +300,18 @@ class Minute(NamedTuple):
 
     cpu: dict[str, float]  # CpuSplit.sample(): CPU seconds so far per process group
     load: float
-    probe: float
+    probe: float  # median of the minute's machine probes, one every PROBE_SECONDS
+
+
+PROBE_SECONDS = 5  # one probe is noisy (13-25 ms minute to minute); twelve a minute agree
 
 
 async def soak(tg: Server, key: str, args: argparse.Namespace, split: CpuSplit) -> None:
     """Mixed load for `--soak-minutes`: per-minute medians of each call, the CPU per cycle
     (put, get, search, threads.create, runs.wait) of the server, Postgres and Valkey, the
     machine probe and load average (a shared machine's speed moves them all), then the first
-    five minutes against the last five (all of a minute's samples pooled)."""
+    five minutes against the last five (all of a minute's samples pooled), raw and divided
+    by the probe's own last / first: the change the machine does not explain."""
     bench = Bench(tg.url, key, args, lambda: serving_cpu(split))
     client, store = bench.client, bench.client.store
     await bench.warm_up(["soak", "warm"])
@@ -315,14 +319,22 @@ async def soak(tg: Server, key: str, args: argparse.Namespace, split: CpuSplit) 
     start = time.monotonic()
     end = start + args.soak_minutes * 60
 
+    probes: list[float] = []  # this minute's
+
     def mark() -> Minute:
-        return Minute(split.sample(), os.getloadavg()[0], machine_probe())
+        probe = statistics.median(probes or [machine_probe()])
+        probes.clear()
+        return Minute(split.sample(), os.getloadavg()[0], probe)
 
     marks = [mark()]  # at each minute's end
 
     async def mark_minutes() -> None:
         while time.monotonic() < end:
-            await asyncio.sleep(start + 60 * len(marks) - time.monotonic())
+            next_mark = start + 60 * len(marks)
+            while time.monotonic() < next_mark - PROBE_SECONDS:
+                await asyncio.sleep(PROBE_SECONDS)
+                probes.append(machine_probe())
+            await asyncio.sleep(next_mark - time.monotonic())
             marks.append(mark())
 
     async def timed(name: str, call: Awaitable) -> object:
@@ -370,21 +382,27 @@ async def soak(tg: Server, key: str, args: argparse.Namespace, split: CpuSplit) 
     window = min(5, len(minutes) // 2)
     if window:
         first_span, last_span = minutes[:window], minutes[-window:]
-        print(f"\nfirst {window} minutes against the last {window}: median ms, last / first")
+        spans = (first_span, last_span)
+        probe = [statistics.median(marks[m + 1].probe for m in span) for span in spans]
+        machine = probe[1] / probe[0]
+        print(
+            f"\nfirst {window} minutes against the last {window}: median ms, last / first, "
+            "and that divided by the machine probe's last / first"
+        )
+
+        def compare(name: str, first: float, last: float) -> None:
+            ratio = last / first
+            print(f"  {name:16} {first:8.2f} {last:8.2f}  {ratio:5.2f}  {ratio / machine:5.2f}")
+
         for name in LATENCIES:
-            first = statistics.median(
-                itertools.chain.from_iterable(samples[m][name] for m in first_span)
+            first, last = (
+                statistics.median(itertools.chain.from_iterable(samples[m][name] for m in span))
+                for span in spans
             )
-            last = statistics.median(
-                itertools.chain.from_iterable(samples[m][name] for m in last_span)
-            )
-            print(f"  {name:16} {first:8.2f} {last:8.2f}  {last / first:5.2f}")
+            compare(name, first, last)
         for group in groups:
-            first, last = cpu_per_cycle(first_span, group), cpu_per_cycle(last_span, group)
-            print(f"  {group + ' CPU ms':16} {first:8.2f} {last:8.2f}  {last / first:5.2f}")
-        first = statistics.median(marks[m + 1].probe for m in first_span)
-        last = statistics.median(marks[m + 1].probe for m in last_span)
-        print(f"  {'machine probe':16} {first:8.2f} {last:8.2f}  {last / first:5.2f}")
+            compare(group + " CPU ms", *(cpu_per_cycle(span, group) for span in spans))
+        compare("machine probe", *probe)
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from langgraph.store.memory import InMemoryStore
 
+from tenantgraph.runtime import checkpointer
 from tenantgraph.runtime.events import RunEvent
 from tenantgraph.runtime.worker import Worker, claim_runs
 from tenantgraph.scope import Principal
@@ -507,6 +509,65 @@ async def test_a_run_created_beside_a_free_worker_starts_claimed(resources, orgs
         if e.event == "metadata"
     ]
     assert attempts == [1]
+
+
+async def _claimed(runs, principal, thread_id, assistant_id, worker, **fields) -> dict:
+    """A run the local `worker` took at its creation (the suite's shared queue may keep a
+    fresh worker busy for a moment: runs it did not take are waited out and asked again)."""
+    for _ in range(20):
+        run = await runs.create(principal, thread_id, assistant_id, body(**fields), worker=worker)
+        if run["status"] == "running":
+            return run
+        await wait_for(runs, principal, run["run_id"])
+    raise AssertionError("the worker never took a run at its creation")
+
+
+async def test_a_claimed_run_reads_its_thread_in_the_claiming_transaction(
+    resources, orgs, runs, states, monkeypatch
+):
+    """A run taken at its creation starts from the thread's latest checkpoint as read in
+    that transaction: its graph makes no read of its own for it, and still continues the
+    conversation. A run asked for an earlier checkpoint (time travel) reads that one."""
+    (alice, _, assistants), _ = orgs
+    reads: list[tuple[str, str | None]] = []
+    select = checkpointer.store.select_checkpoint
+
+    async def counted(conn, org_id, thread_id, checkpoint_ns, checkpoint_id=None):
+        # Only the graph's reads, through its checkpointer (not the claiming transaction's).
+        if sys._getframe(1).f_code.co_qualname.startswith("TenantCheckpointer."):
+            reads.append((thread_id, checkpoint_id))
+        return await select(conn, org_id, thread_id, checkpoint_ns, checkpoint_id)
+
+    monkeypatch.setattr(checkpointer.store, "select_checkpoint", counted)
+    local = make_worker(resources, concurrency=1)
+    await local.start()
+    try:
+        thread_id = await make_thread(resources.db, alice)
+        agent = assistants["agent"]
+
+        def said(text: str) -> dict:
+            return {"messages": [{"role": "user", "content": text}]}
+
+        first = await _claimed(runs, alice, thread_id, agent, local, input=said("one"))
+        assert (await wait_for(runs, alice, first["run_id"]))["status"] == "success"
+        after_first = (await states.get(alice, thread_id))["checkpoint"]["checkpoint_id"]
+        reads.clear()
+        second = await _claimed(runs, alice, thread_id, agent, local, input=said("two"))
+        assert (await wait_for(runs, alice, second["run_id"]))["status"] == "success"
+        assert (str(thread_id), None) not in reads
+        texts = [m["content"] for m in (await states.get(alice, thread_id))["values"]["messages"]]
+        assert texts == ["one", "echo: one", "two", "echo: two"]
+
+        reads.clear()
+        again = await _claimed(
+            runs, alice, thread_id, agent, local, input=said("three"), checkpoint_id=after_first
+        )
+        assert (await wait_for(runs, alice, again["run_id"]))["status"] == "success"
+        assert (str(thread_id), after_first) in reads
+        texts = [m["content"] for m in (await states.get(alice, thread_id))["values"]["messages"]]
+        assert texts == ["one", "echo: one", "three", "echo: three"]
+    finally:
+        await local.stop()
 
 
 async def test_ending_a_run_writes_nothing_unless_this_worker_holds_it(resources, orgs, runs):

@@ -94,11 +94,18 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
         *,
         serde: SerializerProtocol | None = None,
         retry_seconds: float = WRITE_RETRY_SECONDS,
+        latest: store.Latest | None = None,
     ) -> None:
+        """`latest`: the thread's latest root checkpoint, read in the transaction that
+        claimed the run (services/runs.py). The graph's first read of it is answered from
+        there, not with a transaction of its own: from that commit on the thread is busy
+        with this run, so no other writer can have changed it (a state update waits for
+        the run's end)."""
         super().__init__(serde=serde)
         self.db = db
         self.principal = principal
         self.retry_seconds = retry_seconds
+        self._latest = latest
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """`call` again on a fresh connection, with doubling delays for up to
@@ -128,6 +135,15 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         configurable = config["configurable"]
+        # Only the first read: later ones must see the run's own writes.
+        latest, self._latest = self._latest, None
+        if (
+            latest is not None
+            and str(configurable["thread_id"]) == latest.thread_id
+            and not configurable.get("checkpoint_ns")
+            and not get_checkpoint_id(config)
+        ):
+            return self._tuple(latest.row) if latest.row else None
 
         async def select() -> dict[str, Any] | None:
             async with self.db.tenant(self.principal) as conn:

@@ -189,8 +189,14 @@ class Executor:
         return {**run, "assistant": assistant, "resume_from": last and last["checkpoint_id"]}
 
     async def graph_for(
-        self, principal: Principal, run: dict[str, Any], attempt: int
+        self,
+        principal: Principal,
+        run: dict[str, Any],
+        attempt: int,
+        latest: checkpoints.Latest | None = None,
     ) -> tuple[Pregel, RunnableConfig]:
+        """The run's graph bound to its principal, with its config; `latest`: the thread's
+        latest checkpoint as read when the run was claimed (see TenantCheckpointer)."""
         assistant = run["assistant"]
         config = build_config(
             assistant["config"],
@@ -202,7 +208,7 @@ class Executor:
         graph = await self.registry.get(assistant["graph_id"], config)
         graph = graph.copy(
             update={
-                "checkpointer": TenantCheckpointer(self.db, principal),
+                "checkpointer": TenantCheckpointer(self.db, principal, latest=latest),
                 "store": self.store_factory(principal),
             }
         )
@@ -216,10 +222,12 @@ class Executor:
         result: events.RunResult | None = None,
         *,
         announced: bool = False,
+        latest: checkpoints.Latest | None = None,
     ) -> Outcome:
         """Stream the graph, publishing every event (also into `result`, if given); errors
         become an `error` event. `announced`: the `metadata` event is out already (a run
-        claimed at its creation, see events.mark_created)."""
+        claimed at its creation, see events.mark_created); `latest`: the thread's latest
+        checkpoint read then."""
         run_id = run["run_id"]
         kwargs = run["kwargs"]
         checkpoint: dict[str, Any] | None = None
@@ -236,7 +244,7 @@ class Executor:
                 events.metadata_event(run_id, attempt, resume_from, kwargs.get("feedback_tokens")),
             )
         try:
-            graph, config = await self.graph_for(principal, run, attempt)
+            graph, config = await self.graph_for(principal, run, attempt, latest)
             encoder = events.StreamEncoder(
                 kwargs.get("stream_mode") or ["values"], bool(kwargs.get("subgraphs"))
             )

@@ -38,7 +38,7 @@ from tenantgraph.runtime.graphs import GraphRegistry
 from tenantgraph.runtime.publisher import DEFAULT_BUFFER_BYTES
 from tenantgraph.scope import Principal
 from tenantgraph.settings import Settings
-from tenantgraph.stores import run_queue
+from tenantgraph.stores import checkpoints, run_queue
 
 __all__ = ["MAX_ATTEMPTS", "Claim", "CronFiring", "RunEnded", "Worker", "claim_runs"]
 
@@ -212,12 +212,15 @@ class Worker:
         self._reserved -= 1
         self.wake()
 
-    def start_claimed(self, principal: Principal, run: dict[str, Any]) -> None:
+    def start_claimed(
+        self, principal: Principal, run: dict[str, Any], latest: checkpoints.Latest | None
+    ) -> None:
         """Execute a run inserted already claimed by this worker (attempt 1), with its
-        assistant loaded; takes the slot reserved for it."""
+        assistant loaded and its thread's `latest` checkpoint as read in that transaction;
+        takes the slot reserved for it."""
         self._reserved -= 1
         self._results[run["run_id"]] = asyncio.get_running_loop().create_future()
-        self._spawn(Claim(principal.org_id, run["run_id"], run["owner_id"], 1), run)
+        self._spawn(Claim(principal.org_id, run["run_id"], run["owner_id"], 1), run, latest)
 
     async def result(self, run_id: uuid.UUID) -> events.RunResult | None:
         """The result of a run started here by `start_claimed`, once its end is recorded;
@@ -225,8 +228,13 @@ class Worker:
         future = self._results.get(run_id)
         return None if future is None else await asyncio.shield(future)
 
-    def _spawn(self, claim: Claim, run: dict[str, Any] | None = None) -> None:
-        task = asyncio.create_task(self._run(claim, run), name=f"run {claim.run_id}")
+    def _spawn(
+        self,
+        claim: Claim,
+        run: dict[str, Any] | None = None,
+        latest: checkpoints.Latest | None = None,
+    ) -> None:
+        task = asyncio.create_task(self._run(claim, run, latest), name=f"run {claim.run_id}")
         self._running[claim.run_id] = task
         task.add_done_callback(lambda ended, run_id=claim.run_id: self._done(run_id, ended))
 
@@ -264,15 +272,19 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
-    async def _run(self, claim: Claim, run: dict[str, Any] | None = None) -> None:
+    async def _run(
+        self, claim: Claim, run: dict[str, Any] | None, latest: checkpoints.Latest | None
+    ) -> None:
         try:
-            await self._execute(claim, run)
+            await self._execute(claim, run, latest)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("run %s: worker failed; its lease will expire", claim.run_id)
 
-    async def _execute(self, claim: Claim, run: dict[str, Any] | None = None) -> None:
+    async def _execute(
+        self, claim: Claim, run: dict[str, Any] | None, latest: checkpoints.Latest | None
+    ) -> None:
         principal = claim.principal
         execution: asyncio.Task[Outcome] | None = None
         # Started by start_claimed: a local `wait` may want the result, and the stream's
@@ -293,7 +305,12 @@ class Worker:
             else:
                 execution = asyncio.create_task(
                     self.executor.execute(
-                        principal, run, claim.attempt, result, announced=waited is not None
+                        principal,
+                        run,
+                        claim.attempt,
+                        result,
+                        announced=waited is not None,
+                        latest=latest,
                     )
                 )
                 outcome = await self._supervise(claim, execution)

@@ -25,6 +25,7 @@ from tenantgraph.services.feedback_tokens import FeedbackTokens
 from tenantgraph.services.run_request import RunCreate, run_shape
 from tenantgraph.services.run_results import RunResults
 from tenantgraph.stores import assistants as assistant_store
+from tenantgraph.stores import checkpoints as checkpoint_store
 from tenantgraph.stores import runs as store
 
 __all__ = [
@@ -62,7 +63,9 @@ class LocalWorker(Protocol):
 
     def release(self) -> None: ...
 
-    def start_claimed(self, principal: Principal, run: dict[str, Any]) -> None: ...
+    def start_claimed(
+        self, principal: Principal, run: dict[str, Any], latest: checkpoint_store.Latest | None
+    ) -> None: ...
 
     async def result(self, run_id: uuid.UUID) -> RunResult | None: ...
 
@@ -131,7 +134,7 @@ class Runs:
             raise InvalidRun("feedback_keys need the server's secret key")
         reserved = worker is not None and not (body.after_seconds or 0) > 0 and worker.reserve()
         try:
-            run = await self._create(
+            run, latest = await self._create(
                 principal,
                 thread_id,
                 assistant_id,
@@ -151,7 +154,7 @@ class Runs:
         if reserved:
             assert worker is not None
             if run["status"] == "running":
-                worker.start_claimed(principal, run)
+                worker.start_claimed(principal, run, latest)
             else:
                 worker.release()
         return run
@@ -170,7 +173,9 @@ class Runs:
         auth_fields: dict[str, Any] | None,
         request_id: str | None,
         experiment: str | None,
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], checkpoint_store.Latest | None]:
+        """The run, and when the local `worker` took it, its thread's latest checkpoint read
+        in the same transaction (the graph's first read: one transaction fewer a run)."""
         if body.command and body.command.get("resume") is not None and thread_id is None:
             raise InvalidRun("You must provide a thread_id when resuming.")
         if (body.config or {}).get("configurable") and body.context:
@@ -274,7 +279,12 @@ class Runs:
                 )
             finally:
                 await marker
-        run = await inserted.fetchone()  # after COMMIT: it arrived with it
+            latest = None
+            if claimed_by is not None:
+                latest = await checkpoint_store.select_checkpoint(
+                    conn, principal.org_id, str(thread_id), ""
+                )
+        run = await inserted.fetchone()  # after COMMIT: it arrived with it, as did `latest`
         assert run is not None
         for gone in ended:
             await events.publish_end(
@@ -284,7 +294,9 @@ class Runs:
             run = {**run, "assistant": assistant}
         if "feedback_tokens" in kwargs:
             run = {**run, "feedback_tokens": kwargs["feedback_tokens"]}
-        return run
+        if latest is None:
+            return run, None
+        return run, checkpoint_store.Latest(str(thread_id), await latest.fetchone())
 
     async def get(
         self, principal: Principal, run_id: uuid.UUID, thread_id: uuid.UUID | None = None

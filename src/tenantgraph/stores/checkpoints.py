@@ -8,12 +8,13 @@ never from a config: a thread id of another org finds nothing and writes nothing
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.types.json import Jsonb
 
 __all__ = [
+    "Latest",
     "copy_thread",
     "delete_for_runs",
     "delete_thread",
@@ -135,6 +136,14 @@ _COPY_THREAD = [
               blob_type, blob, task_path
        FROM checkpoint_writes WHERE org_id = %(org)s AND thread_id = %(source)s""",
 ]
+
+
+class Latest(NamedTuple):
+    """A thread's latest root checkpoint as `select_checkpoint` read it (`row` None: the
+    thread had none), carried from the transaction that read it to the one that needs it."""
+
+    thread_id: str
+    row: dict[str, Any] | None
 
 
 async def select_checkpoint(

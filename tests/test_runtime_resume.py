@@ -30,9 +30,10 @@ async def test_a_retried_run_resumes_from_its_last_checkpoint(resources, org_ids
     claimed = await claim_runs(resources.db, "dead-1", 100, 0.5, list(GRAPHS))
     assert run_id in {c.run_id for c in claimed}
     executor = Executor(resources.db, resources.redis, registry(), lambda principal: None)
-    execution = asyncio.create_task(
-        executor.execute(alice, await executor.load(alice, run_id), attempt=1)
-    )
+    loaded = await executor.load(alice, run_id)
+    assert loaded is not None
+    claimed_run, latest = loaded
+    execution = asyncio.create_task(executor.execute(alice, claimed_run, attempt=1, latest=latest))
     async for event in resources.streams.read(alice, run_id):
         if event.event == "values" and event.json().get("ticks", 0) >= 5:
             break

@@ -522,12 +522,13 @@ async def _claimed(runs, principal, thread_id, assistant_id, worker, **fields) -
     raise AssertionError("the worker never took a run at its creation")
 
 
-async def test_a_claimed_run_reads_its_thread_in_the_claiming_transaction(
+async def test_a_run_reads_its_thread_in_the_transaction_that_claims_it(
     resources, orgs, runs, states, monkeypatch
 ):
     """A run taken at its creation starts from the thread's latest checkpoint as read in
-    that transaction: its graph makes no read of its own for it, and still continues the
-    conversation. A run asked for an earlier checkpoint (time travel) reads that one."""
+    that transaction (a queued run: in the one that loads it): its graph makes no read of
+    its own for it, and still continues the conversation. A run asked for an earlier
+    checkpoint (time travel) reads that one."""
     (alice, _, assistants), _ = orgs
     reads: list[tuple[str, str | None]] = []
     select = checkpointer.store.select_checkpoint
@@ -566,6 +567,15 @@ async def test_a_claimed_run_reads_its_thread_in_the_claiming_transaction(
         assert (str(thread_id), after_first) in reads
         texts = [m["content"] for m in (await states.get(alice, thread_id))["values"]["messages"]]
         assert texts == ["one", "echo: one", "three", "echo: three"]
+
+        # A run queued for a worker: the transaction that loads it reads the thread too.
+        reads.clear()
+        queued = await runs.create(alice, thread_id, agent, body(input=said("four")))
+        assert queued["status"] == "pending"
+        assert (await wait_for(runs, alice, queued["run_id"]))["status"] == "success"
+        assert (str(thread_id), None) not in reads
+        texts = [m["content"] for m in (await states.get(alice, thread_id))["values"]["messages"]]
+        assert texts[-4:] == ["three", "echo: three", "four", "echo: four"]
     finally:
         await local.stop()
 

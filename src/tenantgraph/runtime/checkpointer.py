@@ -99,8 +99,8 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
         """`latest`: the thread's latest root checkpoint, read in the transaction that
         claimed the run (services/runs.py). The graph's first read of it is answered from
         there, not with a transaction of its own: from that commit on the thread is busy
-        with this run, so no other writer can have changed it (a state update waits for
-        the run's end)."""
+        with this run, so no other writer can have changed it (a state update is refused
+        while it runs)."""
         super().__init__(serde=serde)
         self.db = db
         self.principal = principal

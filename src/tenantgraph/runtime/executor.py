@@ -172,21 +172,25 @@ class Executor:
         await asyncio.gather(*self._retrying, return_exceptions=True)
         self._publishers.clear()
 
-    async def load(self, principal: Principal, run_id: uuid.UUID) -> dict[str, Any] | None:
-        """The run with its assistant, or None when it was deleted meanwhile. `resume_from`:
-        the last checkpoint the run saved, when an earlier execution of it got that far."""
+    async def load(
+        self, principal: Principal, run_id: uuid.UUID
+    ) -> tuple[dict[str, Any], checkpoints.Latest] | None:
+        """The run with its assistant, and its thread's latest checkpoint (for `execute`),
+        or None when the run was deleted meanwhile. `resume_from`: the last checkpoint the
+        run saved, when an earlier execution of it got that far."""
         async with self.db.tenant(principal) as conn:
             run = await store.get_run(conn, principal, run_id)
             if run is None:
                 return None
+            thread_id = str(run["thread_id"])
             assistant = await store.get_assistant(conn, run["assistant_id"])
-            saved = await checkpoints.last_of_run(
-                conn, principal.org_id, str(run["thread_id"]), str(run_id)
-            )
+            saved = await checkpoints.last_of_run(conn, principal.org_id, thread_id, str(run_id))
+            latest = await checkpoints.select_checkpoint(conn, principal.org_id, thread_id, "")
         if assistant is None:
             return None
         last = await saved.fetchone()
-        return {**run, "assistant": assistant, "resume_from": last and last["checkpoint_id"]}
+        run = {**run, "assistant": assistant, "resume_from": last and last["checkpoint_id"]}
+        return run, checkpoints.Latest(thread_id, await latest.fetchone())
 
     async def graph_for(
         self,

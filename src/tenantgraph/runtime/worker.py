@@ -285,6 +285,8 @@ class Worker:
     async def _execute(
         self, claim: Claim, run: dict[str, Any] | None, latest: checkpoints.Latest | None
     ) -> None:
+        """Execute and record one claimed run: `run` and its thread's `latest` checkpoint
+        come from the transaction that claimed it at its creation, or are loaded here."""
         principal = claim.principal
         execution: asyncio.Task[Outcome] | None = None
         # Started by start_claimed: a local `wait` may want the result, and the stream's
@@ -293,9 +295,11 @@ class Worker:
         result = events.RunResult()
         started_at = datetime.now(UTC)
         try:
-            run = run or await self.executor.load(principal, claim.run_id)
             if run is None:
-                return
+                loaded = await self.executor.load(principal, claim.run_id)
+                if loaded is None:
+                    return
+                run, latest = loaded
             if claim.attempt > MAX_ATTEMPTS:
                 lost = RuntimeError(f"run abandoned: its worker stopped {MAX_ATTEMPTS} times")
                 await self.executor.publish(

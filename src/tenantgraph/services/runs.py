@@ -279,12 +279,12 @@ class Runs:
                 )
             finally:
                 await marker
-            latest = None
+            saved = None
             if claimed_by is not None:
-                latest = await checkpoint_store.select_checkpoint(
+                saved = await checkpoint_store.select_checkpoint(
                     conn, principal.org_id, str(thread_id), ""
                 )
-        run = await inserted.fetchone()  # after COMMIT: it arrived with it, as did `latest`
+        run = await inserted.fetchone()  # after COMMIT: it arrived with it, as did `saved`
         assert run is not None
         for gone in ended:
             await events.publish_end(
@@ -294,9 +294,9 @@ class Runs:
             run = {**run, "assistant": assistant}
         if "feedback_tokens" in kwargs:
             run = {**run, "feedback_tokens": kwargs["feedback_tokens"]}
-        if latest is None:
+        if saved is None:
             return run, None
-        return run, checkpoint_store.Latest(str(thread_id), await latest.fetchone())
+        return run, checkpoint_store.Latest(str(thread_id), await saved.fetchone())
 
     async def get(
         self, principal: Principal, run_id: uuid.UUID, thread_id: uuid.UUID | None = None

@@ -97,10 +97,10 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
         latest: store.Latest | None = None,
     ) -> None:
         """`latest`: the thread's latest root checkpoint, read in the transaction that
-        claimed the run (services/runs.py). The graph's first read of it is answered from
-        there, not with a transaction of its own: from that commit on the thread is busy
-        with this run, so no other writer can have changed it (a state update is refused
-        while it runs)."""
+        claimed the run (services/runs.py) or loaded it (executor.py). The graph's first
+        read of it is answered from there, not with a transaction of its own: from that
+        commit on the thread is busy with this run, so no other writer can have changed it
+        (a state update is refused while it runs)."""
         super().__init__(serde=serde)
         self.db = db
         self.principal = principal

@@ -464,6 +464,18 @@ async def test_interrupt_before_a_node_then_continue(resources, orgs, runs, stat
     assert [m["content"] for m in result["messages"]] == ["wait", "echo: wait"]
 
 
+async def _claimed(runs, principal, thread_id, assistant_id, worker, **fields) -> dict:
+    """A run the local `worker` took at its creation. The database is shared with the rest
+    of the suite: the worker may be busy with a run another test left queued, so runs it
+    did not take are waited out and asked again."""
+    for _ in range(20):
+        run = await runs.create(principal, thread_id, assistant_id, body(**fields), worker=worker)
+        if run["status"] == "running":
+            return run
+        await wait_for(runs, principal, run["run_id"])
+    raise AssertionError("the worker never took a run at its creation")
+
+
 async def test_a_run_created_beside_a_free_worker_starts_claimed(resources, orgs, runs):
     """Runs.create with the process's worker: inserted running (attempt 1) and handed over;
     a full worker or a busy thread queues it instead; stop() hands it back like any run."""
@@ -490,15 +502,10 @@ async def test_a_run_created_beside_a_free_worker_starts_claimed(resources, orgs
         assert behind["status"] == "pending"
         for run in (first, queued, behind):
             await wait_for(runs, alice, run["run_id"])
-        # The database is shared with the rest of the suite: the worker may be busy with a
-        # run another test left queued. A free worker must take the run at creation.
-        for _ in range(20):
-            again = await runs.create(
-                alice, other, assistants["agent"], body(input={"messages": []}), worker=local
-            )
-            if again["status"] == "running":
-                break
-            await wait_for(runs, alice, again["run_id"])
+        # A free worker must take the run at creation.
+        again = await _claimed(
+            runs, alice, other, assistants["agent"], local, input={"messages": []}
+        )
         assert again["status"] == "running" and again["assistant"]["graph_id"] == "agent"
         assert (await wait_for(runs, alice, again["run_id"]))["status"] == "success"
     finally:
@@ -509,17 +516,6 @@ async def test_a_run_created_beside_a_free_worker_starts_claimed(resources, orgs
         if e.event == "metadata"
     ]
     assert attempts == [1]
-
-
-async def _claimed(runs, principal, thread_id, assistant_id, worker, **fields) -> dict:
-    """A run the local `worker` took at its creation (the suite's shared queue may keep a
-    fresh worker busy for a moment: runs it did not take are waited out and asked again)."""
-    for _ in range(20):
-        run = await runs.create(principal, thread_id, assistant_id, body(**fields), worker=worker)
-        if run["status"] == "running":
-            return run
-        await wait_for(runs, principal, run["run_id"])
-    raise AssertionError("the worker never took a run at its creation")
 
 
 async def test_a_run_reads_its_thread_in_the_transaction_that_claims_it(

@@ -148,6 +148,42 @@ async def test_events_and_checkpoints_are_per_org(resources, world):
     assert [t async for t in saver.alist(None)] == []
 
 
+async def test_a_run_on_the_same_thread_id_in_another_org_starts_from_its_own_state(
+    resources, world
+):
+    """The thread state a run starts from is read in the transaction that claims it (at its
+    creation) or loads it (queued): org B's runs on org A's thread id see only org B's
+    thread, by either path, and org A's thread is left as it was."""
+    foreign, thread_id = world["foreign"], world["thread_id"]
+    runs, states = world["runs"], world["states"]
+    agent_b = world["assistants_b"]["agent"]
+    before = await states.get(world["alice"], thread_id)
+    worker = make_worker(resources)
+    await worker.start()
+    try:
+        claimed = await runs.create(
+            foreign,
+            thread_id,
+            agent_b,
+            RunCreate(input={"messages": [{"role": "user", "content": "mine"}]}),
+            worker=worker,
+        )
+        await wait_for(runs, foreign, claimed["run_id"])
+        queued = await runs.create(
+            foreign,
+            thread_id,
+            agent_b,
+            RunCreate(input={"messages": [{"role": "user", "content": "again"}]}),
+        )
+        assert queued["status"] == "pending"
+        await wait_for(runs, foreign, queued["run_id"])
+    finally:
+        await worker.stop()
+    said = [m["content"] for m in (await states.get(foreign, thread_id))["values"]["messages"]]
+    assert said == ["mine", "echo: mine", "again", "echo: again"]
+    assert await states.get(world["alice"], thread_id) == before
+
+
 async def test_admin_sees_members_runs_and_state(resources, world):
     bob, alice = world["bob"], world["alice"]
     runs = world["runs"]

@@ -8,12 +8,14 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from langgraph.pregel import Pregel
 from langgraph.store.memory import InMemoryStore
 
 from tenantgraph.runtime import checkpointer
 from tenantgraph.runtime.events import RunEvent
 from tenantgraph.runtime.worker import Worker, claim_runs
 from tenantgraph.scope import Principal
+from tenantgraph.services import thread_state as state_service
 from tenantgraph.services.runs import RunConflict, RunCreate, RunNotFound, Runs
 from tenantgraph.services.thread_state import ThreadStates
 from tenantgraph.services.threads import Threads
@@ -603,3 +605,67 @@ async def test_ending_a_run_writes_nothing_unless_this_worker_holds_it(resources
     assert (await runs.get(alice, run["run_id"]))["status"] == "success"
     thread = await Threads(resources.db).get(alice, thread_id)
     assert thread["status"] == "idle" and thread["values"] == {"done": True}
+
+
+async def test_a_run_created_during_a_state_update_starts_from_the_update(
+    resources, orgs, runs, states, worker, monkeypatch
+):
+    """A state update checks that its thread is free and writes its checkpoint in one
+    transaction holding the thread's lock: a run created meanwhile waits for the update's
+    commit and continues from it (never from the state before it, with the update landing
+    under the running graph)."""
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    agent = assistants["agent"]
+
+    def said(text: str) -> dict:
+        return {"messages": [{"role": "user", "content": text}]}
+
+    first = await runs.create(alice, thread_id, agent, body(input=said("one")))
+    assert (await wait_for(runs, alice, first["run_id"]))["status"] == "success"
+
+    checked, release = asyncio.Event(), asyncio.Event()
+    update_state = Pregel.aupdate_state
+
+    async def held(self, *args, **kwargs):
+        checked.set()  # past the busy check
+        await release.wait()
+        return await update_state(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pregel, "aupdate_state", held)
+    update = asyncio.create_task(
+        states.update(alice, thread_id, {"messages": [{"role": "ai", "content": "edited"}]})
+    )
+    await asyncio.wait_for(checked.wait(), 10)
+    create = asyncio.create_task(runs.create(alice, thread_id, agent, body(input=said("two"))))
+    await asyncio.sleep(0.3)
+    assert not create.done()  # waiting for the thread's lock
+    release.set()
+    await update
+    second = await create
+    assert (await wait_for(runs, alice, second["run_id"]))["status"] == "success"
+    texts = [m["content"] for m in (await states.get(alice, thread_id))["values"]["messages"]]
+    assert texts == ["one", "echo: one", "edited", "two", "echo: two"]
+
+
+async def test_a_state_update_failing_half_way_leaves_the_thread_as_it_was(
+    resources, orgs, runs, states, worker, monkeypatch
+):
+    """The update's checkpoint and the thread's values commit together or not at all."""
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    first = await runs.create(
+        alice, thread_id, assistants["agent"], body(input={"messages": [("user", "one")]})
+    )
+    assert (await wait_for(runs, alice, first["run_id"]))["status"] == "success"
+    before = await states.get(alice, thread_id)
+    history = await states.history(alice, thread_id, limit=100)
+
+    async def lost(*args, **kwargs):
+        raise RuntimeError("connection lost half way")
+
+    monkeypatch.setattr(state_service.store, "settle_thread", lost)
+    with pytest.raises(RuntimeError, match="half way"):
+        await states.update(alice, thread_id, {"messages": [("ai", "edited")]})
+    assert await states.get(alice, thread_id) == before
+    assert await states.history(alice, thread_id, limit=100) == history

@@ -15,6 +15,7 @@ Threads are rows of `threads`: checkpoints of a thread that does not exist canno
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import weakref
@@ -95,24 +96,51 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
         serde: SerializerProtocol | None = None,
         retry_seconds: float = WRITE_RETRY_SECONDS,
         latest: store.Latest | None = None,
+        conn: AsyncConnection | None = None,
     ) -> None:
         """`latest`: the thread's latest root checkpoint, read in the transaction that
         claimed the run (services/runs.py) or loaded it (executor.py). The graph's first
         read of it is answered from there, not with a transaction of its own: from that
         commit on the thread is busy with this run, so no other writer can have changed it
-        (a state update is refused while it runs)."""
+        (a state update is refused while it runs).
+
+        `conn`: a transaction of the principal's org (`db.tenant`) to make every call in,
+        for a caller whose checkpoint must commit with its other statements or not at all
+        (services/thread_state.py). Its writes are neither grouped nor retried."""
         super().__init__(serde=serde)
         self.db = db
         self.principal = principal
         self.retry_seconds = retry_seconds
         self._latest = latest
+        self._conn = conn
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        """The caller's transaction if bound to one, else a new one of the principal's org."""
+        if self._conn is not None:
+            yield self._conn
+        else:
+            async with self.db.tenant(self.principal) as conn:
+                yield conn
+
+    async def _put(self, write: _Write) -> None:
+        """`write` in the caller's transaction if bound to one, else in the org's next
+        group commit."""
+        if self._conn is not None:
+            await write(self._conn)
+        else:
+            await self._retrying(lambda: _write(self.db, self.principal, write))
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """`call` again on a fresh connection, with doubling delays for up to
         `retry_seconds`, while the database is out of reach (a dropped connection, an
         outage): a run's writes outlive a restart of Postgres. Repeating a write is safe,
         as every checkpoint statement is an upsert (one whose COMMIT landed before the
-        connection dropped writes the same rows again)."""
+        connection dropped writes the same rows again).
+
+        Bound to a caller's transaction, `call` runs once: that transaction fails whole."""
+        if self._conn is not None:
+            return await call()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.retry_seconds
         delay = _FIRST_DELAY
@@ -146,7 +174,7 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
             return self._tuple(latest.row) if latest.row else None
 
         async def select() -> dict[str, Any] | None:
-            async with self.db.tenant(self.principal) as conn:
+            async with self._transaction() as conn:
                 cur = await store.select_checkpoint(
                     conn,
                     self._org,
@@ -169,7 +197,7 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         configurable = config["configurable"] if config else {}
-        async with self.db.tenant(self.principal) as conn:
+        async with self._transaction() as conn:
             cur = await store.select_checkpoints(
                 conn,
                 self._org,
@@ -249,7 +277,7 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
                 blobs=blobs,
             )
 
-        await self._retrying(lambda: _write(self.db, self.principal, put))
+        await self._put(put)
         return _config(thread_id, ns, checkpoint["id"])
 
     async def aput_writes(
@@ -281,20 +309,20 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
                 replace=special,
             )
 
-        await self._retrying(lambda: _write(self.db, self.principal, put))
+        await self._put(put)
 
     async def adelete_thread(self, thread_id: str) -> None:
-        async with self.db.tenant(self.principal) as conn:
+        async with self._transaction() as conn:
             await store.delete_thread(conn, self._org, thread_id)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints a run wrote (rollback), with their pending writes."""
-        async with self.db.tenant(self.principal) as conn:
+        async with self._transaction() as conn:
             await store.delete_for_runs(conn, self._org, [str(r) for r in run_ids])
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint, blob and write of a thread (the target row must exist)."""
-        async with self.db.tenant(self.principal) as conn:
+        async with self._transaction() as conn:
             await store.copy_thread(conn, self._org, source_thread_id, target_thread_id)
 
     def get_next_version(self, current: str | None, channel: None = None) -> str:

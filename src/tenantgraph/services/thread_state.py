@@ -52,22 +52,30 @@ class ThreadStates:
         self.db = db
         self.registry = registry
 
-    async def _graph(
-        self, principal: Principal, thread_id: uuid.UUID, *, lock: bool = False
-    ) -> tuple[Pregel | None, dict[str, Any]]:
+    async def _graph(self, principal: Principal, thread_id: uuid.UUID) -> Pregel | None:
+        """The thread's graph with a checkpointer of the principal's org; None before the
+        thread's first run."""
         async with self.db.tenant(principal) as conn:
             thread = await store.lock_thread(conn, principal, thread_id)
-            if thread is None:
-                raise RunNotFound("Thread not found")
-            busy = bool(await store.active_runs(conn, thread_id)) if lock else False
-        if busy:
-            raise RunConflict("Thread is busy with a run; update its state when it ends.")
+        return await self._bind(
+            principal, thread_id, thread, TenantCheckpointer(self.db, principal)
+        )
+
+    async def _bind(
+        self,
+        principal: Principal,
+        thread_id: uuid.UUID,
+        thread: dict[str, Any] | None,
+        checkpointer: TenantCheckpointer,
+    ) -> Pregel | None:
+        """The graph of `thread` (as read by `lock_thread`) holding `checkpointer`."""
+        if thread is None:
+            raise RunNotFound("Thread not found")
         graph_id = (thread["metadata"] or {}).get("graph_id")
         if not graph_id or graph_id not in self.registry:
-            return None, thread
-        config = _thread_config(principal, thread_id)
-        graph = await self.registry.get(graph_id, config)
-        return graph.copy(update={"checkpointer": TenantCheckpointer(self.db, principal)}), thread
+            return None
+        graph = await self.registry.get(graph_id, _thread_config(principal, thread_id))
+        return graph.copy(update={"checkpointer": checkpointer})
 
     async def get(
         self,
@@ -78,7 +86,7 @@ class ThreadStates:
         subgraphs: bool = False,
     ) -> dict[str, Any]:
         """`GET /threads/{id}/state[/{checkpoint_id}]`, `POST …/state/checkpoint`."""
-        graph, _ = await self._graph(principal, thread_id)
+        graph = await self._graph(principal, thread_id)
         if graph is None:
             return dict(EMPTY_STATE)
         config = _thread_config(principal, thread_id, checkpoint)
@@ -98,7 +106,7 @@ class ThreadStates:
         checkpoint: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """`POST /threads/{id}/history`, newest first; `[]` for a thread with no graph."""
-        graph, _ = await self._graph(principal, thread_id)
+        graph = await self._graph(principal, thread_id)
         if graph is None:
             return []
         if isinstance(before, str):
@@ -123,14 +131,21 @@ class ThreadStates:
     ) -> dict[str, Any]:
         """`POST /threads/{id}/state`: a new checkpoint with `values` applied as `as_node`.
         RunConflict while runs are pending or running; InvalidRun before any run."""
-        graph, thread = await self._graph(principal, thread_id, lock=True)
-        if graph is None:
-            raise InvalidRun("Thread has no graph ID; run it once before updating its state.")
-        config = _thread_config(principal, thread_id, checkpoint)
-        config["metadata"] = {"graph_id": thread["metadata"]["graph_id"]}
-        new_config = await graph.aupdate_state(config, values, as_node=as_node)
-        state = await graph.aget_state(_thread_config(principal, thread_id))
+        # Checked and written in one transaction that holds the thread's lock, the one run
+        # creation takes: a run created meanwhile waits for this commit and starts from the
+        # update, and an update that fails half way leaves no checkpoint behind.
         async with self.db.tenant(principal) as conn:
+            thread = await store.lock_thread(conn, principal, thread_id)
+            if thread is not None and await store.active_runs(conn, thread_id):
+                raise RunConflict("Thread is busy with a run; update its state when it ends.")
+            checkpointer = TenantCheckpointer(self.db, principal, conn=conn)
+            graph = await self._bind(principal, thread_id, thread, checkpointer)
+            if graph is None:
+                raise InvalidRun("Thread has no graph ID; run it once before updating its state.")
+            config = _thread_config(principal, thread_id, checkpoint)
+            config["metadata"] = {"graph_id": thread["metadata"]["graph_id"]}
+            new_config = await graph.aupdate_state(config, values, as_node=as_node)
+            state = await graph.aget_state(_thread_config(principal, thread_id))
             await store.settle_thread(
                 conn,
                 principal.org_id,

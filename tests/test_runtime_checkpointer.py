@@ -176,3 +176,56 @@ async def test_concurrent_writes_of_one_org_share_a_commit(resources, orgs):
     assert await xmins(alice, "checkpoints", threads[0]) == shared
     assert await xmins(bob, "checkpoints", threads[1]) == shared
     assert await xmins(other, "checkpoints", threads[2]) != shared
+
+
+async def test_blobs_and_writes_come_back_as_they_were_put(resources, orgs):
+    """A checkpoint's blobs (a value, an emptied channel, none at all) and a task's writes
+    come back as they were put; written twice (a retry), nothing doubles; of two writes with
+    one idx in a call, a special-only call keeps the last, a mixed call the first."""
+    (alice, _, _), _ = orgs
+    saver = TenantCheckpointer(resources.db, alice)
+    thread = str(await make_thread(resources.db, alice))
+    root = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+    first = empty_checkpoint()
+    first["channel_values"] = {"a": [1, 2], "b": b"\x00raw"}
+    first["channel_versions"] = {"a": "1", "b": "1", "gone": "1"}
+    versions = dict(first["channel_versions"])
+    for _ in range(2):  # the second is a retry of the same write
+        saved = await saver.aput(root, first, {"step": 0}, versions)
+    tuple_ = await saver.aget_tuple(saved)
+    assert tuple_.checkpoint["channel_values"] == {"a": [1, 2], "b": b"\x00raw"}
+
+    second = empty_checkpoint()  # no new channel versions: no blobs at all
+    second["channel_versions"] = first["channel_versions"]
+    later = await saver.aput(saved, second, {"step": 1}, {})
+    assert (await saver.aget_tuple(later)).checkpoint["channel_values"] == {
+        "a": [1, 2],
+        "b": b"\x00raw",
+    }
+    assert (await saver.aget_tuple(later)).parent_config == saved
+
+    await saver.aput_writes(later, [("x", 1), ("y", {"z": None})], "task-1", "path")
+    await saver.aput_writes(later, [("x", 99)], "task-1", "path")  # a retry keeps the first
+    await saver.aput_writes(later, [("__error__", "one"), ("__error__", "two")], "task-2")
+    await saver.aput_writes(
+        later, [("x", 5), ("__interrupt__", "first"), ("__interrupt__", "second")], "task-3"
+    )
+    writes = (await saver.aget_tuple(later)).pending_writes
+    assert sorted(writes, key=repr) == sorted(
+        [
+            ("task-1", "x", 1),
+            ("task-1", "y", {"z": None}),
+            ("task-2", "__error__", "two"),
+            ("task-3", "x", 5),
+            ("task-3", "__interrupt__", "first"),
+        ],
+        key=repr,
+    )
+    async with resources.db.tenant(alice) as conn:
+        cur = await conn.execute(
+            "SELECT (SELECT count(*) FROM checkpoint_blobs WHERE thread_id = %(t)s) AS blobs,"
+            " (SELECT count(*) FROM checkpoints WHERE thread_id = %(t)s) AS checkpoints",
+            {"t": thread},
+        )
+        # a, b and the emptied channel's marker, once each; two checkpoints.
+        assert await cur.fetchone() == {"blobs": 3, "checkpoints": 2}

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-embeddings test-faults test-cluster test-browser browser-deps screenshots conformance bench-peers bench-console format clean
+.PHONY: run test test-embeddings test-faults test-cluster test-browser browser-deps screenshots conformance bench-peers bench-ab bench-console format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
@@ -85,9 +85,15 @@ conformance: $(STAMP) $(CONFORMANCE_STAMP)
 bench-peers: $(STAMP)
 	$(BIN)/python bench/peer_bench.py
 
+# This tree against BASELINE (a commit), both servers under the same load at once: the
+# ratio of a change smaller than the machine's swings (bench/ab_bench.py).
+BASELINE ?= HEAD
+bench-ab: $(STAMP)
+	$(BIN)/python bench/ab_bench.py --baseline $(BASELINE)
+
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache $(CONFORMANCE) .bench-peers conformance/js/node_modules
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(CONFORMANCE) .bench-peers .bench-ab conformance/js/node_modules

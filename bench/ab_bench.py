@@ -13,10 +13,13 @@ this one process (its calls interleave fairly):
 
   runs:   runs.wait on fresh threads at --clients clients (threads made beforehand)
   store:  store.put_item then store.get_item at one client
+  state:  threads.update_state then threads.get_state of one thread at one client
 
 and print the CPU per call of each side's server, Postgres and Valkey, its calls/s and
-median latency, then tree / baseline for each: median [min-max] over the rounds. A baseline
-equal to the tree (an A/A run) shows the harness's own spread.
+median latency, then tree / baseline for each: median [min-max] over the rounds. Each phase
+starts on both sides at once; the slower side ends its phase alone, which flatters it, so a
+difference is understated, never overstated. A baseline equal to the tree (an A/A run)
+shows the harness's own spread.
 
 Run: .venv/bin/python bench/ab_bench.py --baseline HEAD~1 [--load runs] [--rounds 6]
 """
@@ -119,26 +122,44 @@ async def one_round(
     """Both sides under the same load at once: {side: {metric: value}}."""
     namespace = ["ab", f"round-{number}"]
 
-    async def load(side: Side) -> dict[str, float]:
+    async def phases(side: Side) -> list[tuple[str, int, Callable[[int], Awaitable[None]]]]:
+        """The side's load as (name, clients, call) phases, with what they need made."""
         if args.load == "runs":
             threads = [(await side.client.threads.create())["thread_id"] for _ in range(args.calls)]
-            return await side.measure(args.calls, args.clients, lambda i: side.wait(threads[i]))
-        store = side.client.store
-        put = await side.measure(
-            args.calls, 1, lambda i: store.put_item(namespace, f"k{i}", {"n": i})
-        )
-        get = await side.measure(args.calls, 1, lambda i: store.get_item(namespace, f"k{i}"))
-        return {
-            **{f"put {k}": v for k, v in put.items()},
-            **{f"get {k}": v for k, v in get.items()},
-        }
+            return [("runs.wait", args.clients, lambda i: side.wait(threads[i]))]
+        if args.load == "store":
+            store = side.client.store
+            return [
+                ("put", 1, lambda i: store.put_item(namespace, f"k{i}", {"n": i})),
+                ("get", 1, lambda i: store.get_item(namespace, f"k{i}")),
+            ]
+        threads = side.client.threads
+        thread = (await threads.create())["thread_id"]
+        await side.wait(thread)  # the thread's graph is known from its first run
 
-    # Warm both first (a fresh process runs slower for its first calls), then measure.
+        async def update(i: int) -> None:  # one message replaced (its id), not appended
+            message = {"id": "edited", "role": "user", "content": f"edit {i}"}
+            await threads.update_state(thread, {"messages": [message]})
+
+        return [("update_state", 1, update), ("get_state", 1, lambda _: threads.get_state(thread))]
+
+    # Warm both first (a fresh process runs slower for its first calls), then measure. Each
+    # phase starts on both sides at once: a side done sooner must not run its next phase
+    # beside the other's heavier one.
     for side in sides:
         for thread in [(await side.client.threads.create())["thread_id"] for _ in range(10)]:
             await side.wait(thread)
-    measured = await asyncio.gather(*(load(side) for side in sides))
-    result = {side.name: m for side, m in zip(sides, measured, strict=True)}
+    prepared = await asyncio.gather(*(phases(side) for side in sides))
+    result: dict[str, dict[str, float]] = {side.name: {} for side in sides}
+    for at_once in zip(*prepared, strict=True):
+        measured = await asyncio.gather(
+            *(
+                side.measure(args.calls, clients, call)
+                for side, (_, clients, call) in zip(sides, at_once, strict=True)
+            )
+        )
+        for side, (name, _, _), values in zip(sides, at_once, measured, strict=True):
+            result[side.name].update({f"{name} {k}": v for k, v in values.items()})
     print(f"\nround {number}")
     for side in sides:
         line = "  ".join(f"{k} {v:.2f}" for k, v in result[side.name].items())
@@ -153,7 +174,7 @@ def report(rounds: list[dict[str, dict[str, float]]]) -> None:
         tree = statistics.median(r["tree"][metric] for r in rounds)
         base = statistics.median(r["baseline"][metric] for r in rounds)
         print(
-            f"  {metric:20} {statistics.median(ratios):5.2f} [{min(ratios):.2f}-{max(ratios):.2f}]"
+            f"  {metric:24} {statistics.median(ratios):5.2f} [{min(ratios):.2f}-{max(ratios):.2f}]"
             f"   (tree {tree:.2f}, baseline {base:.2f})"
         )
 
@@ -199,9 +220,9 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default="HEAD", help="a commit (default: HEAD)")
-    parser.add_argument("--load", choices=("runs", "store"), default="runs")
+    parser.add_argument("--load", choices=("runs", "store", "state"), default="runs")
     parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--calls", type=int, default=800, help="runs (or puts and gets) a round")
+    parser.add_argument("--calls", type=int, default=800, help="calls of each kind a round")
     parser.add_argument("--clients", type=int, default=8, help="concurrent runs.wait callers")
     parser.add_argument("--scratch", type=Path, default=ROOT / ".bench-ab")
     args = parser.parse_args()

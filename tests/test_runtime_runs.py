@@ -669,3 +669,25 @@ async def test_a_state_update_failing_half_way_leaves_the_thread_as_it_was(
         await states.update(alice, thread_id, {"messages": [("ai", "edited")]})
     assert await states.get(alice, thread_id) == before
     assert await states.history(alice, thread_id, limit=100) == history
+
+
+async def test_concurrent_state_updates_all_land_one_on_top_of_another(
+    resources, orgs, runs, states, worker
+):
+    """Updates of one thread wait for each other (the thread's lock): each starts from the
+    one before, so none is lost to another that read the same parent checkpoint."""
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    first = await runs.create(
+        alice, thread_id, assistants["agent"], body(input={"messages": [("user", "one")]})
+    )
+    assert (await wait_for(runs, alice, first["run_id"]))["status"] == "success"
+    edits = [f"edit {i}" for i in range(6)]
+    await asyncio.gather(
+        *(states.update(alice, thread_id, {"messages": [("ai", edit)]}) for edit in edits)
+    )
+    texts = [m["content"] for m in (await states.get(alice, thread_id))["values"]["messages"]]
+    assert texts[:2] == ["one", "echo: one"] and sorted(texts[2:]) == edits
+    history = await states.history(alice, thread_id, limit=100)
+    parents = [h["parent_checkpoint"]["checkpoint_id"] for h in history if h["parent_checkpoint"]]
+    assert len(parents) == len(set(parents))  # a chain, no fork

@@ -613,7 +613,8 @@ async def test_a_run_created_during_a_state_update_starts_from_the_update(
     """A state update checks that its thread is free and writes its checkpoint in one
     transaction holding the thread's lock: a run created meanwhile waits for the update's
     commit and continues from it (never from the state before it, with the update landing
-    under the running graph)."""
+    under the running graph). A reader meanwhile waits for neither: it sees the state
+    before the update."""
     (alice, _, assistants), _ = orgs
     thread_id = await make_thread(resources.db, alice)
     agent = assistants["agent"]
@@ -636,11 +637,15 @@ async def test_a_run_created_during_a_state_update_starts_from_the_update(
     update = asyncio.create_task(
         states.update(alice, thread_id, {"messages": [{"role": "ai", "content": "edited"}]})
     )
-    await asyncio.wait_for(checked.wait(), 10)
-    create = asyncio.create_task(runs.create(alice, thread_id, agent, body(input=said("two"))))
-    await asyncio.sleep(0.3)
-    assert not create.done()  # waiting for the thread's lock
-    release.set()
+    try:
+        await asyncio.wait_for(checked.wait(), 10)
+        create = asyncio.create_task(runs.create(alice, thread_id, agent, body(input=said("two"))))
+        await asyncio.sleep(0.3)
+        assert not create.done()  # waiting for the thread's lock
+        read = await asyncio.wait_for(states.get(alice, thread_id), 5)
+        assert [m["content"] for m in read["values"]["messages"]] == ["one", "echo: one"]
+    finally:
+        release.set()
     await update
     second = await create
     assert (await wait_for(runs, alice, second["run_id"]))["status"] == "success"

@@ -56,7 +56,7 @@ class ThreadStates:
         """The thread's graph with a checkpointer of the principal's org; None before the
         thread's first run."""
         async with self.db.tenant(principal) as conn:
-            thread = await store.lock_thread(conn, principal, thread_id)
+            thread = await store.find_thread(conn, principal, thread_id)
         return await self._bind(
             principal, thread_id, thread, TenantCheckpointer(self.db, principal)
         )
@@ -68,7 +68,7 @@ class ThreadStates:
         thread: dict[str, Any] | None,
         checkpointer: TenantCheckpointer,
     ) -> Pregel | None:
-        """The graph of `thread` (as read by `lock_thread`) holding `checkpointer`."""
+        """The graph of `thread` (as `find_thread` reads it) holding `checkpointer`."""
         if thread is None:
             raise RunNotFound("Thread not found")
         graph_id = (thread["metadata"] or {}).get("graph_id")

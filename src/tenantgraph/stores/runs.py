@@ -24,6 +24,7 @@ __all__ = [
     "active_runs_of_org",
     "delete_run",
     "delete_temporary_thread",
+    "find_thread",
     "finish_and_settle",
     "finish_run",
     "get_assistant",
@@ -59,16 +60,29 @@ async def get_assistant(conn: AsyncConnection, assistant_id: uuid.UUID) -> dict[
     return await cur.fetchone()
 
 
+_THREAD = (
+    "SELECT thread_id, owner_id, status, metadata FROM threads"
+    " WHERE org_id = %(org)s AND thread_id = %(thread)s"
+    f" AND {owner_or_admin('threads')}"
+)
+
+
+async def find_thread(
+    conn: AsyncConnection, principal: Principal, thread_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """The thread if the principal may use it, as `lock_thread` reads it but not locked:
+    for a reader, which must neither wait for a run's creation nor hold one up."""
+    cur = await conn.execute(_THREAD, {**caller_params(principal), "thread": thread_id})
+    return await cur.fetchone()
+
+
 async def lock_thread(
     conn: AsyncConnection, principal: Principal, thread_id: uuid.UUID
 ) -> dict[str, Any] | None:
     """The thread if the principal may use it, locked for this transaction (so run creation
     on one thread is serialised)."""
     cur = await conn.execute(
-        "SELECT thread_id, owner_id, status, metadata FROM threads"
-        " WHERE org_id = %(org)s AND thread_id = %(thread)s"
-        f" AND {owner_or_admin('threads')} FOR UPDATE",
-        {**caller_params(principal), "thread": thread_id},
+        _THREAD + " FOR UPDATE", {**caller_params(principal), "thread": thread_id}
     )
     return await cur.fetchone()
 

@@ -613,8 +613,8 @@ async def test_a_run_created_during_a_state_update_starts_from_the_update(
     """A state update checks that its thread is free and writes its checkpoint in one
     transaction holding the thread's lock: a run created meanwhile waits for the update's
     commit and continues from it (never from the state before it, with the update landing
-    under the running graph). A reader meanwhile waits for neither: it sees the state
-    before the update."""
+    under the running graph). A reader (its state, its runs) meanwhile waits for neither: it
+    sees the thread as it was before the update."""
     (alice, _, assistants), _ = orgs
     thread_id = await make_thread(resources.db, alice)
     agent = assistants["agent"]
@@ -644,6 +644,8 @@ async def test_a_run_created_during_a_state_update_starts_from_the_update(
         assert not create.done()  # waiting for the thread's lock
         read = await asyncio.wait_for(states.get(alice, thread_id), 5)
         assert [m["content"] for m in read["values"]["messages"]] == ["one", "echo: one"]
+        listed = await asyncio.wait_for(runs.list(alice, thread_id), 5)
+        assert [r["run_id"] for r in listed] == [first["run_id"]]
     finally:
         release.set()
     await update

@@ -317,7 +317,7 @@ class Runs:
         status: str | None = None,
     ) -> list[dict[str, Any]]:
         async with self.db.tenant(principal) as conn:
-            if await store.lock_thread(conn, principal, thread_id) is None:
+            if await store.find_thread(conn, principal, thread_id) is None:
                 raise RunNotFound("Thread not found")
             return await store.list_runs(
                 conn, principal, thread_id, limit=limit, offset=offset, status=status

@@ -68,7 +68,8 @@ class ThreadStates:
         thread: dict[str, Any] | None,
         checkpointer: TenantCheckpointer,
     ) -> Pregel | None:
-        """The graph of `thread` (as `find_thread` reads it) holding `checkpointer`."""
+        """The graph of `thread` (as `find_thread` or `lock_thread` read it) holding
+        `checkpointer`; None before the thread's first run."""
         if thread is None:
             raise RunNotFound("Thread not found")
         graph_id = (thread["metadata"] or {}).get("graph_id")

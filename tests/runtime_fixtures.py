@@ -27,6 +27,11 @@ GRAPHS = {
 }
 
 
+def said(text: str) -> dict:
+    """A user's message as a run's input."""
+    return {"messages": [{"role": "user", "content": text}]}
+
+
 def registry() -> GraphRegistry:
     return GraphRegistry(GRAPHS, ROOT)
 

@@ -13,7 +13,7 @@ from tenantgraph.runtime.checkpointer import TenantCheckpointer
 from tenantgraph.services.runs import InvalidRun, RunCreate, RunNotFound, Runs
 from tenantgraph.services.thread_state import EMPTY_STATE, ThreadStates
 
-from .runtime_fixtures import make_org, make_thread, make_worker, registry, wait_for
+from .runtime_fixtures import make_org, make_thread, make_worker, registry, said, wait_for
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ async def world(resources, org_ids) -> dict[str, Any]:
             alice,
             thread_id,
             assistants["agent"],
-            RunCreate(input={"messages": [{"role": "user", "content": "secret"}]}),
+            RunCreate(input=said("secret")),
         )
         await wait_for(runs, alice, run["run_id"])
     finally:
@@ -165,7 +165,7 @@ async def test_a_run_on_the_same_thread_id_in_another_org_starts_from_its_own_st
             foreign,
             thread_id,
             agent_b,
-            RunCreate(input={"messages": [{"role": "user", "content": "mine"}]}),
+            RunCreate(input=said("mine")),
             worker=worker,
         )
         await wait_for(runs, foreign, claimed["run_id"])
@@ -173,14 +173,14 @@ async def test_a_run_on_the_same_thread_id_in_another_org_starts_from_its_own_st
             foreign,
             thread_id,
             agent_b,
-            RunCreate(input={"messages": [{"role": "user", "content": "again"}]}),
+            RunCreate(input=said("again")),
         )
         assert queued["status"] == "pending"
         await wait_for(runs, foreign, queued["run_id"])
     finally:
         await worker.stop()
-    said = [m["content"] for m in (await states.get(foreign, thread_id))["values"]["messages"]]
-    assert said == ["mine", "echo: mine", "again", "echo: again"]
+    texts = [m["content"] for m in (await states.get(foreign, thread_id))["values"]["messages"]]
+    assert texts == ["mine", "echo: mine", "again", "echo: again"]
     assert await states.get(world["alice"], thread_id) == before
 
 
@@ -188,11 +188,12 @@ async def test_admin_sees_members_runs_and_state(resources, world):
     bob, alice = world["bob"], world["alice"]
     runs = world["runs"]
     thread_id = await make_thread(resources.db, bob)
-    said = {"messages": [{"role": "user", "content": "bob's"}]}
     worker = make_worker(resources)
     await worker.start()
     try:
-        run = await runs.create(bob, thread_id, world["assistants"]["agent"], RunCreate(input=said))
+        run = await runs.create(
+            bob, thread_id, world["assistants"]["agent"], RunCreate(input=said("bob's"))
+        )
         await wait_for(runs, bob, run["run_id"])
     finally:
         await worker.stop()

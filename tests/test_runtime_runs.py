@@ -21,7 +21,15 @@ from tenantgraph.services.thread_state import ThreadStates
 from tenantgraph.services.threads import Threads
 from tenantgraph.stores import runs as run_store
 
-from .runtime_fixtures import GRAPHS, make_org, make_thread, make_worker, registry, wait_for
+from .runtime_fixtures import (
+    GRAPHS,
+    make_org,
+    make_thread,
+    make_worker,
+    registry,
+    said,
+    wait_for,
+)
 
 
 class Stores:
@@ -544,9 +552,6 @@ async def test_a_run_reads_its_thread_in_the_transaction_that_claims_it(
         thread_id = await make_thread(resources.db, alice)
         agent = assistants["agent"]
 
-        def said(text: str) -> dict:
-            return {"messages": [{"role": "user", "content": text}]}
-
         first = await _claimed(runs, alice, thread_id, agent, local, input=said("one"))
         assert (await wait_for(runs, alice, first["run_id"]))["status"] == "success"
         after_first = (await states.get(alice, thread_id))["checkpoint"]["checkpoint_id"]
@@ -618,9 +623,6 @@ async def test_a_run_created_during_a_state_update_starts_from_the_update(
     (alice, _, assistants), _ = orgs
     thread_id = await make_thread(resources.db, alice)
     agent = assistants["agent"]
-
-    def said(text: str) -> dict:
-        return {"messages": [{"role": "user", "content": text}]}
 
     first = await runs.create(alice, thread_id, agent, body(input=said("one")))
     assert (await wait_for(runs, alice, first["run_id"]))["status"] == "success"

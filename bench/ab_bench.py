@@ -44,15 +44,13 @@ from langgraph_sdk import get_client
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.peer_bench import GRAPH, GRAPH_FILE, run_once  # noqa: E402
 from bench.runs_bench import _UNLIMITED, _tree_cpu_seconds  # noqa: E402
 from conformance.peers import Server, start_tenantgraph, tenantgraph_key, write_config  # noqa: E402
 
 from tenantgraph.db.embedded import EmbeddedPostgres  # noqa: E402
 from tenantgraph.embedded import EmbeddedValkey  # noqa: E402
 
-GRAPH = "store_once"
-GRAPH_FILE = ROOT / "bench" / "graphs" / "store_once.py"
-INPUT = {"messages": [{"role": "user", "content": "hi"}]}
 PARTS = ("server", "postgres", "valkey")
 
 
@@ -92,8 +90,7 @@ class Side:
         return {part: _tree_cpu_seconds(p) for part, p in self.processes.items()}
 
     async def wait(self, thread_id: str) -> None:
-        result = await self.client.runs.wait(thread_id, GRAPH, input=INPUT)
-        assert result["messages"][-1]["content"] == "stored: hi", result
+        await run_once(self.client, thread_id)
 
     async def measure(
         self, calls: int, clients: int, call: Callable[[int], Awaitable[None]]

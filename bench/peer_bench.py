@@ -40,6 +40,7 @@ from typing import NamedTuple
 
 import psutil
 from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -71,6 +72,12 @@ INPUT = {"messages": [{"role": "user", "content": "hi"}]}
 LATENCIES = ("put", "get", "search", "threads.create", "runs.wait")
 PEER_VERSIONS = ("langgraph-cli", "langgraph-api", "langgraph-runtime-inmem", "langgraph")
 OWN_VERSIONS = ("langgraph", "langgraph-sdk", "uvicorn", "psycopg")
+
+
+async def run_once(client: LangGraphClient, thread_id: str) -> None:
+    """One run of the bench graph on `thread_id`, waited for and checked."""
+    result = await client.runs.wait(thread_id, GRAPH, input=INPUT)
+    assert result["messages"][-1]["content"] == "stored: hi", result
 
 
 def peer_venv(scratch: Path) -> Path:
@@ -142,8 +149,7 @@ class Bench:
         return [(await self.client.threads.create())["thread_id"] for _ in range(count)]
 
     async def wait(self, thread_id: str) -> None:
-        result = await self.client.runs.wait(thread_id, GRAPH, input=INPUT)
-        assert result["messages"][-1]["content"] == "stored: hi", result
+        await run_once(self.client, thread_id)
 
     async def warm_up(self, namespace: list[str]) -> None:
         for i in range(20):

@@ -229,3 +229,48 @@ async def test_blobs_and_writes_come_back_as_they_were_put(resources, orgs):
         )
         # a, b and the emptied channel's marker, once each; two checkpoints.
         assert await cur.fetchone() == {"blobs": 3, "checkpoints": 2}
+
+
+async def test_held_writes_commit_together_and_in_order(resources, orgs):
+    """With `hold`, a write returns before its commit; a read through the same saver
+    commits what is held first, in one transaction; a held write that fails is raised by
+    the next call, once; writes handed over to a caller's transaction that fails are
+    committed on their own."""
+    (alice, _, _), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    saver = TenantCheckpointer(resources.db, alice, hold=30.0)
+    reader = TenantCheckpointer(resources.db, alice)
+    thread = {"configurable": {"thread_id": str(thread_id), "checkpoint_ns": ""}}
+
+    async def put(parent: str | None) -> str:
+        checkpoint = empty_checkpoint()
+        config = {"configurable": {**thread["configurable"], "checkpoint_id": parent}}
+        await saver.aput(config, checkpoint, {}, {})
+        return checkpoint["id"]
+
+    first = await put(None)
+    second = await put(first)
+    assert await reader.aget_tuple(thread) is None  # held, not committed
+    latest = await saver.aget_tuple(thread)
+    assert latest is not None and latest.checkpoint["id"] == second
+    assert latest.parent_config["configurable"]["checkpoint_id"] == first
+    async with resources.db.tenant(alice) as conn:
+        cur = await conn.execute(
+            "SELECT count(DISTINCT xmin::text) AS n FROM checkpoints WHERE thread_id = %s",
+            (thread_id,),
+        )
+        assert (await cur.fetchone())["n"] == 1
+
+    nowhere = {"configurable": {"thread_id": str(uuid.uuid4()), "checkpoint_ns": ""}}
+    await saver.aput(nowhere, empty_checkpoint(), {}, {})  # held: no error yet
+    with pytest.raises(Exception, match="foreign key"):
+        await saver.flush()
+    await saver.flush()  # raised once, like a write of its own
+
+    third = await put(second)
+    with pytest.raises(RuntimeError):
+        async with saver.handing_over() as write:
+            async with resources.db.tenant(alice) as conn:
+                await write(conn)
+                raise RuntimeError("the caller's own statement failed")
+    assert (await reader.aget_tuple(thread)).checkpoint["id"] == third

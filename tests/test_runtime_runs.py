@@ -11,7 +11,7 @@ import pytest
 from langgraph.pregel import Pregel
 from langgraph.store.memory import InMemoryStore
 
-from tenantgraph.runtime import checkpointer
+from tenantgraph.runtime import checkpointer, executor
 from tenantgraph.runtime.events import RunEvent
 from tenantgraph.runtime.worker import Worker, claim_runs
 from tenantgraph.scope import Principal
@@ -413,6 +413,115 @@ async def test_stopping_a_worker_hands_its_runs_back(resources, orgs, runs):
         if e.event == "metadata"
     ]
     assert attempts == [1, 1]
+
+
+async def _after_update(resources, principal, run_id, node: str) -> None:
+    """Wait for the run's `updates` event of `node`: that step has run."""
+    async for event in resources.streams.read(principal, run_id):
+        if event.event == "updates" and node in event.json():
+            return
+
+
+def _slow_body(**fields) -> RunCreate:
+    config = {"configurable": {"steps": 2, "delay": 0.5}}
+    return body(input={}, stream_mode=["updates"], config=config, **fields)
+
+
+async def test_a_runs_checkpoints_commit_while_it_runs(resources, orgs, runs, states, worker):
+    """A run's checkpoint writes are held for a moment (durability "async"), not until
+    its end: the state after its first step is committed while the next step runs."""
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    run = await runs.create(alice, thread_id, assistants["slow"], _slow_body())
+    await _after_update(resources, alice, run["run_id"], "start")
+    for _ in range(50):
+        if (await states.get(alice, thread_id))["values"].get("started"):
+            break
+        await asyncio.sleep(0.01)
+    assert (await states.get(alice, thread_id))["values"]["started"] == [f"{run['run_id']}:1"]
+    assert (await runs.get(alice, run["run_id"]))["status"] == "running"
+    assert (await wait_for(runs, alice, run["run_id"]))["status"] == "success"
+
+
+@pytest.mark.parametrize("graph", ["agent", "hitl"])
+async def test_a_run_ends_with_every_checkpoint_committed(
+    resources, orgs, runs, states, monkeypatch, graph
+):
+    """Held longer than the run takes, its checkpoint writes are all committed by the time
+    its end is recorded: those of a graph that ran to its end in the same transaction, and
+    before the state is read back for one that stopped at an interrupt."""
+    monkeypatch.setattr(executor, "CHECKPOINT_HOLD_SECONDS", 30.0)
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    worker = make_worker(resources)
+    await worker.start()
+    try:
+        run = await runs.create(alice, thread_id, assistants[graph], body(input=said("go")))
+        assert (await wait_for(runs, alice, run["run_id"]))["status"] == "success"
+    finally:
+        await worker.stop()
+    state = await states.get(alice, thread_id)
+    thread = await Threads(resources.db).get(alice, thread_id)
+    assert thread["values"] == state["values"]
+    if graph == "hitl":
+        assert state["next"] == ["review"] and thread["status"] == "interrupted"
+        return
+    assert state["next"] == [] and thread["status"] == "idle"
+    assert [m["content"] for m in state["values"]["messages"]] == ["go", "echo: go"]
+    async with resources.db.tenant(alice) as conn:
+        cur = await conn.execute(
+            "SELECT (SELECT xmin::text FROM runs WHERE run_id = %s)"
+            " = (SELECT xmin::text FROM checkpoints WHERE thread_id = %s AND checkpoint_id = %s)"
+            " AS together",
+            (run["run_id"], thread_id, state["checkpoint"]["checkpoint_id"]),
+        )
+        assert (await cur.fetchone())["together"]
+
+
+async def test_stopping_a_worker_commits_what_its_run_held(
+    resources, orgs, runs, states, monkeypatch
+):
+    """A run stopped mid-way commits its held writes before it is handed back, so the
+    next execution continues after the steps that ran (as LangGraph's own exit waits for
+    the writes it has in flight)."""
+    monkeypatch.setattr(executor, "CHECKPOINT_HOLD_SECONDS", 30.0)
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    first = make_worker(resources)
+    await first.start()
+    run = await runs.create(alice, thread_id, assistants["slow"], _slow_body())
+    started = [f"{run['run_id']}:1"]
+    await _after_update(resources, alice, run["run_id"], "start")
+    await first.stop()
+    assert (await states.get(alice, thread_id))["values"]["started"] == started
+    second = make_worker(resources)
+    await second.start()
+    try:
+        assert (await wait_for(runs, alice, run["run_id"]))["status"] == "success"
+    finally:
+        await second.stop()
+    values = (await states.get(alice, thread_id))["values"]
+    assert values["started"] == started  # its first step did not run again
+    assert values["finished"] == [str(run["run_id"])]
+
+
+async def test_a_sync_run_commits_each_checkpoint_before_its_next_step(
+    resources, orgs, runs, states, monkeypatch
+):
+    """Durability "sync" holds nothing: LangGraph waits for each checkpoint's commit."""
+    monkeypatch.setattr(executor, "CHECKPOINT_HOLD_SECONDS", 30.0)
+    (alice, _, assistants), _ = orgs
+    thread_id = await make_thread(resources.db, alice)
+    worker = make_worker(resources)
+    await worker.start()
+    try:
+        run = await runs.create(alice, thread_id, assistants["slow"], _slow_body(durability="sync"))
+        await _after_update(resources, alice, run["run_id"], "tick")
+        state = await states.get(alice, thread_id)
+        assert state["values"]["started"] == [f"{run['run_id']}:1"]
+        assert (await wait_for(runs, alice, run["run_id"]))["status"] == "success"
+    finally:
+        await worker.stop()
 
 
 async def test_events_mode_and_subgraphs_through_the_worker(resources, orgs, runs, worker):

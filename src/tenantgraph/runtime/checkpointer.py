@@ -97,6 +97,7 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
         retry_seconds: float = WRITE_RETRY_SECONDS,
         latest: store.Latest | None = None,
         conn: AsyncConnection | None = None,
+        hold: float | None = None,
     ) -> None:
         """`latest`: the thread's latest root checkpoint, read in the transaction that
         claimed the run (services/runs.py) or loaded it (executor.py). The graph's first
@@ -106,13 +107,26 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
 
         `conn`: a transaction of the principal's org (`db.tenant`) to make every call in,
         for a caller whose checkpoint must commit with its other statements or not at all
-        (services/thread_state.py). Its writes are neither grouped nor retried."""
+        (services/thread_state.py). Its writes are neither grouped nor retried.
+
+        `hold`: seconds to hold writes, for a run that does not wait for them between steps
+        (durability "async" or "exit", see executor.py). A write then returns at once and
+        is committed at most `hold` later, in order, in one transaction with the writes that
+        came meanwhile; a read commits them first (`flush`), and the run's finish takes the
+        last ones into its own transaction (`handing_over`). A held commit that failed is
+        raised by the next call. A crash loses what was held, as it loses a write LangGraph
+        had in flight; a run resumes from its last committed checkpoint."""
         super().__init__(serde=serde)
         self.db = db
         self.principal = principal
         self.retry_seconds = retry_seconds
         self._latest = latest
         self._conn = conn
+        self._hold = hold
+        self._held: list[_Write] = []  # written, not yet committing
+        self._timer: asyncio.TimerHandle | None = None  # when they commit
+        self._committing: asyncio.Future[None] | None = None
+        self._failure: BaseException | None = None  # of a held commit, not yet raised
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -124,12 +138,77 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
                 yield conn
 
     async def _put(self, write: _Write) -> None:
-        """`write` in the caller's transaction if bound to one, else in the org's next
-        group commit."""
+        """`write` in the caller's transaction if bound to one, held (see `hold`), or in
+        the org's next group commit."""
         if self._conn is not None:
             await write(self._conn)
-        else:
+        elif self._hold is None:
             await self._retrying(lambda: _write(self.db, self.principal, write))
+        else:
+            self._raise_failure()
+            self._held.append(write)
+            self._schedule()
+
+    def _schedule(self) -> None:
+        """Commit the held writes `hold` seconds from now, unless that is scheduled already
+        or a commit is in flight (which schedules the next when it is done)."""
+        if self._held and self._timer is None and self._committing is None:
+            self._timer = asyncio.get_running_loop().call_later(self._hold, self._commit_held)
+
+    def _commit_held(self) -> None:
+        self._timer = None
+        self._committing = asyncio.ensure_future(self._commit(self._held))
+        self._held = []
+
+    async def _commit(self, writes: list[_Write]) -> None:
+        try:
+            await self._retrying(lambda: _write(self.db, self.principal, _in_order(writes)))
+        except Exception as exc:
+            self._failure = exc
+        finally:
+            self._committing = None
+            self._schedule()
+
+    async def _settle(self) -> None:
+        """Wait for the commit in flight, with nothing scheduled after it."""
+        while True:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._committing is None:
+                return
+            await asyncio.shield(self._committing)
+
+    def _raise_failure(self) -> None:
+        """Raise a held commit's failure, once: the run fails on it as on a write of its own."""
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
+
+    async def flush(self) -> None:
+        """Commit every held write now, and wait for it."""
+        await self._settle()
+        if self._held:
+            self._commit_held()
+            await self._settle()
+        self._raise_failure()
+
+    @contextlib.asynccontextmanager
+    async def handing_over(self) -> AsyncIterator[_Write]:
+        """The held writes as one write, for the caller's own transaction: a run's last
+        checkpoint commits with its end, one commit where there were two. The commit in
+        flight is awaited first, so the order holds. If the caller's block fails, they are
+        committed on their own (retried), as they would have been; every checkpoint
+        statement is an upsert, so one that landed already is written again unchanged."""
+        await self._settle()
+        self._raise_failure()
+        writes, self._held = self._held, []
+        try:
+            yield _in_order(writes)
+        except BaseException:
+            if writes:
+                await self._retrying(lambda: _write(self.db, self.principal, _in_order(writes)))
+            raise
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """`call` again on a fresh connection, with doubling delays for up to
@@ -172,6 +251,7 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
             and not get_checkpoint_id(config)
         ):
             return self._tuple(latest.row) if latest.row else None
+        await self.flush()
 
         async def select() -> dict[str, Any] | None:
             async with self._transaction() as conn:
@@ -197,6 +277,7 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         configurable = config["configurable"] if config else {}
+        await self.flush()
         async with self._transaction() as conn:
             cur = await store.select_checkpoints(
                 conn,
@@ -330,6 +411,16 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
         version string for a different value, so blob rows are never overwritten."""
         counter = 0 if current is None else int(str(current).split(".")[0])
         return f"{counter + 1:032}.{random.random():016}"  # noqa: S311
+
+
+def _in_order(writes: list[_Write]) -> _Write:
+    """`writes` one after the other, as one write."""
+
+    async def write(conn: AsyncConnection) -> None:
+        for each in writes:
+            await each(conn)
+
+    return write
 
 
 def _config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:

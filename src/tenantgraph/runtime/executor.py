@@ -37,6 +37,10 @@ __all__ = ["Executor", "Outcome", "StoreFactory", "build_config"]
 
 log = logging.getLogger(__name__)
 
+# How long a run's checkpoint writes are held to be committed together (TenantCheckpointer
+# `hold`): long enough for its last checkpoint to meet its finish, short beside any step.
+CHECKPOINT_HOLD_SECONDS = 0.01
+
 StoreFactory = Callable[[Principal], BaseStore | None]
 OutcomeKind = Literal["success", "error", "interrupt", "rollback", "lost"]
 
@@ -51,6 +55,7 @@ class Outcome:
     kind: OutcomeKind
     error: BaseException | None = None
     checkpoint: dict[str, Any] | None = None
+    checkpointer: TenantCheckpointer | None = None  # holding the run's last writes, if any
 
 
 def build_config(
@@ -198,9 +203,11 @@ class Executor:
         run: dict[str, Any],
         attempt: int,
         latest: checkpoints.Latest | None = None,
+        hold: float | None = None,
     ) -> tuple[Pregel, RunnableConfig]:
         """The run's graph bound to its principal, with its config; `latest`: the thread's
-        latest checkpoint as read when the run was claimed (see TenantCheckpointer)."""
+        latest checkpoint as read when the run was claimed, `hold`: how long its checkpoint
+        writes are held (see TenantCheckpointer)."""
         assistant = run["assistant"]
         config = build_config(
             assistant["config"],
@@ -212,7 +219,7 @@ class Executor:
         graph = await self.registry.get(assistant["graph_id"], config)
         graph = graph.copy(
             update={
-                "checkpointer": TenantCheckpointer(self.db, principal, latest=latest),
+                "checkpointer": TenantCheckpointer(self.db, principal, latest=latest, hold=hold),
                 "store": self.store_factory(principal),
             }
         )
@@ -236,6 +243,7 @@ class Executor:
         kwargs = run["kwargs"]
         checkpoint: dict[str, Any] | None = None
         resume_from = run.get("resume_from")
+        checkpointer: TenantCheckpointer | None = None
 
         async def publish(name: str, data: Any) -> None:
             await self.publish(principal, run_id, name, data, result)
@@ -248,7 +256,10 @@ class Executor:
                 events.metadata_event(run_id, attempt, resume_from, kwargs.get("feedback_tokens")),
             )
         try:
-            graph, config = await self.graph_for(principal, run, attempt, latest)
+            # "sync": LangGraph waits for each checkpoint's commit before the next step.
+            hold = None if kwargs.get("durability") == "sync" else CHECKPOINT_HOLD_SECONDS
+            graph, config = await self.graph_for(principal, run, attempt, latest, hold)
+            checkpointer = graph.checkpointer
             encoder = events.StreamEncoder(
                 kwargs.get("stream_mode") or ["values"], bool(kwargs.get("subgraphs"))
             )
@@ -301,6 +312,13 @@ class Executor:
                             checkpoint = payload
                         for name, data in encoder.encode(chunk):
                             await publish(name, data)
+        except asyncio.CancelledError:
+            # Stopped (by the worker or a lost lease): what the graph saved is committed
+            # before the run is handed back, as LangGraph's own exit waits for its writes.
+            if checkpointer is not None:
+                with contextlib.suppress(Exception):
+                    await checkpointer.flush()
+            raise
         except Unavailable:
             # Postgres stayed out of reach through the checkpointer's retries: not the
             # graph's failure. Nothing is recorded; once the lease expires the run is retried
@@ -310,8 +328,8 @@ class Executor:
         except Exception as exc:
             log.exception("run %s failed", run_id)
             await publish("error", events.error_payload(exc))
-            return Outcome("error", exc)
-        return Outcome("success", checkpoint=checkpoint)
+            return Outcome("error", exc, checkpointer=checkpointer)
+        return Outcome("success", checkpoint=checkpoint, checkpointer=checkpointer)
 
     async def finish(
         self,
@@ -328,7 +346,8 @@ class Executor:
         (a waiter in this process has its answer) and end the stream.
 
         The thread state is read before the final transaction, so recording the run and
-        settling its thread is one round trip (a rollback deletes checkpoints first).
+        settling its thread is one round trip (a rollback deletes checkpoints first). A run
+        that ran its graph to the end commits its last checkpoint writes in it too.
         """
         run_id, thread_id = run["run_id"], run["thread_id"]
         if outcome.kind == "lost":
@@ -339,6 +358,12 @@ class Executor:
         kwargs = run["kwargs"]
         discard = bool(kwargs.get("temporary")) and kwargs.get("on_completion") == "delete"
         recorded = outcome.kind == "rollback"
+        at_end = None if discard else _ended(outcome)
+        checkpointer = outcome.checkpointer
+        if checkpointer is not None and at_end is None:
+            await checkpointer.flush()  # before the state is read, or the thread deleted
+            checkpointer = None
+        held = checkpointer.handing_over() if checkpointer else contextlib.nullcontext(None)
         if recorded:
             async with self.db.tenant(principal) as conn:
                 if not await store.finish_run(
@@ -347,7 +372,7 @@ class Executor:
                     return
                 await store.delete_run(conn, principal.org_id, run_id)
             await TenantCheckpointer(self.db, principal).adelete_for_runs([str(run_id)])
-        thread = None if discard else _ended(outcome) or await self._thread_state(principal, run)
+        thread = None if discard else at_end or await self._thread_state(principal, run)
         thread_status, values, interrupts = thread or ("idle", None, None)
         settle = {
             "values": values,
@@ -357,7 +382,7 @@ class Executor:
         if outcome.kind == "error":
             thread_status = "error"
         finished = None
-        async with self.db.tenant(principal) as conn:
+        async with held as write_held, self.db.tenant(principal) as conn:
             if discard:
                 if not recorded and not await store.finish_run(
                     conn, principal.org_id, run_id, status, worker_id=worker_id
@@ -369,6 +394,8 @@ class Executor:
                     conn, principal.org_id, thread_id, thread_status, **settle
                 )
             else:
+                if write_held is not None:  # the run's last checkpoint commits with its end
+                    await write_held(conn)
                 finished = await store.finish_and_settle(
                     conn,
                     principal.org_id,

@@ -70,6 +70,17 @@ async def worker(resources, stores) -> AsyncIterator[Worker]:
     await started.stop()
 
 
+@pytest.fixture
+async def holding_worker(resources, monkeypatch) -> AsyncIterator[Worker]:
+    """A worker whose runs hold their checkpoint writes for 30 s, longer than any run
+    here: what is committed before then was committed by something else than the timer."""
+    monkeypatch.setattr(executor, "CHECKPOINT_HOLD_SECONDS", 30.0)
+    started = make_worker(resources)
+    await started.start()
+    yield started
+    await started.stop()
+
+
 async def all_events(resources, principal, run_id, last=None) -> list[RunEvent]:
     return [e async for e in resources.streams.read(principal, run_id, last)]
 
@@ -339,6 +350,16 @@ async def test_cancel_a_pending_run(resources, orgs, runs, worker):
     assert await all_events(resources, alice, run["run_id"]) == []
 
 
+async def _ended_by_a_new_worker(resources, runs, principal, run_id) -> dict:
+    """Start a worker, wait for the run to end, stop the worker: the run as it ended."""
+    worker = make_worker(resources)
+    await worker.start()
+    try:
+        return await wait_for(runs, principal, run_id)
+    finally:
+        await worker.stop()
+
+
 async def test_a_run_whose_worker_died_is_retried_once(resources, orgs, runs):
     (alice, _, assistants), _ = orgs
     thread_id = await make_thread(resources.db, alice)
@@ -376,12 +397,8 @@ async def test_a_run_lost_twice_is_marked_error(resources, orgs, runs):
         claimed = await claim_runs(resources.db, dead, 100, 0.2, list(GRAPHS))
         assert run["run_id"] in {c.run_id for c in claimed}
         await asyncio.sleep(0.3)
-    w = make_worker(resources)
-    await w.start()
-    try:
-        assert (await wait_for(runs, alice, run["run_id"]))["status"] == "error"
-    finally:
-        await w.stop()
+    ended = await _ended_by_a_new_worker(resources, runs, alice, run["run_id"])
+    assert ended["status"] == "error"
     received = await all_events(resources, alice, run["run_id"])
     assert [e.event for e in received] == ["error"]
     assert "abandoned" in received[0].json()["message"]
@@ -401,12 +418,8 @@ async def test_stopping_a_worker_hands_its_runs_back(resources, orgs, runs):
             break
     await first.stop()
     assert (await runs.get(alice, run["run_id"]))["status"] == "pending"
-    second = make_worker(resources)
-    await second.start()
-    try:
-        assert (await wait_for(runs, alice, run["run_id"]))["status"] == "success"
-    finally:
-        await second.stop()
+    ended = await _ended_by_a_new_worker(resources, runs, alice, run["run_id"])
+    assert ended["status"] == "success"
     attempts = [
         e.json()["attempt"]
         for e in await all_events(resources, alice, run["run_id"])
@@ -445,21 +458,15 @@ async def test_a_runs_checkpoints_commit_while_it_runs(resources, orgs, runs, st
 
 @pytest.mark.parametrize("graph", ["agent", "hitl"])
 async def test_a_run_ends_with_every_checkpoint_committed(
-    resources, orgs, runs, states, monkeypatch, graph
+    resources, orgs, runs, states, holding_worker, graph
 ):
     """Held longer than the run takes, its checkpoint writes are all committed by the time
     its end is recorded: those of a graph that ran to its end in the same transaction, and
     before the state is read back for one that stopped at an interrupt."""
-    monkeypatch.setattr(executor, "CHECKPOINT_HOLD_SECONDS", 30.0)
     (alice, _, assistants), _ = orgs
     thread_id = await make_thread(resources.db, alice)
-    worker = make_worker(resources)
-    await worker.start()
-    try:
-        run = await runs.create(alice, thread_id, assistants[graph], body(input=said("go")))
-        assert (await wait_for(runs, alice, run["run_id"]))["status"] == "success"
-    finally:
-        await worker.stop()
+    run = await runs.create(alice, thread_id, assistants[graph], body(input=said("go")))
+    assert (await wait_for(runs, alice, run["run_id"]))["status"] == "success"
     state = await states.get(alice, thread_id)
     thread = await Threads(resources.db).get(alice, thread_id)
     assert thread["values"] == state["values"]
@@ -494,34 +501,24 @@ async def test_stopping_a_worker_commits_what_its_run_held(
     await _after_update(resources, alice, run["run_id"], "start")
     await first.stop()
     assert (await states.get(alice, thread_id))["values"]["started"] == started
-    second = make_worker(resources)
-    await second.start()
-    try:
-        assert (await wait_for(runs, alice, run["run_id"]))["status"] == "success"
-    finally:
-        await second.stop()
+    ended = await _ended_by_a_new_worker(resources, runs, alice, run["run_id"])
+    assert ended["status"] == "success"
     values = (await states.get(alice, thread_id))["values"]
     assert values["started"] == started  # its first step did not run again
     assert values["finished"] == [str(run["run_id"])]
 
 
 async def test_a_sync_run_commits_each_checkpoint_before_its_next_step(
-    resources, orgs, runs, states, monkeypatch
+    resources, orgs, runs, states, holding_worker
 ):
     """Durability "sync" holds nothing: LangGraph waits for each checkpoint's commit."""
-    monkeypatch.setattr(executor, "CHECKPOINT_HOLD_SECONDS", 30.0)
     (alice, _, assistants), _ = orgs
     thread_id = await make_thread(resources.db, alice)
-    worker = make_worker(resources)
-    await worker.start()
-    try:
-        run = await runs.create(alice, thread_id, assistants["slow"], _slow_body(durability="sync"))
-        await _after_update(resources, alice, run["run_id"], "tick")
-        state = await states.get(alice, thread_id)
-        assert state["values"]["started"] == [f"{run['run_id']}:1"]
-        assert (await wait_for(runs, alice, run["run_id"]))["status"] == "success"
-    finally:
-        await worker.stop()
+    run = await runs.create(alice, thread_id, assistants["slow"], _slow_body(durability="sync"))
+    await _after_update(resources, alice, run["run_id"], "tick")
+    state = await states.get(alice, thread_id)
+    assert state["values"]["started"] == [f"{run['run_id']}:1"]
+    assert (await wait_for(runs, alice, run["run_id"]))["status"] == "success"
 
 
 async def test_events_mode_and_subgraphs_through_the_worker(resources, orgs, runs, worker):

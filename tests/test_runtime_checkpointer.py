@@ -235,7 +235,7 @@ async def test_held_writes_commit_together_and_in_order(resources, orgs):
     """With `hold`, a write returns before its commit; a read through the same saver
     commits what is held first, in one transaction; a held write that fails is raised by
     the next call, once; writes handed over to a caller's transaction that fails are
-    committed on their own."""
+    committed on their own; a delete commits them first."""
     (alice, _, _), _ = orgs
     thread_id = await make_thread(resources.db, alice)
     saver = TenantCheckpointer(resources.db, alice, hold=30.0)
@@ -274,3 +274,8 @@ async def test_held_writes_commit_together_and_in_order(resources, orgs):
                 await write(conn)
                 raise RuntimeError("the caller's own statement failed")
     assert (await reader.aget_tuple(thread)).checkpoint["id"] == third
+
+    await put(third)  # held, then the thread's checkpoints deleted: it does not come back
+    await saver.adelete_thread(str(thread_id))
+    await saver.flush()
+    assert await reader.aget_tuple(thread) is None

@@ -393,16 +393,19 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
         await self._put(put)
 
     async def adelete_thread(self, thread_id: str) -> None:
+        await self.flush()  # a held write must not land after the delete
         async with self._transaction() as conn:
             await store.delete_thread(conn, self._org, thread_id)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints a run wrote (rollback), with their pending writes."""
+        await self.flush()
         async with self._transaction() as conn:
             await store.delete_for_runs(conn, self._org, [str(r) for r in run_ids])
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint, blob and write of a thread (the target row must exist)."""
+        await self.flush()
         async with self._transaction() as conn:
             await store.copy_thread(conn, self._org, source_thread_id, target_thread_id)
 

@@ -156,11 +156,14 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
             self._timer = asyncio.get_running_loop().call_later(self._hold, self._commit_held)
 
     def _commit_held(self) -> None:
+        """Start committing what is held (the timer's callback, or `flush`)."""
         self._timer = None
         self._committing = asyncio.ensure_future(self._commit(self._held))
         self._held = []
 
     async def _commit(self, writes: list[_Write]) -> None:
+        """`writes` in one transaction, retried through an outage; a failure is kept for
+        the next call to raise."""
         try:
             await self._retrying(lambda: _write(self.db, self.principal, _in_order(writes)))
         except Exception as exc:

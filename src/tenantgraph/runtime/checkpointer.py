@@ -39,6 +39,7 @@ from psycopg import AsyncConnection
 from tenantgraph.db.database import Database
 from tenantgraph.errors import Unavailable
 from tenantgraph.runtime.group_commit import GroupCommit, together_or_alone
+from tenantgraph.runtime.held_writes import HeldWrites, Write, in_order
 from tenantgraph.scope import Principal
 from tenantgraph.stores import checkpoints as store
 
@@ -52,29 +53,27 @@ T = TypeVar("T")
 WRITE_RETRY_SECONDS = 30.0
 _FIRST_DELAY, _MAX_DELAY = 0.05, 1.0
 
-# One checkpoint or task-writes statement, run in a transaction of the writer's org.
-_Write = Callable[[AsyncConnection], Awaitable[None]]
 # Writes of one org in flight at once: LangGraph sends a step's task writes and its
 # checkpoint together, in the background, and concurrent runs of an org overlap; sharing
 # a transaction saves a commit (a WAL flush, ~2 ms on this VM's disk) per write joined.
 _WRITE_GROUPS = 2
-_GROUPS: weakref.WeakKeyDictionary[Database, GroupCommit[tuple[Principal, _Write]]] = (
+_GROUPS: weakref.WeakKeyDictionary[Database, GroupCommit[tuple[Principal, Write]]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-async def _write(db: Database, principal: Principal, write: _Write) -> None:
+async def _write(db: Database, principal: Principal, write: Write) -> None:
     """`write` in the next group commit of `principal`'s org on `db`."""
     group = _GROUPS.get(db)
     if group is None:
         group = _GROUPS[db] = GroupCommit(max_inflight=_WRITE_GROUPS)
 
-    async def run(writes: list[tuple[Principal, _Write]]) -> None:
+    async def run(writes: list[tuple[Principal, Write]]) -> None:
         async with db.tenant(writes[0][0]) as conn:  # the org's, whichever user
             for _, each in writes:
                 await each(conn)
 
-    async def flush(writes: list[tuple[Principal, _Write]]) -> list[BaseException | None]:
+    async def flush(writes: list[tuple[Principal, Write]]) -> list[BaseException | None]:
         return await together_or_alone(run, writes)
 
     await group.submit(principal.org_id, (principal, write), flush)
@@ -109,24 +108,17 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
         for a caller whose checkpoint must commit with its other statements or not at all
         (services/thread_state.py). Its writes are neither grouped nor retried.
 
-        `hold`: seconds to hold writes, for a run that does not wait for them between steps
-        (durability "async" or "exit", see executor.py). A write then returns at once and
-        is committed at most `hold` later, in order, in one transaction with the writes that
-        came meanwhile; a read commits them first (`flush`), and the run's finish takes the
-        last ones into its own transaction (`handing_over`). A held commit that failed is
-        raised by the next call. A crash loses what was held, as it loses a write LangGraph
-        had in flight; a run resumes from its last committed checkpoint."""
+        `hold`: seconds to hold writes (runtime/held_writes.py), for a run that does not wait
+        for them between steps (durability "async" or "exit", see executor.py); a read, a
+        delete or a copy commits them first (`flush`), and the run's finish takes the last
+        ones into its own transaction (`handing_over`)."""
         super().__init__(serde=serde)
         self.db = db
         self.principal = principal
         self.retry_seconds = retry_seconds
         self._latest = latest
         self._conn = conn
-        self._hold = hold
-        self._held: list[_Write] = []  # written, not yet committing
-        self._timer: asyncio.TimerHandle | None = None  # when they commit
-        self._committing: asyncio.Future[None] | None = None
-        self._failure: BaseException | None = None  # of a held commit, not yet raised
+        self._held = HeldWrites(hold, self._commit) if hold is not None else None
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -137,81 +129,31 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
             async with self.db.tenant(self.principal) as conn:
                 yield conn
 
-    async def _put(self, write: _Write) -> None:
+    async def _put(self, write: Write) -> None:
         """`write` in the caller's transaction if bound to one, held (see `hold`), or in
         the org's next group commit."""
         if self._conn is not None:
             await write(self._conn)
-        elif self._hold is None:
-            await self._retrying(lambda: _write(self.db, self.principal, write))
+        elif self._held is not None:
+            self._held.add(write)
         else:
-            self._raise_failure()
-            self._held.append(write)
-            self._schedule()
+            await self._commit(write)
 
-    def _schedule(self) -> None:
-        """Commit the held writes `hold` seconds from now, unless that is scheduled already
-        or a commit is in flight (which schedules the next when it is done)."""
-        if self._held and self._timer is None and self._committing is None:
-            self._timer = asyncio.get_running_loop().call_later(self._hold, self._commit_held)
-
-    def _commit_held(self) -> None:
-        """Start committing what is held (the timer's callback, or `flush`)."""
-        self._timer = None
-        self._committing = asyncio.ensure_future(self._commit(self._held))
-        self._held = []
-
-    async def _commit(self, writes: list[_Write]) -> None:
-        """`writes` in one transaction, retried through an outage; a failure is kept for
-        the next call to raise."""
-        try:
-            await self._retrying(lambda: _write(self.db, self.principal, _in_order(writes)))
-        except Exception as exc:
-            self._failure = exc
-        finally:
-            self._committing = None
-            self._schedule()
-
-    async def _settle(self) -> None:
-        """Wait for the commit in flight, with nothing scheduled after it."""
-        while True:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            if self._committing is None:
-                return
-            await asyncio.shield(self._committing)
-
-    def _raise_failure(self) -> None:
-        """Raise a held commit's failure, once: the run fails on it as on a write of its own."""
-        failure, self._failure = self._failure, None
-        if failure is not None:
-            raise failure
+    async def _commit(self, write: Write) -> None:
+        """`write` in the org's next group commit, retried through an outage."""
+        await self._retrying(lambda: _write(self.db, self.principal, write))
 
     async def flush(self) -> None:
         """Commit every held write now, and wait for it."""
-        await self._settle()
-        if self._held:
-            self._commit_held()
-            await self._settle()
-        self._raise_failure()
+        if self._held is not None:
+            await self._held.flush()
 
-    @contextlib.asynccontextmanager
-    async def handing_over(self) -> AsyncIterator[_Write]:
-        """The held writes as one write, for the caller's own transaction: a run's last
-        checkpoint commits with its end, one commit where there were two. The commit in
-        flight is awaited first, so the order holds. If the caller's block fails, they are
-        committed on their own (retried), as they would have been; every checkpoint
-        statement is an upsert, so one that landed already is written again unchanged."""
-        await self._settle()
-        self._raise_failure()
-        writes, self._held = self._held, []
-        try:
-            yield _in_order(writes)
-        except BaseException:
-            if writes:
-                await self._retrying(lambda: _write(self.db, self.principal, _in_order(writes)))
-            raise
+    def handing_over(self) -> contextlib.AbstractAsyncContextManager[Write]:
+        """The held writes as one write, for the caller's transaction (see HeldWrites);
+        nothing when this checkpointer holds nothing."""
+        if self._held is None:
+            return contextlib.nullcontext(in_order([]))
+        return self._held.handing_over()
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """`call` again on a fresh connection, with doubling delays for up to
@@ -417,16 +359,6 @@ class TenantCheckpointer(BaseCheckpointSaver[str]):
         version string for a different value, so blob rows are never overwritten."""
         counter = 0 if current is None else int(str(current).split(".")[0])
         return f"{counter + 1:032}.{random.random():016}"  # noqa: S311
-
-
-def _in_order(writes: list[_Write]) -> _Write:
-    """`writes` one after the other, as one write."""
-
-    async def write(conn: AsyncConnection) -> None:
-        for each in writes:
-            await each(conn)
-
-    return write
 
 
 def _config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:

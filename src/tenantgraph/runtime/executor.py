@@ -316,8 +316,10 @@ class Executor:
             # Stopped (by the worker or a lost lease): what the graph saved is committed
             # before the run is handed back, as LangGraph's own exit waits for its writes.
             if checkpointer is not None:
-                with contextlib.suppress(Exception):
+                try:
                     await checkpointer.flush()
+                except Exception:
+                    log.exception("run %s: its held checkpoint writes were not committed", run_id)
             raise
         except Unavailable:
             # Postgres stayed out of reach through the checkpointer's retries: not the

@@ -279,3 +279,16 @@ async def test_held_writes_commit_together_and_in_order(resources, orgs):
     await saver.adelete_thread(str(thread_id))
     await saver.flush()
     assert await reader.aget_tuple(thread) is None
+
+
+async def test_a_held_write_cannot_reach_another_orgs_thread(resources, orgs):
+    """Held, a write to another org's thread id is still written in the saver's own org:
+    its commit fails on the foreign key, and the other org's thread stays as it was."""
+    (alice_a, _, _), (alice_b, _, _) = orgs
+    thread_a = await make_thread(resources.db, alice_a)
+    config = {"configurable": {"thread_id": str(thread_a), "checkpoint_ns": ""}}
+    foreign = TenantCheckpointer(resources.db, alice_b, hold=30.0)
+    await foreign.aput(config, empty_checkpoint(), {}, {})
+    with pytest.raises(Exception, match="foreign key"):
+        await foreign.flush()
+    assert await TenantCheckpointer(resources.db, alice_a).aget_tuple(config) is None

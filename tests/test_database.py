@@ -136,6 +136,32 @@ async def test_a_lone_caller_gets_the_connection_used_last(resources, two_orgs):
         await pool.close()
 
 
+async def test_settings_hold_for_their_transaction_only(resources, two_orgs):
+    """`tenant(settings=…)` sets them with the org, in one statement, for that transaction;
+    the pooled connection's next transaction has its defaults again."""
+    pool = Database(
+        runtime_conninfo(resources.settings, resources.admin_conninfo), min_size=1, max_size=1
+    )
+    await pool.open()
+    principal = Principal(two_orgs[0], "alice")
+    read = (
+        "SELECT current_setting('plan_cache_mode') AS plans, current_setting('enable_sort') AS sort"
+    )
+    try:
+        settings = (("plan_cache_mode", "force_generic_plan"), ("enable_sort", "off"))
+        async with pool.tenant(principal, settings=settings) as conn:
+            cur = await conn.execute(read)
+            inside = await cur.fetchone()
+            cur = await conn.execute("SELECT count(*) AS n FROM assistants")
+            assert (await cur.fetchone())["n"] == 1  # the org is set too
+        assert inside == {"plans": "force_generic_plan", "sort": "off"}
+        async with pool.tenant(principal) as conn:
+            cur = await conn.execute(read)
+            assert await cur.fetchone() == {"plans": "auto", "sort": "on"}
+    finally:
+        await pool.close()
+
+
 async def test_rolled_back_transactions_leave_the_pooled_connection_usable(resources, two_orgs):
     """Failures of every kind, more often than psycopg's prepare threshold (5), on one
     pooled connection: each is rolled back, and the next transaction works and sees only

@@ -23,7 +23,7 @@ from tenantgraph.scope import Principal, Role
 from tenantgraph.services.embeddings import HashingEmbeddings
 from tenantgraph.services.memory import Memory
 from tenantgraph.services.store_sweeper import StoreSweeper
-from tenantgraph.stores import vectors
+from tenantgraph.stores import item_reads, vectors
 from tenantgraph.stores.filters import InvalidFilter
 from tenantgraph.stores.item_scope import ns_path
 
@@ -438,6 +438,37 @@ async def test_sync_api_from_a_worker_thread(tenant):
 async def test_concurrent_puts_share_commits_and_all_land(tenant):
     await asyncio.gather(*(tenant.aput(("many",), f"k{n}", {"text": str(n)}) for n in range(40)))
     assert len(await tenant.asearch(("many",), limit=100)) == 40
+
+
+async def test_reads_run_with_the_generic_plan_and_searches_without_sorts(tenant, monkeypatch):
+    """The settings the store's reads rely on (stores/item_reads.py) are in force in their
+    transaction, whether set with the org or by a statement before the first search."""
+    seen: list = []
+    run_reads = item_reads.run_reads
+
+    async def run_and_look(conn, reads):
+        cursors = await run_reads(conn, reads)
+        seen.append(
+            await conn.execute(
+                "SELECT current_setting('plan_cache_mode') AS plans,"
+                " current_setting('enable_sort') AS sort,"
+                " coalesce(current_setting('hnsw.iterative_scan', true), 'off') AS hnsw"
+            )
+        )
+        return cursors
+
+    monkeypatch.setattr(item_reads, "run_reads", run_and_look)
+    await tenant.aput(("plans",), "k", {"text": "t"})
+    await tenant.aget(("plans",), "k")
+    await tenant.asearch(("plans",))
+    await tenant.abatch([GetOp(("plans",), "k"), SearchOp(("plans",))])
+    settings = [await cursor.fetchone() for cursor in seen]
+    generic = "force_generic_plan"
+    assert settings == [
+        {"plans": generic, "sort": "on", "hnsw": "off"},
+        {"plans": generic, "sort": "off", "hnsw": "relaxed_order"},
+        {"plans": generic, "sort": "off", "hnsw": "relaxed_order"},
+    ]
 
 
 def test_ns_path_matches_the_sql_encoding():

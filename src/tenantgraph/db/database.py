@@ -17,7 +17,7 @@ from tenantgraph.db.breaker import Breaker
 from tenantgraph.errors import Unavailable
 from tenantgraph.scope import Principal
 
-__all__ = ["Database"]
+__all__ = ["Database", "LocalSettings"]
 
 
 class _SentWithNext(deque[Callable[[], None]]):
@@ -58,6 +58,9 @@ class _NewestFirst(deque[AsyncConnection]):
 
 
 _SET_TENANT = sql.SQL("SELECT set_config('tenantgraph.org_id', {}, true)")
+_AND_SET = sql.SQL(", set_config({}, {}, true)")
+# Transaction-local settings a caller starts its transaction with: (name, value) pairs.
+LocalSettings = tuple[tuple[str, str], ...]
 _OPEN = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
 # A pool slot whose reconnection fails is given up after this long (psycopg_pool's default,
 # 5 minutes of doubling delays, left the slots asleep for 10 s after Postgres returned); the
@@ -105,7 +108,8 @@ class Database:
         )
         self.pool._pool = _NewestFirst()  # the one private attribute we set: see the class
         self.breaker = Breaker(self._probe, self.pool.check)
-        self._set_tenant: dict[str, bytes] = {}  # org id -> its set_config statement
+        # (org id, settings) -> the statement setting them
+        self._set_tenant: dict[tuple[str, LocalSettings], bytes] = {}
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30)
@@ -146,9 +150,12 @@ class Database:
             raise Unavailable("the connection to the database was lost; retry") from exc
 
     @asynccontextmanager
-    async def tenant(self, principal: Principal) -> AsyncIterator[AsyncConnection]:
+    async def tenant(
+        self, principal: Principal, *, settings: LocalSettings = ()
+    ) -> AsyncIterator[AsyncConnection]:
         """One transaction scoped to `principal.org_id`, committed on normal exit and
-        rolled back on any exception.
+        rolled back on any exception. `settings` are set for the transaction in the same
+        statement as the org: a statement fewer than setting them in one of its own.
 
         Pipeline mode: BEGIN and set_config leave in the same write as the first statement
         and COMMIT with the closing sync, so a transaction whose results are fetched after
@@ -167,7 +174,7 @@ class Database:
             try:
                 async with conn.pipeline() as pipeline:
                     pgconn = conn.pgconn
-                    set_tenant = self._set_tenant_statement(principal.org_id, conn)
+                    set_tenant = self._set_tenant_statement(principal.org_id, settings, conn)
 
                     def begin() -> None:
                         pgconn.send_query_params(b"BEGIN", None)
@@ -198,15 +205,23 @@ class Database:
                     raise
                 raise first from None
 
-    def _set_tenant_statement(self, org_id: str, conn: AsyncConnection) -> bytes:
-        """The org's set_config, quoted by psycopg once per org (the pool's connections
-        share their encoding and quoting settings)."""
-        statement = self._set_tenant.get(org_id)
+    def _set_tenant_statement(
+        self, org_id: str, settings: LocalSettings, conn: AsyncConnection
+    ) -> bytes:
+        """The org's set_config (and the settings'), quoted by psycopg once per org and
+        settings (the pool's connections share their encoding and quoting settings)."""
+        statement = self._set_tenant.get((org_id, settings))
         if statement is None:
             if len(self._set_tenant) >= _SET_TENANT_CACHE:
                 self._set_tenant.clear()
-            statement = _SET_TENANT.format(sql.Literal(org_id)).as_bytes(conn)
-            self._set_tenant[org_id] = statement
+            composed = sql.Composed(
+                [
+                    _SET_TENANT.format(sql.Literal(org_id)),
+                    *(_AND_SET.format(sql.Literal(k), sql.Literal(v)) for k, v in settings),
+                ]
+            )
+            statement = composed.as_bytes(conn)
+            self._set_tenant[(org_id, settings)] = statement
         return statement
 
     @asynccontextmanager

@@ -113,7 +113,8 @@ async def _read(groups: list[Reads]) -> None:
         ((group, read) for group in groups for read in group.reads),
         key=lambda pair: isinstance(pair[1].op, SearchOp),
     )
-    async with store.db.tenant(store.principal) as conn:
+    settings = item_reads.read_settings([read.op for _, read in reads])
+    async with store.db.tenant(store.principal, settings=settings) as conn:
         cursors = await item_reads.run_reads(conn, [(read.op, read.statement) for _, read in reads])
     # Fetched after COMMIT: the rows arrived with it, so the reads cost one round trip.
     for (group, read), cursor in zip(reads, cursors, strict=True):

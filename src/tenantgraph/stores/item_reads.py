@@ -24,6 +24,7 @@ __all__ = [
     "Statement",
     "get_statement",
     "list_namespaces_statement",
+    "read_settings",
     "result",
     "run_reads",
     "search_statement",
@@ -90,19 +91,22 @@ _SEARCH_OWNER = """(
 # (list_namespaces ran 53-60% slower than for the RLS-bypassing role, whose plans are
 # costed lower and went generic). The vector statement picks exact or HNSW itself, so no
 # plan depends on the tenant; planning it per call cost ~0.8 ms of a ~3 ms search.
-READ_SETTINGS = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"
+READ_SETTINGS: tuple[tuple[str, str], ...] = (("plan_cache_mode", "force_generic_plan"),)
 
 # Set once before a transaction's searches (which run after its other reads), for the rest
-# of the transaction:
+# of the transaction (with READ_SETTINGS when it only searches):
 # - enable_sort off. Newest first: the planner underestimates how many of the owner's items
 #   match (correlated owner and prefix, an unknown filter), thinks it must read them all
 #   anyway and sorts; the ordered scan instead stops after LIMIT matches (7-9x faster at 10k
 #   items per owner). Vector: an ordered HNSW scan, never a sort of all of a large tenant's
 #   vectors (the exact branch still sorts: nothing else gives its order).
 # - iterative HNSW scans, so the tenant filter inside the scan still yields k rows.
-_SEARCH_SETTINGS = (
-    "SELECT set_config('enable_sort', 'off', true),"
-    " set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+_SEARCH_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("enable_sort", "off"),
+    ("hnsw.iterative_scan", "relaxed_order"),
+)
+_SET_SEARCH_SETTINGS = "SELECT " + ", ".join(
+    f"set_config('{name}', '{value}', true)" for name, value in _SEARCH_SETTINGS
 )
 
 _LIST_NAMESPACES = f"""
@@ -242,22 +246,31 @@ def _name_placeholders(condition: str) -> str:
 # --- Running them --------------------------------------------------------------------
 
 
+def read_settings(ops: Sequence[Op]) -> tuple[tuple[str, str], ...]:
+    """The settings a transaction of these reads is opened with (`Database.tenant`): the
+    generic plan, and the searches' settings as well when it only searches."""
+    return READ_SETTINGS + _SEARCH_SETTINGS if _only_searches(ops) else READ_SETTINGS
+
+
+def _only_searches(ops: Sequence[Op]) -> bool:
+    return bool(ops) and all(isinstance(op, SearchOp) for op in ops)
+
+
 async def run_reads(
     conn: psycopg.AsyncConnection, reads: Sequence[tuple[Op, Statement | None]]
 ) -> list[psycopg.AsyncCursor | None]:
     """Send the reads' statements in the order given (searches last: their settings go
-    before the first) on the tenant transaction `conn`; one cursor per read, None where
-    there was nothing to ask. Fetch the cursors after the transaction: in pipeline mode
-    the rows arrive with its COMMIT, so the lot costs one round trip."""
+    before the first) on the tenant transaction `conn`, opened with `read_settings` of
+    their ops; one cursor per read, None where there was nothing to ask. Fetch the cursors
+    after the transaction: in pipeline mode the rows arrive with its COMMIT, so the lot
+    costs one round trip."""
     cursors: list[psycopg.AsyncCursor | None] = []
-    if any(statement is not None for _, statement in reads):
-        await conn.execute(READ_SETTINGS)
-    searching = False
+    searching = _only_searches([op for op, _ in reads])  # set with the transaction
     for op, statement in reads:
         cursor = None
         if statement is not None:
             if isinstance(op, SearchOp) and not searching:
-                await conn.execute(_SEARCH_SETTINGS)
+                await conn.execute(_SET_SEARCH_SETTINGS)
                 searching = True
             cursor = await conn.execute(*statement)
         cursors.append(cursor)

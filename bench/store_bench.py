@@ -464,8 +464,7 @@ async def _listing_buffers(store: TenantStore) -> int:
     op = ListNamespacesOp(match_conditions=(MatchCondition("prefix", ("memories", "u0")),))
     # The store's own builder: the measured SQL.
     sql, params = item_reads.list_namespaces_statement(store.principal, op)
-    async with store.db.tenant(store.principal) as conn:
-        await conn.execute(item_reads.READ_SETTINGS)
+    async with store.db.tenant(store.principal, settings=item_reads.read_settings([op])) as conn:
         for _ in range(6):  # past psycopg's prepare threshold: the plan the store runs
             cur = await conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
         row = await cur.fetchone()

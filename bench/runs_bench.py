@@ -153,12 +153,17 @@ class CpuSplit:
 
 
 def _tree_cpu_seconds(process: psutil.Process) -> float:
+    """CPU seconds of `process` and every descendant, including those that have exited: a
+    process's own `children_*` times hold its reaped children's, so the sum does not drop
+    when one exits (a Postgres backend or autovacuum worker ending mid-measurement made a
+    soak minute's Postgres CPU negative)."""
     total = 0.0
     for p in [process, *process.children(recursive=True)]:
         try:
-            total += _cpu_seconds(p)
+            times = p.cpu_times()
         except psutil.NoSuchProcess:
-            pass
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
     return total
 
 

@@ -162,6 +162,21 @@ async def test_settings_hold_for_their_transaction_only(resources, two_orgs):
         await pool.close()
 
 
+@pytest.mark.parametrize("name", ["tenantgraph.org_id", "TenantGraph.Org_Id"])
+async def test_a_setting_cannot_switch_the_transaction_to_another_org(resources, two_orgs, name):
+    """Org A's principal passing org B's id as a setting (which, set after the org in the
+    same statement, would win) is refused before anything is sent; A then still sees only
+    its own rows."""
+    a, b = two_orgs
+    alice = Principal(a, "alice")
+    with pytest.raises(ValueError, match="set from the principal"):
+        async with resources.db.tenant(alice, settings=((name, b),)) as conn:
+            await conn.execute("SELECT 1")
+    async with resources.db.tenant(alice) as conn:
+        cur = await conn.execute("SELECT DISTINCT org_id FROM assistants")
+        assert [r["org_id"] for r in await cur.fetchall()] == [a]
+
+
 async def test_rolled_back_transactions_leave_the_pooled_connection_usable(resources, two_orgs):
     """Failures of every kind, more often than psycopg's prepare threshold (5), on one
     pooled connection: each is rolled back, and the next transaction works and sees only

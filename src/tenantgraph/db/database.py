@@ -57,7 +57,8 @@ class _NewestFirst(deque[AsyncConnection]):
         return self.pop()
 
 
-_SET_TENANT = sql.SQL("SELECT set_config('tenantgraph.org_id', {}, true)")
+_TENANT_SETTING = "tenantgraph.org_id"
+_SET_TENANT = sql.SQL("SELECT set_config({}, {}, true)")
 _AND_SET = sql.SQL(", set_config({}, {}, true)")
 # Transaction-local settings a caller starts its transaction with: (name, value) pairs.
 LocalSettings = tuple[tuple[str, str], ...]
@@ -155,7 +156,8 @@ class Database:
     ) -> AsyncIterator[AsyncConnection]:
         """One transaction scoped to `principal.org_id`, committed on normal exit and
         rolled back on any exception. `settings` are set for the transaction in the same
-        statement as the org: a statement fewer than setting them in one of its own.
+        statement as the org: a statement fewer than setting them in one of its own. None
+        of them may be the org's own setting (ValueError): the org comes from `principal`.
 
         Pipeline mode: BEGIN and set_config leave in the same write as the first statement
         and COMMIT with the closing sync, so a transaction whose results are fetched after
@@ -212,11 +214,15 @@ class Database:
         settings (the pool's connections share their encoding and quoting settings)."""
         statement = self._set_tenant.get((org_id, settings))
         if statement is None:
+            # Set after the org in one statement, a later set_config of it would win
+            # (setting names are case-insensitive).
+            if any(name.lower() == _TENANT_SETTING for name, _ in settings):
+                raise ValueError(f"{_TENANT_SETTING} is set from the principal, not a setting")
             if len(self._set_tenant) >= _SET_TENANT_CACHE:
                 self._set_tenant.clear()
             composed = sql.Composed(
                 [
-                    _SET_TENANT.format(sql.Literal(org_id)),
+                    _SET_TENANT.format(sql.Literal(_TENANT_SETTING), sql.Literal(org_id)),
                     *(_AND_SET.format(sql.Literal(k), sql.Literal(v)) for k, v in settings),
                 ]
             )

@@ -20,7 +20,6 @@ from tenantgraph.stores.item_scope import ns_path, owner_of, owners_under, path_
 
 __all__ = [
     "LIVE",
-    "READ_SETTINGS",
     "Statement",
     "get_statement",
     "list_namespaces_statement",
@@ -83,6 +82,9 @@ _SEARCH_OWNER = """(
     LIMIT %(window)s
 )"""
 
+# Transaction-local settings, as (name, value) pairs (`Database.tenant(settings=…)`).
+Settings = tuple[tuple[str, str], ...]
+
 # Set at the start of every read transaction, for all of it: the generic plan, prepared
 # once per connection. Under the RLS policy a statement's generic estimate can sit within a
 # hair of its custom plans' (list_namespaces at 1M items: 1,846 against 1,844), so the
@@ -91,17 +93,17 @@ _SEARCH_OWNER = """(
 # (list_namespaces ran 53-60% slower than for the RLS-bypassing role, whose plans are
 # costed lower and went generic). The vector statement picks exact or HNSW itself, so no
 # plan depends on the tenant; planning it per call cost ~0.8 ms of a ~3 ms search.
-READ_SETTINGS: tuple[tuple[str, str], ...] = (("plan_cache_mode", "force_generic_plan"),)
+_READ_SETTINGS: Settings = (("plan_cache_mode", "force_generic_plan"),)
 
 # Set once before a transaction's searches (which run after its other reads), for the rest
-# of the transaction (with READ_SETTINGS when it only searches):
+# of the transaction (with _READ_SETTINGS when it only searches):
 # - enable_sort off. Newest first: the planner underestimates how many of the owner's items
 #   match (correlated owner and prefix, an unknown filter), thinks it must read them all
 #   anyway and sorts; the ordered scan instead stops after LIMIT matches (7-9x faster at 10k
 #   items per owner). Vector: an ordered HNSW scan, never a sort of all of a large tenant's
 #   vectors (the exact branch still sorts: nothing else gives its order).
 # - iterative HNSW scans, so the tenant filter inside the scan still yields k rows.
-_SEARCH_SETTINGS: tuple[tuple[str, str], ...] = (
+_SEARCH_SETTINGS: Settings = (
     ("enable_sort", "off"),
     ("hnsw.iterative_scan", "relaxed_order"),
 )
@@ -246,10 +248,10 @@ def _name_placeholders(condition: str) -> str:
 # --- Running them --------------------------------------------------------------------
 
 
-def read_settings(ops: Sequence[Op]) -> tuple[tuple[str, str], ...]:
+def read_settings(ops: Sequence[Op]) -> Settings:
     """The settings a transaction of these reads is opened with (`Database.tenant`): the
     generic plan, and the searches' settings as well when it only searches."""
-    return READ_SETTINGS + _SEARCH_SETTINGS if _only_searches(ops) else READ_SETTINGS
+    return _READ_SETTINGS + _SEARCH_SETTINGS if _only_searches(ops) else _READ_SETTINGS
 
 
 def _only_searches(ops: Sequence[Op]) -> bool:

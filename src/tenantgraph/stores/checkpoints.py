@@ -55,31 +55,40 @@ SELECT c.thread_id::text AS thread_id, c.checkpoint_ns, c.checkpoint_id,
 FROM checkpoints c
 """
 
-_UPSERT_BLOB = """
-INSERT INTO checkpoint_blobs
-    (org_id, thread_id, checkpoint_ns, channel, version, blob_type, blob)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (org_id, thread_id, checkpoint_ns, channel, version) DO NOTHING
-"""
-
+# A checkpoint with the blobs of its new channel versions, in one statement: a statement
+# costs both processes CPU of its own (~25 µs of Postgres's and more of the client's, per
+# row of an executemany), more than the rows it adds (docs/measurements.md, session 16).
 _UPSERT_CHECKPOINT = """
+WITH blobs AS (
+    INSERT INTO checkpoint_blobs
+        (org_id, thread_id, checkpoint_ns, channel, version, blob_type, blob)
+    SELECT %(org)s, %(thread)s::uuid, %(ns)s, b.channel, b.version, b.blob_type, b.blob
+    FROM unnest(%(channels)s::text[], %(versions)s::text[], %(blob_types)s::text[],
+                %(blobs)s::bytea[]) AS b (channel, version, blob_type, blob)
+    ON CONFLICT (org_id, thread_id, checkpoint_ns, channel, version) DO NOTHING
+)
 INSERT INTO checkpoints (org_id, thread_id, checkpoint_ns, checkpoint_id,
     parent_checkpoint_id, run_id, checkpoint_type, checkpoint, channel_versions, metadata)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+VALUES (%(org)s, %(thread)s, %(ns)s, %(id)s, %(parent)s, %(run)s, %(type)s, %(checkpoint)s,
+    %(versions_map)s, %(metadata)s)
 ON CONFLICT (org_id, thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
     checkpoint_type = excluded.checkpoint_type, checkpoint = excluded.checkpoint,
     channel_versions = excluded.channel_versions, metadata = excluded.metadata
 """
 
-# Regular writes (idx >= 0) are kept on retry; special writes (errors, interrupts) replace.
-_INSERT_WRITE = """
+# A task's writes, in one statement. Regular writes (idx >= 0) are kept on retry; special
+# writes (errors, interrupts) replace.
+_INSERT_WRITES = """
 INSERT INTO checkpoint_writes (org_id, thread_id, checkpoint_ns, checkpoint_id, task_id,
     idx, channel, blob_type, blob, task_path)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+SELECT %(org)s, %(thread)s::uuid, %(ns)s, %(checkpoint)s, %(task)s, w.idx, w.channel,
+    w.blob_type, w.blob, %(path)s
+FROM unnest(%(idx)s::int[], %(channels)s::text[], %(blob_types)s::text[], %(blobs)s::bytea[])
+    AS w (idx, channel, blob_type, blob)
 ON CONFLICT (org_id, thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING
 """
-_UPSERT_WRITE = (
-    _INSERT_WRITE.removesuffix("DO NOTHING\n")
+_UPSERT_WRITES = (
+    _INSERT_WRITES.removesuffix("DO NOTHING\n")
     + "DO UPDATE SET channel = excluded.channel, blob_type = excluded.blob_type,"
     " blob = excluded.blob, task_path = excluded.task_path\n"
 )
@@ -231,25 +240,25 @@ async def put_checkpoint(
 ) -> None:
     """Upsert a checkpoint and the blobs of its new channel versions, given as
     (channel, version, blob type, blob); a blob row once written never changes."""
-    if blobs:
-        async with conn.cursor() as cur:
-            await cur.executemany(
-                _UPSERT_BLOB, [(org_id, thread_id, checkpoint_ns, *blob) for blob in blobs]
-            )
+    channels, versions, blob_types, data = _columns(blobs, 4)
     await conn.execute(
         _UPSERT_CHECKPOINT,
-        (
-            org_id,
-            thread_id,
-            checkpoint_ns,
-            checkpoint_id,
-            parent_checkpoint_id,
-            run_id,
-            checkpoint_type,
-            checkpoint,
-            Jsonb(channel_versions),
-            Jsonb(metadata),
-        ),
+        {
+            "org": org_id,
+            "thread": thread_id,
+            "ns": checkpoint_ns,
+            "channels": channels,
+            "versions": versions,
+            "blob_types": blob_types,
+            "blobs": data,
+            "id": checkpoint_id,
+            "parent": parent_checkpoint_id,
+            "run": run_id,
+            "type": checkpoint_type,
+            "checkpoint": checkpoint,
+            "versions_map": Jsonb(channel_versions),
+            "metadata": Jsonb(metadata),
+        },
     )
 
 
@@ -266,11 +275,31 @@ async def put_writes(
     replace: bool,
 ) -> None:
     """Store a task's pending writes, given as (idx, channel, blob type, blob). `replace`:
-    special writes (errors, interrupts) overwrite; regular ones are kept on retry."""
-    head = (org_id, thread_id, checkpoint_ns, checkpoint_id, task_id)
-    rows = [(*head, idx, channel, kind, blob, task_path) for idx, channel, kind, blob in writes]
-    async with conn.cursor() as cur:
-        await cur.executemany(_UPSERT_WRITE if replace else _INSERT_WRITE, rows)
+    special writes (errors, interrupts) overwrite, the last of one idx winning, as one
+    statement per write did; regular ones are kept on retry."""
+    if replace:
+        writes = list({write[0]: write for write in writes}.values())
+    idx, channels, blob_types, blobs = _columns(writes, 4)
+    await conn.execute(
+        _UPSERT_WRITES if replace else _INSERT_WRITES,
+        {
+            "org": org_id,
+            "thread": thread_id,
+            "ns": checkpoint_ns,
+            "checkpoint": checkpoint_id,
+            "task": task_id,
+            "path": task_path,
+            "idx": idx,
+            "channels": channels,
+            "blob_types": blob_types,
+            "blobs": blobs,
+        },
+    )
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as columns, for `unnest`: one array parameter per column."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
 
 
 async def delete_thread(conn: AsyncConnection, org_id: str, thread_id: str) -> None:

@@ -183,33 +183,27 @@ async def insert_run(
         "status": "running" if claimed_by else "pending",
         "worker": claimed_by,
         "lease": lease_seconds,
+        "graph": metadata.get("graph_id"),
+        "config": None if thread_config is None else Jsonb(thread_config),
     }
-    # The three statements go out together, with the COMMIT if the caller fetches late.
+    # One statement: the queue row and the thread's update ride along as CTEs (the queue
+    # row's foreign key is checked at the statement's end, when the run's row is there).
     cur = await conn.execute(
-        "INSERT INTO runs AS r (org_id, run_id, thread_id, assistant_id, owner_id, metadata,"
+        "WITH queued AS (INSERT INTO run_queue"
+        " (org_id, run_id, available_at, attempts, locked_by, locked_until)"
+        " VALUES (%(org)s, %(run)s, now() + make_interval(secs => %(after)s),"
+        " CASE WHEN %(worker)s::text IS NULL THEN 0 ELSE 1 END, %(worker)s,"
+        " CASE WHEN %(worker)s::text IS NULL THEN NULL"
+        " ELSE now() + make_interval(secs => %(lease)s) END)),"
+        " busy AS (UPDATE threads SET status = 'busy', updated_at = now(), metadata = metadata"
+        " || jsonb_build_object('graph_id', %(graph)s::text, 'assistant_id', %(assistant)s::text),"
+        " config = COALESCE(%(config)s, config)"
+        " WHERE org_id = %(org)s AND thread_id = %(thread)s)"
+        " INSERT INTO runs AS r (org_id, run_id, thread_id, assistant_id, owner_id, metadata,"
         " kwargs, multitask_strategy, status) VALUES (%(org)s, %(run)s, %(thread)s,"
         " %(assistant)s, %(user)s, %(metadata)s, %(kwargs)s, %(strategy)s, %(status)s)"
         f" RETURNING {RUN_COLUMNS}",
         params,
-    )
-    await conn.execute(
-        "INSERT INTO run_queue (org_id, run_id, available_at, attempts, locked_by, locked_until)"
-        " VALUES (%(org)s, %(run)s, now() + make_interval(secs => %(after)s),"
-        " CASE WHEN %(worker)s::text IS NULL THEN 0 ELSE 1 END, %(worker)s,"
-        " CASE WHEN %(worker)s::text IS NULL THEN NULL"
-        " ELSE now() + make_interval(secs => %(lease)s) END)",
-        params,
-    )
-    await conn.execute(
-        "UPDATE threads SET status = 'busy', updated_at = now(), metadata = metadata"
-        " || jsonb_build_object('graph_id', %(graph)s::text, 'assistant_id', %(assistant)s::text),"
-        " config = COALESCE(%(config)s, config)"
-        " WHERE org_id = %(org)s AND thread_id = %(thread)s",
-        {
-            **params,
-            "graph": metadata.get("graph_id"),
-            "config": None if thread_config is None else Jsonb(thread_config),
-        },
     )
     return cur
 

@@ -7,6 +7,7 @@ never from a config: a thread id of another org finds nothing and writes nothing
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -55,43 +56,63 @@ SELECT c.thread_id::text AS thread_id, c.checkpoint_ns, c.checkpoint_id,
 FROM checkpoints c
 """
 
-# A checkpoint with the blobs of its new channel versions, in one statement: a statement
-# costs both processes CPU of its own (~25 µs of Postgres's and more of the client's, per
-# row of an executemany), more than the rows it adds (docs/measurements.md, session 16).
+# A checkpoint with the blobs of its new channel versions, in one statement, and a task's
+# writes in one: a statement costs both processes CPU of its own (~25 µs of Postgres's and
+# more of the client's, per row of an executemany), more than the rows it adds. The rows
+# go as VALUES with a parameter each, not as arrays to unnest: psycopg adapts arrays in
+# Python, ~20 µs each (docs/measurements.md, session 16). One statement text per number of
+# rows, so each is prepared once.
 _UPSERT_CHECKPOINT = """
-WITH blobs AS (
-    INSERT INTO checkpoint_blobs
-        (org_id, thread_id, checkpoint_ns, channel, version, blob_type, blob)
-    SELECT %(org)s, %(thread)s::uuid, %(ns)s, b.channel, b.version, b.blob_type, b.blob
-    FROM unnest(%(channels)s::text[], %(versions)s::text[], %(blob_types)s::text[],
-                %(blobs)s::bytea[]) AS b (channel, version, blob_type, blob)
-    ON CONFLICT (org_id, thread_id, checkpoint_ns, channel, version) DO NOTHING
-)
 INSERT INTO checkpoints (org_id, thread_id, checkpoint_ns, checkpoint_id,
     parent_checkpoint_id, run_id, checkpoint_type, checkpoint, channel_versions, metadata)
 VALUES (%(org)s, %(thread)s, %(ns)s, %(id)s, %(parent)s, %(run)s, %(type)s, %(checkpoint)s,
-    %(versions_map)s, %(metadata)s)
+    %(versions)s, %(metadata)s)
 ON CONFLICT (org_id, thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
     checkpoint_type = excluded.checkpoint_type, checkpoint = excluded.checkpoint,
     channel_versions = excluded.channel_versions, metadata = excluded.metadata
 """
-
-# A task's writes, in one statement. Regular writes (idx >= 0) are kept on retry; special
-# writes (errors, interrupts) replace.
+_INSERT_BLOBS = """
+INSERT INTO checkpoint_blobs (org_id, thread_id, checkpoint_ns, channel, version, blob_type,
+    blob)
+VALUES {rows}
+ON CONFLICT (org_id, thread_id, checkpoint_ns, channel, version) DO NOTHING
+"""
+_BLOB_ROW = "(%(org)s, %(thread)s, %(ns)s, %(c{i})s, %(v{i})s, %(t{i})s, %(b{i})s)"
+# Regular writes (idx >= 0) are kept on retry; special writes (errors, interrupts) replace.
 _INSERT_WRITES = """
 INSERT INTO checkpoint_writes (org_id, thread_id, checkpoint_ns, checkpoint_id, task_id,
     idx, channel, blob_type, blob, task_path)
-SELECT %(org)s, %(thread)s::uuid, %(ns)s, %(checkpoint)s, %(task)s, w.idx, w.channel,
-    w.blob_type, w.blob, %(path)s
-FROM unnest(%(idx)s::int[], %(channels)s::text[], %(blob_types)s::text[], %(blobs)s::bytea[])
-    AS w (idx, channel, blob_type, blob)
+VALUES {rows}
 ON CONFLICT (org_id, thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING
 """
-_UPSERT_WRITES = (
-    _INSERT_WRITES.removesuffix("DO NOTHING\n")
-    + "DO UPDATE SET channel = excluded.channel, blob_type = excluded.blob_type,"
+_REPLACE = (
+    "DO UPDATE SET channel = excluded.channel, blob_type = excluded.blob_type,"
     " blob = excluded.blob, task_path = excluded.task_path\n"
 )
+_WRITE_ROW = (
+    "(%(org)s, %(thread)s, %(ns)s, %(checkpoint)s, %(task)s, %(i{i})s, %(c{i})s, %(t{i})s,"
+    " %(b{i})s, %(path)s)"
+)
+
+
+def _rows(row: str, count: int) -> str:
+    return ", ".join(row.format(i=i) for i in range(count))
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_checkpoint(blobs: int) -> str:
+    """The checkpoint's upsert, with its `blobs` blob rows inserted by a CTE."""
+    if not blobs:
+        return _UPSERT_CHECKPOINT
+    insert = _INSERT_BLOBS.format(rows=_rows(_BLOB_ROW, blobs))
+    return f"WITH blobs AS ({insert}){_UPSERT_CHECKPOINT}"
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_writes(writes: int, replace: bool) -> str:
+    statement = _INSERT_WRITES.format(rows=_rows(_WRITE_ROW, writes))
+    return statement.removesuffix("DO NOTHING\n") + _REPLACE if replace else statement
+
 
 _DELETE_THREAD = [
     f"DELETE FROM {table} WHERE org_id = %s AND thread_id = %s"
@@ -240,26 +261,21 @@ async def put_checkpoint(
 ) -> None:
     """Upsert a checkpoint and the blobs of its new channel versions, given as
     (channel, version, blob type, blob); a blob row once written never changes."""
-    channels, versions, blob_types, data = _columns(blobs, 4)
-    await conn.execute(
-        _UPSERT_CHECKPOINT,
-        {
-            "org": org_id,
-            "thread": thread_id,
-            "ns": checkpoint_ns,
-            "channels": channels,
-            "versions": versions,
-            "blob_types": blob_types,
-            "blobs": data,
-            "id": checkpoint_id,
-            "parent": parent_checkpoint_id,
-            "run": run_id,
-            "type": checkpoint_type,
-            "checkpoint": checkpoint,
-            "versions_map": Jsonb(channel_versions),
-            "metadata": Jsonb(metadata),
-        },
-    )
+    params: dict[str, Any] = {
+        "org": org_id,
+        "thread": thread_id,
+        "ns": checkpoint_ns,
+        "id": checkpoint_id,
+        "parent": parent_checkpoint_id,
+        "run": run_id,
+        "type": checkpoint_type,
+        "checkpoint": checkpoint,
+        "versions": Jsonb(channel_versions),
+        "metadata": Jsonb(metadata),
+    }
+    for i, (channel, version, kind, blob) in enumerate(blobs):
+        params.update({f"c{i}": channel, f"v{i}": version, f"t{i}": kind, f"b{i}": blob})
+    await conn.execute(_upsert_checkpoint(len(blobs)), params)
 
 
 async def put_writes(
@@ -277,29 +293,21 @@ async def put_writes(
     """Store a task's pending writes, given as (idx, channel, blob type, blob). `replace`:
     special writes (errors, interrupts) overwrite, the last of one idx winning, as one
     statement per write did; regular ones are kept on retry."""
+    if not writes:
+        return
     if replace:
         writes = list({write[0]: write for write in writes}.values())
-    idx, channels, blob_types, blobs = _columns(writes, 4)
-    await conn.execute(
-        _UPSERT_WRITES if replace else _INSERT_WRITES,
-        {
-            "org": org_id,
-            "thread": thread_id,
-            "ns": checkpoint_ns,
-            "checkpoint": checkpoint_id,
-            "task": task_id,
-            "path": task_path,
-            "idx": idx,
-            "channels": channels,
-            "blob_types": blob_types,
-            "blobs": blobs,
-        },
-    )
-
-
-def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows as columns, for `unnest`: one array parameter per column."""
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+    params: dict[str, Any] = {
+        "org": org_id,
+        "thread": thread_id,
+        "ns": checkpoint_ns,
+        "checkpoint": checkpoint_id,
+        "task": task_id,
+        "path": task_path,
+    }
+    for i, (idx, channel, kind, blob) in enumerate(writes):
+        params.update({f"i{i}": idx, f"c{i}": channel, f"t{i}": kind, f"b{i}": blob})
+    await conn.execute(_insert_writes(len(writes), replace), params)
 
 
 async def delete_thread(conn: AsyncConnection, org_id: str, thread_id: str) -> None:

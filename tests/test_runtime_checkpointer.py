@@ -292,3 +292,23 @@ async def test_a_held_write_cannot_reach_another_orgs_thread(resources, orgs):
     with pytest.raises(Exception, match="foreign key"):
         await foreign.flush()
     assert await TenantCheckpointer(resources.db, alice_a).aget_tuple(config) is None
+
+
+async def test_thousands_of_writes_and_blobs_are_stored_whole(resources, orgs):
+    """One task's writes can number tens of thousands (a `Send` fan-out), and a checkpoint's
+    new channel versions as many: more rows than one statement's 65,535 parameters carry,
+    stored whole all the same."""
+    (alice, _, _), _ = orgs
+    saver = TenantCheckpointer(resources.db, alice)
+    thread = str(await make_thread(resources.db, alice))
+    root = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+    count = 20_000
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {f"c{i}": i for i in range(count)}
+    checkpoint["channel_versions"] = {f"c{i}": "1" for i in range(count)}
+    saved = await saver.aput(root, checkpoint, {"step": 0}, dict(checkpoint["channel_versions"]))
+    await saver.aput_writes(saved, [("fan", i) for i in range(count)], "task-1")
+
+    stored = await saver.aget_tuple(saved)
+    assert stored.checkpoint["channel_values"] == checkpoint["channel_values"]
+    assert sorted(value for _, _, value in stored.pending_writes) == list(range(count))

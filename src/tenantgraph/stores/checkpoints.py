@@ -61,7 +61,9 @@ FROM checkpoints c
 # more of the client's, per row of an executemany), more than the rows it adds. The rows
 # go as VALUES with a parameter each, not as arrays to unnest: psycopg adapts arrays in
 # Python, ~20 µs each (docs/measurements.md, session 16). One statement text per number of
-# rows, so each is prepared once.
+# rows, so each is prepared once; at most _MAX_ROWS rows a statement (a statement carries
+# at most 65,535 parameters, and a task's writes can be a fan-out of many thousands).
+_MAX_ROWS = 1000
 _UPSERT_CHECKPOINT = """
 INSERT INTO checkpoints (org_id, thread_id, checkpoint_ns, checkpoint_id,
     parent_checkpoint_id, run_id, checkpoint_type, checkpoint, channel_versions, metadata)
@@ -99,13 +101,24 @@ def _rows(row: str, count: int) -> str:
     return ", ".join(row.format(i=i) for i in range(count))
 
 
+def _chunks(rows: Sequence[Any]) -> list[Sequence[Any]]:
+    """`rows` in slices of at most _MAX_ROWS, the last one possibly empty."""
+    return [rows[i : i + _MAX_ROWS] for i in range(0, len(rows), _MAX_ROWS)] or [rows]
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_blobs(blobs: int) -> str:
+    return _INSERT_BLOBS.format(rows=_rows(_BLOB_ROW, blobs))
+
+
 @functools.lru_cache(maxsize=64)
 def _upsert_checkpoint(blobs: int) -> str:
-    """The checkpoint's upsert, with its `blobs` blob rows inserted by a CTE."""
-    if not blobs:
-        return _UPSERT_CHECKPOINT
-    insert = _INSERT_BLOBS.format(rows=_rows(_BLOB_ROW, blobs))
-    return f"WITH blobs AS ({insert}){_UPSERT_CHECKPOINT}"
+    """The checkpoint's upsert, with `blobs` blob rows inserted by a CTE."""
+    return (
+        f"WITH blobs AS ({_insert_blobs(blobs)}){_UPSERT_CHECKPOINT}"
+        if blobs
+        else _UPSERT_CHECKPOINT
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -261,10 +274,13 @@ async def put_checkpoint(
 ) -> None:
     """Upsert a checkpoint and the blobs of its new channel versions, given as
     (channel, version, blob type, blob); a blob row once written never changes."""
-    params: dict[str, Any] = {
-        "org": org_id,
-        "thread": thread_id,
-        "ns": checkpoint_ns,
+    scope = {"org": org_id, "thread": thread_id, "ns": checkpoint_ns}
+    *earlier, last = _chunks(blobs)
+    for chunk in earlier:
+        await conn.execute(_insert_blobs(len(chunk)), {**scope, **_numbered("cvtb", chunk)})
+    params = {
+        **scope,
+        **_numbered("cvtb", last),
         "id": checkpoint_id,
         "parent": parent_checkpoint_id,
         "run": run_id,
@@ -273,9 +289,17 @@ async def put_checkpoint(
         "versions": Jsonb(channel_versions),
         "metadata": Jsonb(metadata),
     }
-    for i, (channel, version, kind, blob) in enumerate(blobs):
-        params.update({f"c{i}": channel, f"v{i}": version, f"t{i}": kind, f"b{i}": blob})
-    await conn.execute(_upsert_checkpoint(len(blobs)), params)
+    await conn.execute(_upsert_checkpoint(len(last)), params)
+
+
+def _numbered(names: str, rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """Rows as the numbered parameters of _BLOB_ROW or _WRITE_ROW: with `names` "cvtb",
+    row i gives c{i}, v{i}, t{i} and b{i}."""
+    return {
+        f"{name}{i}": value
+        for i, row in enumerate(rows)
+        for name, value in zip(names, row, strict=True)
+    }
 
 
 async def put_writes(
@@ -297,7 +321,7 @@ async def put_writes(
         return
     if replace:
         writes = list({write[0]: write for write in writes}.values())
-    params: dict[str, Any] = {
+    head = {
         "org": org_id,
         "thread": thread_id,
         "ns": checkpoint_ns,
@@ -305,9 +329,9 @@ async def put_writes(
         "task": task_id,
         "path": task_path,
     }
-    for i, (idx, channel, kind, blob) in enumerate(writes):
-        params.update({f"i{i}": idx, f"c{i}": channel, f"t{i}": kind, f"b{i}": blob})
-    await conn.execute(_insert_writes(len(writes), replace), params)
+    for chunk in _chunks(writes):
+        params = {**head, **_numbered("ictb", chunk)}
+        await conn.execute(_insert_writes(len(chunk), replace), params)
 
 
 async def delete_thread(conn: AsyncConnection, org_id: str, thread_id: str) -> None:

@@ -5,7 +5,7 @@ import random
 
 import psycopg
 import pytest
-from psycopg import errors
+from psycopg import errors, pq
 from psycopg.rows import dict_row
 
 from tenantgraph.db.database import Database
@@ -160,6 +160,23 @@ async def test_settings_hold_for_their_transaction_only(resources, two_orgs):
             assert await cur.fetchone() == {"plans": "auto", "sort": "on"}
     finally:
         await pool.close()
+
+
+async def test_a_transaction_sends_nothing_until_an_answer_is_needed(resources, two_orgs):
+    """A statement waits on the client until something is fetched or the transaction
+    ends, so a transaction read after it leaves in one write; a fetch inside sends what is
+    queued and is answered, and what was queued after it arrives with the COMMIT."""
+    principal = Principal(two_orgs[0], "alice")
+    count = "SELECT count(*) AS n FROM assistants"
+    async with resources.db.tenant(principal) as conn:
+        first = await conn.execute(count)
+        # Sent, the statement would be in flight (ACTIVE) until its result is read.
+        assert conn.pgconn.transaction_status == pq.TransactionStatus.IDLE
+        assert await first.fetchone() == {"n": 1}
+        late = await conn.execute(count)
+        assert conn.pgconn.transaction_status == pq.TransactionStatus.IDLE
+    assert await late.fetchone() == {"n": 1}
+    assert conn.pgconn.transaction_status == pq.TransactionStatus.IDLE  # committed
 
 
 @pytest.mark.parametrize("name", ["tenantgraph.org_id", "TenantGraph.Org_Id"])

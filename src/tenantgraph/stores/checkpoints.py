@@ -124,7 +124,7 @@ def _upsert_checkpoint(blobs: int) -> str:
 @functools.lru_cache(maxsize=64)
 def _insert_writes(writes: int, replace: bool) -> str:
     statement = _INSERT_WRITES.format(rows=_rows(_WRITE_ROW, writes))
-    return statement.removesuffix("DO NOTHING\n") + _REPLACE if replace else statement
+    return (statement.removesuffix("DO NOTHING\n") + _REPLACE) if replace else statement
 
 
 _DELETE_THREAD = [

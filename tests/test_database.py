@@ -5,10 +5,10 @@ import random
 
 import psycopg
 import pytest
-from psycopg import errors, pq
+from psycopg import errors
 from psycopg.rows import dict_row
 
-from tenantgraph.db.database import Database
+from tenantgraph.db.database import Database, _SentWithNext
 from tenantgraph.resources import runtime_conninfo
 from tenantgraph.scope import Principal
 
@@ -162,21 +162,24 @@ async def test_settings_hold_for_their_transaction_only(resources, two_orgs):
         await pool.close()
 
 
-async def test_a_transaction_sends_nothing_until_an_answer_is_needed(resources, two_orgs):
-    """A statement waits on the client until something is fetched or the transaction
-    ends, so a transaction read after it leaves in one write; a fetch inside sends what is
-    queued and is answered, and what was queued after it arrives with the COMMIT."""
-    principal = Principal(two_orgs[0], "alice")
-    count = "SELECT count(*) AS n FROM assistants"
-    async with resources.db.tenant(principal) as conn:
-        first = await conn.execute(count)
-        # Sent, the statement would be in flight (ACTIVE) until its result is read.
-        assert conn.pgconn.transaction_status == pq.TransactionStatus.IDLE
-        assert await first.fetchone() == {"n": 1}
-        late = await conn.execute(count)
-        assert conn.pgconn.transaction_status == pq.TransactionStatus.IDLE
-    assert await late.fetchone() == {"n": 1}
-    assert conn.pgconn.transaction_status == pq.TransactionStatus.IDLE  # committed
+def test_held_commands_leave_with_the_next_command():
+    """BEGIN and set_config are held for the transaction's first statement, COMMIT for the
+    closing Sync: each held command runs, in order, as part of the next one queued (psycopg
+    flushes the socket once per queued command), and the ones after it are queued alone."""
+    sent: list[str] = []
+    queue = _SentWithNext()
+    queue.hold(lambda: sent.append("BEGIN"))
+    queue.hold(lambda: sent.append("set_config"))
+    queue.append(lambda: sent.append("SELECT"))
+    queue.append(lambda: sent.append("UPDATE"))
+    queue.hold(lambda: sent.append("COMMIT"))
+    queue.append(lambda: sent.append("Sync"))
+    flushed = []
+    while queue:
+        queue.popleft()()
+        flushed.append(list(sent))
+        sent.clear()
+    assert flushed == [["BEGIN", "set_config", "SELECT"], ["UPDATE"], ["COMMIT", "Sync"]]
 
 
 @pytest.mark.parametrize("name", ["tenantgraph.org_id", "TenantGraph.Org_Id"])

@@ -6,10 +6,10 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
 import psycopg
-from psycopg import AsyncConnection, AsyncPipeline, sql
-from psycopg.abc import PQGen
+from psycopg import AsyncConnection, sql
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -21,58 +21,36 @@ from tenantgraph.scope import Principal
 __all__ = ["Database", "LocalSettings"]
 
 
-class _Held(deque[Callable[[], None]]):
-    """A pipeline's command queue that holds what psycopg queues until `release`, which
-    queues it all as one command. psycopg flushes the socket after each command it sends,
-    and each write wakes the backend (~50 µs of this process's CPU and as much of the
-    backend's on this VM, docs/measurements.md): a transaction whose commands all leave
-    together is one write where one with three statements was five."""
+class _SentWithNext(deque[Callable[[], None]]):
+    """A pipeline's command queue that sends the commands given to `hold` together with
+    the next command queued. psycopg flushes the socket after each command it sends, and
+    each write wakes the backend: BEGIN and set_config leave with the transaction's first
+    statement, and COMMIT with the pipeline's closing Sync, so a one-statement transaction
+    is two writes where it was three (docs/measurements.md).
+
+    The statements in between are sent as they are executed, not held for the COMMIT:
+    Postgres runs each while the next is prepared, and holding them all cost a batch of
+    16 concurrent store gets ~10% of its throughput (docs/measurements.md)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.held: list[Callable[[], None]] = []
+        self._held: list[Callable[[], None]] = []
+
+    def hold(self, command: Callable[[], None]) -> None:
+        self._held.append(command)
 
     def append(self, command: Callable[[], None]) -> None:
-        self.held.append(command)
-
-    def release(self) -> None:
-        if not self.held:
+        if not self._held:
+            super().append(command)
             return
-        commands, self.held = self.held, []
+        held, self._held = self._held, []
 
         def together() -> None:
-            for command in commands:
-                command()
+            for each in held:
+                each()
+            command()
 
         super().append(together)
-
-
-def _hold_commands(pipeline: AsyncPipeline) -> None:
-    """Make the entered `pipeline` hold the commands queued on it until an answer is
-    needed: at a fetch inside the transaction, or at the Sync that ends the pipeline. A
-    transaction whose results are fetched after it (the store's reads, the group commits,
-    a run's end) is then one write: BEGIN, set_config, its statements, COMMIT and the
-    Sync; one that fetches inside sends what is queued at each fetch.
-
-    psycopg has no option for this. The two methods replaced, on this pipeline object
-    only (psycopg makes one per `conn.pipeline()` block), are where it queues the Sync and
-    where it waits for results (psycopg 3.3's `BasePipeline`)."""
-    queue = _Held()
-    pipeline.command_queue = queue
-    enqueue_sync, fetch_gen = pipeline._enqueue_sync, pipeline._fetch_gen
-
-    def enqueue_sync_and_release() -> None:
-        enqueue_sync()
-        queue.release()
-
-    def release_then_fetch(*, flush: bool) -> PQGen[None]:
-        if queue.held:
-            queue.release()
-            yield from pipeline._communicate_gen()
-        yield from fetch_gen(flush=flush)
-
-    pipeline._enqueue_sync = enqueue_sync_and_release  # type: ignore[method-assign]
-    pipeline._fetch_gen = release_then_fetch  # type: ignore[method-assign]
 
 
 class _NewestFirst(deque[AsyncConnection]):
@@ -192,12 +170,12 @@ class Database:
         statement as the org: a statement fewer than setting them in one of its own. None
         of them may be the org's own setting (ValueError): the org comes from `principal`.
 
-        Pipeline mode, commands held until an answer is needed (`_hold_commands`): a
-        transaction whose results are fetched after it (as the store's reads are) is one
-        write and one round trip, and each fetch inside it adds one of each. A statement
-        therefore runs when the transaction ends or something is fetched, not when it is
-        executed; its results (and `rowcount`) arrive when they are fetched: use RETURNING
-        to count.
+        Pipeline mode: BEGIN and set_config leave in the same write as the first statement
+        and COMMIT in the same write as the closing Sync (`_SentWithNext`), so a transaction
+        of one statement whose results are fetched after it (as the store's reads are) is
+        one round trip and two writes, and one that fetches inside costs one more of each.
+        In pipeline mode a statement's results (and `rowcount`) arrive when they are
+        fetched: use RETURNING to count.
 
         BEGIN, set_config and COMMIT are queued as psycopg queues its own transaction
         commands (`_exec_command`: no wait, never prepared), not through
@@ -216,11 +194,12 @@ class Database:
                         pgconn.send_query_params(b"BEGIN", None)
                         pgconn.send_query_params(set_tenant, None)
 
-                    _hold_commands(pipeline)
-                    pipeline.command_queue.append(begin)
+                    queue = pipeline.command_queue = _SentWithNext()
+                    queue.hold(begin)
                     pipeline.result_queue.extend((None, None))  # checked for errors only
                     yield conn
-                    await conn.wait(conn._exec_command(b"COMMIT"))
+                    queue.hold(partial(pgconn.send_query_params, b"COMMIT", None))
+                    pipeline.result_queue.append(None)
             except BaseException as exc:
                 # A failed statement or COMMIT, an exception of the caller, a cancellation:
                 # nothing of this transaction may stay open on a pooled connection (a

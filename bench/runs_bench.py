@@ -160,10 +160,9 @@ def _tree_cpu_seconds(process: psutil.Process) -> float:
     total = 0.0
     for p in [process, *process.children(recursive=True)]:
         try:
-            times = p.cpu_times()
+            total += _cpu_seconds(p, reaped=True)
         except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system + times.children_user + times.children_system
+            pass
     return total
 
 
@@ -218,9 +217,12 @@ def _env_line(env: dict[str, str]) -> str:
     )
 
 
-def _cpu_seconds(process: psutil.Process) -> float:
+def _cpu_seconds(process: psutil.Process, *, reaped: bool = False) -> float:
+    """CPU seconds of `process`; `reaped`: with its exited children's, which its own times
+    hold once it has waited for them."""
     times = process.cpu_times()
-    return times.user + times.system
+    own = times.user + times.system
+    return own + times.children_user + times.children_system if reaped else own
 
 
 async def bench_checkpointer(res: Resources, turns: int, threads: int) -> None:

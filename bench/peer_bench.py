@@ -13,7 +13,12 @@ measures the two in alternating rounds:
 Beside each, the CPU per call of what serves it (tenantgraph: server, Postgres, Valkey;
 langgraph dev: its process tree), steadier than latency on a shared machine, and for the
 one-client calls the bench client's own CPU per call. Each is printed per round and as
-tenantgraph / langgraph dev with its median and spread.
+tenantgraph / langgraph dev with its median and spread. Last, for the store calls and
+threads.create, what our call costs outside the server's process (Postgres's and
+Valkey's CPU, which counts their background processes too, and the client's CPU as
+measured against langgraph dev, the least it costs) against 1.2 times the peer's latency:
+at one client these come one after the other with the server's own work, so above 1 the
+issue's 1.2x target is out of reach however little the server itself does.
 `--soak-minutes N` instead runs a mixed load against tenantgraph alone and prints per-minute
 medians and the first five minutes against the last five.
 
@@ -124,23 +129,33 @@ def versions(venv: Path | None) -> str:
 class Bench:
     """One server's measurements through one langgraph-sdk client. `cpu` reads the CPU
     seconds used so far by everything serving the requests (for tenantgraph: the server,
-    Postgres and Valkey): CPU per call is steadier than latency on a shared machine."""
+    Postgres and Valkey): CPU per call is steadier than latency on a shared machine.
+    `stores` reads the part of it outside the server's own process (Postgres and Valkey;
+    none for langgraph dev, which keeps everything in its process)."""
 
     def __init__(
-        self, url: str, key: str | None, args: argparse.Namespace, cpu: Callable[[], float]
+        self,
+        url: str,
+        key: str | None,
+        args: argparse.Namespace,
+        cpu: Callable[[], float],
+        stores: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self.client = get_client(url=url, api_key=key, timeout=120)
         self.args = args
         self.cpu = cpu
+        self.stores = stores
 
     async def timed_each(
         self, result: dict[str, float], name: str, items: Iterable, call: Callable[..., Awaitable]
     ) -> None:
         """Median ms of `call(item)` made one after the other, the server CPU per call, and
-        this client's own (the same langgraph-sdk work against either server: part of every
-        latency, and a floor no server can go below)."""
+        what each call costs outside the server's process: this client's own CPU (the same
+        langgraph-sdk work against either server) and the stores'. At one client these
+        run one after the other with the server's: a floor under its latency that no
+        server code can go below."""
         samples = []
-        used, own = self.cpu(), time.process_time()
+        used, stored, own = self.cpu(), self.stores(), time.process_time()
         for item in items:
             start = time.perf_counter()
             await call(item)
@@ -148,6 +163,7 @@ class Bench:
         result[name] = statistics.median(samples)
         result[f"{name} cpu"] = (self.cpu() - used) / len(samples) * 1000
         result[f"{name} client"] = (time.process_time() - own) / len(samples) * 1000
+        result[f"{name} stores"] = (self.stores() - stored) / len(samples) * 1000
 
     async def threads(self, count: int) -> list[str]:
         return [(await self.client.threads.create())["thread_id"] for _ in range(count)]
@@ -206,9 +222,10 @@ async def settle(quiet_percent: float = 15.0, deadline: float = 120.0) -> float:
     return time.monotonic() - started
 
 
-def serving_cpu(split: CpuSplit) -> float:
-    """CPU seconds of tenantgraph's server, Postgres and Valkey (not the bench's)."""
-    return sum(seconds for name, seconds in split.sample().items() if name != "bench")
+def serving_cpu(split: CpuSplit, groups: Iterable[str] = ("server", "postgres", "valkey")) -> float:
+    """CPU seconds of tenantgraph's server, Postgres and Valkey (not the bench's), or of
+    the `groups` named."""
+    return sum(seconds for name, seconds in split.sample().items() if name in groups)
 
 
 def spread(values: list[float]) -> str:
@@ -239,6 +256,20 @@ def report(rounds: list[dict[str, dict[str, float]]], clients: list[int]) -> Non
         ratios = [r["tenantgraph"][f"runs/s {c}"] / r["limit"][f"runs/s {c}"] for r in rounds]
         print(f"in-process limit {c:2d} cl {spread(limit):>22}", end="")
         print(f"  tenantgraph / limit {spread(ratios)}")
+    print(
+        "\none client: what tenantgraph's call costs outside its server process (Postgres's"
+        "\nand Valkey's CPU, and the client's as against langgraph dev), against 1.2 x"
+        "\nlanggraph dev's median latency; ms"
+    )
+    print(f"{'':24} {'outside the server':>22} {'1.2 x peer latency':>22} {'ratio':>22}")
+    for metric in (m for m in LATENCIES if m != "runs.wait"):
+        floor = [
+            r["langgraph dev"][f"{metric} client"] + r["tenantgraph"][f"{metric} stores"]
+            for r in rounds
+        ]
+        budget = [1.2 * r["langgraph dev"][metric] for r in rounds]
+        ratios = [a / b for a, b in zip(floor, budget, strict=True)]
+        print(f"{metric:24} {spread(floor):>22} {spread(budget):>22} {spread(ratios):>22}")
 
 
 def print_round(number: int, first: str, result: dict[str, dict[str, float]]) -> None:
@@ -247,7 +278,8 @@ def print_round(number: int, first: str, result: dict[str, dict[str, float]]) ->
         lg = result["langgraph dev"][metric]
         limit = result["limit"].get(metric)
         beside = f"  in-process limit {limit:7.1f}" if limit else ""
-        name = metric.replace(" cpu", " CPU ms").replace(" client", " client CPU ms")
+        name = metric.replace(" cpu", " CPU ms")
+        name = name.replace(" client", " client CPU ms").replace(" stores", " stores CPU ms")
         print(f"  {name:20} tenantgraph {tg:8.2f}  langgraph dev {lg:8.2f}{beside}")
     for line in result["cpu"]:
         print(f"  {line}")
@@ -263,7 +295,10 @@ async def one_round(
     split = CpuSplit(res.settings.data_dir, tg)
 
     async def ours() -> None:
-        bench = Bench(tg.url, key, args, lambda: serving_cpu(split))
+        stores = ("postgres", "valkey")
+        bench = Bench(
+            tg.url, key, args, lambda: serving_cpu(split), lambda: serving_cpu(split, stores)
+        )
         measured = await bench.latencies(["bench", f"round-{number}"])
         for clients in args.clients:
             before = split.sample()

@@ -200,15 +200,19 @@ class Bench:
         await self.timed_each(result, "runs.wait", await self.threads(self.args.waits), self.wait)
         return result
 
-    async def throughput(self, result: dict[str, float], clients: int) -> None:
-        """Runs/s at `clients` clients, and the server CPU per run."""
+    async def throughput(
+        self, result: dict[str, float], clients: int, split: CpuSplit | None = None
+    ) -> str | None:
+        """Runs/s at `clients` clients and the server CPU per run; with `split`, the CPU per
+        run of each process group too (the runs' threads are made before, not counted)."""
         fresh = await self.threads(self.args.runs)
-        used = self.cpu()
+        used, before = self.cpu(), split.sample() if split else None
         result[f"runs/s {clients}"] = await rate(
             clients, self.args.runs, lambda _: self.wait(fresh.pop())
         )
         runs = clients * max(1, self.args.runs // clients)
         result[f"runs/s {clients} cpu"] = (self.cpu() - used) / runs * 1000
+        return split.per_run(before, split.sample(), runs) if split and before else None
 
 
 async def settle(quiet_percent: float = 15.0, deadline: float = 120.0) -> float:
@@ -301,10 +305,7 @@ async def one_round(
         )
         measured = await bench.latencies(["bench", f"round-{number}"])
         for clients in args.clients:
-            before = split.sample()
-            await bench.throughput(measured, clients)
-            runs = clients * max(1, args.runs // clients)
-            cpu.append(f"{clients:2d} clients {split.per_run(before, split.sample(), runs)}")
+            cpu.append(f"{clients:2d} clients {await bench.throughput(measured, clients, split)}")
             limit, _ = await in_process_limit(res, clients, args.runs, split, registry, GRAPH)
             result["limit"][f"runs/s {clients}"] = limit
         result["tenantgraph"] = measured

@@ -212,7 +212,9 @@ class Bench:
         )
         runs = clients * max(1, self.args.runs // clients)
         result[f"runs/s {clients} cpu"] = (self.cpu() - used) / runs * 1000
-        return split.per_run(before, split.sample(), runs) if split and before else None
+        if split is None or before is None:
+            return None
+        return split.per_run(before, split.sample(), runs)
 
 
 async def settle(quiet_percent: float = 15.0, deadline: float = 120.0) -> float:
@@ -241,8 +243,8 @@ def report(rounds: list[dict[str, dict[str, float]]], clients: list[int]) -> Non
     print(f"\nsummary over {len(rounds)} rounds: median [min-max]; ratio = tenantgraph / peer")
     print(f"{'':24} {'tenantgraph':>22} {'langgraph dev':>22} {'ratio':>22}")
     metrics = [*LATENCIES, *(f"runs/s {c}" for c in clients)]
-    clients_own = [f"{m} client" for m in LATENCIES]
-    for metric in [*metrics, *(f"{m} cpu" for m in metrics), *clients_own]:
+    client_cpu = [f"{m} client" for m in LATENCIES]
+    for metric in [*metrics, *(f"{m} cpu" for m in metrics), *client_cpu]:
         tg = [r["tenantgraph"][metric] for r in rounds]
         lg = [r["langgraph dev"][metric] for r in rounds]
         if metric.endswith("cpu"):

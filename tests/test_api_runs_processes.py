@@ -173,7 +173,9 @@ async def test_kill_9_with_runs_in_flight(tmp_path: Path):
         assert await _attempts(sdk, thread, doomed["run_id"]) == [1, 2]
         assert (await sdk.threads.get(thread))["status"] == "error"
         state = await sdk.threads.get_state(thread)
-        assert not state["values"]["finished"]
+        # Each attempt was killed as soon as it began: it may have committed no checkpoint
+        # (the first is held up to 10 ms), and then the thread has no values at all.
+        assert not state["values"].get("finished")
         # The thread takes new runs.
         again = await sdk.runs.wait(thread, "slow", input={}, config=slow(1, 0))
         assert again["finished"][-1] != doomed["run_id"]

@@ -126,25 +126,27 @@ def versions(venv: Path | None) -> str:
     )
 
 
+# Process groups of a CPU sample (CpuSplit's): the bench's own ("bench") serves nothing;
+# Postgres and Valkey are what a tenantgraph call costs outside its server process.
+BENCH, STORES = "bench", ("postgres", "valkey")
+
+
 class Bench:
     """One server's measurements through one langgraph-sdk client. `cpu` reads the CPU
-    seconds used so far by everything serving the requests (for tenantgraph: the server,
-    Postgres and Valkey): CPU per call is steadier than latency on a shared machine.
-    `stores` reads the part of it outside the server's own process (Postgres and Valkey;
-    none for langgraph dev, which keeps everything in its process)."""
+    seconds used so far by each process group (`CpuSplit.sample` for tenantgraph; the
+    process tree for langgraph dev, which keeps everything in its process): CPU per call
+    is steadier than latency on a shared machine."""
 
     def __init__(
         self,
         url: str,
         key: str | None,
         args: argparse.Namespace,
-        cpu: Callable[[], float],
-        stores: Callable[[], float] = lambda: 0.0,
+        cpu: Callable[[], dict[str, float]],
     ) -> None:
         self.client = get_client(url=url, api_key=key, timeout=120)
         self.args = args
         self.cpu = cpu
-        self.stores = stores
 
     async def timed_each(
         self, result: dict[str, float], name: str, items: Iterable, call: Callable[..., Awaitable]
@@ -155,15 +157,16 @@ class Bench:
         run one after the other with the server's: a floor under its latency that no
         server code can go below."""
         samples = []
-        used, stored, own = self.cpu(), self.stores(), time.process_time()
+        before, own = self.cpu(), time.process_time()
         for item in items:
             start = time.perf_counter()
             await call(item)
             samples.append((time.perf_counter() - start) * 1000)
+        used = _serving_ms(before, self.cpu(), len(samples))
         result[name] = statistics.median(samples)
-        result[f"{name} cpu"] = (self.cpu() - used) / len(samples) * 1000
+        result[f"{name} cpu"] = sum(used.values())
         result[f"{name} client"] = (time.process_time() - own) / len(samples) * 1000
-        result[f"{name} stores"] = (self.stores() - stored) / len(samples) * 1000
+        result[f"{name} stores"] = sum(used.get(group, 0.0) for group in STORES)
 
     async def threads(self, count: int) -> list[str]:
         return [(await self.client.threads.create())["thread_id"] for _ in range(count)]
@@ -200,21 +203,18 @@ class Bench:
         await self.timed_each(result, "runs.wait", await self.threads(self.args.waits), self.wait)
         return result
 
-    async def throughput(
-        self, result: dict[str, float], clients: int, split: CpuSplit | None = None
-    ) -> str | None:
-        """Runs/s at `clients` clients and the server CPU per run; with `split`, the CPU per
-        run of each process group too (the runs' threads are made before, not counted)."""
+    async def throughput(self, result: dict[str, float], clients: int) -> str:
+        """Runs/s at `clients` clients and the serving CPU per run, and the CPU per run of
+        each process group as a line (the runs' threads are made before, not counted)."""
         fresh = await self.threads(self.args.runs)
-        used, before = self.cpu(), split.sample() if split else None
+        before = self.cpu()
         result[f"runs/s {clients}"] = await rate(
             clients, self.args.runs, lambda _: self.wait(fresh.pop())
         )
+        after = self.cpu()
         runs = clients * max(1, self.args.runs // clients)
-        result[f"runs/s {clients} cpu"] = (self.cpu() - used) / runs * 1000
-        if split is None or before is None:
-            return None
-        return split.per_run(before, split.sample(), runs)
+        result[f"runs/s {clients} cpu"] = sum(_serving_ms(before, after, runs).values())
+        return CpuSplit.per_run(before, after, runs)
 
 
 async def settle(quiet_percent: float = 15.0, deadline: float = 120.0) -> float:
@@ -228,10 +228,11 @@ async def settle(quiet_percent: float = 15.0, deadline: float = 120.0) -> float:
     return time.monotonic() - started
 
 
-def serving_cpu(split: CpuSplit, groups: Iterable[str] = ("server", "postgres", "valkey")) -> float:
-    """CPU seconds of tenantgraph's server, Postgres and Valkey (not the bench's), or of
-    the `groups` named."""
-    return sum(seconds for name, seconds in split.sample().items() if name in groups)
+def _serving_ms(before: dict[str, float], after: dict[str, float], calls: int) -> dict[str, float]:
+    """CPU ms a call of each process group that serves the calls (all but the bench's)."""
+    return {
+        group: (after[group] - before[group]) / calls * 1000 for group in after if group != BENCH
+    }
 
 
 def spread(values: list[float]) -> str:
@@ -301,13 +302,10 @@ async def one_round(
     split = CpuSplit(res.settings.data_dir, tg)
 
     async def ours() -> None:
-        stores = ("postgres", "valkey")
-        bench = Bench(
-            tg.url, key, args, lambda: serving_cpu(split), lambda: serving_cpu(split, stores)
-        )
+        bench = Bench(tg.url, key, args, split.sample)
         measured = await bench.latencies(["bench", f"round-{number}"])
         for clients in args.clients:
-            cpu.append(f"{clients:2d} clients {await bench.throughput(measured, clients, split)}")
+            cpu.append(f"{clients:2d} clients {await bench.throughput(measured, clients)}")
             limit, _ = await in_process_limit(res, clients, args.runs, split, registry, GRAPH)
             result["limit"][f"runs/s {clients}"] = limit
         result["tenantgraph"] = measured
@@ -317,7 +315,7 @@ async def one_round(
         try:
             server.wait_ready()
             process = psutil.Process(server.process.pid)
-            bench = Bench(server.url, None, args, lambda: _tree_cpu_seconds(process))
+            bench = Bench(server.url, None, args, lambda: {"peer": _tree_cpu_seconds(process)})
             measured = await bench.latencies(["bench", f"round-{number}"])
             for clients in args.clients:
                 await bench.throughput(measured, clients)
@@ -365,7 +363,7 @@ async def soak(tg: Server, key: str, args: argparse.Namespace, split: CpuSplit) 
     machine probe and load average (a shared machine's speed moves them all), then the first
     five minutes against the last five (all of a minute's samples pooled), raw and divided
     by the probe's own last / first: the change the machine does not explain."""
-    bench = Bench(tg.url, key, args, lambda: serving_cpu(split))
+    bench = Bench(tg.url, key, args, split.sample)
     client, store = bench.client, bench.client.store
     await bench.warm_up(["soak", "warm"])
     samples: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))

@@ -102,7 +102,8 @@ def _rows(row: str, count: int) -> str:
 
 
 def _chunks(rows: Sequence[Any]) -> list[Sequence[Any]]:
-    """`rows` in slices of at most _MAX_ROWS, the last one possibly empty."""
+    """`rows` in slices of at most _MAX_ROWS; no rows is one empty slice (a checkpoint
+    without new blobs is still upserted)."""
     return [rows[i : i + _MAX_ROWS] for i in range(0, len(rows), _MAX_ROWS)] or [rows]
 
 

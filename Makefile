@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-embeddings test-faults test-cluster test-browser browser-deps screenshots conformance bench-peers bench-ab bench-console format clean
+.PHONY: run test test-embeddings test-faults test-cluster test-browser browser-deps screenshots conformance bench-peers bench-floor bench-ab bench-console format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
@@ -84,6 +84,11 @@ conformance: $(STAMP) $(CONFORMANCE_STAMP)
 # conformance harness's), same graph and client, alternating rounds (bench/peer_bench.py).
 bench-peers: $(STAMP)
 	$(BIN)/python bench/peer_bench.py
+
+# How near langgraph dev a durable server comes on this machine: the least one, with
+# tenantgraph's rate limit and tenant transaction, and tenantgraph (bench/floor_bench.py).
+bench-floor: $(STAMP)
+	$(BIN)/python bench/floor_bench.py
 
 # This tree against BASELINE (a commit), both servers under the same load at once: the
 # ratio of a change smaller than the machine's swings (bench/ab_bench.py).

@@ -8,8 +8,8 @@ tenantgraph does) and overlapped (the least they can add), and tenantgraph itsel
 (`tenantgraph serve`, rate limits lifted), beside `langgraph dev` (in-memory, from
 peer_bench.py's virtualenv, started empty for each round). The same langgraph-sdk client
 measures each at one client in rounds whose order rotates: median ms of store put, get,
-search (1k items, limit 10) and threads.create, and each as a ratio to langgraph dev's,
-median [min-max] over the rounds.
+search (limit 10, over the items the round put) and threads.create, and each as a ratio
+to langgraph dev's, median [min-max] over the rounds.
 
 Run: .venv/bin/python bench/floor_bench.py [--rounds 5] [--calls 1500]
 """

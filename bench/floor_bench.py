@@ -99,15 +99,21 @@ def report(rounds: list[dict[str, dict[str, float]]], names: list[str]) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
-    langgraph = peer_venv(args.scratch) / "bin" / "langgraph"
     work = args.scratch / "floor"
+    settings = Settings(data_dir=work / "tenantgraph", config=None)
+    if settings.database_url or settings.redis_url:
+        # The floor's steps without the tenant transaction connect as the embedded server's
+        # superuser, whom RLS does not apply to; another server's admin role may be bound.
+        sys.exit(
+            "floor_bench.py runs on embedded Postgres and Valkey: unset DATABASE_URL, REDIS_URL"
+        )
+    langgraph = peer_venv(args.scratch) / "bin" / "langgraph"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     print(versions(langgraph.parent.parent))
     config = write_config(work, {GRAPH: GRAPH_FILE})
     inherited = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     tg_env = {**inherited, **_UNLIMITED, "TENANTGRAPH_DATA_DIR": str(work / "tenantgraph")}
-    settings = Settings(data_dir=work / "tenantgraph", config=None)
     servers: dict[str, tuple[Server, str | None]] = {}
     async with open_resources(settings) as res:
         async with await psycopg.AsyncConnection.connect(res.admin_conninfo) as conn:
@@ -117,7 +123,7 @@ async def run(args: argparse.Namespace) -> None:
             **tg_env,
             "FLOOR_ADMIN_URL": res.admin_conninfo,
             "FLOOR_RUNTIME_URL": runtime_conninfo(settings, res.admin_conninfo),
-            "FLOOR_VALKEY_URL": settings.redis_url or EmbeddedValkey(settings.data_dir).url,
+            "FLOOR_VALKEY_URL": EmbeddedValkey(settings.data_dir).url,
         }
         tenantgraph = [sys.executable, "-m", "tenantgraph.cli"]
         key = tenantgraph_key(tenantgraph, tg_env, "bench", "bench")

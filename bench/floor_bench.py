@@ -33,12 +33,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.floor_server import SCHEMA  # noqa: E402
-from bench.peer_bench import GRAPH, GRAPH_FILE, peer_venv, settle, spread, versions  # noqa: E402
+from bench.peer_bench import (  # noqa: E402
+    GRAPH,
+    GRAPH_FILE,
+    peer_venv,
+    settle,
+    spread,
+    start_empty_peer,
+    versions,
+)
 from bench.runs_bench import _UNLIMITED  # noqa: E402
 from conformance.peers import (  # noqa: E402
     Server,
     free_port,
-    start_langgraph_dev,
     start_tenantgraph,
     tenantgraph_key,
     write_config,
@@ -107,10 +114,10 @@ async def run(args: argparse.Namespace) -> None:
         sys.exit(
             "floor_bench.py runs on embedded Postgres and Valkey: unset DATABASE_URL, REDIS_URL"
         )
-    langgraph = peer_venv(args.scratch) / "bin" / "langgraph"
+    venv = peer_venv(args.scratch)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    print(versions(langgraph.parent.parent))
+    print(versions(venv))
     config = write_config(work, {GRAPH: GRAPH_FILE})
     inherited = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     tg_env = {**inherited, **_UNLIMITED, "TENANTGRAPH_DATA_DIR": str(work / "tenantgraph")}
@@ -148,11 +155,8 @@ async def run(args: argparse.Namespace) -> None:
                     waited = await settle()
                     namespace = ["floor", f"round-{number}"]
                     if name == PEER:
-                        # Started empty for each round, as peer_bench.py does: its
-                        # in-memory threads.create slows as its threads pile up.
-                        shutil.rmtree(work / "langgraph-dev", ignore_errors=True)
                         log = f"lg-{number}.log"
-                        peer = start_langgraph_dev(langgraph, config, work, inherited, log)
+                        peer = start_empty_peer(venv, config, work, inherited, log)
                         try:
                             peer.wait_ready()
                             measured[name] = await medians(peer.url, None, args.calls, namespace)

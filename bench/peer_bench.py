@@ -97,6 +97,16 @@ def peer_venv(scratch: Path) -> Path:
     return venv
 
 
+def start_empty_peer(
+    venv: Path, config: Path, work: Path, inherited: dict[str, str], log: str
+) -> Server:
+    """`langgraph dev` from `venv`, started empty: it reloads what it pickled under its
+    working directory (.langgraph_api), and its in-memory calls slow as that piles up (its
+    threads.create most), so every round starts it afresh, as the issue's did."""
+    shutil.rmtree(work / "langgraph-dev", ignore_errors=True)
+    return start_langgraph_dev(venv / "bin" / "langgraph", config, work, inherited, log)
+
+
 def versions(venv: Path | None) -> str:
     script = (
         "from importlib.metadata import version as v; import sys; print("
@@ -466,13 +476,8 @@ async def run(args: argparse.Namespace) -> None:
             rounds = []
             for number in range(args.rounds):
 
-                def peer(number: int = number, langgraph: Path = venv / "bin" / "langgraph"):
-                    # langgraph dev reloads what it pickled under its working directory
-                    # (.langgraph_api): every round starts it empty, as the issue's did.
-                    shutil.rmtree(work / "langgraph-dev", ignore_errors=True)
-                    return start_langgraph_dev(
-                        langgraph, config, work, inherited, f"lg-{number}.log"
-                    )
+                def peer(number: int = number, venv: Path = venv) -> Server:
+                    return start_empty_peer(venv, config, work, inherited, f"lg-{number}.log")
 
                 rounds.append(await one_round(number, tg, key, peer, res, args))
             report(rounds, args.clients)
